@@ -1,0 +1,7 @@
+//! Courier's core: the event model, the configuration, routing, artifact download and
+//! zip validation. Nothing here speaks git or a provider's API.
+
+pub mod archive;
+pub mod download;
+pub mod event;
+pub mod paths;

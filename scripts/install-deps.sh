@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the system packages Courier's build and tests need, and only those missing.
+# Idempotent; safe to run on every invocation. Needs root (or sudo) only when
+# something is actually missing.
+set -euo pipefail
+
+# pkg-config + libssl-dev: git2's HTTPS transport links the system OpenSSL.
+# git, unzip, zip, rsync: the tests and benchmarks compare Courier with the git CLI.
+# python3: the shared contract scripts and benchmark helpers.
+# postgresql: the store suite runs against a real server (initdb in a temp dir).
+# time: GNU time for peak-RSS figures in benchmarks.
+wanted=(pkg-config libssl-dev git unzip zip rsync python3 postgresql time)
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
