@@ -186,7 +186,7 @@ pub fn parse_event(body: &[u8]) -> Result<ParsedEvent, EventError> {
 }
 
 fn parse_strict(body: &[u8]) -> Result<Event, EventError> {
-    let envelope: Envelope = deserialize(body)?;
+    let Obj(envelope): Obj<Envelope> = deserialize(body)?;
     if envelope.event.0 != JOB_UPDATED {
         let mut name = envelope.event.0;
         if let Some((cut, _)) = name.char_indices().nth(MAX_OTHER_EVENT_CHARS) {
@@ -194,18 +194,32 @@ fn parse_strict(body: &[u8]) -> Result<Event, EventError> {
         }
         return Ok(Event::Other { event: name });
     }
-    let raw: RawJobUpdated = deserialize(body)?;
+    let Obj(raw): Obj<RawJobUpdated> = deserialize(body)?;
     Ok(Event::JobUpdated(Box::new(raw.normalise()?)))
 }
 
 fn deserialize<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, EventError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        from_json_error(if path == "." { String::new() } else { path }, e.inner())
-    })?;
+    let value = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| from_json_error(json_path(e.path()), e.inner()))?;
     de.end().map_err(|e| from_json_error(String::new(), &e))?;
     Ok(value)
+}
+
+/// `job.logs[0].message`; empty for the whole body. serde_path_to_error marks positions it
+/// could not name (a key that failed to parse) as `?`: the path stops before them.
+fn json_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } => push_key(&mut out, key),
+            Segment::Enum { variant } => push_key(&mut out, variant),
+            Segment::Unknown => break,
+        }
+    }
+    out
 }
 
 /// Turns a serde_json error into ours: the position moves into fields, the value serde
