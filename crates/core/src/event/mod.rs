@@ -16,6 +16,7 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 use url::Url;
 
+pub(crate) use parse::parse_log_lines;
 pub use parse::{
     EventError, EventErrorKind, MAX_ID_CHARS, MAX_LOG_LINES, MAX_NAME_CHARS, MAX_STATUS_CHARS,
     ParsedEvent, parse_event,

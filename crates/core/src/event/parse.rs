@@ -623,15 +623,7 @@ impl RawJobUpdated {
         } else {
             let logs = match job.logs {
                 Some(bounded) => Logs::Inline {
-                    lines: bounded
-                        .items
-                        .into_iter()
-                        .map(|Obj(line)| LogLine {
-                            time: line.time.map(|Id(t)| t),
-                            level: line.level.map(|Text(l)| l).unwrap_or_default(),
-                            message: line.message.map(|Text(m)| m).unwrap_or_default(),
-                        })
-                        .collect(),
+                    lines: log_lines(bounded.items),
                     omitted: bounded.omitted,
                 },
                 None => Logs::None,
@@ -668,6 +660,30 @@ impl RawJobUpdated {
             },
         })
     }
+}
+
+/// A job log fetched from `job.logsUrl`, when it is JSON: an array of log lines as in
+/// `job.logs[]`, or an object whose `logs` is such an array. `None` when it is neither
+/// (the caller then treats the body as plain text). Keeps [`MAX_LOG_LINES`] lines.
+pub(crate) fn parse_log_lines(body: &[u8]) -> Option<(Vec<LogLine>, u64)> {
+    #[derive(Deserialize)]
+    struct Wrapped {
+        logs: Bounded<Obj<RawLogLine>, MAX_LOG_LINES>,
+    }
+    let bounded = serde_json::from_slice::<Bounded<Obj<RawLogLine>, MAX_LOG_LINES>>(body)
+        .or_else(|_| serde_json::from_slice::<Obj<Wrapped>>(body).map(|Obj(w)| w.logs))
+        .ok()?;
+    Some((log_lines(bounded.items), bounded.omitted))
+}
+
+fn log_lines(raw: Vec<Obj<RawLogLine>>) -> Vec<LogLine> {
+    raw.into_iter()
+        .map(|Obj(line)| LogLine {
+            time: line.time.map(|Id(t)| t),
+            level: line.level.map(|Text(l)| l).unwrap_or_default(),
+            message: line.message.map(|Text(m)| m).unwrap_or_default(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
