@@ -113,12 +113,19 @@ pub(crate) struct HostRules {
     insecure: Arc<HashSet<String>>,
 }
 
+/// Lower case, no trailing dot, IP addresses in their canonical text (so `::ffff:7f00:1`
+/// matches the host key `::ffff:127.0.0.1`).
 fn normalise_pattern(raw: &str) -> String {
-    raw.trim()
+    let host = raw
+        .trim()
         .trim_start_matches('[')
         .trim_end_matches(']')
         .trim_end_matches('.')
-        .to_ascii_lowercase()
+        .to_ascii_lowercase();
+    match host.parse::<IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => host,
+    }
 }
 
 fn check_plain_host(raw: &str, host: &str) -> Result<(), String> {
