@@ -802,6 +802,9 @@ fn policies_that_cannot_work_are_refused() {
     assert!(e.to_string().contains("result_path_template"), "{e}");
     let e = refuse(&|p| p.platform_api = "https://u:p@api.example.com/".parse().unwrap());
     assert!(e.to_string().contains("credentials"), "{e}");
+    let e = refuse(&|p| p.platform_token = Some(SecretString::from("SECRETTOKEN\nX-Evil: 1")));
+    assert!(e.to_string().contains("platform token"), "{e}");
+    assert!(!e.to_string().contains("SECRETTOKEN"), "{e}");
 
     // The Debug of a downloader shows whether there is a token, not the token.
     let dl = Downloader::new(policy(api, temp.path())).unwrap();

@@ -269,3 +269,28 @@ fn secret_url_redacts_userinfo_query_and_fragment() {
     let plain = SecretUrl::new("https://h.example/a".parse().unwrap());
     assert_eq!(plain.to_string(), "https://h.example/a");
 }
+
+#[test]
+fn a_null_s3_still_marks_the_newer_version() {
+    let body = String::from_utf8(fixture("v2-seed.json")).unwrap();
+    let start = body.find("\"s3\": {").unwrap();
+    let body = format!("{}\"s3\": null\n  }}\n}}\n", &body[..start]);
+    let body = body.replace("\"logsUrl\": \"\",", "");
+    let event = job_event(parse_event(body.as_bytes()).unwrap());
+    assert_eq!(event.payload_version, PayloadVersion::V2);
+    assert_eq!(event.job.artifact, ArtifactSource::ResultEndpoint);
+}
+
+#[test]
+fn only_the_first_of_several_urls_is_used() {
+    let body = String::from_utf8(fixture("v1-seed.json")).unwrap();
+    let body = body.replace(
+        "result.zip\"\n",
+        "result.zip\", \"https://other.supernova.io/second.zip\", 42\n",
+    );
+    let event = job_event(parse_event(body.as_bytes()).unwrap());
+    let ArtifactSource::SignedUrl { url } = event.job.artifact else {
+        panic!("expected a signed URL");
+    };
+    assert_eq!(url.host_str(), Some("example.supernova.io"));
+}

@@ -253,6 +253,13 @@ impl Downloader {
             ));
         }
         check_template(&policy.result_path_template).map_err(PolicyError)?;
+        if let Some(token) = &policy.platform_token
+            && bearer(token).is_none()
+        {
+            return Err(PolicyError(
+                "platform token is empty or has characters not allowed in an HTTP header".into(),
+            ));
+        }
         let limits = &policy.limits;
         if limits.max_bytes == 0 || limits.max_log_bytes == 0 {
             return Err(PolicyError(
@@ -581,6 +588,18 @@ fn check_template(template: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The `Authorization` value for the PAT, marked sensitive (kept out of hyper's debug
+/// output and HTTP/2 header compression tables). `None` for a token no header can carry.
+fn bearer(token: &SecretString) -> Option<HeaderValue> {
+    let token = token.expose_secret().trim();
+    if token.is_empty() {
+        return None;
+    }
+    let mut value = HeaderValue::try_from(format!("Bearer {token}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 fn is_redirect(status: StatusCode) -> bool {

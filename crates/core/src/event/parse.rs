@@ -25,8 +25,8 @@
 //!   are ignored, duplicates included.
 //! * **Ids** may be JSON strings or integers; integers become their decimal string. An id
 //!   must be non-empty, at most [`MAX_ID_CHARS`] characters and free of control characters.
-//! * **Which version.** A `job` with `s3` or `logsUrl` is the newer version; otherwise it is
-//!   the first version (also when it has neither `urls` nor `logs`).
+//! * **Which version.** A `job` with an `s3` or `logsUrl` key (even `null`) is the newer
+//!   version; otherwise it is the first version (also when it has neither `urls` nor `logs`).
 //! * **URLs** must parse as absolute `http` or `https` URLs without userinfo; anything else
 //!   (`javascript:`, `file:`, relative) is an error naming the field. `""` and `null` mean
 //!   "no URL". Only `urls[0]` is used and checked; further entries are ignored.
@@ -393,10 +393,20 @@ struct RawJob {
     logs: Option<Bounded<Obj<RawLogLine>, MAX_LOG_LINES>>,
     #[serde(default)]
     urls: Option<Bounded<Option<Text>, 1>>,
-    #[serde(default)]
-    logs_url: Option<Text>,
-    #[serde(default)]
-    s3: Option<Obj<RawS3>>,
+    /// Outer `Some` when the key is present (even as `null`): presence decides the version.
+    #[serde(default, deserialize_with = "present")]
+    logs_url: Option<Option<Text>>,
+    #[serde(default, deserialize_with = "present")]
+    s3: Option<Option<Obj<RawS3>>>,
+}
+
+/// Tells a present `null` (`Some(None)`) from a missing key (`None`, via `default`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: de::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -610,11 +620,11 @@ impl RawJobUpdated {
 
         let newer = job.s3.is_some() || job.logs_url.is_some();
         let (payload_version, logs, artifact) = if newer {
-            let logs = match optional_url("job.logsUrl", job.logs_url)? {
+            let logs = match optional_url("job.logsUrl", job.logs_url.flatten())? {
                 Some(url) => Logs::Url { url },
                 None => Logs::None,
             };
-            let s3_url = job.s3.and_then(|Obj(s3)| s3.url);
+            let s3_url = job.s3.flatten().and_then(|Obj(s3)| s3.url);
             let artifact = match optional_url("job.s3.url", s3_url)? {
                 Some(url) => ArtifactSource::PlatformUrl { url },
                 None => ArtifactSource::ResultEndpoint,
