@@ -98,6 +98,13 @@ async fn handler(State(seen): State<Seen>, req: Request) -> Response {
     };
     match path.as_str() {
         p if p.ends_with("/result") || p.starts_with("/zip") => ZIP.into_response(),
+        "/256mib" => {
+            let chunk = Bytes::from(vec![0x5au8; 64 << 10]);
+            Body::from_stream(stream::iter(
+                std::iter::repeat_n(chunk, 4096).map(Ok::<_, Infallible>),
+            ))
+            .into_response()
+        }
         "/text" => ([(header::CONTENT_TYPE, "text/plain")], "hello, not a zip").into_response(),
         "/big-chunked" => chunked(vec![Bytes::from(vec![7u8; 64 << 10]); 32]).into_response(),
         "/big-declared" => (
@@ -813,4 +820,43 @@ fn policies_that_cannot_work_are_refused() {
         shown.contains("has_token: true") && !shown.contains(PAT),
         "{shown}"
     );
+}
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A figure, not a check run by default: `cargo test -p courier-core --test download
+/// -- --ignored --nocapture streaming`. Shows that a 256 MiB artifact goes to disk without
+/// passing through memory (peak RSS grows by far less than the artifact).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement; run alone"]
+async fn streaming_256_mib_keeps_memory_flat() {
+    bounded(async {
+        let (api, _) = server().await;
+        let temp = tempfile::tempdir().unwrap();
+        let mut policy = policy(api, temp.path());
+        policy.limits.max_bytes = 1 << 30;
+        policy.limits.total_timeout_secs = 25;
+        let dl = Downloader::new(policy).unwrap();
+        let before = peak_rss_kib();
+        let started = std::time::Instant::now();
+        let artifact = dl
+            .fetch(&signed(format!("http://{api}/256mib")), &event())
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        let grew = peak_rss_kib().saturating_sub(before);
+        assert_eq!(artifact.len(), 256 << 20);
+        assert_eq!(std::fs::metadata(artifact.path()).unwrap().len(), 256 << 20);
+        println!(
+            "256 MiB in {took:?} ({:.0} MiB/s), peak RSS grew by {} KiB",
+            256.0 / took.as_secs_f64(),
+            grew
+        );
+        assert!(grew < 64 << 10, "peak RSS grew by {grew} KiB");
+    })
+    .await;
 }
