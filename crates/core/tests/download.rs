@@ -497,7 +497,28 @@ async fn a_redirect_to_a_host_not_allowed_is_refused() {
             matches!(&err, DownloadError::HostNotAllowed { host } if host == "evil.example.com"),
             "{err:?}"
         );
+        assert!(!format!("{err} {err:?}").contains("sig=x"));
         assert_eq!(seen.count("/redirect"), 1);
+
+        // Schemes other than http(s) and the cloud metadata address, as redirect targets.
+        for (to, expected) in [
+            ("file:///etc/passwd", "UnsupportedScheme"),
+            ("javascript:alert(1)", "UnsupportedScheme"),
+            (
+                "https://169.254.169.254/latest/meta-data/",
+                "HostNotAllowed",
+            ),
+        ] {
+            let err = dl
+                .fetch(
+                    &signed(format!("http://{api}/redirect?to={}", enc(to))),
+                    &event(),
+                )
+                .await
+                .unwrap_err();
+            assert!(format!("{err:?}").starts_with(expected), "{to}: {err:?}");
+        }
+        assert_eq!(seen.count("/redirect"), 4);
     })
     .await;
 }
