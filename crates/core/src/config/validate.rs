@@ -1419,7 +1419,9 @@ mod tests {
             default_head_branch("develop", Some(&rp("src/tokens"))),
             default_head_branch("release/1.x", Some(&rp("a..b/.x"))),
         ];
-        assert_eq!(cases[0], "courier/{{ hook.id }}/main-8e6c8ad0");
+        // Pinned: changing the scheme would orphan every open pull request
+        // (CRC-32 of "main\0", as computed by zlib).
+        assert_eq!(cases[0], "courier/{{ hook.id }}/main-98626201");
         assert!(cases[1].starts_with("courier/{{ hook.id }}/main-src-tokens-"));
         for (i, a) in cases.iter().enumerate() {
             let rendered = a.replace("{{ hook.id }}", "5");
