@@ -426,6 +426,7 @@ hooks:
       - connection: github
         repository: acme
         relative_path: ../up
+        pull_request_title: "{{ hook.nmae }}"
       - connection: gitlab
         repository: acme/web
       - connection: github

@@ -314,8 +314,11 @@ impl Validator<'_> {
             .strip_prefix("sqlite://")
             .or_else(|| text.strip_prefix("sqlite:"))
         {
-            if path.is_empty() {
-                self.problem("store", "sqlite store needs a path: sqlite://PATH");
+            if path.is_empty() || path.starts_with(":memory:") {
+                self.problem(
+                    "store",
+                    "sqlite store needs a file path (sqlite://PATH); an in-memory database would lose every job on restart",
+                );
                 return fallback;
             }
             return Store::Sqlite {
@@ -1005,6 +1008,30 @@ impl Validator<'_> {
             DEFAULT_PULL_REQUEST_DESCRIPTION,
         );
 
+        // Templates are compiled before the early returns below, so that one run
+        // reports a template problem together with any other problem of the target.
+        let mut templates_ok = true;
+        let sources = [
+            (TemplateField::HeadBranch, &head_branch),
+            (TemplateField::CommitMessage, &commit_message),
+            (TemplateField::PullRequestTitle, &pull_request_title),
+            (
+                TemplateField::PullRequestDescription,
+                &pull_request_description,
+            ),
+        ];
+        for (field, source) in sources {
+            let Some(source) = source else { continue };
+            let name = format!("{key}.{}", field.key());
+            if let Err(e) = self.templates.add(&name, field, source) {
+                self.problem(name, template_message(&e));
+                templates_ok = false;
+            }
+        }
+        if !templates_ok {
+            return None;
+        }
+
         let (repository, clone_url) = resolved?;
         let target = Target {
             key: key.clone(),
@@ -1035,26 +1062,7 @@ impl Validator<'_> {
             overwrite_diverged: raw.overwrite_diverged.unwrap_or(false),
             clone_url,
         };
-        // Templates are compiled last, against the target's real facts, so that a
-        // problem elsewhere in the target does not hide a template problem (and the
-        // other way round) and the sample render sees this target's values.
-        let mut ok = true;
-        for field in TemplateField::ALL {
-            let source = match field {
-                TemplateField::HeadBranch => &target.head_branch,
-                TemplateField::CommitMessage => &target.commit_message,
-                TemplateField::PullRequestTitle => &target.pull_request_title,
-                TemplateField::PullRequestDescription => &target.pull_request_description,
-            };
-            if let Err(e) = self
-                .templates
-                .add(&target.template_name(field), field, source)
-            {
-                self.problem(format!("{key}.{}", field.key()), template_message(&e));
-                ok = false;
-            }
-        }
-        ok.then_some(target)
+        Some(target)
     }
 
     fn template_source(&mut self, path: &str, raw: Option<&str>, default: &str) -> Option<String> {
