@@ -12,6 +12,7 @@
 
 mod error;
 mod interpolate;
+mod locate;
 mod raw;
 mod validate;
 

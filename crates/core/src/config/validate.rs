@@ -13,6 +13,7 @@ use url::Url;
 
 use super::error::{ConfigError, Location, Problem};
 use super::interpolate::interpolate;
+use super::locate::locate;
 use super::raw::{
     IdString, RawConfig, RawConnection, RawGithubApp, RawHook, RawKind, RawMatch, RawPlatform,
     RawTarget, RawWebhook,
@@ -57,10 +58,17 @@ pub(super) fn load(
     };
     let config = v.config(raw);
     if v.problems.is_empty() {
-        Ok(config)
-    } else {
-        Err(invalid(v.problems))
+        return Ok(config);
     }
+    for problem in &mut v.problems {
+        if problem.location.is_none() {
+            problem.location = locate(text, &problem.path);
+        }
+    }
+    // Top to bottom, the order a person fixes them in.
+    v.problems
+        .sort_by_key(|p| p.location.map_or((usize::MAX, 0), |l| (l.line, l.column)));
+    Err(invalid(v.problems))
 }
 
 fn parse(text: &str) -> Result<RawConfig, Problem> {
