@@ -439,3 +439,22 @@ hooks:
     assert!(count >= 7, "{e}");
     insta::assert_snapshot!("many_problems", e.to_string());
 }
+
+#[test]
+fn a_target_on_a_broken_connection_is_not_an_unknown_connection() {
+    let e = error(
+        r#"
+connections:
+  gl: { kind: gitlab }
+hooks:
+  - match: any
+    targets:
+      - { connection: gl, repository: a/b }
+"#,
+    );
+    assert_eq!(
+        e.to_string(),
+        "invalid configuration config.yaml: 1 problem\n\
+         config.yaml:3:7: connections.gl.token: required for a `gitlab` connection"
+    );
+}

@@ -32,7 +32,7 @@ pub use error::{ConfigError, Location, Problem};
 pub use interpolate::{InterpolationError, interpolate};
 
 /// The validated configuration.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Address the HTTP server binds. Default: `127.0.0.1:8080`.
     pub listen: SocketAddr,
@@ -472,5 +472,23 @@ mod tests {
         assert!(!exact.matches("127.0.0.10"));
         let v6 = HostPattern("::1".to_owned());
         assert!(v6.matches("[::1]"));
+    }
+
+    #[test]
+    fn plain_http_only_for_insecure_hosts() {
+        let platform = Platform {
+            api_url: Url::parse("https://api.supernova.io/api/v2").unwrap(),
+            token: None,
+            download_hosts: vec![HostPattern("*.supernova.io".to_owned())],
+            insecure_hosts: vec![HostPattern("127.0.0.1".to_owned())],
+        };
+        let url = |s: &str| Url::parse(s).unwrap();
+        assert!(platform.allows_scheme(&url("https://x.supernova.io/a.zip")));
+        assert!(platform.allows_scheme(&url("http://127.0.0.1:9000/a.zip")));
+        assert!(!platform.allows_scheme(&url("http://x.supernova.io/a.zip")));
+        assert!(!platform.allows_scheme(&url("ftp://127.0.0.1/a.zip")));
+        assert!(platform.allows_download_host("127.0.0.1"));
+        assert!(platform.is_insecure_host("127.0.0.1"));
+        assert!(!platform.is_insecure_host("x.supernova.io"));
     }
 }

@@ -55,6 +55,7 @@ pub(super) fn load(
         problems: Vec::new(),
         templates: Templates::new(),
         insecure_hosts: Vec::new(),
+        broken_connections: Vec::new(),
     };
     let config = v.config(raw);
     if v.problems.is_empty() {
@@ -122,6 +123,9 @@ struct Validator<'a> {
     problems: Vec<Problem>,
     templates: Templates,
     insecure_hosts: Vec<HostPattern>,
+    /// Connections that exist but failed validation: targets naming them are not
+    /// "unknown connection" errors (the connection's own problem is reported).
+    broken_connections: Vec<String>,
 }
 
 /// What the duplicate check needs to know about one target.
@@ -515,8 +519,11 @@ impl Validator<'_> {
                     "connection names use letters, digits, `_` and `-` only",
                 );
             }
-            if let Some(kind) = self.connection_kind(&path, raw) {
-                out.insert(name.clone(), Connection { name, kind });
+            match self.connection_kind(&path, raw) {
+                Some(kind) => {
+                    out.insert(name.clone(), Connection { name, kind });
+                }
+                None => self.broken_connections.push(name),
             }
         }
         out
@@ -859,7 +866,7 @@ impl Validator<'_> {
         let connection_name = self.non_empty(&p("connection"), &raw.connection);
         let connection = connection_name.as_ref().and_then(|name| {
             let found = connections.get(name);
-            if found.is_none() {
+            if found.is_none() && !self.broken_connections.contains(name) {
                 let known: Vec<&str> = connections.keys().map(String::as_str).collect();
                 let defined = if known.is_empty() {
                     "no connections are defined".to_owned()
