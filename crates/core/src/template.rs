@@ -181,8 +181,8 @@ pub fn check_branch_name(name: &str) -> Result<(), BranchNameError> {
     Ok(())
 }
 
-/// Top-level variables and, for each, its fields. A field list of `None` means the
-/// variable is open (none today). Names outside this table are load-time errors.
+/// Top-level variables and, for each, its fields. Names outside this table (other
+/// than minijinja's builtin functions) are load-time errors.
 const CONTEXT_FIELDS: &[(&str, &[&str])] = &[
     ("workspace", &["id", "name"]),
     ("design_system", &["id", "name"]),
