@@ -832,19 +832,19 @@ impl Validator<'_> {
         out.version_name = name(self, "version_name", &keys.version_name);
         out.version = name(self, "version", &keys.version);
         let given = [
-            &keys.workspace_id.is_some(),
-            &keys.hook_id.is_some(),
-            &keys.exporter_id.is_some(),
-            &keys.design_system_id.is_some(),
-            &keys.version_id.is_some(),
-            &keys.workspace_name.is_some(),
-            &keys.hook_name.is_some(),
-            &keys.exporter_name.is_some(),
-            &keys.design_system_name.is_some(),
-            &keys.version_name.is_some(),
-            &keys.version.is_some(),
+            keys.workspace_id.is_some(),
+            keys.hook_id.is_some(),
+            keys.exporter_id.is_some(),
+            keys.design_system_id.is_some(),
+            keys.version_id.is_some(),
+            keys.workspace_name.is_some(),
+            keys.hook_name.is_some(),
+            keys.exporter_name.is_some(),
+            keys.design_system_name.is_some(),
+            keys.version_name.is_some(),
+            keys.version.is_some(),
         ];
-        if !given.iter().any(|g| **g) {
+        if !given.contains(&true) {
             self.problem(
                 path,
                 "no keys given, which would match every job; write `match: any` if that is intended",
