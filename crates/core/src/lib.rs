@@ -2,6 +2,9 @@
 //! zip validation. Nothing here speaks git or a provider's API.
 
 pub mod archive;
+pub mod config;
 pub mod download;
 pub mod event;
 pub mod paths;
+pub mod routing;
+pub mod template;
