@@ -144,7 +144,9 @@ fn is_alias_of(folded: &str, name: &str, alias: &str) -> bool {
     base == name || base == alias
 }
 
-fn is_hfs_ignorable(c: char) -> bool {
+/// Code points HFS+ ignores when comparing names (zero-width joiners, direction marks,
+/// BOM): two names differing only in these are the same file on a Mac.
+pub(crate) fn is_hfs_ignorable(c: char) -> bool {
     matches!(c,
         '\u{200c}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{206a}'..='\u{206f}' | '\u{feff}')
 }

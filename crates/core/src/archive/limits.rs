@@ -3,6 +3,10 @@
 use serde::Deserialize;
 
 /// Limits applied to every downloaded archive (config key `limits.archive`).
+///
+/// Sizes are checked twice: against what the archive declares (so an honest but
+/// oversized archive is refused before any inflating) and against the bytes actually
+/// produced while inflating (so a lying archive is refused as soon as it overshoots).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ArchiveLimits {
@@ -14,6 +18,12 @@ pub struct ArchiveLimits {
     pub max_entry_bytes: u64,
     /// Highest uncompressed/compressed ratio of one entry. Default: 250.
     pub max_compression_ratio: u64,
+    /// Entries that inflate to at most this many bytes are exempt from the ratio check:
+    /// a small file of repeated bytes legitimately compresses 1000:1 and cannot hurt.
+    /// Default: 1 MiB.
+    pub ratio_exempt_bytes: u64,
+    /// Longest entry name, in bytes of UTF-8. Default: 1,024.
+    pub max_path_bytes: u64,
 }
 
 impl Default for ArchiveLimits {
@@ -23,6 +33,8 @@ impl Default for ArchiveLimits {
             max_total_bytes: 1 << 30,
             max_entry_bytes: 256 << 20,
             max_compression_ratio: 250,
+            ratio_exempt_bytes: 1 << 20,
+            max_path_bytes: 1024,
         }
     }
 }

@@ -1,0 +1,307 @@
+//! Archives that must be accepted, with their entries and bytes round-tripping exactly.
+
+mod support;
+
+use std::io::{Read, Seek, Write};
+use std::process::Command;
+
+use courier_core::archive::{ArchiveLimits, Export};
+use support::zip_bytes::{Archive, Entry};
+use support::{assert_only_input, open_bytes, read_all, write_zip};
+
+#[test]
+fn zip_cli_archive_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("d/sub/deeper")).unwrap();
+    std::fs::create_dir_all(src.join("d/empty")).unwrap();
+    let nums: String = (1..20_000).map(|i| format!("{i}\n")).collect();
+    let noise: Vec<u8> = (0..100_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(src.join("d/sub/nums.txt"), &nums).unwrap();
+    std::fs::write(src.join("d/noise.bin"), &noise).unwrap();
+    std::fs::write(src.join("d/zero"), b"").unwrap();
+    std::fs::write(src.join("d/sub/deeper/caf\u{e9}.txt"), "\u{e9}").unwrap();
+    let zip = dir.path().join("out.zip");
+    let status = Command::new("zip")
+        .args(["-q", "-r"])
+        .arg(&zip)
+        .arg("d")
+        .current_dir(&src)
+        .status()
+        .expect("the zip CLI is installed");
+    assert!(status.success());
+
+    let export = Export::open(&zip, &ArchiveLimits::default()).unwrap();
+    let files = read_all(&export);
+    let expected: Vec<(String, Vec<u8>)> = vec![
+        ("d/noise.bin".into(), noise),
+        ("d/sub/deeper/caf\u{e9}.txt".into(), "\u{e9}".into()),
+        ("d/sub/nums.txt".into(), nums.into_bytes()),
+        ("d/zero".into(), Vec::new()),
+    ];
+    assert_eq!(files, expected);
+}
+
+#[test]
+fn raw_stored_and_deflate_round_trip() {
+    let text = "token: value;\n".repeat(5000);
+    let bytes = Archive::new(vec![
+        Entry::dir("a/"),
+        Entry::stored("a/stored.txt", b"plain"),
+        Entry::deflated("a/b/deflated.txt", text.as_bytes()),
+        Entry::deflated("empty-deflated", b""),
+        Entry::stored("\u{65e5}\u{672c}/\u{1f600}.json", b"{}"),
+    ])
+    .bytes();
+    let export = open_bytes(&bytes).unwrap();
+    assert_eq!(
+        read_all(&export),
+        vec![
+            ("a/b/deflated.txt".to_owned(), text.into_bytes()),
+            ("a/stored.txt".to_owned(), b"plain".to_vec()),
+            ("empty-deflated".to_owned(), Vec::new()),
+            ("\u{65e5}\u{672c}/\u{1f600}.json".to_owned(), b"{}".to_vec()),
+        ]
+    );
+}
+
+#[test]
+fn streaming_reads_leave_nothing_on_disk() {
+    let bytes = Archive::new(vec![Entry::deflated("x/y.txt", &[7u8; 10_000])]).bytes();
+    let zip = write_zip(&bytes);
+    let export = Export::open(&zip.path, &ArchiveLimits::default()).unwrap();
+    assert_eq!(
+        read_all(&export),
+        vec![("x/y.txt".to_owned(), vec![7u8; 10_000])]
+    );
+    assert_only_input(zip.dir.path());
+}
+
+/// Builds an archive with the `zip` crate, as most Rust and many other tools would.
+fn zip_crate_archive(large_file: bool) -> (Vec<u8>, Vec<(String, Vec<u8>)>) {
+    use std::io::Write;
+    use zip::write::SimpleFileOptions;
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        (
+            "tokens/colors.json".into(),
+            b"{\"red\": \"#f00\"}\n".repeat(300),
+        ),
+        ("tokens/spacing.json".into(), b"{}".to_vec()),
+        (
+            "assets/icon.bin".into(),
+            (0..70_000u32)
+                .map(|i| (i.wrapping_mul(40503) >> 7) as u8)
+                .collect(),
+        ),
+        ("README.md".into(), Vec::new()),
+        (
+            "\u{00fc}ber/\u{0441}\u{043b}\u{043e}\u{0432}\u{043e}.txt".into(),
+            "Unicode".into(),
+        ),
+    ];
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    writer
+        .add_directory("empty/", SimpleFileOptions::default())
+        .unwrap();
+    for (i, (name, data)) in files.iter().enumerate() {
+        let method = if i % 2 == 0 {
+            zip::CompressionMethod::Deflated
+        } else {
+            zip::CompressionMethod::Stored
+        };
+        let options = SimpleFileOptions::default()
+            .compression_method(method)
+            .large_file(large_file);
+        writer.start_file(name.as_str(), options).unwrap();
+        writer.write_all(data).unwrap();
+    }
+    let bytes = writer.finish().unwrap().into_inner();
+    files.sort();
+    (bytes, files)
+}
+
+#[test]
+fn zip_crate_archive_round_trips() {
+    let (bytes, files) = zip_crate_archive(false);
+    let export = open_bytes(&bytes).unwrap();
+    assert_eq!(read_all(&export), files);
+}
+
+#[test]
+fn zip_crate_zip64_archive_round_trips() {
+    let (bytes, files) = zip_crate_archive(true);
+    let export = open_bytes(&bytes).unwrap();
+    assert_eq!(read_all(&export), files);
+}
+
+#[test]
+fn raw_zip64_archive_with_descriptors() {
+    let mut entries = vec![
+        Entry::deflated("z/a.txt", &b"zip64 ".repeat(1000)),
+        Entry::stored("z/b.bin", &[1, 2, 3]),
+    ];
+    for e in &mut entries {
+        e.zip64 = true;
+    }
+    let streamed = Entry {
+        zip64: true,
+        ..Entry::deflated("z/c.txt", b"streamed with a wide descriptor")
+    }
+    .with_descriptor(true);
+    entries.push(streamed);
+    let bytes = Archive {
+        zip64_end: true,
+        ..Archive::new(entries)
+    }
+    .bytes();
+    let export = open_bytes(&bytes).unwrap();
+    assert_eq!(
+        read_all(&export),
+        vec![
+            ("z/a.txt".to_owned(), b"zip64 ".repeat(1000)),
+            ("z/b.bin".to_owned(), vec![1, 2, 3]),
+            (
+                "z/c.txt".to_owned(),
+                b"streamed with a wide descriptor".to_vec()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn entries_are_sorted_and_summarised() {
+    let bytes = Archive::new(vec![
+        Entry::stored("b/2.txt", b"22"),
+        Entry::dir("empty/"),
+        Entry::stored("top.txt", b"1"),
+        Entry::deflated("a/x/1.txt", b"333"),
+        Entry::stored("b/1.txt", b"4444"),
+    ])
+    .bytes();
+    let export = open_bytes(&bytes).unwrap();
+    let paths: Vec<&str> = export.entries().iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["a/x/1.txt", "b/1.txt", "b/2.txt", "top.txt"]);
+    assert_eq!(export.total_bytes(), 10);
+    let summary = serde_json::to_value(export.summary()).unwrap();
+    assert_eq!(
+        summary,
+        serde_json::json!({
+            "files": 4,
+            "bytes": 10,
+            "root_files": 1,
+            "root_bytes": 1,
+            "directories": [
+                {"name": "a", "files": 1, "bytes": 3},
+                {"name": "b", "files": 2, "bytes": 6},
+            ],
+        })
+    );
+    export.ensure_not_empty().unwrap();
+}
+
+#[test]
+fn readers_work_concurrently() {
+    let entries: Vec<Entry> = (0..16)
+        .map(|i| {
+            Entry::deflated(
+                &format!("f{i:02}"),
+                &format!("content {i} ").repeat(20_000).into_bytes(),
+            )
+        })
+        .collect();
+    let export = open_bytes(&Archive::new(entries).bytes()).unwrap();
+    let expected = read_all(&export);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4).map(|_| scope.spawn(|| read_all(&export))).collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap(), expected);
+        }
+    });
+    // Interleaved reads on one thread do not disturb each other either.
+    let mut a = export.open_entry(&export.entries()[0]).unwrap();
+    let mut b = export.open_entry(&export.entries()[1]).unwrap();
+    let (mut out_a, mut out_b) = (Vec::<u8>::new(), Vec::<u8>::new());
+    let mut buf = [0u8; 1000];
+    loop {
+        let na = a.read(&mut buf).unwrap();
+        out_a.extend(&buf[..na]);
+        let nb = b.read(&mut buf).unwrap();
+        out_b.extend(&buf[..nb]);
+        if na == 0 && nb == 0 {
+            break;
+        }
+    }
+    assert_eq!(out_a, expected[0].1);
+    assert_eq!(out_b, expected[1].1);
+}
+
+#[test]
+fn from_an_anonymous_temp_file() {
+    let bytes = Archive::new(vec![Entry::deflated("a.txt", b"anonymous")]).bytes();
+    let mut file = tempfile::tempfile().unwrap();
+    file.write_all(&bytes).unwrap();
+    let export = Export::from_file(file, &ArchiveLimits::default()).unwrap();
+    assert_eq!(
+        read_all(&export),
+        vec![("a.txt".to_owned(), b"anonymous".to_vec())]
+    );
+}
+
+#[test]
+fn a_file_changed_after_validation_is_caught_while_streaming() {
+    let bytes = Archive::new(vec![Entry::stored("a.txt", &[b'a'; 5000])]).bytes();
+    let zip = write_zip(&bytes);
+    let export = Export::open(&zip.path, &ArchiveLimits::default()).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&zip.path)
+        .unwrap();
+    file.seek(std::io::SeekFrom::Start(100)).unwrap();
+    file.write_all(b"b").unwrap();
+    let err = export
+        .open_entry(&export.entries()[0])
+        .unwrap()
+        .read_to_end(&mut Vec::new())
+        .unwrap_err();
+    let inner = err
+        .into_inner()
+        .and_then(|e| e.downcast::<courier_core::archive::ArchiveError>().ok())
+        .expect("an ArchiveError inside the io::Error");
+    assert_eq!(inner.rule(), "crc");
+    assert_eq!(inner.entry(), Some("a.txt"));
+}
+
+#[test]
+fn many_files_take_the_parallel_path() {
+    // More than 8 MiB of (incompressible) data, so validation uses several threads;
+    // results must not depend on it, and a fault is still found and named.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut entries: Vec<Entry> = (0..300)
+        .map(|i| {
+            let data: Vec<u8> = (0..40_000)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            let name = format!("dir{}/file{i}.bin", i % 7);
+            if i % 2 == 0 {
+                Entry::stored(&name, &data)
+            } else {
+                Entry::deflated(&name, &data)
+            }
+        })
+        .collect();
+    let export = open_bytes(&Archive::new(entries.clone()).bytes()).unwrap();
+    assert_eq!(export.entries().len(), 300);
+    assert_eq!(export.total_bytes(), 300 * 40_000);
+
+    entries[250].crc ^= 1;
+    let err = open_bytes(&Archive::new(entries).bytes()).unwrap_err();
+    assert_eq!(err.rule(), "crc");
+    assert_eq!(err.entry(), Some("dir5/file250.bin"));
+}
