@@ -321,3 +321,24 @@ mod tests {
         }
     }
 }
+
+/// The validated archive from the download step.
+impl ExportSource for courier_core::archive::Export {
+    fn files(&self) -> Vec<ExportFile> {
+        self.entries()
+            .iter()
+            .map(|e| ExportFile {
+                path: e.path.clone(),
+                size: e.size,
+            })
+            .collect()
+    }
+
+    fn open_file(&self, index: usize) -> io::Result<Box<dyn Read + '_>> {
+        let entry = self.entries().get(index).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("no export entry {index}"))
+        })?;
+        let reader = self.open_entry(entry).map_err(io::Error::other)?;
+        Ok(Box::new(reader))
+    }
+}
