@@ -26,6 +26,8 @@ struct Shared {
     refused: AtomicUsize,
     /// Requests served (authenticated).
     served: AtomicUsize,
+    /// Response body bytes sent by `git http-backend` (packs, advertisements).
+    bytes_out: AtomicUsize,
 }
 
 /// A running server; stopped when dropped.
@@ -46,6 +48,7 @@ impl GitServer {
             token: token.to_owned(),
             refused: AtomicUsize::new(0),
             served: AtomicUsize::new(0),
+            bytes_out: AtomicUsize::new(0),
         });
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -97,6 +100,11 @@ impl GitServer {
     /// How many requests were refused with `401` so far.
     pub fn refused_requests(&self) -> usize {
         self.shared.refused.load(Ordering::SeqCst)
+    }
+
+    /// Response body bytes served so far: what clients downloaded.
+    pub fn bytes_served(&self) -> usize {
+        self.shared.bytes_out.load(Ordering::SeqCst)
     }
 
     /// How many authenticated requests were served so far.
@@ -202,7 +210,11 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         }
     };
     let _ = feeder.await;
-    cgi_response(&out.stdout)
+    let response = cgi_response(&out.stdout);
+    if let Some(len) = axum::body::HttpBody::size_hint(response.body()).exact() {
+        shared.bytes_out.fetch_add(len as usize, Ordering::SeqCst);
+    }
+    response
 }
 
 fn plain(status: StatusCode, text: String) -> Response {
