@@ -1,1 +1,19 @@
-//! Shared harness for end-to-end tests.
+//! Courier's shared test kit.
+//!
+//! Everything here drives real tools, never mocks of git:
+//! - [`GitServer`]: git's own `git http-backend` behind an in-process axum server on
+//!   `127.0.0.1:0` with HTTP Basic token auth (any user name, password = token), the
+//!   way GitHub, GitLab and Azure DevOps accept a token over HTTPS;
+//! - [`git`]: the git CLI, isolated from the developer's configuration, to create bare
+//!   repositories with content, add commits, install hooks and read trees back;
+//! - [`zip_bytes`] / [`write_zip`]: result archives built from `(path, bytes)` lists.
+
+mod cli;
+mod server;
+mod zips;
+
+pub use cli::{
+    BareRepo, Git, TreeEntry, cli_delivery_tree, git, install_pre_receive_hook, make_bare_repo,
+};
+pub use server::GitServer;
+pub use zips::{write_zip, zip_bytes};

@@ -1,0 +1,162 @@
+//! The per-remote bare repository cache: where it lives, how it is opened isolated
+//! from the host's git configuration, how it is locked, and how a damaged one is
+//! rebuilt.
+
+use std::collections::HashMap;
+use std::fs::{File, TryLockError};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use git2::{Repository, RepositoryInitOptions, RepositoryOpenFlags};
+use tokio::sync::OwnedMutexGuard;
+
+use super::error::GitError;
+
+/// Opens the cache at `path` and replaces its configuration with the repository's
+/// own `config` file alone.
+///
+/// libgit2 would otherwise merge `~/.gitconfig`, `$XDG_CONFIG_HOME/git/config` and
+/// `/etc/gitconfig` into every operation (`url.*.insteadOf`, `http.proxy`,
+/// `http.extraHeader`, ...), so a host's settings could redirect or alter a delivery.
+/// Blanking libgit2's search paths would do the same process-wide, but that call is
+/// `unsafe` and this workspace forbids unsafe code; a per-repository config object
+/// gives the same isolation for everything Courier does with the cache.
+pub(crate) fn open(path: &Path) -> Result<Repository, git2::Error> {
+    let repo = Repository::open_ext(
+        path,
+        RepositoryOpenFlags::NO_SEARCH | RepositoryOpenFlags::BARE,
+        std::iter::empty::<&std::ffi::OsStr>(),
+    )?;
+    isolate(&repo, path)?;
+    Ok(repo)
+}
+
+fn isolate(repo: &Repository, path: &Path) -> Result<(), git2::Error> {
+    let config = git2::Config::open(&path.join("config"))?;
+    repo.set_config(&config)
+}
+
+/// A fresh, empty bare repository at `path` (whatever was there is removed).
+pub(crate) fn create(path: &Path) -> Result<Repository, GitError> {
+    if path.exists() {
+        std::fs::remove_dir_all(path).map_err(|e| GitError::CacheCorrupt {
+            path: path.to_path_buf(),
+            detail: format!("cannot remove the damaged cache: {e}"),
+        })?;
+    }
+    let mut options = RepositoryInitOptions::new();
+    options
+        .bare(true)
+        .no_reinit(true)
+        .external_template(false)
+        .initial_head("courier-cache");
+    let repo = Repository::init_opts(path, &options).map_err(|e| GitError::CacheCorrupt {
+        path: path.to_path_buf(),
+        detail: format!("cannot create the cache: {}", e.message()),
+    })?;
+    isolate(&repo, path).map_err(|e| GitError::other("configuring the cache", e.message()))?;
+    Ok(repo)
+}
+
+/// Opens the cache, or creates it; a cache that cannot be opened or whose object
+/// database or references cannot be read is rebuilt from scratch.
+pub(crate) fn open_or_create(path: &Path) -> Result<Repository, GitError> {
+    if !path.exists() {
+        tracing::debug!(cache = %path.display(), "creating repository cache");
+        return create(path);
+    }
+    match open(path).and_then(check) {
+        Ok(repo) => Ok(repo),
+        Err(err) => {
+            tracing::warn!(cache = %path.display(), error = err.message(), "repository cache is damaged, rebuilding it");
+            create(path)
+        }
+    }
+}
+
+fn check(repo: Repository) -> Result<Repository, git2::Error> {
+    if !repo.is_bare() {
+        return Err(git2::Error::from_str("the cache is not a bare repository"));
+    }
+    repo.odb()?;
+    for reference in repo.references()? {
+        let reference = reference?;
+        if let Some(oid) = reference.target() {
+            repo.odb()?.read_header(oid)?;
+        }
+    }
+    Ok(repo)
+}
+
+/// One async mutex per cache key, for deliveries in this process.
+#[derive(Default, Debug)]
+pub(crate) struct LockTable {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl LockTable {
+    pub(crate) fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .locks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        locks.entry(key.to_owned()).or_default().clone()
+    }
+}
+
+/// Exclusive use of one remote's cache: the in-process mutex and an OS file lock
+/// (`flock`), so that two Courier processes sharing a cache directory take turns too.
+/// Released when dropped.
+#[derive(Debug)]
+pub(crate) struct CacheLock {
+    _in_process: OwnedMutexGuard<()>,
+    _file: File,
+}
+
+impl CacheLock {
+    /// Takes the file lock, polling until `deadline`. Blocking: call it on a blocking
+    /// thread, with the in-process guard already held.
+    pub(crate) fn acquire(
+        guard: OwnedMutexGuard<()>,
+        lock_path: &Path,
+        deadline: Instant,
+    ) -> Result<CacheLock, GitError> {
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(lock_path)
+            .map_err(|e| {
+                GitError::other(
+                    &format!("opening the cache lock {}", lock_path.display()),
+                    e,
+                )
+            })?;
+        loop {
+            match file.try_lock() {
+                Ok(()) => {
+                    return Ok(CacheLock {
+                        _in_process: guard,
+                        _file: file,
+                    });
+                }
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(GitError::Timeout {
+                        operation: "waiting for another process using the same repository cache",
+                        after: Duration::ZERO,
+                    });
+                }
+                Err(TryLockError::Error(e)) => {
+                    return Err(GitError::other(
+                        &format!("locking {}", lock_path.display()),
+                        e,
+                    ));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The git delivery engine: writes an export into a repository's tree, commits, and
+//! pushes the head branch, with libgit2 and without a checkout.
+//!
+//! # How a delivery runs
+//!
+//! 1. **Cache.** Each remote has a bare repository under the workspace's cache
+//!    directory, named after a hash of its normalised URL (no credentials), so the
+//!    next delivery to the same repository fetches only what is new. It survives
+//!    restarts. While in use it is locked: an in-process async mutex per remote plus an
+//!    OS file lock, so two deliveries to one repository take turns (within a process
+//!    and across processes sharing the directory) while different repositories run in
+//!    parallel. A cache that cannot be opened, or whose objects turn out to be missing
+//!    or damaged, is deleted and fetched again rather than failing forever.
+//! 2. **Isolation.** libgit2 reads only the cache's own `config` (see
+//!    [`cache`](self) docs: the repository's configuration object is replaced right
+//!    after opening), never `~/.gitconfig` or `/etc/gitconfig`.
+//! 3. **Fetch.** Only `refs/heads/<base>` and `refs/heads/<head>`, at depth 1 where
+//!    the transport supports it (HTTP(S)); libgit2's `file://` transport cannot, so
+//!    it fetches everything there, and any server refusing a shallow fetch gets a full
+//!    one. The advertisement says whether the head branch exists.
+//! 4. **Credentials** reach libgit2 only through its credential callback, which
+//!    answers once per operation; a second request means the token was refused and
+//!    fails the operation ([`GitError::Auth`]) at once instead of looping. Remotes are
+//!    anonymous (`remote_anonymous(clean_url)`), so no URL, let alone a token, is ever
+//!    written to the cache's `config`; error messages are scrubbed of the token.
+//! 5. **Tree.** Every export file is streamed into a blob (`odb.writer` + `io::copy`)
+//!    and the new tree is built from the base branch's tree with tree builders:
+//!    - `purge: true`: the directory at `relative_path` becomes exactly the export;
+//!    - `purge: false`: export files are added or replace what is there, other files
+//!      at the path stay;
+//!    - everything outside `relative_path` is the base tree's own objects, untouched;
+//!    - every file is written as a regular file, mode `100644` (never executable,
+//!      never a symlink), with its bytes as they are: no line-ending conversion, no
+//!      filters, whatever `.gitattributes` says;
+//!    - where the export has a file and the repository a directory of the same name
+//!      (or the reverse), the export's side replaces the repository's;
+//!    - directories left empty disappear (git has no empty directories);
+//!    - `.gitignore` is not consulted: an export is an explicit list of files.
+//!
+//!    Refused: an export with no file (unless allowed), a change to a protected path
+//!    (`.github/workflows/`, `.gitlab-ci.yml`, `azure-pipelines.yml`, `.gitmodules`,
+//!    at any level, unless allowed), and a path stored with Git LFS according to the
+//!    new tree's `.gitattributes` (libgit2 cannot write LFS pointers).
+//! 6. **Converge.** The head branch is always one commit on the current base, carrying
+//!    the `Courier-Delivery: <id>` trailer. New tree equal to the base's:
+//!    [`Outcome::NoChanges`]. Head branch already that commit's tree on the current
+//!    base: [`Outcome::UpToDate`]. Head branch holding a commit without the trailer:
+//!    [`Outcome::BranchDiverged`] (unless `overwrite_diverged`). Otherwise
+//!    [`Outcome::Push`], replacing Courier's previous commit, also when the base moved.
+//! 7. **Push** sends only `refs/heads/<head>`, to the URL it fetched from, only if the
+//!    remote branch still points where it pointed when planning (checked on the push's
+//!    own advertisement, and again by the server), and reads the per-ref status: a ref
+//!    the server refused (hook, protected branch) is [`GitError::Rejected`] with the
+//!    server's message and hook output.
+//!
+//! Every libgit2 call runs on a blocking thread (`spawn_blocking`), inside a tracing
+//! span, under a timeout ([`Timeouts`]).
+
+mod cache;
+mod diff;
+mod error;
+mod remote;
+mod transport;
+mod tree;
+mod workspace;
+
+pub use diff::FileChanges;
+pub use error::GitError;
+pub use remote::{Credentials, Remote};
+pub use tree::{ExportFile, ExportSource};
+pub use workspace::{
+    CommitId, DELIVERY_TRAILER, Delivered, DeliverySpec, GitWorkspace, Outcome, Plan, Signature,
+    Timeouts,
+};

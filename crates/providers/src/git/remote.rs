@@ -1,0 +1,189 @@
+//! Where a delivery goes: a clean clone URL and, separately, the credentials.
+
+use std::fmt;
+
+use secrecy::SecretString;
+use url::Url;
+
+use super::error::GitError;
+
+/// A token and the user name to send with it over HTTP Basic auth.
+///
+/// The user name depends on the provider: `x-access-token` for GitHub, `oauth2` for
+/// GitLab, anything non-empty for Azure DevOps and plain git servers.
+#[derive(Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub token: SecretString,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("token", &"[redacted]")
+            .finish()
+    }
+}
+
+/// A repository to deliver to: its URL without any credentials, plus the credentials
+/// libgit2 gets through its credential callback only.
+#[derive(Clone, Debug)]
+pub struct Remote {
+    url: Url,
+    credentials: Option<Credentials>,
+}
+
+impl Remote {
+    /// Accepts `https://`, `http://` and `file://` URLs. A user name in the URL is
+    /// dropped (the credentials carry it); a password in the URL is refused, because
+    /// URLs end up in logs and stored state and a secret there would leak.
+    pub fn new(url: &str, credentials: Option<Credentials>) -> Result<Remote, GitError> {
+        let mut parsed = Url::parse(url).map_err(|e| GitError::InvalidRemote {
+            reason: format!("not a URL ({e})"),
+        })?;
+        match parsed.scheme() {
+            "https" | "http" | "file" => {}
+            other => {
+                return Err(GitError::InvalidRemote {
+                    reason: format!(
+                        "scheme `{other}` is not supported; use an https:// (or http://, file://) clone URL"
+                    ),
+                });
+            }
+        }
+        if parsed.password().is_some() {
+            return Err(GitError::InvalidRemote {
+                reason: "the URL carries a password; remove it and configure the token as the connection's token".into(),
+            });
+        }
+        if parsed.scheme() != "file" && parsed.host_str().is_none_or(str::is_empty) {
+            return Err(GitError::InvalidRemote {
+                reason: "the URL has no host".into(),
+            });
+        }
+        // Infallible for URLs with a host; file URLs have no user name to drop.
+        let _ = parsed.set_username("");
+        parsed.set_query(None);
+        parsed.set_fragment(None);
+        Ok(Remote {
+            url: parsed,
+            credentials,
+        })
+    }
+
+    /// The clean URL (no user name, no password): safe to log and store.
+    pub fn url(&self) -> &str {
+        self.url.as_str()
+    }
+
+    pub fn credentials(&self) -> Option<&Credentials> {
+        self.credentials.as_ref()
+    }
+
+    pub(crate) fn token(&self) -> Option<&SecretString> {
+        self.credentials.as_ref().map(|c| &c.token)
+    }
+
+    /// libgit2 cannot negotiate a shallow fetch over its in-process `file://`
+    /// transport ("shallow fetch is not supported by the local transport").
+    pub(crate) fn supports_shallow(&self) -> bool {
+        self.url.scheme() != "file"
+    }
+
+    /// The same repository spelled differently (`.git` suffix, trailing slash, case of
+    /// the host, a user name) maps to the same key, so it shares one cache.
+    pub(crate) fn normalised(&self) -> String {
+        let host = self.url.host_str().unwrap_or("").to_ascii_lowercase();
+        let port = self.url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let path = self.url.path().trim_end_matches('/');
+        let path = path.strip_suffix(".git").unwrap_or(path);
+        format!("{}://{host}{port}{path}", self.url.scheme())
+    }
+
+    /// Directory name of this remote's cache: readable host prefix plus a hash of the
+    /// normalised URL. The hash is git's SHA-1 of the text, stable across releases.
+    pub(crate) fn cache_key(&self) -> String {
+        let normalised = self.normalised();
+        let hash = git2::Oid::hash_object(git2::ObjectType::Blob, normalised.as_bytes())
+            .map(|oid| oid.to_string())
+            .unwrap_or_else(|_| "0".repeat(40));
+        let host: String = self
+            .url
+            .host_str()
+            .unwrap_or("local")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("{host}-{}", &hash[..20])
+    }
+}
+
+/// Checks a branch name the way `git check-ref-format --branch` would, via libgit2.
+pub(crate) fn check_branch(name: &str, role: &str) -> Result<(), GitError> {
+    let full = format!("refs/heads/{name}");
+    if name.is_empty() || name.starts_with('-') || !git2::Reference::is_valid_name(&full) {
+        return Err(GitError::InvalidRemote {
+            reason: format!("`{name}` is not a valid {role} branch name"),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_passwords_and_other_schemes() {
+        let err = Remote::new("https://bot:hunter2@example.com/a/b.git", None).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(matches!(
+            Remote::new("ssh://git@example.com/a/b.git", None),
+            Err(GitError::InvalidRemote { .. })
+        ));
+        assert!(matches!(
+            Remote::new("not a url", None),
+            Err(GitError::InvalidRemote { .. })
+        ));
+    }
+
+    #[test]
+    fn drops_user_names_and_shares_keys_between_spellings() {
+        let a = Remote::new("https://x-access-token@GitHub.com/acme/web.git", None).unwrap();
+        let b = Remote::new("https://github.com/acme/web/", None).unwrap();
+        let c = Remote::new("https://github.com/acme/other", None).unwrap();
+        assert_eq!(a.url(), "https://github.com/acme/web.git");
+        assert_eq!(a.cache_key(), b.cache_key());
+        assert_ne!(a.cache_key(), c.cache_key());
+        assert!(a.cache_key().starts_with("github.com-"));
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let creds = Credentials {
+            username: "oauth2".into(),
+            token: SecretString::from("glpat-secret"),
+        };
+        let remote = Remote::new("https://gitlab.example.com/g/p.git", Some(creds)).unwrap();
+        let shown = format!("{remote:?}");
+        assert!(
+            !shown.contains("glpat-secret") && shown.contains("oauth2"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn branch_names_are_checked() {
+        assert!(check_branch("courier/hook-5", "head").is_ok());
+        for bad in ["", "-x", "a..b", "a b", "x.lock", "a~1"] {
+            assert!(check_branch(bad, "head").is_err(), "{bad}");
+        }
+    }
+}

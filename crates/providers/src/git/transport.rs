@@ -1,0 +1,319 @@
+//! Talking to the remote: credentials (asked once), cancellation, fetch and push with
+//! per-ref status. Everything here runs on a blocking thread.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use git2::{
+    AutotagOption, Cred, CredentialType, ErrorClass, ErrorCode, FetchOptions, Oid, PushOptions,
+    RemoteCallbacks, Repository,
+};
+
+use super::error::{GitError, printable, scrub};
+use super::remote::Remote;
+
+/// Tells long-running work on a blocking thread to stop: set when the caller's
+/// timeout fires, and also reached on its own once the deadline passes. libgit2 polls
+/// it through the progress callbacks, the tree builder between entries.
+#[derive(Clone, Debug)]
+pub(crate) struct Cancel {
+    flag: Arc<AtomicBool>,
+    deadline: Instant,
+}
+
+impl Cancel {
+    pub(crate) fn new(deadline: Instant) -> Cancel {
+        Cancel {
+            flag: Arc::new(AtomicBool::new(false)),
+            deadline,
+        }
+    }
+
+    pub(crate) fn cancel(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::SeqCst) || Instant::now() >= self.deadline
+    }
+}
+
+/// What the callbacks saw during one network operation.
+#[derive(Default)]
+struct Seen {
+    credential_requests: Cell<u32>,
+    auth_refused: Cell<Option<&'static str>>,
+    sideband: RefCell<Vec<u8>>,
+    ref_status: RefCell<Vec<(String, Option<String>)>>,
+    lease_broken: Cell<Option<Oid>>,
+}
+
+fn callbacks<'a>(remote: &'a Remote, seen: &'a Seen, cancel: &'a Cancel) -> RemoteCallbacks<'a> {
+    let mut cb = RemoteCallbacks::new();
+    cb.credentials(move |_url, _user_from_url, allowed| {
+        let asked = seen.credential_requests.get() + 1;
+        seen.credential_requests.set(asked);
+        let Some(creds) = remote.credentials() else {
+            seen.auth_refused.set(Some(
+                "the server asks for credentials and no token is configured",
+            ));
+            return Err(git2::Error::from_str("no credentials configured"));
+        };
+        if asked > 1 {
+            // libgit2 asks again only when the server refused what we sent. Answering
+            // again would loop; failing here makes the whole operation fail at once.
+            seen.auth_refused.set(Some("the server refused the token"));
+            return Err(git2::Error::from_str("credentials refused"));
+        }
+        if !allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+            seen.auth_refused
+                .set(Some("the server does not accept user name and token"));
+            return Err(git2::Error::from_str("unsupported authentication method"));
+        }
+        use secrecy::ExposeSecret;
+        Cred::userpass_plaintext(&creds.username, creds.token.expose_secret())
+    });
+    cb.transfer_progress(move |_| !cancel.is_cancelled());
+    cb.sideband_progress(move |data| {
+        let mut buf = seen.sideband.borrow_mut();
+        if buf.len() < 64 * 1024 {
+            buf.extend_from_slice(data);
+        }
+        !cancel.is_cancelled()
+    });
+    cb.push_update_reference(move |name, status| {
+        seen.ref_status
+            .borrow_mut()
+            .push((name.to_owned(), status.map(str::to_owned)));
+        Ok(())
+    });
+    cb
+}
+
+/// Maps a libgit2 error from a network operation to what the caller can act on.
+fn classify(err: git2::Error, remote: &Remote, seen: &Seen, cancel: &Cancel) -> GitError {
+    let url = remote.url().to_owned();
+    let message = scrub(err.message(), remote.token());
+    if let Some(detail) = seen.auth_refused.get() {
+        return GitError::Auth {
+            url,
+            detail: detail.to_owned(),
+        };
+    }
+    if cancel.is_cancelled() {
+        return GitError::Timeout {
+            operation: "git network operation",
+            after: std::time::Duration::ZERO,
+        };
+    }
+    if err.code() == ErrorCode::Auth || message.contains("401") || message.contains("403") {
+        return GitError::Auth {
+            url,
+            detail: message,
+        };
+    }
+    if message.contains("404")
+        || err.code() == ErrorCode::NotFound && err.class() == ErrorClass::Http
+    {
+        return GitError::NotFound {
+            url,
+            what: "repository".into(),
+        };
+    }
+    match err.class() {
+        ErrorClass::Net | ErrorClass::Http | ErrorClass::Ssl | ErrorClass::Os | ErrorClass::Ssh => {
+            if err.class() == ErrorClass::Ssl && message.contains("certificate") {
+                GitError::Other {
+                    detail: format!("TLS certificate of {url} not trusted: {message}"),
+                }
+            } else {
+                GitError::Transient {
+                    url,
+                    detail: message,
+                }
+            }
+        }
+        ErrorClass::Odb
+        | ErrorClass::Zlib
+        | ErrorClass::Indexer
+        | ErrorClass::Repository
+        | ErrorClass::Reference
+        | ErrorClass::Object => GitError::CacheCorrupt {
+            path: std::path::PathBuf::new(),
+            detail: message,
+        },
+        _ if message.contains("local transport")
+            || message.contains("does not appear to be a git repository")
+            || message.contains("could not find repository") =>
+        {
+            GitError::NotFound {
+                url,
+                what: "repository".into(),
+            }
+        }
+        _ => GitError::Other {
+            detail: format!("talking to {url}: {message}"),
+        },
+    }
+}
+
+/// A branch as the remote advertises it.
+#[derive(Debug, Clone)]
+pub(crate) struct Advertised {
+    pub(crate) base: Option<Oid>,
+    pub(crate) head: Option<Oid>,
+}
+
+/// Fetches `base` and `head` (if it exists) into `refs/courier/heads/*`, shallow when
+/// `shallow` is set, and returns where the remote's branches point right now.
+pub(crate) fn fetch(
+    repo: &Repository,
+    remote: &Remote,
+    base: &str,
+    head: &str,
+    shallow: bool,
+    cancel: &Cancel,
+) -> Result<Advertised, GitError> {
+    let seen = Seen::default();
+    let mut anonymous = repo
+        .remote_anonymous(remote.url())
+        .map_err(|e| GitError::other("creating the remote", scrub(e.message(), remote.token())))?;
+    let mut options = FetchOptions::new();
+    options
+        .remote_callbacks(callbacks(remote, &seen, cancel))
+        .download_tags(AutotagOption::None)
+        .update_fetchhead(false);
+    if shallow {
+        options.depth(1);
+    }
+    let refspecs = [
+        format!("+refs/heads/{base}:{}", tracking_ref(base)),
+        format!("+refs/heads/{head}:{}", tracking_ref(head)),
+    ];
+    anonymous
+        .fetch(&refspecs, Some(&mut options), None)
+        .map_err(|e| classify(e, remote, &seen, cancel))?;
+    let listed = anonymous
+        .list()
+        .map_err(|e| classify(e, remote, &seen, cancel))?;
+    let find = |name: &str| {
+        let full = format!("refs/heads/{name}");
+        listed.iter().find(|h| h.name() == full).map(|h| h.oid())
+    };
+    Ok(Advertised {
+        base: find(base),
+        head: find(head),
+    })
+}
+
+/// Where a fetched branch is kept in the cache. A namespace of our own, so nothing
+/// else (a checkout, a `git gc` by an operator) mistakes it for a local branch.
+pub(crate) fn tracking_ref(branch: &str) -> String {
+    format!("refs/courier/heads/{branch}")
+}
+
+/// The local ref a push is made from.
+fn push_ref(branch: &str) -> String {
+    format!("refs/courier/push/{branch}")
+}
+
+/// Pushes `commit` to `refs/heads/<branch>`, but only if the remote branch still
+/// points at `expected` (`None`: must not exist). The check runs inside the push, on
+/// the advertisement the push itself negotiated, and the server checks the old value
+/// again when it applies the update, so nothing that happened after the plan is lost.
+pub(crate) fn push(
+    repo: &Repository,
+    remote: &Remote,
+    branch: &str,
+    commit: Oid,
+    expected: Option<Oid>,
+    cancel: &Cancel,
+) -> Result<(), GitError> {
+    let local = push_ref(branch);
+    repo.reference(&local, commit, true, "courier: push")
+        .map_err(|e| GitError::other("recording the commit to push", e.message()))?;
+    let target = format!("refs/heads/{branch}");
+    let seen = Seen::default();
+    let mut anonymous = repo
+        .remote_anonymous(remote.url())
+        .map_err(|e| GitError::other("creating the remote", scrub(e.message(), remote.token())))?;
+    let mut cb = callbacks(remote, &seen, cancel);
+    let expected_old = expected.unwrap_or(Oid::ZERO_SHA1);
+    let seen_ref = &seen;
+    let target_ref = target.as_str();
+    cb.push_negotiation(move |updates| {
+        for update in updates {
+            if update.dst_refname().ok() == Some(target_ref) && update.src() != expected_old {
+                seen_ref.lease_broken.set(Some(update.src()));
+                return Err(git2::Error::from_str(
+                    "remote branch changed since the plan",
+                ));
+            }
+        }
+        Ok(())
+    });
+    let mut options = PushOptions::new();
+    options.remote_callbacks(cb);
+    let refspec = format!("+{local}:{target}");
+    let result = anonymous.push(&[refspec.as_str()], Some(&mut options));
+    let _ = repo.find_reference(&local).and_then(|mut r| r.delete());
+    if let Some(found) = seen.lease_broken.get() {
+        return Err(GitError::HeadMoved {
+            branch: branch.to_owned(),
+            expected: expected
+                .map(|o| o.to_string())
+                .unwrap_or_else(|| "no branch".into()),
+            found: if found.is_zero() {
+                "no branch".into()
+            } else {
+                found.to_string()
+            },
+        });
+    }
+    result.map_err(|e| classify(e, remote, &seen, cancel))?;
+
+    let statuses = seen.ref_status.borrow();
+    let ours = statuses.iter().find(|(name, _)| name == &target);
+    match ours {
+        Some((_, None)) => {}
+        Some((_, Some(status))) => {
+            let sideband = printable(&seen.sideband.borrow(), remote.token());
+            let status = printable(status.as_bytes(), remote.token());
+            let message = if sideband.is_empty() {
+                status
+            } else {
+                format!("{status}\n{sideband}")
+            };
+            return Err(GitError::Rejected {
+                reference: target.clone(),
+                message,
+            });
+        }
+        None => {
+            return Err(GitError::Rejected {
+                reference: target.clone(),
+                message: format!(
+                    "the server did not confirm the update{}",
+                    sideband_suffix(&seen, remote)
+                ),
+            });
+        }
+    }
+    drop(statuses);
+    // The remote now has the commit: keep the tracking ref in step, so the cache
+    // agrees with the remote even before the next fetch.
+    repo.reference(&tracking_ref(branch), commit, true, "courier: pushed")
+        .map_err(|e| GitError::other("updating the cache after the push", e.message()))?;
+    Ok(())
+}
+
+fn sideband_suffix(seen: &Seen, remote: &Remote) -> String {
+    let text = printable(&seen.sideband.borrow(), remote.token());
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
+    }
+}

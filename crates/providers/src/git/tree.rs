@@ -1,0 +1,344 @@
+//! Building the new tree in the object database, without a checkout.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Read};
+use std::path::Path;
+
+use courier_core::paths::RelPath;
+use git2::{AttrCheckFlags, ObjectType, Oid, Repository, Tree};
+
+use super::error::GitError;
+use super::transport::Cancel;
+
+/// Regular, non-executable file: the only mode an export writes.
+const FILE_MODE: i32 = 0o100644;
+const TREE_MODE: i32 = 0o040000;
+
+/// One file of an export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportFile {
+    pub path: RelPath,
+    pub size: u64,
+}
+
+/// The files a delivery writes. Implemented for `courier_core::archive::Export`; the
+/// workspace only needs the list of files and a way to stream each one.
+pub trait ExportSource: Send + Sync + 'static {
+    /// Every file (no directories), each path once.
+    fn files(&self) -> Vec<ExportFile>;
+    /// The bytes of `files()[index]`; exactly `size` of them.
+    fn open_file(&self, index: usize) -> io::Result<Box<dyn Read + '_>>;
+}
+
+/// The export as nested directories of blob ids.
+#[derive(Default, Debug)]
+struct Dir {
+    files: BTreeMap<String, Oid>,
+    dirs: BTreeMap<String, Dir>,
+}
+
+impl Dir {
+    fn insert(&mut self, path: &RelPath, oid: Oid) -> Result<(), GitError> {
+        let parts: Vec<&str> = path.components().collect();
+        let (name, parents) = parts.split_last().expect("RelPath is never empty");
+        let mut dir = self;
+        for part in parents {
+            if dir.files.contains_key(*part) {
+                return Err(GitError::other(
+                    "export",
+                    format!("{path}: a file and a directory share a name"),
+                ));
+            }
+            dir = dir.dirs.entry((*part).to_owned()).or_default();
+        }
+        if dir.dirs.contains_key(*name) {
+            return Err(GitError::other(
+                "export",
+                format!("{path}: a file and a directory share a name"),
+            ));
+        }
+        dir.files.insert((*name).to_owned(), oid);
+        Ok(())
+    }
+}
+
+/// Streams every export file into a blob. Returns the files as a directory tree.
+fn write_blobs(
+    repo: &Repository,
+    export: &dyn ExportSource,
+    cancel: &Cancel,
+) -> Result<Dir, GitError> {
+    let odb = repo.odb().map_err(cache_fault)?;
+    let mut root = Dir::default();
+    for (index, file) in export.files().iter().enumerate() {
+        if cancel.is_cancelled() {
+            return Err(GitError::Timeout {
+                operation: "writing the export",
+                after: std::time::Duration::ZERO,
+            });
+        }
+        let size = usize::try_from(file.size)
+            .map_err(|_| GitError::other("export", format!("{} is too large", file.path)))?;
+        let export_err = |source: io::Error| GitError::Export {
+            path: file.path.to_string(),
+            source,
+        };
+        let mut reader = export.open_file(index).map_err(export_err)?;
+        let mut writer = odb.writer(size, ObjectType::Blob).map_err(cache_fault)?;
+        let copied = io::copy(&mut reader, &mut writer).map_err(export_err)?;
+        if copied != file.size {
+            return Err(export_err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("entry has {copied} bytes, the archive said {}", file.size),
+            )));
+        }
+        let oid = writer.finalize().map_err(cache_fault)?;
+        root.insert(&file.path, oid)?;
+    }
+    Ok(root)
+}
+
+/// Writes `dir` as a tree. With `existing` (overlay), the files and directories of
+/// `existing` that the export does not name stay. A name the export uses replaces
+/// whatever was there, whatever its type: a file replaces a directory or a symlink,
+/// a directory replaces a file.
+fn write_dir(
+    repo: &Repository,
+    existing: Option<&Tree<'_>>,
+    dir: &Dir,
+) -> Result<Option<Oid>, GitError> {
+    let mut builder = repo.treebuilder(existing).map_err(cache_fault)?;
+    for (name, oid) in &dir.files {
+        builder.insert(name, *oid, FILE_MODE).map_err(cache_fault)?;
+    }
+    for (name, child) in &dir.dirs {
+        let existing_child = match existing.and_then(|t| t.get_name(name)) {
+            Some(entry) if entry.kind() == Some(ObjectType::Tree) => {
+                Some(repo.find_tree(entry.id()).map_err(cache_fault)?)
+            }
+            _ => None,
+        };
+        match write_dir(repo, existing_child.as_ref(), child)? {
+            Some(oid) => builder
+                .insert(name, oid, TREE_MODE)
+                .map(drop)
+                .map_err(cache_fault)?,
+            None => remove(&mut builder, name)?,
+        }
+    }
+    if builder.is_empty() {
+        return Ok(None);
+    }
+    builder.write().map(Some).map_err(cache_fault)
+}
+
+fn remove(builder: &mut git2::TreeBuilder<'_>, name: &str) -> Result<(), GitError> {
+    if builder.get(name).map_err(cache_fault)?.is_some() {
+        builder.remove(name).map_err(cache_fault)?;
+    }
+    Ok(())
+}
+
+/// `tree` with the entry at `path` replaced by `new` (`None`: removed). Directories
+/// on the way are created (replacing a file of the same name) or, once empty,
+/// removed, since git has no empty directories.
+fn splice(
+    repo: &Repository,
+    tree: Option<&Tree<'_>>,
+    path: &[&str],
+    new: Option<Oid>,
+) -> Result<Option<Oid>, GitError> {
+    let Some((first, rest)) = path.split_first() else {
+        return Ok(new);
+    };
+    let child = match tree.and_then(|t| t.get_name(first)) {
+        Some(entry) if entry.kind() == Some(ObjectType::Tree) => {
+            Some(repo.find_tree(entry.id()).map_err(cache_fault)?)
+        }
+        _ => None,
+    };
+    let mut builder = repo.treebuilder(tree).map_err(cache_fault)?;
+    match splice(repo, child.as_ref(), rest, new)? {
+        Some(oid) => builder
+            .insert(first, oid, TREE_MODE)
+            .map(drop)
+            .map_err(cache_fault)?,
+        None => remove(&mut builder, first)?,
+    }
+    if builder.is_empty() {
+        return Ok(None);
+    }
+    builder.write().map(Some).map_err(cache_fault)
+}
+
+/// The tree after delivering `export` at `relative_path` of `base`.
+pub(crate) fn build(
+    repo: &Repository,
+    base: &Tree<'_>,
+    relative_path: Option<&RelPath>,
+    purge: bool,
+    export: &dyn ExportSource,
+    cancel: &Cancel,
+) -> Result<Oid, GitError> {
+    let files = write_blobs(repo, export, cancel)?;
+    let components: Vec<&str> = relative_path
+        .map(|p| p.components().collect())
+        .unwrap_or_default();
+    let existing = if purge {
+        None
+    } else if components.is_empty() {
+        Some(base.clone())
+    } else {
+        match base.get_path(Path::new(relative_path.map(RelPath::as_str).unwrap_or(""))) {
+            Ok(entry) if entry.kind() == Some(ObjectType::Tree) => {
+                Some(repo.find_tree(entry.id()).map_err(cache_fault)?)
+            }
+            _ => None,
+        }
+    };
+    let subtree = write_dir(repo, existing.as_ref(), &files)?;
+    let root = splice(repo, Some(base), &components, subtree)?;
+    match root {
+        Some(oid) => Ok(oid),
+        // Everything was removed: the empty tree.
+        None => repo
+            .treebuilder(None)
+            .and_then(|b| b.write())
+            .map_err(cache_fault),
+    }
+}
+
+/// Paths that configure CI or submodules: an export must not add, change or delete
+/// them unless the target opts in. Compared without case, since a case-insensitive
+/// checkout would make `.GitHub/Workflows` the same directory.
+pub(crate) fn is_protected(path: &str) -> bool {
+    let parts: Vec<String> = path.split('/').map(str::to_ascii_lowercase).collect();
+    if parts
+        .windows(2)
+        .any(|w| w[0] == ".github" && w[1] == "workflows")
+    {
+        return true;
+    }
+    parts.last().is_some_and(|name| {
+        matches!(
+            name.as_str(),
+            ".gitlab-ci.yml" | "azure-pipelines.yml" | ".gitmodules"
+        )
+    })
+}
+
+/// Refuses if a path the delivery writes is stored with Git LFS according to the
+/// `.gitattributes` of the new tree (at the root or in any directory on the way).
+///
+/// Method: the `.gitattributes` blobs on the way to each written path are read from
+/// the new tree; if none mentions `lfs` (the usual case) there is nothing to check.
+/// Otherwise the new tree is loaded into an in-memory index set on the cache
+/// repository, and libgit2's own attribute lookup answers for each path from that
+/// index only (no working tree, no system file), so the pattern rules are git's.
+pub(crate) fn check_lfs(
+    repo: &Repository,
+    new_tree: &Tree<'_>,
+    written: &[String],
+) -> Result<(), GitError> {
+    let mut dirs = BTreeSet::new();
+    for path in written {
+        let mut prefix = String::new();
+        dirs.insert(String::new());
+        let parts: Vec<&str> = path.split('/').collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            dirs.insert(prefix.clone());
+        }
+    }
+    let mentions_lfs = dirs.iter().any(|dir| {
+        let file = if dir.is_empty() {
+            ".gitattributes".to_owned()
+        } else {
+            format!("{dir}/.gitattributes")
+        };
+        new_tree
+            .get_path(Path::new(&file))
+            .ok()
+            .and_then(|entry| repo.find_blob(entry.id()).ok())
+            .is_some_and(|blob| blob.content().windows(3).any(|w| w == b"lfs"))
+    });
+    if !mentions_lfs {
+        return Ok(());
+    }
+    let mut index = git2::Index::new().map_err(cache_fault)?;
+    index.read_tree(new_tree).map_err(cache_fault)?;
+    repo.set_index(&mut index).map_err(cache_fault)?;
+    for path in written {
+        let filter = repo
+            .get_attr(
+                Path::new(path),
+                "filter",
+                AttrCheckFlags::INDEX_ONLY | AttrCheckFlags::NO_SYSTEM,
+            )
+            .map_err(|e| GitError::other("reading .gitattributes", e.message()))?;
+        if filter == Some("lfs") {
+            return Err(GitError::Lfs { path: path.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// A libgit2 failure on local objects: the cache may be damaged.
+pub(crate) fn cache_fault(err: git2::Error) -> GitError {
+    GitError::CacheCorrupt {
+        path: std::path::PathBuf::new(),
+        detail: err.message().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protected_paths_at_any_level() {
+        for p in [
+            ".github/workflows/ci.yml",
+            "src/.github/workflows/x.yml",
+            ".GitHub/Workflows/ci.yml",
+            ".gitlab-ci.yml",
+            "sub/.gitlab-ci.yml",
+            "azure-pipelines.yml",
+            "a/b/.gitmodules",
+        ] {
+            assert!(is_protected(p), "{p}");
+        }
+        for p in [
+            ".github/CODEOWNERS",
+            "workflows/.github",
+            "src/gitlab-ci.yml",
+            "tokens/colors.json",
+        ] {
+            assert!(!is_protected(p), "{p}");
+        }
+    }
+}
+
+/// The validated archive from the download step.
+impl ExportSource for courier_core::archive::Export {
+    fn files(&self) -> Vec<ExportFile> {
+        self.entries()
+            .iter()
+            .map(|e| ExportFile {
+                path: e.path.clone(),
+                size: e.size,
+            })
+            .collect()
+    }
+
+    fn open_file(&self, index: usize) -> io::Result<Box<dyn Read + '_>> {
+        let entry = self.entries().get(index).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("no export entry {index}"))
+        })?;
+        let reader = self.open_entry(entry).map_err(io::Error::other)?;
+        Ok(Box::new(reader))
+    }
+}

@@ -1,0 +1,699 @@
+//! [`GitWorkspace`]: the async face of the engine. Every libgit2 call runs on a
+//! blocking thread, under a timeout, inside a tracing span.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use courier_core::paths::RelPath;
+use git2::{Oid, Repository};
+use serde::Serialize;
+use tracing::Instrument;
+
+use super::cache::{self, CacheLock, LockTable};
+use super::diff::{self, FileChanges};
+use super::error::GitError;
+use super::remote::{Remote, check_branch};
+use super::transport::{self, Cancel, tracking_ref};
+use super::tree::{self, ExportSource, cache_fault, is_protected};
+
+/// The trailer every Courier commit carries; a head branch whose commits all carry it
+/// belongs to Courier and may be rebuilt.
+pub const DELIVERY_TRAILER: &str = "Courier-Delivery";
+
+/// Commit author and committer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    pub name: String,
+    pub email: String,
+}
+
+/// One delivery of an export into one repository.
+#[derive(Debug, Clone)]
+pub struct DeliverySpec {
+    pub remote: Remote,
+    /// Branch the head branch is built on (the pull request's base).
+    pub base_branch: String,
+    /// Branch Courier owns and rebuilds each time.
+    pub head_branch: String,
+    /// Where the export goes; `None` is the repository root.
+    pub relative_path: Option<RelPath>,
+    /// `true`: the directory becomes exactly the export. `false`: export files are
+    /// added or replaced, other files there stay.
+    pub purge: bool,
+    pub author: Signature,
+    /// The rendered commit message; the delivery trailer is appended to it.
+    pub commit_message: String,
+    /// Identifies the delivery in the `Courier-Delivery:` trailer.
+    pub delivery_id: String,
+    pub allow_protected_paths: bool,
+    /// Replace a head branch that has commits Courier did not make.
+    pub overwrite_diverged: bool,
+    /// Deliver an export with no file (with `purge`, this empties the directory).
+    pub allow_empty_export: bool,
+}
+
+/// A commit id, as 40 hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct CommitId(String);
+
+impl CommitId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CommitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Oid> for CommitId {
+    fn from(oid: Oid) -> Self {
+        CommitId(oid.to_string())
+    }
+}
+
+/// What a delivery does (in a plan) or did (after [`GitWorkspace::push`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Push `commit` (one commit on the current base) to the head branch, creating it
+    /// (`replaces: None`) or replacing Courier's previous commit.
+    Push {
+        commit: CommitId,
+        replaces: Option<CommitId>,
+    },
+    /// The export changes nothing on the base branch; nothing is pushed.
+    NoChanges,
+    /// The head branch already holds exactly this on the current base; nothing is pushed.
+    UpToDate { commit: CommitId },
+    /// The head branch has commits Courier did not make; nothing is pushed.
+    BranchDiverged { message: String },
+}
+
+impl Outcome {
+    /// `push`, `no_changes`, `up_to_date` or `branch_diverged`.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Outcome::Push { .. } => "push",
+            Outcome::NoChanges => "no_changes",
+            Outcome::UpToDate { .. } => "up_to_date",
+            Outcome::BranchDiverged { .. } => "branch_diverged",
+        }
+    }
+}
+
+/// Time limits of the workspace's operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Waiting for another delivery to the same repository. Default: 10 min.
+    pub lock: Duration,
+    /// Fetching the base and head branches. Default: 5 min.
+    pub fetch: Duration,
+    /// Writing the export into the object database and building the tree. Default: 10 min.
+    pub build: Duration,
+    /// Pushing the head branch. Default: 5 min.
+    pub push: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            lock: Duration::from_secs(600),
+            fetch: Duration::from_secs(300),
+            build: Duration::from_secs(600),
+            push: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Bare repository caches, one per remote, under one directory.
+#[derive(Debug, Clone)]
+pub struct GitWorkspace {
+    cache_dir: PathBuf,
+    timeouts: Timeouts,
+    locks: Arc<LockTable>,
+}
+
+/// A computed delivery: the outcome, the file changes, and (for `push`) the commit,
+/// already written into the cache. It holds the remote's lock until it is pushed or
+/// dropped, so deliveries to the same repository cannot interleave between plan and
+/// push.
+pub struct Plan {
+    lock: CacheLock,
+    repo_path: PathBuf,
+    remote: Remote,
+    base_branch: String,
+    head_branch: String,
+    base_commit: Oid,
+    base_tree: Oid,
+    new_tree: Oid,
+    head_before: Option<Oid>,
+    commit_message: String,
+    outcome: Outcome,
+    files: FileChanges,
+}
+
+impl fmt::Debug for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plan")
+            .field("remote", &self.remote.url())
+            .field("base_branch", &self.base_branch)
+            .field("head_branch", &self.head_branch)
+            .field("base_commit", &self.base_commit)
+            .field("head_before", &self.head_before)
+            .field("outcome", &self.outcome)
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plan {
+    pub fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+    /// Added / modified / deleted paths between the base branch and the new tree.
+    pub fn files(&self) -> &FileChanges {
+        &self.files
+    }
+    pub fn base_branch(&self) -> &str {
+        &self.base_branch
+    }
+    pub fn head_branch(&self) -> &str {
+        &self.head_branch
+    }
+    /// The base branch's commit the delivery is built on.
+    pub fn base_commit(&self) -> CommitId {
+        self.base_commit.into()
+    }
+    /// Where the head branch pointed on the remote when planning (`None`: absent).
+    pub fn head_before(&self) -> Option<CommitId> {
+        self.head_before.map(Into::into)
+    }
+    /// The full commit message, trailer included.
+    pub fn commit_message(&self) -> &str {
+        &self.commit_message
+    }
+    /// The remote (clean URL) this plan was fetched from and would push to.
+    pub fn remote_url(&self) -> &str {
+        self.remote.url()
+    }
+}
+
+/// What [`GitWorkspace::push`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Delivered {
+    /// The plan's outcome; for [`Outcome::Push`] the commit is now on the remote.
+    pub outcome: Outcome,
+    pub files: FileChanges,
+    pub head_branch: String,
+    pub base_commit: CommitId,
+    /// Whether anything was sent to the remote.
+    pub pushed: bool,
+}
+
+impl GitWorkspace {
+    /// A workspace keeping its caches under `cache_dir` (created if missing).
+    pub fn new(
+        cache_dir: impl Into<PathBuf>,
+        timeouts: Timeouts,
+    ) -> Result<GitWorkspace, GitError> {
+        let cache_dir = cache_dir.into();
+        std::fs::create_dir_all(&cache_dir).map_err(|e| {
+            GitError::other(
+                &format!("creating the cache directory {}", cache_dir.display()),
+                e,
+            )
+        })?;
+        Ok(GitWorkspace {
+            cache_dir,
+            timeouts,
+            locks: Arc::default(),
+        })
+    }
+
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
+    }
+
+    /// The bare repository that caches `remote`.
+    pub fn cache_path(&self, remote: &Remote) -> PathBuf {
+        self.cache_dir.join(format!("{}.git", remote.cache_key()))
+    }
+
+    /// Fetches the base (and head) branch, writes the export into the cache's object
+    /// database, builds the new tree and decides what to do. Needs only read access to
+    /// the remote. The returned plan holds the remote's lock.
+    pub async fn plan<E: ExportSource>(
+        &self,
+        spec: &DeliverySpec,
+        export: Arc<E>,
+    ) -> Result<Plan, GitError> {
+        check_branch(&spec.base_branch, "base")?;
+        check_branch(&spec.head_branch, "head")?;
+        if spec.base_branch == spec.head_branch {
+            return Err(GitError::InvalidRemote {
+                reason: format!(
+                    "the head branch must differ from the base branch `{}`",
+                    spec.base_branch
+                ),
+            });
+        }
+        if spec.delivery_id.contains(['\n', '\r']) {
+            return Err(GitError::other("delivery id", "must be a single line"));
+        }
+        if !spec.allow_empty_export && export.files().is_empty() {
+            return Err(GitError::EmptyExport {
+                path: spec
+                    .relative_path
+                    .as_ref()
+                    .map_or_else(|| "the repository root".into(), |p| p.to_string()),
+            });
+        }
+        let span = tracing::info_span!(
+            "git_plan",
+            remote = %spec.remote.url(),
+            base = %spec.base_branch,
+            head = %spec.head_branch,
+        );
+        let key = spec.remote.cache_key();
+        let guard = self.lock(&key).instrument(span.clone()).await?;
+        let repo_path = self.cache_path(&spec.remote);
+        let lock_path = self.cache_dir.join(format!("{key}.lock"));
+        let limit = self.timeouts.fetch + self.timeouts.build;
+        let lock_deadline = Instant::now() + self.timeouts.lock;
+        let spec = spec.clone();
+        let path = repo_path.clone();
+        let (lock, planned, spec) =
+            run_blocking("planning the delivery", limit, span, move |cancel| {
+                let lock = CacheLock::acquire(guard, &lock_path, lock_deadline)?;
+                let planned = plan_with_rebuild(&path, &spec, &*export, cancel)?;
+                Ok((lock, planned, spec))
+            })
+            .await?;
+        tracing::info!(
+            action = planned.outcome.action(),
+            files = planned.files.all().count(),
+            "planned delivery"
+        );
+        Ok(Plan {
+            lock,
+            repo_path,
+            remote: spec.remote,
+            base_branch: spec.base_branch,
+            head_branch: spec.head_branch,
+            base_commit: planned.base_commit,
+            base_tree: planned.base_tree,
+            new_tree: planned.new_tree,
+            head_before: planned.head_before,
+            commit_message: planned.commit_message,
+            outcome: planned.outcome,
+            files: planned.files,
+        })
+    }
+
+    /// Carries out the plan: for [`Outcome::Push`], pushes the head branch, but only if
+    /// it still points where it pointed when planning; other outcomes push nothing.
+    /// The remote's lock is released when this returns.
+    pub async fn push(&self, plan: Plan) -> Result<Delivered, GitError> {
+        let Plan {
+            lock,
+            repo_path,
+            remote,
+            head_branch,
+            base_commit,
+            head_before,
+            outcome,
+            files,
+            ..
+        } = plan;
+        let mut delivered = Delivered {
+            outcome: outcome.clone(),
+            files,
+            head_branch: head_branch.clone(),
+            base_commit: base_commit.into(),
+            pushed: false,
+        };
+        let Outcome::Push { commit, .. } = outcome else {
+            return Ok(delivered);
+        };
+        let commit = Oid::from_str(commit.as_str())
+            .map_err(|e| GitError::other("commit id", e.message()))?;
+        let span = tracing::info_span!("git_push", remote = %remote.url(), head = %head_branch, commit = %commit);
+        run_blocking(
+            "pushing the head branch",
+            self.timeouts.push,
+            span,
+            move |cancel| {
+                let _lock = lock;
+                let repo =
+                    cache::open(&repo_path).map_err(|e| with_path(cache_fault(e), &repo_path))?;
+                transport::push(&repo, &remote, &head_branch, commit, head_before, cancel)
+            },
+        )
+        .await?;
+        tracing::info!("pushed");
+        delivered.pushed = true;
+        Ok(delivered)
+    }
+
+    /// The unified diff from the base branch to the planned tree (binary files named,
+    /// not printed), for `dry-run --diff`.
+    pub async fn diff(&self, plan: &Plan) -> Result<String, GitError> {
+        let path = plan.repo_path.clone();
+        let (old, new) = (plan.base_tree, plan.new_tree);
+        let span = tracing::info_span!("git_diff", remote = %plan.remote.url());
+        run_blocking("computing the diff", self.timeouts.build, span, move |_| {
+            let repo = cache::open(&path).map_err(|e| with_path(cache_fault(e), &path))?;
+            let old = repo.find_tree(old).map_err(cache_fault)?;
+            let new = repo.find_tree(new).map_err(cache_fault)?;
+            diff::unified(&repo, &old, &new)
+        })
+        .await
+    }
+
+    async fn lock(&self, key: &str) -> Result<tokio::sync::OwnedMutexGuard<()>, GitError> {
+        let mutex = self.locks.get(key);
+        tokio::time::timeout(self.timeouts.lock, mutex.lock_owned())
+            .await
+            .map_err(|_| GitError::Timeout {
+                operation: "waiting for another delivery to the same repository",
+                after: self.timeouts.lock,
+            })
+    }
+}
+
+/// Runs `work` on a blocking thread within `limit`. On timeout the caller gets
+/// [`GitError::Timeout`] at once and the work is told to stop (libgit2 checks through
+/// its progress callbacks); whatever it holds, locks included, is released when the
+/// thread returns.
+async fn run_blocking<T, F>(
+    operation: &'static str,
+    limit: Duration,
+    span: tracing::Span,
+    work: F,
+) -> Result<T, GitError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Cancel) -> Result<T, GitError> + Send + 'static,
+{
+    let cancel = Cancel::new(Instant::now() + limit);
+    let inner = cancel.clone();
+    let handle = tokio::task::spawn_blocking(move || span.in_scope(|| work(&inner)));
+    match tokio::time::timeout(limit, handle).await {
+        Ok(Ok(result)) => result.map_err(|e| match e {
+            GitError::Timeout {
+                operation: op,
+                after,
+            } if after.is_zero() => GitError::Timeout {
+                operation: op,
+                after: limit,
+            },
+            other => other,
+        }),
+        Ok(Err(join)) => Err(GitError::other(
+            operation,
+            format!("the git worker failed: {join}"),
+        )),
+        Err(_) => {
+            cancel.cancel();
+            Err(GitError::Timeout {
+                operation,
+                after: limit,
+            })
+        }
+    }
+}
+
+struct Planned {
+    base_commit: Oid,
+    base_tree: Oid,
+    new_tree: Oid,
+    head_before: Option<Oid>,
+    commit_message: String,
+    outcome: Outcome,
+    files: FileChanges,
+}
+
+fn with_path(err: GitError, path: &Path) -> GitError {
+    match err {
+        GitError::CacheCorrupt { detail, .. } => GitError::CacheCorrupt {
+            path: path.to_path_buf(),
+            detail,
+        },
+        other => other,
+    }
+}
+
+/// Plans against the cache; if the cache turns out to be damaged, rebuilds it from the
+/// remote once and plans again.
+fn plan_with_rebuild(
+    path: &Path,
+    spec: &DeliverySpec,
+    export: &dyn ExportSource,
+    cancel: &Cancel,
+) -> Result<Planned, GitError> {
+    let repo = cache::open_or_create(path)?;
+    match plan_in(&repo, spec, export, cancel) {
+        Err(GitError::CacheCorrupt { detail, .. }) => {
+            tracing::warn!(cache = %path.display(), error = %detail, "repository cache is damaged, rebuilding it");
+            drop(repo);
+            let repo = cache::create(path)?;
+            plan_in(&repo, spec, export, cancel).map_err(|e| with_path(e, path))
+        }
+        other => other,
+    }
+}
+
+fn plan_in(
+    repo: &Repository,
+    spec: &DeliverySpec,
+    export: &dyn ExportSource,
+    cancel: &Cancel,
+) -> Result<Planned, GitError> {
+    let remote = &spec.remote;
+    let shallow = remote.supports_shallow();
+    let advertised = match transport::fetch(
+        repo,
+        remote,
+        &spec.base_branch,
+        &spec.head_branch,
+        shallow,
+        cancel,
+    ) {
+        Err(GitError::Other { detail } | GitError::Transient { detail, .. })
+            if shallow && detail.contains("shallow") =>
+        {
+            tracing::debug!(%detail, "shallow fetch refused, fetching everything");
+            transport::fetch(
+                repo,
+                remote,
+                &spec.base_branch,
+                &spec.head_branch,
+                false,
+                cancel,
+            )?
+        }
+        other => other?,
+    };
+    let Some(base_oid) = advertised.base else {
+        return Err(GitError::NotFound {
+            url: remote.url().to_owned(),
+            what: format!("base branch `{}`", spec.base_branch),
+        });
+    };
+    if advertised.head.is_none() {
+        // A head branch deleted on the remote must not linger in the cache.
+        if let Ok(mut stale) = repo.find_reference(&tracking_ref(&spec.head_branch)) {
+            stale.delete().map_err(cache_fault)?;
+        }
+    }
+    let base_commit = repo.find_commit(base_oid).map_err(cache_fault)?;
+    let base_tree = base_commit.tree().map_err(cache_fault)?;
+    let new_tree_id = tree::build(
+        repo,
+        &base_tree,
+        spec.relative_path.as_ref(),
+        spec.purge,
+        export,
+        cancel,
+    )?;
+    let new_tree = repo.find_tree(new_tree_id).map_err(cache_fault)?;
+    let files = diff::changes(repo, &base_tree, &new_tree)?;
+    if !spec.allow_protected_paths {
+        if let Some(path) = files.all().find(|p| is_protected(p)) {
+            return Err(GitError::ProtectedPath {
+                path: path.to_owned(),
+            });
+        }
+    }
+    let written: Vec<String> = files.added.iter().chain(&files.modified).cloned().collect();
+    tree::check_lfs(repo, &new_tree, &written)?;
+
+    let commit_message = commit_message(&spec.commit_message, &spec.delivery_id);
+    let outcome = if new_tree_id == base_tree.id() {
+        Outcome::NoChanges
+    } else {
+        let existing = match advertised.head {
+            None => None,
+            Some(head) => Some((head, foreign_commits(repo, head, base_oid)?)),
+        };
+        match existing {
+            Some((_, foreign)) if !foreign.is_empty() && !spec.overwrite_diverged => {
+                Outcome::BranchDiverged {
+                    message: diverged_message(repo, &spec.head_branch, &foreign),
+                }
+            }
+            Some((head, foreign))
+                if foreign.is_empty()
+                    && raw_parents(repo, head)? == [base_oid]
+                    && repo.find_commit(head).map_err(cache_fault)?.tree_id() == new_tree_id =>
+            {
+                Outcome::UpToDate {
+                    commit: head.into(),
+                }
+            }
+            existing => {
+                let author = git2::Signature::now(&spec.author.name, &spec.author.email)
+                    .map_err(|e| GitError::other("commit author", e.message()))?;
+                let commit = repo
+                    .commit(
+                        None,
+                        &author,
+                        &author,
+                        &commit_message,
+                        &new_tree,
+                        &[&base_commit],
+                    )
+                    .map_err(cache_fault)?;
+                Outcome::Push {
+                    commit: commit.into(),
+                    replaces: existing.map(|(head, _)| head.into()),
+                }
+            }
+        }
+    };
+    Ok(Planned {
+        base_commit: base_oid,
+        base_tree: base_tree.id(),
+        new_tree: new_tree_id,
+        head_before: advertised.head,
+        commit_message,
+        outcome,
+        files,
+    })
+}
+
+/// `message` with the delivery trailer as its last paragraph.
+fn commit_message(message: &str, delivery_id: &str) -> String {
+    let body = message.trim_end();
+    let body = if body.is_empty() {
+        "Deliver design system export"
+    } else {
+        body
+    };
+    format!("{body}\n\n{DELIVERY_TRAILER}: {delivery_id}\n")
+}
+
+fn has_trailer(message: &str) -> bool {
+    git2::message_trailers_strs(message)
+        .map(|trailers| {
+            trailers
+                .iter()
+                .any(|(key, _)| key.eq_ignore_ascii_case(DELIVERY_TRAILER))
+        })
+        .unwrap_or(false)
+}
+
+/// Parents as recorded in the commit object itself. In a shallow cache libgit2 hides
+/// the parents of boundary commits, and a head branch fetched at depth 1 is one.
+fn raw_parents(repo: &Repository, commit: Oid) -> Result<Vec<Oid>, GitError> {
+    let odb = repo.odb().map_err(cache_fault)?;
+    let object = odb.read(commit).map_err(cache_fault)?;
+    let data = object.data();
+    let header_end = data
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .unwrap_or(data.len());
+    data[..header_end]
+        .split(|b| *b == b'\n')
+        .filter_map(|line| line.strip_prefix(b"parent "))
+        .map(|hex| {
+            std::str::from_utf8(hex)
+                .ok()
+                .and_then(|h| Oid::from_str(h).ok())
+                .ok_or_else(|| GitError::CacheCorrupt {
+                    path: PathBuf::new(),
+                    detail: format!("commit {commit} has a malformed parent"),
+                })
+        })
+        .collect()
+}
+
+/// Commits on the head branch, not on the base, without Courier's trailer, newest
+/// first. Only the commits the cache holds are looked at: in a shallow cache the head
+/// branch's tip, which is where anyone else's work would be.
+fn foreign_commits(repo: &Repository, head: Oid, base: Oid) -> Result<Vec<Oid>, GitError> {
+    const MAX: usize = 1000;
+    let mut walk = repo.revwalk().map_err(cache_fault)?;
+    walk.push(head).map_err(cache_fault)?;
+    walk.hide(base).map_err(cache_fault)?;
+    let mut foreign = Vec::new();
+    for (seen, oid) in walk.enumerate() {
+        let oid = match oid {
+            Ok(oid) => oid,
+            // The walk reached the edge of what a shallow fetch brought.
+            Err(err) if err.code() == git2::ErrorCode::NotFound => break,
+            Err(err) => return Err(cache_fault(err)),
+        };
+        if seen >= MAX {
+            foreign.push(oid);
+            break;
+        }
+        let commit = repo.find_commit(oid).map_err(cache_fault)?;
+        if !has_trailer(&String::from_utf8_lossy(commit.message_bytes())) {
+            foreign.push(oid);
+        }
+    }
+    Ok(foreign)
+}
+
+fn diverged_message(repo: &Repository, head_branch: &str, foreign: &[Oid]) -> String {
+    let latest = foreign[0];
+    let detail = repo
+        .find_commit(latest)
+        .map(|c| {
+            format!(
+                " (latest {} by {}: \"{}\")",
+                &latest.to_string()[..12],
+                c.author().name().unwrap_or("unknown").to_owned(),
+                c.summary().ok().flatten().unwrap_or("")
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "branch `{head_branch}` has {} commit(s) Courier did not make{detail}; Courier does not push over them. Merge or close that work and delete the branch, or set overwrite_diverged on the target to replace it",
+        foreign.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailer_is_the_last_paragraph_and_is_recognised() {
+        let m = commit_message("Update tokens\n\nBody text.\n\n", "d-42");
+        assert_eq!(m, "Update tokens\n\nBody text.\n\nCourier-Delivery: d-42\n");
+        assert!(has_trailer(&m));
+        let signed = commit_message("Update\n\nSigned-off-by: A <a@b>", "d-1");
+        assert!(has_trailer(&signed));
+        assert!(!has_trailer(
+            "Update tokens\n\nCourier-Delivery is mentioned here but not as a trailer\n"
+        ));
+    }
+}

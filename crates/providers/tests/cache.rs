@@ -1,0 +1,298 @@
+//! The per-remote cache: shallow first fetch, incremental later ones, survives
+//! restarts, rebuilt when damaged, and one delivery at a time per repository while
+//! different repositories run in parallel.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Env, bounded, spec};
+use courier_providers::git::{GitWorkspace, Outcome, Timeouts};
+use tokio::sync::Barrier;
+
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 32) as u8
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn first_fetch_is_shallow_and_the_next_fetches_only_what_is_new() {
+    bounded(async {
+        let env = Env::new();
+        let history = noise(1 << 20, 7);
+        let repo = env.repo(
+            "web",
+            &[("README.md", b"hi\n"), ("assets/old.bin", &history)],
+        );
+        // Real history below the tip: a shallow fetch must not download it.
+        repo.commit(
+            "main",
+            &[
+                ("assets/old.bin", None),
+                ("assets/other.bin", Some(&noise(1 << 20, 9))),
+            ],
+            "swap assets",
+        );
+        let ws = env.workspace();
+        let (_, export) = env.export(&[("a.json", b"1\n")]);
+        let remote = env.http_remote("web");
+        let before = env.server.bytes_served();
+        let plan = ws
+            .plan(&spec(remote.clone(), Some("tokens"), true), export)
+            .await
+            .unwrap();
+        ws.push(plan).await.unwrap();
+        let first = env.server.bytes_served() - before;
+        assert!(
+            ws.cache_path(&remote).join("shallow").exists(),
+            "the cache is shallow"
+        );
+        assert!(
+            first > 1 << 20,
+            "the tip's 1 MiB asset was fetched ({first} bytes)"
+        );
+        assert!(
+            first < 2 << 20,
+            "history below the tip was not fetched ({first} bytes)"
+        );
+
+        // A small change on main, and a new process (a new workspace on the same cache).
+        repo.commit(
+            "main",
+            &[("src/lib.rs", Some(b"pub fn f() {}\n"))],
+            "small change",
+        );
+        let ws = GitWorkspace::new(env.cache(), Timeouts::default()).unwrap();
+        let (_, export) = env.export(&[("a.json", b"2\n")]);
+        let before = env.server.bytes_served();
+        let plan = ws
+            .plan(&spec(remote, Some("tokens"), true), export)
+            .await
+            .unwrap();
+        assert!(matches!(plan.outcome(), Outcome::Push { .. }));
+        let second = env.server.bytes_served() - before;
+        assert!(
+            second < 64 * 1024,
+            "an incremental fetch downloads little, got {second} bytes"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn file_urls_fall_back_to_a_full_fetch() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("web", &[("README.md", b"hi\n")]);
+        repo.commit("main", &[("b.txt", Some(b"b\n"))], "second");
+        let ws = env.workspace();
+        let remote = env.file_remote(&repo);
+        let (_, export) = env.export(&[("a.json", b"1\n")]);
+        let plan = ws
+            .plan(&spec(remote.clone(), None, false), export)
+            .await
+            .unwrap();
+        assert!(matches!(plan.outcome(), Outcome::Push { .. }));
+        assert!(!ws.cache_path(&remote).join("shallow").exists());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_cache_that_cannot_be_opened_is_rebuilt() {
+    bounded(async {
+        let env = Env::new();
+        env.repo("web", &[("README.md", b"hi\n")]);
+        let ws = env.workspace();
+        let remote = env.http_remote("web");
+        let (_, export) = env.export(&[("a.json", b"1\n")]);
+        drop(
+            ws.plan(&spec(remote.clone(), None, false), export)
+                .await
+                .unwrap(),
+        );
+
+        let cache = ws.cache_path(&remote);
+        std::fs::write(cache.join("HEAD"), b"garbage\n").unwrap();
+        std::fs::write(cache.join("config"), b"[core\x00 nonsense").unwrap();
+        let (_, export) = env.export(&[("a.json", b"2\n")]);
+        let plan = ws.plan(&spec(remote, None, false), export).await.unwrap();
+        assert!(
+            matches!(plan.outcome(), Outcome::Push { .. }),
+            "{:?}",
+            plan.outcome()
+        );
+        ws.push(plan).await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_cache_with_damaged_objects_is_rebuilt() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("web", &[("README.md", b"hi\n"), ("tokens/a.json", b"0\n")]);
+        let ws = env.workspace();
+        let remote = env.http_remote("web");
+        let (_, export) = env.export(&[("a.json", b"1\n")]);
+        ws.push(
+            ws.plan(&spec(remote.clone(), Some("tokens"), true), export)
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+
+        // Truncate every pack and loose object: the refs still point at them.
+        let cache = ws.cache_path(&remote);
+        for (path, _) in common::files_under(&cache.join("objects")) {
+            std::fs::write(&path, b"").unwrap();
+        }
+        let (_, export) = env.export(&[("a.json", b"1\n")]);
+        let plan = ws
+            .plan(&spec(remote, Some("tokens"), true), export)
+            .await
+            .unwrap();
+        let pushed = repo.rev_parse("courier/tokens").unwrap();
+        match plan.outcome() {
+            Outcome::UpToDate { commit } => assert_eq!(commit.as_str(), pushed),
+            other => panic!("expected UpToDate after the rebuild, got {other:?}"),
+        }
+    })
+    .await;
+}
+
+/// Two deliveries to one repository and head branch at once: the second plans only
+/// after the first has pushed, sees its commit, and converges on top of it instead of
+/// failing on a stale head.
+async fn assert_serialised(first: GitWorkspace, second: GitWorkspace, env: &Env) {
+    let barrier = Arc::new(Barrier::new(2));
+    let mut tasks = Vec::new();
+    for (n, ws) in [first, second].into_iter().enumerate() {
+        let barrier = barrier.clone();
+        let remote = env.http_remote("web");
+        let content = format!("{n}\n").into_bytes();
+        let (_, export) = env.export(&[("a.json", &content)]);
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let plan = ws
+                .plan(&spec(remote, Some("tokens"), true), export)
+                .await
+                .unwrap();
+            let planned = Instant::now();
+            let head_before = plan.head_before();
+            let done = ws.push(plan).await.unwrap();
+            (planned, Instant::now(), head_before, done)
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    results.sort_by_key(|r| r.0);
+    let (a, b) = (&results[0], &results[1]);
+    assert!(
+        b.0 >= a.1,
+        "the second delivery planned before the first had pushed"
+    );
+    let Outcome::Push { commit, .. } = &a.3.outcome else {
+        panic!("{:?}", a.3.outcome)
+    };
+    assert_eq!(
+        b.2.as_ref(),
+        Some(commit),
+        "the second delivery saw the first one's commit"
+    );
+    assert!(b.3.pushed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_to_the_same_repository_are_serialised() {
+    bounded(async {
+        let env = Env::new();
+        env.repo("web", &[("README.md", b"hi\n")]);
+        let ws = env.workspace();
+        assert_serialised(ws.clone(), ws, &env).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workspaces_on_one_cache_directory_take_turns_through_the_file_lock() {
+    bounded(async {
+        let env = Env::new();
+        env.repo("web", &[("README.md", b"hi\n")]);
+        // Separate in-process lock tables, like two processes: only the OS lock is shared.
+        assert_serialised(env.workspace(), env.workspace(), &env).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_to_different_repositories_run_in_parallel() {
+    let env = Env::new();
+    env.repo("one", &[("README.md", b"1\n")]);
+    env.repo("two", &[("README.md", b"2\n")]);
+    let ws = env.workspace();
+    // Each delivery holds its plan (and so its repository's lock) until both have
+    // planned: with one lock for everything, this would never complete.
+    let barrier = Arc::new(Barrier::new(2));
+    let mut tasks = Vec::new();
+    for name in ["one", "two"] {
+        let (ws, barrier, remote) = (ws.clone(), barrier.clone(), env.http_remote(name));
+        let (_, export) = env.export(&[("a.json", name.as_bytes())]);
+        tasks.push(tokio::spawn(async move {
+            let plan = ws
+                .plan(&spec(remote, Some("tokens"), true), export)
+                .await
+                .unwrap();
+            barrier.wait().await;
+            ws.push(plan).await.unwrap()
+        }));
+    }
+    let all = async {
+        for t in tasks {
+            assert!(t.await.unwrap().pushed);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("deliveries to different repositories waited for each other");
+}
+
+#[tokio::test]
+async fn waiting_for_a_busy_repository_times_out_with_a_clear_error() {
+    bounded(async {
+        let env = Env::new();
+        env.repo("web", &[("README.md", b"hi\n")]);
+        let timeouts = Timeouts {
+            lock: Duration::from_millis(300),
+            ..Timeouts::default()
+        };
+        let ws = GitWorkspace::new(env.cache(), timeouts).unwrap();
+        let (_, export) = env.export(&[("a.json", b"1\n")]);
+        let held = ws
+            .plan(&spec(env.http_remote("web"), None, false), export.clone())
+            .await
+            .unwrap();
+        let err = ws
+            .plan(&spec(env.http_remote("web"), None, false), export)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, courier_providers::git::GitError::Timeout { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("another delivery"), "{err}");
+        drop(held);
+    })
+    .await;
+}

@@ -1,0 +1,273 @@
+//! Credentials, push status and secrets, against a real smart-HTTP server with token
+//! auth and against `file://` bare repositories.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Env, TOKEN, bounded, files_under, spec};
+use courier_providers::git::{GitError, Outcome, Remote};
+use courier_testkit::install_pre_receive_hook;
+
+#[tokio::test]
+async fn good_token_pushes_over_http() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("web", &[("README.md", b"hello\n")]);
+        let (_, export) = env.export(&[("colors.json", b"{\"red\":\"#f00\"}\n")]);
+        let ws = env.workspace();
+        let plan = ws
+            .plan(
+                &spec(env.http_remote("web"), Some("src/tokens"), true),
+                export,
+            )
+            .await
+            .unwrap();
+        let Outcome::Push {
+            commit,
+            replaces: None,
+        } = plan.outcome().clone()
+        else {
+            panic!("expected a push of a new branch, got {:?}", plan.outcome());
+        };
+        let done = ws.push(plan).await.unwrap();
+        assert!(done.pushed);
+        assert_eq!(
+            repo.rev_parse("refs/heads/courier/tokens").as_deref(),
+            Some(commit.as_str())
+        );
+        assert_eq!(
+            repo.read_file("courier/tokens", "src/tokens/colors.json"),
+            b"{\"red\":\"#f00\"}\n"
+        );
+        assert_eq!(
+            repo.parents("courier/tokens"),
+            vec![repo.rev_parse("main").unwrap()]
+        );
+        let message = repo.message("courier/tokens");
+        assert!(message.starts_with("Update design tokens\n"), "{message}");
+        assert!(
+            message.trim_end().ends_with("Courier-Delivery: delivery-1"),
+            "{message}"
+        );
+        let (author, committer) = repo.author_and_committer("courier/tokens");
+        assert_eq!(author, "Courier Bot <courier@example.invalid>");
+        assert_eq!(committer, author);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_token_fails_fast_with_auth_and_never_loops() {
+    bounded(async {
+        let env = Env::new();
+        env.repo("web", &[("README.md", b"hello\n")]);
+        let (_, export) = env.export(&[("a.txt", b"a")]);
+        let ws = env.workspace();
+        let started = Instant::now();
+        let err = ws
+            .plan(
+                &spec(
+                    env.http_remote_with("web", "wrong-token-value"),
+                    None,
+                    false,
+                ),
+                export,
+            )
+            .await
+            .unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(matches!(err, GitError::Auth { .. }), "{err:?}");
+        assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+        // One anonymous probe and one try with the token; a loop would be many more.
+        assert!(
+            env.server.refused_requests() <= 3,
+            "{} refused requests",
+            env.server.refused_requests()
+        );
+        assert!(!err.to_string().contains("wrong-token-value"));
+        assert!(err.to_string().contains("token"), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn missing_token_is_an_auth_error() {
+    bounded(async {
+        let env = Env::new();
+        env.repo("web", &[("README.md", b"hello\n")]);
+        let (_, export) = env.export(&[("a.txt", b"a")]);
+        let remote = Remote::new(&env.server.url("web"), None).unwrap();
+        let err = env
+            .workspace()
+            .plan(&spec(remote, None, false), export)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GitError::Auth { .. }), "{err:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_repository_and_base_branch_are_not_found() {
+    bounded(async {
+        let env = Env::new();
+        env.repo("web", &[("README.md", b"hello\n")]);
+        let (_, export) = env.export(&[("a.txt", b"a")]);
+        let ws = env.workspace();
+        let err = ws
+            .plan(&spec(env.http_remote("nope"), None, false), export.clone())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GitError::NotFound { .. }), "{err:?}");
+
+        let mut s = spec(env.http_remote("web"), None, false);
+        s.base_branch = "develop".into();
+        let err = ws.plan(&s, export).await.unwrap_err();
+        match err {
+            GitError::NotFound { what, .. } => assert!(what.contains("develop"), "{what}"),
+            other => panic!("{other:?}"),
+        }
+    })
+    .await;
+}
+
+const HOOK: &str = r#"while read old new ref; do
+  case "$ref" in
+    refs/heads/courier/*) echo "policy: courier branches need a ticket (CR-7)" >&2; exit 1;;
+  esac
+done
+exit 0"#;
+
+#[tokio::test]
+async fn pre_receive_rejection_carries_the_hook_message_over_http() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("web", &[("README.md", b"hello\n")]);
+        install_pre_receive_hook(&repo, HOOK);
+        let (_, export) = env.export(&[("a.txt", b"a")]);
+        let ws = env.workspace();
+        let plan = ws
+            .plan(&spec(env.http_remote("web"), None, false), export)
+            .await
+            .unwrap();
+        let err = ws.push(plan).await.unwrap_err();
+        match &err {
+            GitError::Rejected { reference, message } => {
+                assert_eq!(reference, "refs/heads/courier/tokens");
+                assert!(message.contains("CR-7"), "{message}");
+            }
+            other => panic!("expected Rejected, got {other:?}"),
+        }
+        assert_eq!(repo.rev_parse("refs/heads/courier/tokens"), None);
+    })
+    .await;
+}
+
+/// libgit2's `file://` transport writes into the target repository in-process: it
+/// pushes without credentials and runs none of the target's hooks. Server-side
+/// policies exist only behind a server; this pins that documented limitation.
+#[tokio::test]
+async fn file_urls_push_without_credentials_and_run_no_hooks() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("web", &[("README.md", b"hello\n")]);
+        install_pre_receive_hook(&repo, HOOK);
+        let (_, export) = env.export(&[("a.txt", b"a")]);
+        let ws = env.workspace();
+        let plan = ws
+            .plan(&spec(env.file_remote(&repo), None, false), export)
+            .await
+            .unwrap();
+        let done = ws.push(plan).await.unwrap();
+        assert!(done.pushed);
+        assert_eq!(repo.read_file("courier/tokens", "a.txt"), b"a");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn protected_branch_style_rejection_is_not_swallowed() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("web", &[("README.md", b"hello\n")]);
+        repo.set_config("receive.denyNonFastForwards", "true");
+        let ws = env.workspace();
+        let (_, first) = env.export(&[("a.txt", b"one")]);
+        let plan = ws
+            .plan(&spec(env.http_remote("web"), None, false), first)
+            .await
+            .unwrap();
+        ws.push(plan).await.unwrap();
+        let pushed = repo.rev_parse("courier/tokens").unwrap();
+
+        // Rebuilding the branch is not a fast-forward: the server refuses it.
+        let (_, second) = env.export(&[("a.txt", b"two")]);
+        let plan = ws
+            .plan(&spec(env.http_remote("web"), None, false), second)
+            .await
+            .unwrap();
+        assert!(matches!(
+            plan.outcome(),
+            Outcome::Push {
+                replaces: Some(_),
+                ..
+            }
+        ));
+        let err = ws.push(plan).await.unwrap_err();
+        match &err {
+            GitError::Rejected { message, .. } => assert!(
+                message.contains("fast-forward") || message.contains("fast forward"),
+                "{message}"
+            ),
+            other => panic!("expected Rejected, got {other:?}"),
+        }
+        assert_eq!(repo.rev_parse("courier/tokens").unwrap(), pushed);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn token_is_never_stored_in_the_cache_nor_in_errors() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("web", &[("README.md", b"hello\n")]);
+        let ws = env.workspace();
+        let (_, export) = env.export(&[("t/a.txt", b"a")]);
+        let plan = ws
+            .plan(&spec(env.http_remote("web"), None, false), export)
+            .await
+            .unwrap();
+        ws.push(plan).await.unwrap();
+        assert!(repo.rev_parse("courier/tokens").is_some());
+
+        // An error path too: a hook rejection echoing what it can.
+        install_pre_receive_hook(&repo, "echo \"env: $(env)\" >&2; exit 1");
+        let (_, export) = env.export(&[("t/a.txt", b"b")]);
+        let plan = ws
+            .plan(&spec(env.http_remote("web"), None, false), export)
+            .await
+            .unwrap();
+        let err = ws.push(plan).await.unwrap_err();
+        assert!(!format!("{err} {err:?}").contains(TOKEN));
+
+        let cache = env.cache();
+        let files = files_under(&cache);
+        assert!(
+            files.iter().any(|(p, _)| p.ends_with("config")),
+            "cache has a config file"
+        );
+        for (path, bytes) in files {
+            assert!(
+                !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+                "token found in {}",
+                path.display()
+            );
+            if path.ends_with("config") {
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(!text.contains("[remote"), "a remote was stored: {text}");
+            }
+        }
+    })
+    .await;
+}
