@@ -524,12 +524,12 @@ fn plan_in(
     )?;
     let new_tree = repo.find_tree(new_tree_id).map_err(cache_fault)?;
     let files = diff::changes(repo, &base_tree, &new_tree)?;
-    if !spec.allow_protected_paths {
-        if let Some(path) = files.all().find(|p| is_protected(p)) {
-            return Err(GitError::ProtectedPath {
-                path: path.to_owned(),
-            });
-        }
+    if !spec.allow_protected_paths
+        && let Some(path) = files.all().find(|p| is_protected(p))
+    {
+        return Err(GitError::ProtectedPath {
+            path: path.to_owned(),
+        });
     }
     let written: Vec<String> = files.added.iter().chain(&files.modified).cloned().collect();
     tree::check_lfs(repo, &new_tree, &written)?;
