@@ -271,3 +271,48 @@ async fn token_is_never_stored_in_the_cache_nor_in_errors() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out() {
+    bounded(async {
+        let env = Env::new();
+        // Accepts connections and never says a word, until told to hang up.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (hang_up, told) = std::sync::mpsc::channel::<()>();
+        let held = std::thread::spawn(move || {
+            let mut open = Vec::new();
+            while told.try_recv().is_err() {
+                if let Ok((stream, _)) = listener.accept() {
+                    open.push(stream);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let remote = Remote::new(&format!("http://{addr}/web.git"), None).unwrap();
+        let timeouts = courier_providers::git::Timeouts {
+            fetch: Duration::from_secs(1),
+            build: Duration::from_secs(1),
+            ..Default::default()
+        };
+        let ws = courier_providers::git::GitWorkspace::new(env.cache(), timeouts).unwrap();
+        let (_, export) = env.export(&[("a.txt", b"a")]);
+        let started = Instant::now();
+        let err = ws
+            .plan(&spec(remote, None, false), export)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GitError::Timeout { .. }), "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        // libgit2 is still blocked reading that socket (its own socket timeout is only
+        // settable through an unsafe global); closing it lets the thread finish.
+        hang_up.send(()).unwrap();
+        held.join().unwrap();
+    })
+    .await;
+}

@@ -11,9 +11,13 @@
 //!    and across processes sharing the directory) while different repositories run in
 //!    parallel. A cache that cannot be opened, or whose objects turn out to be missing
 //!    or damaged, is deleted and fetched again rather than failing forever.
-//! 2. **Isolation.** libgit2 reads only the cache's own `config` (see
-//!    [`cache`](self) docs: the repository's configuration object is replaced right
-//!    after opening), never `~/.gitconfig` or `/etc/gitconfig`.
+//! 2. **Isolation.** libgit2 reads only the cache's own `config`, never
+//!    `~/.gitconfig`, `$XDG_CONFIG_HOME/git/config` or `/etc/gitconfig`: right after
+//!    opening, the repository's configuration object is replaced by one holding that
+//!    single file. (Blanking libgit2's global search paths would do it process-wide,
+//!    but `git2::opts::set_search_path` is `unsafe` and the workspace forbids unsafe
+//!    code.) Nothing else of the host's git setup is used: no credential helpers, no
+//!    templates, no hooks in the cache.
 //! 3. **Fetch.** Only `refs/heads/<base>` and `refs/heads/<head>`, at depth 1 where
 //!    the transport supports it (HTTP(S)); libgit2's `file://` transport cannot, so
 //!    it fetches everything there, and any server refusing a shallow fetch gets a full
@@ -54,7 +58,33 @@
 //!    server's message and hook output.
 //!
 //! Every libgit2 call runs on a blocking thread (`spawn_blocking`), inside a tracing
-//! span, under a timeout ([`Timeouts`]).
+//! span, under a timeout ([`Timeouts`]). On timeout the caller gets
+//! [`GitError::Timeout`] at once and libgit2 is told to stop through its progress
+//! callbacks; a server that accepts a connection and then stays silent keeps that
+//! blocking thread in a socket read until the connection drops (libgit2's own socket
+//! timeout is, again, only settable through an `unsafe` global).
+//!
+//! # Known limits
+//!
+//! - `file://` remotes go through libgit2's in-process local transport: no
+//!   credentials, no shallow fetch, and the target's hooks and `receive.*` rules do
+//!   not run. They are for tests and local mirrors; policies live behind a server.
+//! - The cache is never garbage-collected (libgit2 has no `gc`): blobs of every
+//!   planned export stay as loose objects. Deleting a cache directory is always safe
+//!   (it is fetched again), also while Courier is stopped.
+//!
+//! # Use
+//!
+//! ```no_run
+//! # async fn run(spec: courier_providers::git::DeliverySpec, export: courier_core::archive::Export) -> Result<(), courier_providers::git::GitError> {
+//! use std::sync::Arc;
+//! use courier_providers::git::{GitWorkspace, Timeouts};
+//! let workspace = GitWorkspace::new("/var/lib/courier/git", Timeouts::default())?;
+//! let plan = workspace.plan(&spec, Arc::new(export)).await?; // fetch + build, no write
+//! println!("{} {:?}", plan.outcome().action(), plan.files());
+//! let delivered = workspace.push(plan).await?; // pushes only for Outcome::Push
+//! # Ok(()) }
+//! ```
 
 mod cache;
 mod diff;

@@ -294,6 +294,27 @@ pub(crate) fn cache_fault(err: git2::Error) -> GitError {
     }
 }
 
+/// The validated archive from the download step.
+impl ExportSource for courier_core::archive::Export {
+    fn files(&self) -> Vec<ExportFile> {
+        self.entries()
+            .iter()
+            .map(|e| ExportFile {
+                path: e.path.clone(),
+                size: e.size,
+            })
+            .collect()
+    }
+
+    fn open_file(&self, index: usize) -> io::Result<Box<dyn Read + '_>> {
+        let entry = self.entries().get(index).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("no export entry {index}"))
+        })?;
+        let reader = self.open_entry(entry).map_err(io::Error::other)?;
+        Ok(Box::new(reader))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,26 +340,5 @@ mod tests {
         ] {
             assert!(!is_protected(p), "{p}");
         }
-    }
-}
-
-/// The validated archive from the download step.
-impl ExportSource for courier_core::archive::Export {
-    fn files(&self) -> Vec<ExportFile> {
-        self.entries()
-            .iter()
-            .map(|e| ExportFile {
-                path: e.path.clone(),
-                size: e.size,
-            })
-            .collect()
-    }
-
-    fn open_file(&self, index: usize) -> io::Result<Box<dyn Read + '_>> {
-        let entry = self.entries().get(index).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, format!("no export entry {index}"))
-        })?;
-        let reader = self.open_entry(entry).map_err(io::Error::other)?;
-        Ok(Box::new(reader))
     }
 }

@@ -350,9 +350,9 @@ impl GitWorkspace {
             span,
             move |cancel| {
                 let _lock = lock;
-                let repo =
-                    cache::open(&repo_path).map_err(|e| with_path(cache_fault(e), &repo_path))?;
+                let repo = cache::open(&repo_path).map_err(cache_fault)?;
                 transport::push(&repo, &remote, &head_branch, commit, head_before, cancel)
+                    .map_err(|e| with_path(e, &repo_path))
             },
         )
         .await?;
@@ -368,10 +368,13 @@ impl GitWorkspace {
         let (old, new) = (plan.base_tree, plan.new_tree);
         let span = tracing::info_span!("git_diff", remote = %plan.remote.url());
         run_blocking("computing the diff", self.timeouts.build, span, move |_| {
-            let repo = cache::open(&path).map_err(|e| with_path(cache_fault(e), &path))?;
-            let old = repo.find_tree(old).map_err(cache_fault)?;
-            let new = repo.find_tree(new).map_err(cache_fault)?;
-            diff::unified(&repo, &old, &new)
+            let unified = || {
+                let repo = cache::open(&path).map_err(cache_fault)?;
+                let old = repo.find_tree(old).map_err(cache_fault)?;
+                let new = repo.find_tree(new).map_err(cache_fault)?;
+                diff::unified(&repo, &old, &new)
+            };
+            unified().map_err(|e| with_path(e, &path))
         })
         .await
     }
@@ -457,7 +460,7 @@ fn plan_with_rebuild(
     export: &dyn ExportSource,
     cancel: &Cancel,
 ) -> Result<Planned, GitError> {
-    let repo = cache::open_or_create(path)?;
+    let repo = cache::open_or_create(path).map_err(|e| with_path(e, path))?;
     match plan_in(&repo, spec, export, cancel) {
         Err(GitError::CacheCorrupt { detail, .. }) => {
             tracing::warn!(cache = %path.display(), error = %detail, "repository cache is damaged, rebuilding it");
@@ -524,12 +527,12 @@ fn plan_in(
     )?;
     let new_tree = repo.find_tree(new_tree_id).map_err(cache_fault)?;
     let files = diff::changes(repo, &base_tree, &new_tree)?;
-    if !spec.allow_protected_paths {
-        if let Some(path) = files.all().find(|p| is_protected(p)) {
-            return Err(GitError::ProtectedPath {
-                path: path.to_owned(),
-            });
-        }
+    if !spec.allow_protected_paths
+        && let Some(path) = files.all().find(|p| is_protected(p))
+    {
+        return Err(GitError::ProtectedPath {
+            path: path.to_owned(),
+        });
     }
     let written: Vec<String> = files.added.iter().chain(&files.modified).cloned().collect();
     tree::check_lfs(repo, &new_tree, &written)?;

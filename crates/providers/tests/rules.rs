@@ -1,0 +1,236 @@
+//! What an export may not do (protected paths, LFS paths, emptying a directory by
+//! accident), invalid specs, and the diff shown by `dry-run --diff`.
+
+mod common;
+
+use common::{Env, bounded, spec};
+use courier_providers::git::{GitError, Outcome};
+
+#[tokio::test]
+async fn protected_paths_are_refused_unless_the_target_opts_in() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo(
+            "web",
+            &[("README.md", b"hi\n"), (".gitlab-ci.yml", b"stages: []\n")],
+        );
+        let ws = env.workspace();
+
+        // Checked on the final repository path: relative_path + entry path.
+        let (_, export) = env.export(&[("workflows/release.yml", b"on: push\n")]);
+        let err = ws
+            .plan(
+                &spec(env.http_remote("web"), Some(".github"), false),
+                export,
+            )
+            .await
+            .unwrap_err();
+        match &err {
+            GitError::ProtectedPath { path } => assert_eq!(path, ".github/workflows/release.yml"),
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("allow_protected_paths"), "{err}");
+
+        let (_, export) = env.export(&[("pkg/azure-pipelines.yml", b"trigger: none\n")]);
+        let err = ws
+            .plan(&spec(env.http_remote("web"), None, false), export)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GitError::ProtectedPath { .. }), "{err:?}");
+
+        // A purge at the root would delete the CI file: a change too.
+        let (_, export) = env.export(&[("README.md", b"hi\n")]);
+        let err = ws
+            .plan(&spec(env.http_remote("web"), None, true), export)
+            .await
+            .unwrap_err();
+        match &err {
+            GitError::ProtectedPath { path } => assert_eq!(path, ".gitlab-ci.yml"),
+            other => panic!("{other:?}"),
+        }
+
+        let (_, export) = env.export(&[("workflows/release.yml", b"on: push\n")]);
+        let mut s = spec(env.http_remote("web"), Some(".github"), false);
+        s.allow_protected_paths = true;
+        let plan = ws.plan(&s, export).await.unwrap();
+        ws.push(plan).await.unwrap();
+        assert_eq!(
+            repo.read_file("courier/tokens", ".github/workflows/release.yml"),
+            b"on: push\n"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn paths_stored_with_lfs_are_refused() {
+    bounded(async {
+        let env = Env::new();
+        env.repo(
+            "web",
+            &[
+                (
+                    ".gitattributes",
+                    b"*.png filter=lfs diff=lfs merge=lfs -text\n*.md text\n",
+                ),
+                ("assets/.gitattributes", b"fonts/** filter=lfs -text\n"),
+                ("README.md", b"hi\n"),
+            ],
+        );
+        let ws = env.workspace();
+        let (_, export) = env.export(&[("colors.json", b"{}\n"), ("icons/logo.png", b"\x89PNG")]);
+        let err = ws
+            .plan(&spec(env.http_remote("web"), Some("tokens"), true), export)
+            .await
+            .unwrap_err();
+        match &err {
+            GitError::Lfs { path } => assert_eq!(path, "tokens/icons/logo.png"),
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("LFS"), "{err}");
+
+        // A nested .gitattributes, with a pattern relative to its own directory.
+        let (_, export) = env.export(&[("fonts/inter.woff2", b"font")]);
+        let err = ws
+            .plan(&spec(env.http_remote("web"), Some("assets"), false), export)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, GitError::Lfs { path } if path == "assets/fonts/inter.woff2"),
+            "{err:?}"
+        );
+
+        // The same names outside the patterns are fine.
+        let (_, export) = env.export(&[("fonts/inter.woff2", b"font"), ("logo.svg", b"<svg/>")]);
+        let plan = ws
+            .plan(&spec(env.http_remote("web"), Some("tokens"), true), export)
+            .await
+            .unwrap();
+        assert!(matches!(plan.outcome(), Outcome::Push { .. }));
+        drop(plan);
+
+        // An export that brings its own LFS rule for what it writes is refused too.
+        let (_, export) = env.export(&[
+            (".gitattributes", b"*.bin filter=lfs\n"),
+            ("x.bin", b"\0\x01"),
+        ]);
+        let err = ws
+            .plan(&spec(env.http_remote("web"), Some("data"), true), export)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, GitError::Lfs { path } if path == "data/x.bin"),
+            "{err:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_empty_export_is_refused_unless_allowed() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("web", &[("README.md", b"hi\n"), ("tokens/a.json", b"{}\n")]);
+        let ws = env.workspace();
+        let (_, export) = env.export(&[("only-a-directory/", b"")]);
+        let err = ws
+            .plan(
+                &spec(env.http_remote("web"), Some("tokens"), true),
+                export.clone(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, GitError::EmptyExport { path } if path == "tokens"),
+            "{err:?}"
+        );
+
+        let mut s = spec(env.http_remote("web"), Some("tokens"), true);
+        s.allow_empty_export = true;
+        let plan = ws.plan(&s, export).await.unwrap();
+        assert_eq!(plan.files().deleted, vec!["tokens/a.json"]);
+        ws.push(plan).await.unwrap();
+        let paths: Vec<String> = repo
+            .ls_tree("courier/tokens")
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(paths, vec!["README.md"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_branches_are_refused_before_any_network_call() {
+    bounded(async {
+        let env = Env::new();
+        env.repo("web", &[("README.md", b"hi\n")]);
+        let ws = env.workspace();
+        let (_, export) = env.export(&[("a", b"a")]);
+        for (base, head) in [("main", "main"), ("main", "bad..name"), ("", "courier/x")] {
+            let mut s = spec(env.http_remote("web"), None, false);
+            s.base_branch = base.into();
+            s.head_branch = head.into();
+            let err = ws.plan(&s, export.clone()).await.unwrap_err();
+            assert!(
+                matches!(err, GitError::InvalidRemote { .. }),
+                "{base} {head}: {err:?}"
+            );
+        }
+        assert_eq!(
+            env.server.served_requests() + env.server.refused_requests(),
+            0
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn file_changes_and_unified_diff_for_dry_runs() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo(
+            "web",
+            &[
+                ("README.md", b"hi\n"),
+                ("tokens/a.json", b"{\n  \"a\": 1\n}\n"),
+                ("tokens/gone.json", b"{}\n"),
+            ],
+        );
+        let ws = env.workspace();
+        let (_, export) = env.export(&[
+            ("a.json", b"{\n  \"a\": 2\n}\n"),
+            ("new.json", b"[]\n"),
+            ("logo.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+        ]);
+        let plan = ws
+            .plan(&spec(env.http_remote("web"), Some("tokens"), true), export)
+            .await
+            .unwrap();
+        let files = plan.files();
+        assert_eq!(files.added, vec!["tokens/logo.png", "tokens/new.json"]);
+        assert_eq!(files.modified, vec!["tokens/a.json"]);
+        assert_eq!(files.deleted, vec!["tokens/gone.json"]);
+        let diff = ws.diff(&plan).await.unwrap();
+        assert!(
+            diff.contains("diff --git a/tokens/a.json b/tokens/a.json"),
+            "{diff}"
+        );
+        assert!(diff.contains("-  \"a\": 1\n+  \"a\": 2\n"), "{diff}");
+        assert!(diff.contains("+++ b/tokens/new.json"), "{diff}");
+        assert!(diff.contains("--- a/tokens/gone.json"), "{diff}");
+        assert!(
+            diff.contains("Binary files /dev/null and b/tokens/logo.png differ"),
+            "{diff}"
+        );
+        assert!(!diff.contains("IHDR"), "binary bytes printed: {diff}");
+        assert!(
+            plan.commit_message()
+                .ends_with("Courier-Delivery: delivery-1\n")
+        );
+        // A dry run pushes nothing: dropping the plan leaves the remote as it was.
+        drop(plan);
+        assert_eq!(repo.rev_parse("refs/heads/courier/tokens"), None);
+    })
+    .await;
+}
