@@ -1,1 +1,7 @@
-//! Courier bot.
+//! The `courier` binary's library: the command line, and the orchestration of one
+//! delivery from an event to a pushed branch. `main.rs` only parses and calls in here, so
+//! tests drive exactly what users run.
+
+pub mod cli;
+pub mod logging;
+pub mod pipeline;

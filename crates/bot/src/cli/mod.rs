@@ -1,0 +1,88 @@
+//! The command line: one subcommand per file, all sharing the exit-code convention below.
+
+mod deliver;
+mod inspect;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::logging::LogArgs;
+
+/// Courier delivers design-system exports into git repositories as pull requests.
+#[derive(Debug, Parser)]
+#[command(name = "courier", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a configuration file: prints `ok`, or every problem found (exit 2).
+    Validate(validate::ValidateArgs),
+    /// Show what Courier makes of an event: the normalised job, the targets it routes to
+    /// and the export's summary. Exit 0 when it would deliver.
+    Inspect(inspect::InspectArgs),
+    /// Run the whole delivery pipeline with every write switched off, and print the plan:
+    /// per target the action, branch, commit message and files (optionally a diff).
+    DryRun(deliver::DryRunArgs),
+    /// Run one delivery for real, in the foreground, and print what was done.
+    Deliver(deliver::DeliverArgs),
+}
+
+/// What the process exits with. Scripts branch on these, so they are part of the interface
+/// (documented in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Valid and done (or, for `inspect`/`dry-run`, it would deliver).
+    Success = 0,
+    /// Something failed while running (network, git, provider).
+    Failure = 1,
+    /// The input is invalid: configuration problems, a malformed payload, a rejected archive.
+    Invalid = 2,
+    /// Valid input that leads to no delivery: a failed job, or no target routed.
+    NothingToDeliver = 3,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(exit as u8)
+    }
+}
+
+/// Runs the parsed command. Errors that reach here are failures while running; invalid
+/// input is reported by the commands themselves with [`Exit::Invalid`].
+pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Validate(args) => validate::run(&args),
+        Command::Inspect(args) => runtime()?.block_on(inspect::run(&args)),
+        Command::DryRun(args) => runtime()?.block_on(deliver::dry_run(&args)),
+        Command::Deliver(args) => runtime()?.block_on(deliver::deliver(&args)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Where a payload comes from: a file, or `-` for standard input.
+fn read_payload(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context as _;
+    use std::io::Read as _;
+    if path.as_os_str() == "-" {
+        let mut body = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut body)
+            .context("reading the payload from stdin")?;
+        Ok(body)
+    } else {
+        std::fs::read(path).with_context(|| format!("reading the payload {}", path.display()))
+    }
+}

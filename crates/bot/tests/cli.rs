@@ -1,0 +1,390 @@
+//! The `courier` binary end to end: `validate`, `inspect`, `dry-run` and `deliver`, run as
+//! a user runs them, against a real smart-HTTP git server with token auth. What landed in
+//! the repository is checked with the git CLI, not with libgit2.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use courier_testkit::{BareRepo, GitServer, make_bare_repo, write_zip};
+use serde_json::Value;
+
+const GIT_TOKEN: &str = "git-token-3f9c2a7d51e84b06";
+const SEED_V1: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/payloads/v1-seed.json"
+);
+
+struct Setup {
+    dir: tempfile::TempDir,
+    _server: GitServer,
+    repo: BareRepo,
+    config: PathBuf,
+}
+
+impl Setup {
+    /// A repository `web` on the git server with a base branch `main`, and a config that
+    /// routes hook 5 to `tokens/` of it with purge on.
+    fn new() -> Setup {
+        Setup::with_token(GIT_TOKEN)
+    }
+
+    fn with_token(config_token: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let repos = dir.path().join("repos");
+        std::fs::create_dir_all(&repos).unwrap();
+        let repo = make_bare_repo(
+            &repos,
+            "web",
+            "main",
+            &[("README.md", b"# web\n"), ("tokens/old.css", b"old\n")],
+        );
+        let server = GitServer::start(&repos, GIT_TOKEN);
+        let config = dir.path().join("courier.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+data_dir: ./data
+platform:
+  insecure_hosts: ["127.0.0.1"]
+connections:
+  server:
+    kind: git
+    token: "${{TEST_GIT_TOKEN}}"
+hooks:
+  - match: {{ hook_id: "5" }}
+    targets:
+      - connection: server
+        repository: {url}
+        branch: main
+        relative_path: tokens
+        purge_directory: true
+        commit_message: "Tokens from {{{{ design_system.name }}}} {{{{ version.version }}}}"
+"#,
+                url = server.url("web"),
+            ),
+        )
+        .unwrap();
+        let setup = Setup {
+            dir,
+            _server: server,
+            repo,
+            config,
+        };
+        std::fs::write(setup.path("token"), config_token).unwrap();
+        setup
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn zip(&self, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
+        let path = self.path(name);
+        write_zip(&path, files);
+        path
+    }
+
+    fn courier(&self, args: &[&str]) -> Output {
+        let token = std::fs::read_to_string(self.path("token")).unwrap();
+        courier_in(self.dir.path(), args, &[("TEST_GIT_TOKEN", token.as_str())])
+    }
+
+    fn run(&self, command: &str, zip: &Path, extra: &[&str]) -> (Output, Value) {
+        let mut args = vec![
+            command,
+            "--config",
+            self.config.to_str().unwrap(),
+            "--payload",
+            SEED_V1,
+            "--artifact",
+            zip.to_str().unwrap(),
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let out = self.courier(&args);
+        let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{command} printed no JSON ({e}): stdout {} stderr {}",
+                text(&out.stdout),
+                text(&out.stderr)
+            )
+        });
+        (out, json)
+    }
+}
+
+fn courier_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_courier"));
+    cmd.current_dir(cwd)
+        .args(args)
+        .env_remove("COURIER_CONFIG")
+        .env_remove("COURIER_PAYLOAD")
+        .env_remove("COURIER_ARTIFACT")
+        .env("COURIER_LOG", "info")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", cwd);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run courier")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const HEAD: &str = "courier/5/main-tokens-e0db30c6";
+
+fn tokens_v1() -> Vec<(&'static str, &'static [u8])> {
+    vec![
+        ("colors.css", b":root { --primary: #1463ff; }\n".as_slice()),
+        (
+            "nested/typography.css",
+            b":root { --body: 16px; }\n".as_slice(),
+        ),
+    ]
+}
+
+#[test]
+fn dry_run_plans_and_pushes_nothing() {
+    let setup = Setup::new();
+    let zip = setup.zip("export.zip", &tokens_v1());
+    let (out, report) = setup.run("dry-run", &zip, &["--diff"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(report["mode"], "dry_run");
+    assert_eq!(report["status"], "planned");
+    let target = &report["targets"][0];
+    assert_eq!(target["action"], "push");
+    assert_eq!(target["pushed"], false);
+    assert_eq!(target["head_branch"], HEAD);
+    assert_eq!(
+        target["files"]["added"],
+        serde_json::json!(["tokens/colors.css", "tokens/nested/typography.css"])
+    );
+    assert_eq!(
+        target["files"]["deleted"],
+        serde_json::json!(["tokens/old.css"])
+    );
+    let diff = target["diff"].as_str().expect("a diff");
+    assert!(diff.contains("+:root { --primary: #1463ff; }"), "{diff}");
+    assert!(diff.contains("-old"), "{diff}");
+    // Nothing reached the server: the branch does not exist there.
+    assert_eq!(setup.repo.rev_parse(HEAD), None);
+}
+
+#[test]
+fn deliver_pushes_then_converges() {
+    let setup = Setup::new();
+    let zip = setup.zip("export.zip", &tokens_v1());
+
+    let (out, report) = setup.run("deliver", &zip, &[]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(report["status"], "delivered");
+    let target = &report["targets"][0];
+    assert_eq!(target["action"], "push");
+    assert_eq!(target["pushed"], true);
+    let pushed = target["commit"].as_str().unwrap().to_owned();
+    assert_eq!(setup.repo.rev_parse(HEAD).as_deref(), Some(pushed.as_str()));
+    assert_eq!(
+        setup.repo.read_file(HEAD, "tokens/colors.css"),
+        b":root { --primary: #1463ff; }\n"
+    );
+    assert_eq!(setup.repo.read_file(HEAD, "README.md"), b"# web\n");
+    let paths: Vec<String> = setup
+        .repo
+        .ls_tree(HEAD)
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+    assert!(
+        !paths.iter().any(|p| p == "tokens/old.css"),
+        "purge deletes old files: {paths:?}"
+    );
+    let message = setup.repo.message(HEAD);
+    assert!(
+        message.starts_with("Tokens from Example Design System v0.1"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Courier-Delivery: 1/6 hooks[0].targets[0]"),
+        "{message}"
+    );
+
+    // The same export again: nothing to push, the branch stays where it is.
+    let (out, report) = setup.run("deliver", &zip, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(report["targets"][0]["action"], "up_to_date");
+    assert_eq!(report["targets"][0]["pushed"], false);
+    assert_eq!(setup.repo.rev_parse(HEAD).as_deref(), Some(pushed.as_str()));
+
+    // A changed export replaces Courier's commit: still one commit on the base.
+    let mut changed = tokens_v1();
+    changed[0].1 = b":root { --primary: #ff0000; }\n";
+    let zip2 = setup.zip("export2.zip", &changed);
+    let (_, report) = setup.run("deliver", &zip2, &[]);
+    assert_eq!(report["targets"][0]["action"], "push");
+    let base = setup.repo.rev_parse("main").unwrap();
+    assert_eq!(setup.repo.parents(HEAD), vec![base]);
+    assert_eq!(
+        setup.repo.read_file(HEAD, "tokens/colors.css"),
+        b":root { --primary: #ff0000; }\n"
+    );
+
+    // An export equal to what the base already has: no changes.
+    let zip3 = setup.zip("export3.zip", &[("old.css", b"old\n")]);
+    let (_, report) = setup.run("deliver", &zip3, &[]);
+    assert_eq!(report["targets"][0]["action"], "no_changes");
+}
+
+#[test]
+fn a_wrong_token_fails_fast_with_auth_and_never_shows_the_token() {
+    let wrong = "wrong-token-9d8c7b6a5f4e3d2c";
+    let setup = Setup::with_token(wrong);
+    let zip = setup.zip("export.zip", &tokens_v1());
+    let started = Instant::now();
+    let (out, report) = setup.run("deliver", &zip, &[]);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(report["status"], "failed");
+    assert_eq!(report["targets"][0]["error_kind"], "auth");
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!all.contains(wrong), "the token leaked: {all}");
+    assert_eq!(setup.repo.rev_parse(HEAD), None);
+}
+
+#[test]
+fn the_token_never_lands_in_output_logs_or_the_cache() {
+    let setup = Setup::new();
+    let zip = setup.zip("export.zip", &tokens_v1());
+    let (dry, _) = setup.run("dry-run", &zip, &["--diff"]);
+    let (real, _) = setup.run("deliver", &zip, &[]);
+    for out in [&dry, &real] {
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(!all.contains(GIT_TOKEN), "the token leaked: {all}");
+    }
+    let mut stack = vec![setup.path("data")];
+    let mut files = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files += 1;
+                let bytes = std::fs::read(&path).unwrap();
+                let hit = bytes
+                    .windows(GIT_TOKEN.len())
+                    .any(|w| w == GIT_TOKEN.as_bytes());
+                assert!(!hit, "the token is in {}", path.display());
+            }
+        }
+    }
+    assert!(files > 0, "the repository cache should exist under data/");
+}
+
+#[test]
+fn inspect_reports_event_routing_and_export() {
+    let setup = Setup::new();
+    let zip = setup.zip("export.zip", &tokens_v1());
+    let out = setup.courier(&[
+        "inspect",
+        "--payload",
+        SEED_V1,
+        "--artifact",
+        zip.to_str().unwrap(),
+        "--config",
+        setup.config.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["deliverable"], true);
+    assert_eq!(report["repaired"], true, "the v1 seed has a trailing comma");
+    assert_eq!(report["routing"]["status"], "routed");
+    assert_eq!(report["routing"]["targets"][0]["head_branch"], HEAD);
+    assert_eq!(report["export"]["status"], "valid");
+    assert_eq!(report["export"]["files"], 2);
+}
+
+#[test]
+fn inspect_names_the_rule_of_a_hostile_archive() {
+    let setup = Setup::new();
+    let zip = setup.zip("evil.zip", &[("ok.css", b"x"), ("../escape.css", b"y")]);
+    let out = setup.courier(&[
+        "inspect",
+        "--payload",
+        SEED_V1,
+        "--artifact",
+        zip.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["export"]["status"], "rejected");
+    assert_eq!(report["export"]["entry"], "../escape.css");
+    assert_eq!(report["deliverable"], false);
+}
+
+#[test]
+fn inspect_of_a_failed_job_says_why_it_is_not_delivered() {
+    let setup = Setup::new();
+    let body = std::fs::read_to_string(SEED_V1)
+        .unwrap()
+        .replace("\"Success\"", "\"Failed\"");
+    std::fs::write(setup.path("failed.json"), body).unwrap();
+    let out = setup.courier(&["inspect", "--payload", "failed.json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("would deliver: no: job 6 has status Failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_malformed_payload_is_invalid_and_names_the_field() {
+    let setup = Setup::new();
+    std::fs::write(
+        setup.path("bad.json"),
+        br#"{"event":"job:updated","workspace":{"id":"1","name":"w"},"job":{"id":6}}"#,
+    )
+    .unwrap();
+    let out = setup.courier(&["inspect", "--payload", "bad.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("invalid payload: job.status: missing"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validate_prints_ok_or_every_problem() {
+    let setup = Setup::new();
+    let out = setup.courier(&["validate", "--config", setup.config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "ok");
+
+    std::fs::write(
+        setup.path("bad.yaml"),
+        "connections:\n  a: { kind: git }\nhooks:\n  - match: { hook_id: \"5\" }\n    targets:\n      - { connection: nope, repository: ./r.git, relative_path: ../up }\n",
+    )
+    .unwrap();
+    let out = setup.courier(&["validate", "--config", "bad.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("hooks[0].targets[0].connection"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hooks[0].targets[0].relative_path"),
+        "{stderr}"
+    );
+}
