@@ -32,7 +32,7 @@ pub use error::{ArchiveError, Rule};
 pub use limits::ArchiveLimits;
 
 use crate::paths::RelPath;
-use names::{Kind, NameSet};
+use names::Kind;
 use stream::{EntryStream, Location, Method, Scratch};
 use structure::{
     CentralReader, CentralRecord, FLAG_ENCRYPTED, FLAG_MASKED_HEADER, FLAG_PATCHED,
@@ -99,11 +99,18 @@ pub struct DirectorySummary {
 }
 
 /// A central record that passed the name and limit rules, waiting for its data check.
+/// The name is kept only as the `RelPath` (memory is per entry, so no second copy).
 struct Pending {
-    name: String,
     path: RelPath,
     kind: Kind,
     rec: CentralRecord,
+}
+
+impl Pending {
+    /// The name as the archive spells it, for messages and the local header check.
+    fn name(&self) -> String {
+        names::entry_name(&self.path, self.kind)
+    }
 }
 
 impl Export {
@@ -276,10 +283,9 @@ fn read_central(
     // The count was checked against the limit, and each record takes at least 46
     // bytes of a directory that fits in the file, so this allocation is bounded.
     let mut pending = Vec::with_capacity(dir.entries as usize);
-    let mut names = NameSet::with_capacity(dir.entries as usize);
     let mut declared_total: u64 = 0;
-    while let Some(rec) = reader.next_record()? {
-        let name = names::decode_name(&rec)?;
+    while let Some(mut rec) = reader.next_record()? {
+        let name = names::decode_name(&mut rec)?;
         let reject = |rule, detail: String| ArchiveError::rejected(Some(&name), rule, detail);
         if name.len() as u64 > limits.max_path_bytes {
             return Err(reject(
@@ -318,7 +324,6 @@ fn read_central(
             }
         };
         let kind = names::entry_kind(&rec, &name)?;
-        names.insert(&path, kind)?;
 
         // Declared sizes are checked here so an honest oversized archive is refused
         // before any inflating; the stream later refuses to produce more than declared.
@@ -368,13 +373,9 @@ fn read_central(
                 ),
             ));
         }
-        pending.push(Pending {
-            name,
-            path,
-            kind,
-            rec,
-        });
+        pending.push(Pending { path, kind, rec });
     }
+    names::check_collisions(pending.iter().map(|p| (&p.path, p.kind)))?;
     Ok(pending)
 }
 
@@ -411,16 +412,18 @@ fn locate(
     let mut out: Vec<(Pending, Location)> = Vec::with_capacity(pending.len());
     let mut prev_end: Option<(u64, usize)> = None;
     for p in pending {
-        let span = structure::check_local(file, &p.rec, &p.name, cd_offset)?;
+        let name = p.name();
+        let span = structure::check_local(file, &p.rec, &name, cd_offset)?;
         if let Some((end, prev)) = prev_end
             && p.rec.local_offset < end
         {
             return Err(ArchiveError::rejected(
-                Some(&p.name),
+                Some(&name),
                 Rule::Overlap,
                 format!(
                     "its bytes (from offset {}) overlap those of entry {:?} (up to offset {end})",
-                    p.rec.local_offset, out[prev].0.name
+                    p.rec.local_offset,
+                    out[prev].0.name()
                 ),
             ));
         }
@@ -532,9 +535,9 @@ impl Shared<'_> {
         out: &mut [u8],
     ) -> Result<Option<Scratch>, ArchiveError> {
         let limits = self.limits;
-        let name = pending.name.as_str();
-        let reject = |rule, detail: String| ArchiveError::rejected(Some(name), rule, detail);
-        let mut stream = EntryStream::new(self.file, Cow::Borrowed(name), *loc, scratch);
+        let name = pending.name();
+        let reject = |rule, detail: String| ArchiveError::rejected(Some(&name), rule, detail);
+        let mut stream = EntryStream::new(self.file, Cow::Borrowed(&name), *loc, scratch);
         loop {
             let n = stream.read(out)? as u64;
             if n == 0 {
