@@ -305,3 +305,13 @@ fn many_files_take_the_parallel_path() {
     assert_eq!(err.rule(), "crc");
     assert_eq!(err.entry(), Some("dir5/file250.bin"));
 }
+
+#[test]
+fn exports_and_readers_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Export>();
+    send_sync::<courier_core::archive::ExportEntry>();
+    send::<courier_core::archive::EntryReader<'static>>();
+    send_sync::<courier_core::archive::ArchiveError>();
+}

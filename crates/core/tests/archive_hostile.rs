@@ -190,6 +190,16 @@ fn symlink() {
 }
 
 #[test]
+fn windows_reparse_point() {
+    let junction = Entry {
+        made_by: 10 << 8 | 20,
+        external_attrs: 0x400 | 0x20,
+        ..Entry::stored("link", b"C:\\Windows")
+    };
+    rejects(vec![junction], "symlink", Some("link"));
+}
+
+#[test]
 fn fifo_is_not_a_regular_file() {
     let fifo = Entry {
         external_attrs: S_IFIFO << 16,
@@ -702,6 +712,23 @@ fn zip64_end_record_disagrees() {
         ..Archive::new(entries)
     };
     assert_rule(open_bytes(&archive.bytes()), "zip64", None);
+}
+
+#[test]
+fn zip64_locator_points_nowhere() {
+    let entry = Entry {
+        zip64: true,
+        ..ok()
+    };
+    let (mut bytes, layout) = Archive {
+        zip64_end: true,
+        ..Archive::new(vec![entry])
+    }
+    .build();
+    // The locator's record offset is the 8 bytes after its signature and disk number.
+    let locator = layout.eocd_offset as usize - 20;
+    bytes[locator + 8..locator + 16].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    assert_rule(open_bytes(&bytes), "zip64", None);
 }
 
 #[test]

@@ -7,9 +7,36 @@
 //! names the entry and a stable [`Rule`] identifier. Nothing is extracted: entries are
 //! streamed later with [`Export::open_entry`], which checks size and CRC again.
 //!
-//! Only Stored and Deflate entries are supported; encrypted, multi-disk and
-//! self-extracting (prepended data) archives are refused. ZIP64 is supported when its
-//! fields are consistent.
+//! `Export::open` blocks (file reads, inflating on up to four threads); call it from
+//! `spawn_blocking` in async code. Memory does not grow with the archive's bytes: the
+//! data pass uses a few fixed buffers per thread. It grows with the central directory
+//! (about 150 bytes plus twice the name per entry), which [`ArchiveLimits::max_entries`]
+//! and [`ArchiveLimits::max_path_bytes`] bound.
+//!
+//! # Rules
+//!
+//! | rule id | refused |
+//! | --- | --- |
+//! | `parent_segment`, `empty_segment`, `absolute_path`, `drive_letter`, `unc_path`, `backslash`, `control_character`, `empty_path` | names that could escape or mean different things on different systems ([`RelPath`]) |
+//! | `git_component`, `gitmodules` | `.git` in any spelling git itself guards against (`.GIT`, `.git.`, `GIT~1`, ...), `.gitmodules` anywhere |
+//! | `non_utf8_name` | a name that is not valid UTF-8, flagged or not (see below) |
+//! | `path_too_long` | a name longer than `max_path_bytes` |
+//! | `symlink`, `special_file`, `type_mismatch` | symbolic links (unix mode, Windows reparse point), devices/FIFOs/sockets, directory attributes on a file name (or the reverse), directories with content |
+//! | `duplicate`, `case_collision`, `unicode_collision`, `file_directory_conflict` | two entries that land on one file in a checkout on Windows or macOS |
+//! | `encrypted`, `unsupported_method`, `multi_disk` | encryption of any kind, methods other than Stored and Deflate, split archives |
+//! | `too_many_entries`, `entry_too_large`, `total_too_large`, `ratio` | the [`ArchiveLimits`], checked on declared sizes and again on inflated bytes |
+//! | `not_a_zip`, `truncated`, `eocd`, `multiple_eocd`, `central_directory`, `zip64`, `extra_field` | a missing, ambiguous or inconsistent end record or directory (trailing or prepended data, a decoy end record in the comment, counts or offsets that do not add up, ZIP64 values that disagree) |
+//! | `local_header_mismatch`, `out_of_bounds`, `overlap`, `data_descriptor` | local headers that disagree with the directory, entries pointing outside the entry area, entries sharing bytes (the overlapping-file zip bomb), data descriptors that lie |
+//! | `size_mismatch`, `crc`, `invalid_data` | data that does not inflate to exactly the declared size and CRC-32 |
+//! | `empty` | only from [`Export::ensure_not_empty`]: `open` accepts an archive without files |
+//!
+//! Names: with the UTF-8 flag a name must be valid UTF-8. Without it APPNOTE says CP437,
+//! but Info-ZIP `zip` and macOS write UTF-8 without the flag, so a flagless name is
+//! accepted when it is valid UTF-8 (ASCII always is, and reads the same in CP437); any
+//! other flagless name is refused rather than decoded by guesswork.
+//!
+//! Only Stored and Deflate entries are supported. ZIP64 is supported when its fields
+//! are consistent.
 
 mod error;
 mod limits;
