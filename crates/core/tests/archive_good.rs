@@ -397,3 +397,24 @@ fn a_missing_file_is_an_io_error_not_a_rejection() {
     assert!(!err.is_rejection());
     assert!(err.to_string().contains("absent.zip"), "{err}");
 }
+
+#[test]
+fn lookup_by_path_and_foreign_entries() {
+    let one = open_bytes(&Archive::new(vec![Entry::stored("a/x.txt", b"one")]).bytes()).unwrap();
+    let two = open_bytes(
+        &Archive::new(vec![
+            Entry::stored("pad", &[0; 100]),
+            Entry::stored("a/x.txt", b"two"),
+        ])
+        .bytes(),
+    )
+    .unwrap();
+    assert_eq!(one.entry("a/x.txt").map(|e| e.size), Some(3));
+    assert!(one.entry("a").is_none());
+    assert!(one.entry("a/x.txt/").is_none());
+    // Same path, different export: its offsets mean nothing in this file.
+    let foreign = two.entry("a/x.txt").unwrap();
+    let err = one.open_entry(foreign).err().expect("refused");
+    assert_eq!(err.rule(), "not_in_export");
+    assert!(!err.is_rejection());
+}

@@ -159,6 +159,14 @@ impl Export {
         &self.entries
     }
 
+    /// The file at `path` (normalised, `/`-separated, no trailing `/`), if any.
+    pub fn entry(&self, path: &str) -> Option<&ExportEntry> {
+        self.entries
+            .binary_search_by(|e| e.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+
     /// True when the archive holds no files (it may still hold directories).
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
@@ -186,8 +194,14 @@ impl Export {
     /// at the end; a failure surfaces as an `io::Error` wrapping the [`ArchiveError`]
     /// (kind `InvalidData`). Each reader reads the file by offset, so any number can be
     /// used at once, from any threads. `entry` must come from this export's
-    /// [`entries`](Export::entries).
+    /// [`entries`](Export::entries); another export's entry is refused with
+    /// [`ArchiveError::NotInExport`] rather than read at offsets meant for another file.
     pub fn open_entry(&self, entry: &ExportEntry) -> Result<EntryReader<'_>, ArchiveError> {
+        if self.entry(entry.path.as_str()) != Some(entry) {
+            return Err(ArchiveError::NotInExport {
+                entry: entry.path.to_string(),
+            });
+        }
         let input = match entry.loc.method {
             Method::Stored => 0,
             Method::Deflate => READER_BUFFER,

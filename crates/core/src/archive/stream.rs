@@ -27,16 +27,17 @@ pub(crate) struct Location {
     pub method: Method,
 }
 
-/// The reusable, allocation-heavy part of a stream: an inflater and an input buffer.
+/// The reusable, allocation-heavy part of a stream: an inflater (made on first use, so
+/// Stored entries never pay for one) and an input buffer.
 pub(crate) struct Scratch {
-    inflate: Box<Decompress>,
+    inflate: Option<Box<Decompress>>,
     input: Box<[u8]>,
 }
 
 impl Scratch {
     pub(crate) fn new(input_len: usize) -> Self {
         Scratch {
-            inflate: Box::new(Decompress::new(false)),
+            inflate: None,
             input: vec![0; input_len].into_boxed_slice(),
         }
     }
@@ -66,7 +67,9 @@ impl<'a> EntryStream<'a> {
         loc: Location,
         mut scratch: Scratch,
     ) -> Self {
-        scratch.inflate.reset(false);
+        if let Some(inflate) = scratch.inflate.as_mut() {
+            inflate.reset(false);
+        }
         EntryStream {
             file,
             name,
@@ -135,7 +138,10 @@ impl<'a> EntryStream<'a> {
                 self.in_start = 0;
                 self.in_end = n;
             }
-            let inflate = &mut self.scratch.inflate;
+            let inflate = self
+                .scratch
+                .inflate
+                .get_or_insert_with(|| Box::new(Decompress::new(false)));
             let (in_before, out_before) = (inflate.total_in(), inflate.total_out());
             let status = inflate
                 .decompress(
