@@ -418,3 +418,26 @@ fn lookup_by_path_and_foreign_entries() {
     assert_eq!(err.rule(), "not_in_export");
     assert!(!err.is_rejection());
 }
+
+#[test]
+fn a_stored_zip_inside_the_zip_is_just_a_file() {
+    // Its end record sits near the outer one; only the outer one fits the file's end.
+    let inner = Archive {
+        comment: b"inner comment".to_vec(),
+        ..Archive::new(vec![Entry::stored("inner.txt", b"inner")])
+    }
+    .bytes();
+    let outer = Archive::new(vec![
+        Entry::stored("a.txt", b"a"),
+        Entry::stored("nested.zip", &inner),
+    ])
+    .bytes();
+    let export = open_bytes(&outer).unwrap();
+    assert_eq!(
+        read_all(&export),
+        vec![
+            ("a.txt".to_owned(), b"a".to_vec()),
+            ("nested.zip".to_owned(), inner),
+        ]
+    );
+}
