@@ -58,6 +58,9 @@ pub(crate) struct EntryStream<'a> {
     produced: u64,
     crc: crc32fast::Hasher,
     done: bool,
+    /// A rejection, repeated by every later read: after one the position is
+    /// meaningless, so reading on must not look like progress.
+    failed: Option<(Rule, String)>,
 }
 
 impl<'a> EntryStream<'a> {
@@ -82,6 +85,7 @@ impl<'a> EntryStream<'a> {
             produced: 0,
             crc: crc32fast::Hasher::new(),
             done: false,
+            failed: None,
         }
     }
 
@@ -102,13 +106,22 @@ impl<'a> EntryStream<'a> {
 
     /// Fills `out` with the next verified bytes; `Ok(0)` only at the verified end.
     pub(crate) fn read(&mut self, out: &mut [u8]) -> Result<usize, ArchiveError> {
+        if let Some((rule, detail)) = &self.failed {
+            return Err(self.reject(*rule, detail.clone()));
+        }
         if self.done || out.is_empty() {
             return Ok(0);
         }
-        match self.loc.method {
+        let result = match self.loc.method {
             Method::Stored => self.read_stored(out),
             Method::Deflate => self.read_deflate(out),
+        };
+        // I/O errors are not recorded: they leave the position untouched, so a retry
+        // is sound.
+        if let Err(ArchiveError::Rejected { rule, detail, .. }) = &result {
+            self.failed = Some((*rule, detail.clone()));
         }
+        result
     }
 
     fn read_stored(&mut self, out: &mut [u8]) -> Result<usize, ArchiveError> {
