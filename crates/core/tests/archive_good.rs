@@ -260,11 +260,10 @@ fn a_file_changed_after_validation_is_caught_while_streaming() {
         .unwrap();
     file.seek(std::io::SeekFrom::Start(100)).unwrap();
     file.write_all(b"b").unwrap();
-    let err = export
-        .open_entry(&export.entries()[0])
-        .unwrap()
-        .read_to_end(&mut Vec::new())
-        .unwrap_err();
+    let mut reader = export.open_entry(&export.entries()[0]).unwrap();
+    let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
+    // Reading on after the failure keeps failing instead of reporting a clean end.
+    assert!(reader.read(&mut [0; 16]).is_err());
     let inner = err
         .into_inner()
         .and_then(|e| e.downcast::<courier_core::archive::ArchiveError>().ok())
@@ -304,4 +303,140 @@ fn many_files_take_the_parallel_path() {
     let err = open_bytes(&Archive::new(entries).bytes()).unwrap_err();
     assert_eq!(err.rule(), "crc");
     assert_eq!(err.entry(), Some("dir5/file250.bin"));
+}
+
+#[test]
+fn exports_and_readers_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Export>();
+    send_sync::<courier_core::archive::ExportEntry>();
+    send::<courier_core::archive::EntryReader<'static>>();
+    send_sync::<courier_core::archive::ArchiveError>();
+}
+
+/// Runs the `zip` CLI in `src` with `args` and returns the archive it wrote to stdout
+/// (a pipe, so it cannot seek back: every entry gets a data descriptor).
+fn zip_cli_to_stdout(src: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("zip")
+        .args(args)
+        .current_dir(src)
+        .output()
+        .expect("the zip CLI is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Runs the `zip` CLI in `src`, writing to a file outside it, and returns the archive.
+fn zip_cli_to_file(src: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("out.zip");
+    let status = Command::new("zip")
+        .arg(&out)
+        .args(args)
+        .current_dir(src)
+        .status()
+        .expect("the zip CLI is installed");
+    assert!(status.success());
+    std::fs::read(out).unwrap()
+}
+
+#[test]
+fn zip_cli_streamed_archive_with_descriptors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("d/e")).unwrap();
+    let text = "streamed through a pipe\n".repeat(400);
+    std::fs::write(dir.path().join("d/e/t.txt"), &text).unwrap();
+    std::fs::write(dir.path().join("d/raw.bin"), [0u8, 1, 2, 3]).unwrap();
+    let bytes = zip_cli_to_stdout(dir.path(), &["-q", "-r", "-", "d"]);
+    let export = open_bytes(&bytes).unwrap();
+    assert_eq!(
+        read_all(&export),
+        vec![
+            ("d/e/t.txt".to_owned(), text.into_bytes()),
+            ("d/raw.bin".to_owned(), vec![0, 1, 2, 3]),
+        ]
+    );
+}
+
+#[test]
+fn zip_cli_stored_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.txt"), "stored, not deflated").unwrap();
+    let bytes = zip_cli_to_file(dir.path(), &["-q", "-0", "s.txt"]);
+    let export = open_bytes(&bytes).unwrap();
+    assert_eq!(
+        read_all(&export),
+        vec![("s.txt".to_owned(), b"stored, not deflated".to_vec())]
+    );
+}
+
+#[test]
+fn zip_cli_symlink_is_refused() {
+    // The real thing, not hand-made bytes: `zip -y` stores the link itself.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("d")).unwrap();
+    std::fs::write(dir.path().join("d/a.txt"), "a").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dir.path().join("d/passwd")).unwrap();
+    let bytes = zip_cli_to_file(dir.path(), &["-q", "-r", "-y", "d"]);
+    let err = open_bytes(&bytes).unwrap_err();
+    assert_eq!(err.rule(), "symlink", "{err}");
+    assert_eq!(err.entry(), Some("d/passwd"));
+}
+
+#[test]
+fn a_missing_file_is_an_io_error_not_a_rejection() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Export::open(&dir.path().join("absent.zip"), &ArchiveLimits::default()).unwrap_err();
+    assert_eq!(err.rule(), "io");
+    assert!(!err.is_rejection());
+    assert!(err.to_string().contains("absent.zip"), "{err}");
+}
+
+#[test]
+fn lookup_by_path_and_foreign_entries() {
+    let one = open_bytes(&Archive::new(vec![Entry::stored("a/x.txt", b"one")]).bytes()).unwrap();
+    let two = open_bytes(
+        &Archive::new(vec![
+            Entry::stored("pad", &[0; 100]),
+            Entry::stored("a/x.txt", b"two"),
+        ])
+        .bytes(),
+    )
+    .unwrap();
+    assert_eq!(one.entry("a/x.txt").map(|e| e.size), Some(3));
+    assert!(one.entry("a").is_none());
+    assert!(one.entry("a/x.txt/").is_none());
+    // Same path, different export: its offsets mean nothing in this file.
+    let foreign = two.entry("a/x.txt").unwrap();
+    let err = one.open_entry(foreign).err().expect("refused");
+    assert_eq!(err.rule(), "not_in_export");
+    assert!(!err.is_rejection());
+}
+
+#[test]
+fn a_stored_zip_inside_the_zip_is_just_a_file() {
+    // Its end record sits near the outer one; only the outer one fits the file's end.
+    let inner = Archive {
+        comment: b"inner comment".to_vec(),
+        ..Archive::new(vec![Entry::stored("inner.txt", b"inner")])
+    }
+    .bytes();
+    let outer = Archive::new(vec![
+        Entry::stored("a.txt", b"a"),
+        Entry::stored("nested.zip", &inner),
+    ])
+    .bytes();
+    let export = open_bytes(&outer).unwrap();
+    assert_eq!(
+        read_all(&export),
+        vec![
+            ("a.txt".to_owned(), b"a".to_vec()),
+            ("nested.zip".to_owned(), inner),
+        ]
+    );
 }

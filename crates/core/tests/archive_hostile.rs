@@ -190,6 +190,16 @@ fn symlink() {
 }
 
 #[test]
+fn windows_reparse_point() {
+    let junction = Entry {
+        made_by: 10 << 8 | 20,
+        external_attrs: 0x400 | 0x20,
+        ..Entry::stored("link", b"C:\\Windows")
+    };
+    rejects(vec![junction], "symlink", Some("link"));
+}
+
+#[test]
 fn fifo_is_not_a_regular_file() {
     let fifo = Entry {
         external_attrs: S_IFIFO << 16,
@@ -705,6 +715,23 @@ fn zip64_end_record_disagrees() {
 }
 
 #[test]
+fn zip64_locator_points_nowhere() {
+    let entry = Entry {
+        zip64: true,
+        ..ok()
+    };
+    let (mut bytes, layout) = Archive {
+        zip64_end: true,
+        ..Archive::new(vec![entry])
+    }
+    .build();
+    // The locator's record offset is the 8 bytes after its signature and disk number.
+    let locator = layout.eocd_offset as usize - 20;
+    bytes[locator + 8..locator + 16].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    assert_rule(open_bytes(&bytes), "zip64", None);
+}
+
+#[test]
 fn malformed_extra_field() {
     let mut extra = Vec::new();
     put16(&mut extra, 0x5455);
@@ -762,4 +789,72 @@ fn descriptor_with_real_values_in_local_header() {
     };
     let export = open_bytes(&Archive::new(vec![manual]).bytes()).unwrap();
     assert_eq!(export.entries()[0].size, 1);
+}
+
+// --- Robustness -----------------------------------------------------------------------
+
+/// Whatever the bytes, `open` either refuses the archive or returns an export whose
+/// every entry streams back at its verified size. Never a panic, never a hang.
+#[track_caller]
+fn open_never_panics(bytes: &[u8]) {
+    if let Ok(export) = open_bytes(bytes) {
+        for (path, data) in support::read_all(&export) {
+            assert_eq!(export.entry(&path).map(|e| e.size), Some(data.len() as u64));
+        }
+    }
+}
+
+fn sample_archive() -> Vec<u8> {
+    let mut streamed = Entry::deflated("d/streamed.txt", &b"descriptor ".repeat(40));
+    streamed = streamed.with_descriptor(true);
+    let mut wide = Entry::deflated("z/wide.bin", &[9; 3000]);
+    wide.zip64 = true;
+    Archive {
+        zip64_end: true,
+        comment: b"comment".to_vec(),
+        ..Archive::new(vec![
+            Entry::dir("d/"),
+            Entry::stored("d/a.txt", b"stored bytes"),
+            Entry::deflated("d/b.txt", &b"deflated text ".repeat(100)),
+            streamed,
+            wide,
+        ])
+    }
+    .bytes()
+}
+
+#[test]
+fn every_truncation_is_refused_cleanly() {
+    let bytes = sample_archive();
+    open_bytes(&bytes).expect("the sample itself is valid");
+    for len in 0..bytes.len() {
+        assert!(
+            open_bytes(&bytes[..len]).is_err(),
+            "accepted a cut at {len}"
+        );
+    }
+}
+
+#[test]
+fn random_byte_mutations_never_panic() {
+    let bytes = sample_archive();
+    let mut state = 0x853c_49e6_748f_ea9b_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..2000 {
+        let mut mutated = bytes.clone();
+        for _ in 0..1 + next() % 3 {
+            let at = (next() % mutated.len() as u64) as usize;
+            mutated[at] = match next() % 4 {
+                0 => 0,
+                1 => 0xff,
+                _ => next() as u8,
+            };
+        }
+        open_never_panics(&mutated);
+    }
 }

@@ -148,6 +148,10 @@ pub enum ArchiveError {
         /// What exactly was wrong, for a person.
         detail: String,
     },
+    /// [`Export::open_entry`](super::Export::open_entry) was given an entry of another
+    /// export: a bug in the caller, not a fault of the archive.
+    #[error("entry {entry:?} does not belong to this export")]
+    NotInExport { entry: String },
     #[error("reading archive {context}: {source}")]
     Io {
         context: String,
@@ -185,10 +189,12 @@ impl ArchiveError {
         }
     }
 
-    /// The stable rule identifier, e.g. `"parent_segment"`; `"io"` for read failures.
+    /// The stable rule identifier, e.g. `"parent_segment"`; `"io"` for read failures and
+    /// `"not_in_export"` for a caller's mix-up.
     pub fn rule(&self) -> &'static str {
         match self {
             ArchiveError::Rejected { rule, .. } => rule.as_str(),
+            ArchiveError::NotInExport { .. } => "not_in_export",
             ArchiveError::Io { .. } => "io",
         }
     }
@@ -197,7 +203,7 @@ impl ArchiveError {
     pub fn rule_kind(&self) -> Option<Rule> {
         match self {
             ArchiveError::Rejected { rule, .. } => Some(*rule),
-            ArchiveError::Io { .. } => None,
+            ArchiveError::NotInExport { .. } | ArchiveError::Io { .. } => None,
         }
     }
 
@@ -205,11 +211,13 @@ impl ArchiveError {
     pub fn entry(&self) -> Option<&str> {
         match self {
             ArchiveError::Rejected { entry, .. } => entry.as_deref(),
+            ArchiveError::NotInExport { entry } => Some(entry),
             ArchiveError::Io { .. } => None,
         }
     }
 
-    /// True when the archive itself is at fault (as opposed to an I/O failure).
+    /// True when the archive itself is at fault (as opposed to an I/O failure or a
+    /// caller's mistake): retrying the same archive cannot succeed.
     pub fn is_rejection(&self) -> bool {
         matches!(self, ArchiveError::Rejected { .. })
     }
@@ -221,7 +229,7 @@ impl From<ArchiveError> for io::Error {
     fn from(err: ArchiveError) -> io::Error {
         match err {
             ArchiveError::Io { source, .. } => source,
-            rejected => io::Error::new(io::ErrorKind::InvalidData, rejected),
+            other => io::Error::new(io::ErrorKind::InvalidData, other),
         }
     }
 }

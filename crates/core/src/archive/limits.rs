@@ -38,3 +38,28 @@ impl Default for ArchiveLimits {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_keys_keep_their_defaults() {
+        let limits: ArchiveLimits =
+            serde_json::from_str(r#"{"max_entries": 10, "max_path_bytes": 200}"#).unwrap();
+        assert_eq!(
+            limits,
+            ArchiveLimits {
+                max_entries: 10,
+                max_path_bytes: 200,
+                ..ArchiveLimits::default()
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = serde_json::from_str::<ArchiveLimits>(r#"{"max_entrys": 10}"#).unwrap_err();
+        assert!(err.to_string().contains("max_entrys"), "{err}");
+    }
+}

@@ -7,9 +7,36 @@
 //! names the entry and a stable [`Rule`] identifier. Nothing is extracted: entries are
 //! streamed later with [`Export::open_entry`], which checks size and CRC again.
 //!
-//! Only Stored and Deflate entries are supported; encrypted, multi-disk and
-//! self-extracting (prepended data) archives are refused. ZIP64 is supported when its
-//! fields are consistent.
+//! `Export::open` blocks (file reads, inflating on up to four threads); call it from
+//! `spawn_blocking` in async code. Memory does not grow with the archive's bytes: the
+//! data pass uses a few fixed buffers per thread. It grows with the central directory
+//! (about 150 bytes plus twice the name per entry), which [`ArchiveLimits::max_entries`]
+//! and [`ArchiveLimits::max_path_bytes`] bound.
+//!
+//! # Rules
+//!
+//! | rule id | refused |
+//! | --- | --- |
+//! | `parent_segment`, `empty_segment`, `absolute_path`, `drive_letter`, `unc_path`, `backslash`, `control_character`, `empty_path` | names that could escape or mean different things on different systems ([`RelPath`]) |
+//! | `git_component`, `gitmodules` | `.git` in any spelling git itself guards against (`.GIT`, `.git.`, `GIT~1`, ...), `.gitmodules` anywhere |
+//! | `non_utf8_name` | a name that is not valid UTF-8, flagged or not (see below) |
+//! | `path_too_long` | a name longer than `max_path_bytes` |
+//! | `symlink`, `special_file`, `type_mismatch` | symbolic links (unix mode, Windows reparse point), devices/FIFOs/sockets, directory attributes on a file name (or the reverse), directories with content |
+//! | `duplicate`, `case_collision`, `unicode_collision`, `file_directory_conflict` | two entries that land on one file in a checkout on Windows or macOS |
+//! | `encrypted`, `unsupported_method`, `multi_disk` | encryption of any kind, methods other than Stored and Deflate, split archives |
+//! | `too_many_entries`, `entry_too_large`, `total_too_large`, `ratio` | the [`ArchiveLimits`], checked on declared sizes and again on inflated bytes |
+//! | `not_a_zip`, `truncated`, `eocd`, `multiple_eocd`, `central_directory`, `zip64`, `extra_field` | a missing, ambiguous or inconsistent end record or directory (trailing or prepended data, a decoy end record in the comment, counts or offsets that do not add up, ZIP64 values that disagree) |
+//! | `local_header_mismatch`, `out_of_bounds`, `overlap`, `data_descriptor` | local headers that disagree with the directory, entries pointing outside the entry area, entries sharing bytes (the overlapping-file zip bomb), data descriptors that lie |
+//! | `size_mismatch`, `crc`, `invalid_data` | data that does not inflate to exactly the declared size and CRC-32 |
+//! | `empty` | only from [`Export::ensure_not_empty`]: `open` accepts an archive without files |
+//!
+//! Names: with the UTF-8 flag a name must be valid UTF-8. Without it APPNOTE says CP437,
+//! but Info-ZIP `zip` and macOS write UTF-8 without the flag, so a flagless name is
+//! accepted when it is valid UTF-8 (ASCII always is, and reads the same in CP437); any
+//! other flagless name is refused rather than decoded by guesswork.
+//!
+//! Only Stored and Deflate entries are supported. ZIP64 is supported when its fields
+//! are consistent.
 
 mod error;
 mod limits;
@@ -32,7 +59,7 @@ pub use error::{ArchiveError, Rule};
 pub use limits::ArchiveLimits;
 
 use crate::paths::RelPath;
-use names::{Kind, NameSet};
+use names::Kind;
 use stream::{EntryStream, Location, Method, Scratch};
 use structure::{
     CentralReader, CentralRecord, FLAG_ENCRYPTED, FLAG_MASKED_HEADER, FLAG_PATCHED,
@@ -99,11 +126,18 @@ pub struct DirectorySummary {
 }
 
 /// A central record that passed the name and limit rules, waiting for its data check.
+/// The name is kept only as the `RelPath` (memory is per entry, so no second copy).
 struct Pending {
-    name: String,
     path: RelPath,
     kind: Kind,
     rec: CentralRecord,
+}
+
+impl Pending {
+    /// The name as the archive spells it, for messages and the local header check.
+    fn name(&self) -> String {
+        names::entry_name(&self.path, self.kind)
+    }
 }
 
 impl Export {
@@ -123,6 +157,14 @@ impl Export {
     /// The files, sorted by path. Directories are not listed.
     pub fn entries(&self) -> &[ExportEntry] {
         &self.entries
+    }
+
+    /// The file at `path` (normalised, `/`-separated, no trailing `/`), if any.
+    pub fn entry(&self, path: &str) -> Option<&ExportEntry> {
+        self.entries
+            .binary_search_by(|e| e.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.entries[i])
     }
 
     /// True when the archive holds no files (it may still hold directories).
@@ -152,8 +194,14 @@ impl Export {
     /// at the end; a failure surfaces as an `io::Error` wrapping the [`ArchiveError`]
     /// (kind `InvalidData`). Each reader reads the file by offset, so any number can be
     /// used at once, from any threads. `entry` must come from this export's
-    /// [`entries`](Export::entries).
+    /// [`entries`](Export::entries); another export's entry is refused with
+    /// [`ArchiveError::NotInExport`] rather than read at offsets meant for another file.
     pub fn open_entry(&self, entry: &ExportEntry) -> Result<EntryReader<'_>, ArchiveError> {
+        if self.entry(entry.path.as_str()) != Some(entry) {
+            return Err(ArchiveError::NotInExport {
+                entry: entry.path.to_string(),
+            });
+        }
         let input = match entry.loc.method {
             Method::Stored => 0,
             Method::Deflate => READER_BUFFER,
@@ -276,10 +324,9 @@ fn read_central(
     // The count was checked against the limit, and each record takes at least 46
     // bytes of a directory that fits in the file, so this allocation is bounded.
     let mut pending = Vec::with_capacity(dir.entries as usize);
-    let mut names = NameSet::with_capacity(dir.entries as usize);
     let mut declared_total: u64 = 0;
-    while let Some(rec) = reader.next_record()? {
-        let name = names::decode_name(&rec)?;
+    while let Some(mut rec) = reader.next_record()? {
+        let name = names::decode_name(&mut rec)?;
         let reject = |rule, detail: String| ArchiveError::rejected(Some(&name), rule, detail);
         if name.len() as u64 > limits.max_path_bytes {
             return Err(reject(
@@ -318,7 +365,6 @@ fn read_central(
             }
         };
         let kind = names::entry_kind(&rec, &name)?;
-        names.insert(&path, kind)?;
 
         // Declared sizes are checked here so an honest oversized archive is refused
         // before any inflating; the stream later refuses to produce more than declared.
@@ -368,13 +414,9 @@ fn read_central(
                 ),
             ));
         }
-        pending.push(Pending {
-            name,
-            path,
-            kind,
-            rec,
-        });
+        pending.push(Pending { path, kind, rec });
     }
+    names::check_collisions(pending.iter().map(|p| (&p.path, p.kind)))?;
     Ok(pending)
 }
 
@@ -411,16 +453,18 @@ fn locate(
     let mut out: Vec<(Pending, Location)> = Vec::with_capacity(pending.len());
     let mut prev_end: Option<(u64, usize)> = None;
     for p in pending {
-        let span = structure::check_local(file, &p.rec, &p.name, cd_offset)?;
+        let name = p.name();
+        let span = structure::check_local(file, &p.rec, &name, cd_offset)?;
         if let Some((end, prev)) = prev_end
             && p.rec.local_offset < end
         {
             return Err(ArchiveError::rejected(
-                Some(&p.name),
+                Some(&name),
                 Rule::Overlap,
                 format!(
                     "its bytes (from offset {}) overlap those of entry {:?} (up to offset {end})",
-                    p.rec.local_offset, out[prev].0.name
+                    p.rec.local_offset,
+                    out[prev].0.name()
                 ),
             ));
         }
@@ -532,9 +576,9 @@ impl Shared<'_> {
         out: &mut [u8],
     ) -> Result<Option<Scratch>, ArchiveError> {
         let limits = self.limits;
-        let name = pending.name.as_str();
-        let reject = |rule, detail: String| ArchiveError::rejected(Some(name), rule, detail);
-        let mut stream = EntryStream::new(self.file, Cow::Borrowed(name), *loc, scratch);
+        let name = pending.name();
+        let reject = |rule, detail: String| ArchiveError::rejected(Some(&name), rule, detail);
+        let mut stream = EntryStream::new(self.file, Cow::Borrowed(&name), *loc, scratch);
         loop {
             let n = stream.read(out)? as u64;
             if n == 0 {

@@ -1,9 +1,6 @@
 //! Entry names and kinds: decoding, what an entry is, and names that would land on the
 //! same file in a checkout.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-
 use unicode_normalization::UnicodeNormalization;
 
 use super::error::{ArchiveError, Rule};
@@ -19,22 +16,20 @@ use crate::paths::{RelPath, is_hfs_ignorable};
 /// code-page name) is refused rather than guessed at: a wrong guess would deliver files
 /// under names nobody wrote. The Info-ZIP Unicode Path extra field (0x7075) is ignored,
 /// so one archive cannot carry two different names for the same entry.
-pub(crate) fn decode_name(rec: &CentralRecord) -> Result<String, ArchiveError> {
-    match std::str::from_utf8(&rec.raw_name) {
-        Ok(name) => Ok(name.to_owned()),
-        Err(_) => {
-            let flagged = rec.flags & FLAG_UTF8 != 0;
-            Err(ArchiveError::rejected(
-                Some(&rec.display_name()),
-                Rule::NonUtf8Name,
-                if flagged {
-                    "name is flagged UTF-8 but is not valid UTF-8"
-                } else {
-                    "name is not valid UTF-8 (legacy code-page names are not supported)"
-                },
-            ))
-        }
-    }
+pub(crate) fn decode_name(rec: &mut CentralRecord) -> Result<String, ArchiveError> {
+    let raw = std::mem::take(&mut rec.raw_name);
+    String::from_utf8(raw).map_err(|err| {
+        let flagged = rec.flags & FLAG_UTF8 != 0;
+        ArchiveError::rejected(
+            Some(&String::from_utf8_lossy(err.as_bytes())),
+            Rule::NonUtf8Name,
+            if flagged {
+                "name is flagged UTF-8 but is not valid UTF-8"
+            } else {
+                "name is not valid UTF-8 (legacy code-page names are not supported)"
+            },
+        )
+    })
 }
 
 /// What an entry stands for.
@@ -106,24 +101,16 @@ pub(crate) fn entry_kind(rec: &CentralRecord, name: &str) -> Result<Kind, Archiv
     })
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Seen {
-    File,
-    /// A directory with its own entry.
-    Directory,
-    /// A directory only known as the parent of other entries.
-    Parent,
+/// The name of an entry as the archive spells it (directories keep their `/`).
+pub(crate) fn entry_name(path: &RelPath, kind: Kind) -> String {
+    match kind {
+        Kind::File => path.as_str().to_owned(),
+        Kind::Directory => format!("{path}/"),
+    }
 }
 
-/// Every path (and every parent directory) seen so far, keyed by the name a
-/// case-insensitive, normalising file system (Windows, macOS) would see.
-#[derive(Default)]
-pub(crate) struct NameSet {
-    seen: HashMap<String, (String, Seen)>,
-}
-
-/// The name as a case-insensitive, normalising file system compares it: NFC, lower
-/// case, without the code points HFS+ ignores.
+/// One component as a case-insensitive, normalising file system (Windows, macOS)
+/// compares it: NFC, lower case, without the code points HFS+ ignores.
 fn fold(component: &str) -> String {
     let lowered: String = component
         .nfc()
@@ -133,79 +120,119 @@ fn fold(component: &str) -> String {
     lowered.nfc().collect()
 }
 
-impl NameSet {
-    pub(crate) fn with_capacity(n: usize) -> Self {
-        NameSet {
-            seen: HashMap::with_capacity(n),
-        }
-    }
+struct Keyed<'a> {
+    /// Folded components joined by NUL. Names cannot contain NUL (it is a control
+    /// character), so sorting these bytes sorts component by component: a directory's
+    /// descendants follow it immediately.
+    key: String,
+    index: usize,
+    path: &'a RelPath,
+    kind: Kind,
+}
 
-    /// Records `path`; refuses it if it, or one of its parents, lands on the same file
-    /// as something recorded before.
-    pub(crate) fn insert(&mut self, path: &RelPath, kind: Kind) -> Result<(), ArchiveError> {
-        let full = path.as_str();
-        let reject = |rule, detail: String| ArchiveError::rejected(Some(full), rule, detail);
-        let mut key = String::with_capacity(full.len());
-        let mut end = 0;
-        let count = path.components().count();
-        for (i, component) in path.components().enumerate() {
-            if i > 0 {
-                key.push('/');
-                end += 1;
+/// Refuses two entries that would land on the same file in a checkout: the same name
+/// twice, names equal after case folding or Unicode normalisation (also for their
+/// directories: `A/x` and `a/y`), and a file that is also used as a directory.
+///
+/// Sorting by folded name puts every such pair next to each other (anything sorted
+/// between two entries shares their common folded prefix), so only neighbours are
+/// compared. Memory is one folded copy of each name, whatever the directory depth; a
+/// table of every parent directory would grow with depth times entries.
+pub(crate) fn check_collisions<'a>(
+    items: impl Iterator<Item = (&'a RelPath, Kind)>,
+) -> Result<(), ArchiveError> {
+    let mut keyed: Vec<Keyed<'a>> = items
+        .enumerate()
+        .map(|(index, (path, kind))| {
+            let mut key = String::with_capacity(path.as_str().len());
+            for (i, component) in path.components().enumerate() {
+                if i > 0 {
+                    key.push('\0');
+                }
+                key.push_str(&fold(component));
             }
-            key.push_str(&fold(component));
-            end += component.len();
-            let original = &full[..end];
-            let last = i + 1 == count;
-            match self.seen.entry(key.clone()) {
-                Entry::Vacant(slot) => {
-                    let seen = match (last, kind) {
-                        (false, _) => Seen::Parent,
-                        (true, Kind::File) => Seen::File,
-                        (true, Kind::Directory) => Seen::Directory,
+            Keyed {
+                key,
+                index,
+                path,
+                kind,
+            }
+        })
+        .collect();
+    // Stable, so equal keys stay in archive order.
+    keyed.sort_by(|a, b| a.key.cmp(&b.key));
+    for pair in keyed.windows(2) {
+        check_neighbours(&pair[0], &pair[1])?;
+    }
+    Ok(())
+}
+
+/// `a` sorts before (or equal to) `b`. The entry named in an error is the one later in
+/// the archive, the one that "adds" the conflict.
+fn check_neighbours(a: &Keyed<'_>, b: &Keyed<'_>) -> Result<(), ArchiveError> {
+    let later = if a.index > b.index { a } else { b };
+    let reject = |rule, detail: String| {
+        ArchiveError::rejected(Some(&entry_name(later.path, later.kind)), rule, detail)
+    };
+    let mut sides = (
+        a.key.split('\0').zip(a.path.components()),
+        b.key.split('\0').zip(b.path.components()),
+    );
+    let (mut end_a, mut end_b) = (0, 0);
+    loop {
+        match (sides.0.next(), sides.1.next()) {
+            (Some((fa, oa)), Some((fb, ob))) => {
+                if fa != fb {
+                    return Ok(());
+                }
+                end_a += oa.len() + usize::from(end_a > 0);
+                end_b += ob.len() + usize::from(end_b > 0);
+                if oa != ob {
+                    let (mine, theirs) = if later.index == a.index {
+                        (&a.path.as_str()[..end_a], &b.path.as_str()[..end_b])
+                    } else {
+                        (&b.path.as_str()[..end_b], &a.path.as_str()[..end_a])
                     };
-                    slot.insert((original.to_owned(), seen));
+                    let (rule, how) = if mine.to_lowercase() == theirs.to_lowercase() {
+                        (Rule::CaseCollision, "case folding")
+                    } else {
+                        (Rule::UnicodeCollision, "Unicode normalisation")
+                    };
+                    return Err(reject(
+                        rule,
+                        format!("{mine:?} and {theirs:?} are the same name after {how}"),
+                    ));
                 }
-                Entry::Occupied(mut slot) => {
-                    let (other, seen) = slot.get_mut();
-                    if other != original {
-                        let (rule, how) = if other.to_lowercase() == original.to_lowercase() {
-                            (Rule::CaseCollision, "case folding")
-                        } else {
-                            (Rule::UnicodeCollision, "Unicode normalisation")
-                        };
-                        return Err(reject(
-                            rule,
-                            format!("{original:?} and {other:?} are the same name after {how}"),
-                        ));
-                    }
-                    match (last, kind, &*seen) {
-                        (false, _, Seen::File) => {
-                            return Err(reject(
-                                Rule::FileDirectoryConflict,
-                                format!("{original:?} is a file and also a parent directory"),
-                            ));
-                        }
-                        (false, _, _) => {}
-                        (true, Kind::File, Seen::File)
-                        | (true, Kind::Directory, Seen::Directory) => {
-                            return Err(reject(
-                                Rule::Duplicate,
-                                "the archive holds this name more than once".to_owned(),
-                            ));
-                        }
-                        (true, Kind::File, _) | (true, Kind::Directory, Seen::File) => {
-                            return Err(reject(
-                                Rule::FileDirectoryConflict,
-                                format!("{original:?} is a file and also a directory"),
-                            ));
-                        }
-                        (true, Kind::Directory, Seen::Parent) => *seen = Seen::Directory,
-                    }
+            }
+            (None, None) => {
+                return Err(if a.kind == b.kind {
+                    reject(
+                        Rule::Duplicate,
+                        "the archive holds this name more than once".to_owned(),
+                    )
+                } else {
+                    reject(
+                        Rule::FileDirectoryConflict,
+                        format!("{:?} is both a file and a directory", a.path.as_str()),
+                    )
+                });
+            }
+            (None, Some(_)) | (Some(_), None) => {
+                // One name is a folded prefix of the other: the shorter one is a parent
+                // directory of the longer, which is fine unless it is a file.
+                let ancestor = if end_a == a.path.as_str().len() { a } else { b };
+                if ancestor.kind == Kind::File {
+                    return Err(reject(
+                        Rule::FileDirectoryConflict,
+                        format!(
+                            "{:?} is a file and also the parent directory of another entry",
+                            ancestor.path.as_str()
+                        ),
+                    ));
                 }
+                return Ok(());
             }
         }
-        Ok(())
     }
 }
 
@@ -214,12 +241,11 @@ mod tests {
     use super::*;
 
     fn insert_all(items: &[(&str, Kind)]) -> Result<(), &'static str> {
-        let mut set = NameSet::default();
-        for (name, kind) in items {
-            set.insert(&RelPath::parse(name).unwrap(), *kind)
-                .map_err(|e| e.rule())?;
-        }
-        Ok(())
+        let paths: Vec<(RelPath, Kind)> = items
+            .iter()
+            .map(|(name, kind)| (RelPath::parse(name).unwrap(), *kind))
+            .collect();
+        check_collisions(paths.iter().map(|(p, k)| (p, *k))).map_err(|e| e.rule())
     }
 
     #[test]
@@ -275,5 +301,47 @@ mod tests {
             insert_all(&[("a", File), ("A/b", File)]),
             Err("case_collision")
         );
+    }
+
+    #[test]
+    fn conflicts_are_found_across_unrelated_neighbours() {
+        use Kind::*;
+        // Entries sorted between the colliding pair must not hide it.
+        assert_eq!(
+            insert_all(&[("X/1", File), ("x-y", File), ("x0", File), ("x/2", File)]),
+            Err("case_collision")
+        );
+        assert_eq!(
+            insert_all(&[("a/b/c", File), ("a/b-", File), ("a/B/d", File)]),
+            Err("case_collision")
+        );
+        assert_eq!(
+            insert_all(&[
+                ("a/", Directory),
+                ("a/b", File),
+                ("a/b.txt", File),
+                ("a/b/c", File)
+            ]),
+            Err("file_directory_conflict")
+        );
+        assert_eq!(
+            insert_all(&[("d/\u{c5}/x", File), ("d/A\u{30a}/y", File)]),
+            Err("unicode_collision")
+        );
+        assert_eq!(
+            insert_all(&[("a/b", File), ("a-b", File), ("a/c/d", File), ("ab", File)]),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn the_later_entry_is_named() {
+        let paths: Vec<(RelPath, Kind)> = ["one", "Two", "three", "two"]
+            .iter()
+            .map(|n| (RelPath::parse(n).unwrap(), Kind::File))
+            .collect();
+        let err = check_collisions(paths.iter().map(|(p, k)| (p, *k))).unwrap_err();
+        assert_eq!(err.entry(), Some("two"));
+        assert!(err.to_string().contains(r#""two" and "Two""#), "{err}");
     }
 }

@@ -27,16 +27,17 @@ pub(crate) struct Location {
     pub method: Method,
 }
 
-/// The reusable, allocation-heavy part of a stream: an inflater and an input buffer.
+/// The reusable, allocation-heavy part of a stream: an inflater (made on first use, so
+/// Stored entries never pay for one) and an input buffer.
 pub(crate) struct Scratch {
-    inflate: Box<Decompress>,
+    inflate: Option<Box<Decompress>>,
     input: Box<[u8]>,
 }
 
 impl Scratch {
     pub(crate) fn new(input_len: usize) -> Self {
         Scratch {
-            inflate: Box::new(Decompress::new(false)),
+            inflate: None,
             input: vec![0; input_len].into_boxed_slice(),
         }
     }
@@ -57,6 +58,9 @@ pub(crate) struct EntryStream<'a> {
     produced: u64,
     crc: crc32fast::Hasher,
     done: bool,
+    /// A rejection, repeated by every later read: after one the position is
+    /// meaningless, so reading on must not look like progress.
+    failed: Option<(Rule, String)>,
 }
 
 impl<'a> EntryStream<'a> {
@@ -66,7 +70,9 @@ impl<'a> EntryStream<'a> {
         loc: Location,
         mut scratch: Scratch,
     ) -> Self {
-        scratch.inflate.reset(false);
+        if let Some(inflate) = scratch.inflate.as_mut() {
+            inflate.reset(false);
+        }
         EntryStream {
             file,
             name,
@@ -79,6 +85,7 @@ impl<'a> EntryStream<'a> {
             produced: 0,
             crc: crc32fast::Hasher::new(),
             done: false,
+            failed: None,
         }
     }
 
@@ -99,13 +106,22 @@ impl<'a> EntryStream<'a> {
 
     /// Fills `out` with the next verified bytes; `Ok(0)` only at the verified end.
     pub(crate) fn read(&mut self, out: &mut [u8]) -> Result<usize, ArchiveError> {
+        if let Some((rule, detail)) = &self.failed {
+            return Err(self.reject(*rule, detail.clone()));
+        }
         if self.done || out.is_empty() {
             return Ok(0);
         }
-        match self.loc.method {
+        let result = match self.loc.method {
             Method::Stored => self.read_stored(out),
             Method::Deflate => self.read_deflate(out),
+        };
+        // I/O errors are not recorded: they leave the position untouched, so a retry
+        // is sound.
+        if let Err(ArchiveError::Rejected { rule, detail, .. }) = &result {
+            self.failed = Some((*rule, detail.clone()));
         }
+        result
     }
 
     fn read_stored(&mut self, out: &mut [u8]) -> Result<usize, ArchiveError> {
@@ -135,7 +151,10 @@ impl<'a> EntryStream<'a> {
                 self.in_start = 0;
                 self.in_end = n;
             }
-            let inflate = &mut self.scratch.inflate;
+            let inflate = self
+                .scratch
+                .inflate
+                .get_or_insert_with(|| Box::new(Decompress::new(false)));
             let (in_before, out_before) = (inflate.total_in(), inflate.total_out());
             let status = inflate
                 .decompress(

@@ -277,6 +277,7 @@ fn read_zip64_end(file: &File, eocd_pos: u64) -> Result<Option<(Directory, u64)>
 /// One central directory record, with ZIP64 values already resolved.
 #[derive(Debug, Clone)]
 pub(crate) struct CentralRecord {
+    /// The name's bytes; taken by [`decode_name`](super::names::decode_name).
     pub raw_name: Vec<u8>,
     pub version_made_by: u16,
     pub flags: u16,
@@ -288,13 +289,6 @@ pub(crate) struct CentralRecord {
     pub external_attrs: u32,
     /// The record carried a ZIP64 extra field (so a data descriptor uses 8-byte sizes).
     pub zip64: bool,
-}
-
-impl CentralRecord {
-    /// The name for messages: lossy, because it is shown before it is validated.
-    pub fn display_name(&self) -> String {
-        String::from_utf8_lossy(&self.raw_name).into_owned()
-    }
 }
 
 /// Streams the central directory's records, checking each one's framing.
@@ -469,7 +463,8 @@ pub(crate) struct DataSpan {
     pub end: u64,
 }
 
-/// Reads the local header at `rec.local_offset`, checks it against the central record,
+/// Reads the local header at `rec.local_offset`, checks it against the central record
+/// (whose decoded name is `name`),
 /// checks the data descriptor if there is one, and returns where the data lives.
 /// Everything must lie before `limit` (the start of the central directory).
 pub(crate) fn check_local(
@@ -518,7 +513,7 @@ pub(crate) fn check_local(
     let mut var = vec![0; (name_len + extra_len) as usize];
     read_at(file, &mut var, lh + LOCAL_LEN as u64, "local header")?;
     let (local_name, extra) = var.split_at(name_len as usize);
-    if local_name != rec.raw_name.as_slice() {
+    if local_name != name.as_bytes() {
         return Err(rejected(
             Rule::LocalHeaderMismatch,
             format!(
