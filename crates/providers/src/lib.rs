@@ -1,1 +1,3 @@
 //! Courier providers.
+
+pub mod provider;
