@@ -8,7 +8,7 @@ mod types;
 
 pub use error::ProviderError;
 pub use types::{
-    AutoMerge, BranchName, Decorations, NewPullRequest, PrNumber, PrState, PullRequest,
+    AutoMerge, BranchName, Comment, Decorations, NewPullRequest, PrNumber, PrState, PullRequest,
     PullRequestUpdate, PushCredentials, RepoSlug, Warning,
 };
 
@@ -72,6 +72,13 @@ pub trait Provider: Send + Sync {
         number: PrNumber,
         body: &str,
     ) -> Result<(), ProviderError>;
+
+    /// The conversation's comments, oldest first (all pages).
+    async fn list_comments(
+        &self,
+        repo: &RepoSlug,
+        number: PrNumber,
+    ) -> Result<Vec<Comment>, ProviderError>;
 
     /// Closes (abandons, on Azure) the pull request without merging.
     async fn close(&self, repo: &RepoSlug, number: PrNumber) -> Result<(), ProviderError>;

@@ -120,6 +120,14 @@ pub struct Decorations {
     pub assignees: Vec<String>,
 }
 
+/// A comment in a pull request's conversation, as far as Courier reads it: to find the
+/// ones it wrote (they carry a hidden marker).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Comment {
+    pub id: u64,
+    pub body: String,
+}
+
 /// Something the forge declined that does not fail the delivery; recorded and reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Warning(pub String);
