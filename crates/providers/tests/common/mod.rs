@@ -1,0 +1,45 @@
+//! Shared by the provider test binaries (`mod common;`): the GitHub fake, the contract
+//! checker, and small helpers.
+
+#![allow(dead_code)]
+
+pub mod contract;
+pub mod github_fake;
+
+use std::future::Future;
+use std::time::Duration;
+
+use courier_providers::github::{GitHubAuth, GitHubConfig, GitHubProvider};
+use secrecy::SecretString;
+
+use self::github_fake::GitHubFake;
+
+/// Every test body runs under this bound, so a hang fails instead of stalling CI.
+pub async fn bounded<T>(limit_secs: u64, work: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(limit_secs), work)
+        .await
+        .unwrap_or_else(|_| panic!("test did not finish within {limit_secs}s"))
+}
+
+pub const TOKEN: &str = "ghp_test_token_not_a_secret";
+
+/// Client timeouts short enough that a hanging fake fails a test in about a second.
+pub fn fast_config(fake: &GitHubFake, auth: GitHubAuth) -> GitHubConfig {
+    let mut config = GitHubConfig::new(auth)
+        .with_api_url(&fake.api_url())
+        .unwrap();
+    config.connect_timeout = Duration::from_secs(2);
+    config.read_timeout = Duration::from_millis(800);
+    config.request_timeout = Duration::from_secs(2);
+    config
+}
+
+/// A PAT provider against `fake`, which accepts [`TOKEN`].
+pub fn github(fake: &GitHubFake) -> GitHubProvider {
+    fake.accept_token(TOKEN);
+    GitHubProvider::new(fast_config(
+        fake,
+        GitHubAuth::Token(SecretString::from(TOKEN)),
+    ))
+    .unwrap()
+}
