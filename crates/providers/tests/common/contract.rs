@@ -67,7 +67,10 @@ enum Segment {
     Literal(String),
     /// `multi`: the parameter may span several segments (GitHub marks `{ref}` with
     /// `x-multi-segment: true`; only allowed as the template's last segment).
-    Param { name: String, multi: bool },
+    Param {
+        name: String,
+        multi: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -299,7 +302,10 @@ impl Contract {
                 .and_then(Value::as_bool)
                 .unwrap_or(location == "path");
             let value = match location {
-                "path" => bound.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
+                "path" => bound
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone()),
                 "query" => request
                     .query
                     .iter()
@@ -325,7 +331,9 @@ impl Contract {
                     && p.get("name").and_then(Value::as_str) == Some(name.as_str())
             });
             if !declared {
-                problems.push(format!("query parameter `{name}` is not in the description"));
+                problems.push(format!(
+                    "query parameter `{name}` is not in the description"
+                ));
             }
         }
         match (&op.body_schema, &request.body) {
@@ -345,8 +353,14 @@ impl Contract {
     /// A path or query value against its parameter's (OpenAPI `schema` or Swagger inline)
     /// type and enum.
     fn check_scalar(&self, param: &Value, value: &str) -> Option<String> {
-        let schema = param.get("schema").map(|s| resolve(&self.doc, s)).unwrap_or(param);
-        let kind = schema.get("type").and_then(Value::as_str).unwrap_or("string");
+        let schema = param
+            .get("schema")
+            .map(|s| resolve(&self.doc, s))
+            .unwrap_or(param);
+        let kind = schema
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("string");
         let ok = match kind {
             "integer" => value.parse::<i64>().is_ok(),
             "number" => value.parse::<f64>().is_ok(),
@@ -357,9 +371,14 @@ impl Contract {
             return Some(format!("`{value}` is not a valid {kind}"));
         }
         if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
-            && !allowed.iter().any(|a| a.as_str() == Some(value) || a.to_string() == value)
+            && !allowed
+                .iter()
+                .any(|a| a.as_str() == Some(value) || a.to_string() == value)
         {
-            return Some(format!("`{value}` is not one of {}", Value::from(allowed.clone())));
+            return Some(format!(
+                "`{value}` is not one of {}",
+                Value::from(allowed.clone())
+            ));
         }
         None
     }
@@ -432,8 +451,9 @@ impl Contract {
                                 continue;
                             }
                             match rule {
-                                Value::Bool(false) => problems
-                                    .push(format!("{at}: property `{name}` is not allowed")),
+                                Value::Bool(false) => {
+                                    problems.push(format!("{at}: property `{name}` is not allowed"))
+                                }
                                 Value::Object(_) => {
                                     self.validate(rule, v, &format!("{at}.{name}"), problems)
                                 }
@@ -452,7 +472,8 @@ impl Contract {
                 "minItems" | "maxItems" => {
                     if let (Some(items), Some(bound)) = (value.as_array(), rule.as_u64()) {
                         let n = items.len() as u64;
-                        if (keyword == "minItems" && n < bound) || (keyword == "maxItems" && n > bound)
+                        if (keyword == "minItems" && n < bound)
+                            || (keyword == "maxItems" && n > bound)
                         {
                             problems.push(format!("{at}: {n} items breaks {keyword} {bound}"));
                         }
@@ -555,19 +576,21 @@ fn parse_template(template: &str, params: &[Value]) -> Vec<Segment> {
     template
         .trim_start_matches('/')
         .split('/')
-        .map(|part| match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-            Some(name) => {
-                let multi = params.iter().any(|p| {
-                    p.get("name").and_then(Value::as_str) == Some(name)
-                        && p.get("x-multi-segment") == Some(&Value::Bool(true))
-                });
-                Segment::Param {
-                    name: name.to_owned(),
-                    multi,
+        .map(
+            |part| match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(name) => {
+                    let multi = params.iter().any(|p| {
+                        p.get("name").and_then(Value::as_str) == Some(name)
+                            && p.get("x-multi-segment") == Some(&Value::Bool(true))
+                    });
+                    Segment::Param {
+                        name: name.to_owned(),
+                        multi,
+                    }
                 }
-            }
-            None => Segment::Literal(part.to_owned()),
-        })
+                None => Segment::Literal(part.to_owned()),
+            },
+        )
         .collect()
 }
 

@@ -132,11 +132,23 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/repos/{owner}/{repo}/pulls"),
     ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}"),
     ("PATCH", "/repos/{owner}/{repo}/pulls/{pull_number}"),
-    ("POST", "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers",
+    ),
     ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/labels"),
-    ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/assignees"),
-    ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
-    ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/issues/{issue_number}/assignees",
+    ),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+    ),
+    (
+        "POST",
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+    ),
     ("DELETE", "/repos/{owner}/{repo}/git/refs/{ref}"),
     ("GET", "/repos/{owner}/{repo}/installation"),
     ("POST", "/app/installations/{installation_id}/access_tokens"),
@@ -192,7 +204,11 @@ impl GitHubFake {
     /// A repository with a `main` branch.
     pub fn add_repo(&self, slug: &str) {
         self.with(|s| {
-            s.repos.entry(slug.to_owned()).or_default().branches.insert("main".into())
+            s.repos
+                .entry(slug.to_owned())
+                .or_default()
+                .branches
+                .insert("main".into())
         });
     }
 
@@ -218,7 +234,15 @@ impl GitHubFake {
 
     /// Adds a pull request as if someone had opened it earlier; `state` is `open`,
     /// `closed` or `merged`. Creates the head branch.
-    pub fn seed_pr(&self, slug: &str, head: &str, base: &str, title: &str, body: &str, state: &str) -> u64 {
+    pub fn seed_pr(
+        &self,
+        slug: &str,
+        head: &str,
+        base: &str,
+        title: &str,
+        body: &str,
+        state: &str,
+    ) -> u64 {
         self.with(|s| {
             let number = next_number(s);
             let repo = repo_mut(s, slug);
@@ -299,7 +323,12 @@ impl GitHubFake {
 
     /// `"METHOD /path"` of every request so far, queries left out.
     pub fn request_lines(&self) -> Vec<String> {
-        self.with(|s| s.requests.iter().map(|r| format!("{} {}", r.method, r.path)).collect())
+        self.with(|s| {
+            s.requests
+                .iter()
+                .map(|r| format!("{} {}", r.method, r.path))
+                .collect()
+        })
     }
 
     /// Every recorded request conforms to GitHub's REST description, and the GraphQL and
@@ -313,7 +342,11 @@ impl GitHubFake {
         assert!(
             violations.is_empty() && hand.is_empty(),
             "contract violations:\n{}\n{}",
-            violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
+            violations
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
             hand.join("\n")
         );
     }
@@ -358,9 +391,9 @@ fn message(status: u16, text: &str) -> Response {
     )
 }
 
-fn match_route(path: &str) -> Option<(&'static str, &'static str, Vec<String>)> {
+fn match_route(wanted: &str, path: &str) -> Option<(&'static str, &'static str, Vec<String>)> {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    for (method, template) in ROUTES {
+    for (method, template) in ROUTES.iter().filter(|(m, _)| *m == wanted) {
         let segments: Vec<&str> = template.trim_start_matches('/').split('/').collect();
         let mut params = Vec::new();
         let mut ok = true;
@@ -368,9 +401,12 @@ fn match_route(path: &str) -> Option<(&'static str, &'static str, Vec<String>)> 
             if *segment == "{ref}" {
                 // Refs span segments (`heads/feature/x`).
                 match parts.get(i..) {
-                    Some(rest) if !rest.is_empty() => {
-                        params.push(rest.iter().map(|p| percent_decode(p)).collect::<Vec<_>>().join("/"))
-                    }
+                    Some(rest) if !rest.is_empty() => params.push(
+                        rest.iter()
+                            .map(|p| percent_decode(p))
+                            .collect::<Vec<_>>()
+                            .join("/"),
+                    ),
                     _ => ok = false,
                 }
                 return ok.then_some((method, template, params));
@@ -401,7 +437,11 @@ async fn handle(
     let path = uri.path().to_owned();
     let query: Vec<(String, String)> = uri
         .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
     let json_body: Option<Value> = if body.is_empty() {
         None
@@ -429,13 +469,21 @@ async fn handle(
     let route = if path == graphql_path && method == Method::POST {
         Some(("POST", "/graphql", Vec::new()))
     } else {
-        path.strip_prefix(&shared.prefix).and_then(match_route).filter(|(m, _, _)| *m == method.as_str())
+        path.strip_prefix(&shared.prefix)
+            .and_then(|p| match_route(method.as_str(), p))
     };
     let fault = {
         let mut state = shared.state.lock().unwrap();
         state.requests.push(recorded);
         route.as_ref().and_then(|(m, t, _)| {
-            let key = (m.to_string(), if *t == "/graphql" { "/graphql".to_owned() } else { t.to_string() });
+            let key = (
+                m.to_string(),
+                if *t == "/graphql" {
+                    "/graphql".to_owned()
+                } else {
+                    t.to_string()
+                },
+            );
             state.faults.get_mut(&key).and_then(VecDeque::pop_front)
         })
     };
@@ -444,7 +492,11 @@ async fn handle(
             tokio::time::sleep(Duration::from_secs(3600)).await;
             return message(500, "hung");
         }
-        Some(Fault::Respond { status, headers, body }) => {
+        Some(Fault::Respond {
+            status,
+            headers,
+            body,
+        }) => {
             let mut response = answer(status, body);
             for (name, value) in headers {
                 response.headers_mut().insert(
@@ -462,19 +514,29 @@ async fn handle(
     let bearer = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("token ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("token "))
+        })
         .unwrap_or("")
         .to_owned();
     let mut state = shared.state.lock().unwrap();
-    let app_route = template == "/repos/{owner}/{repo}/installation" || template.starts_with("/app/");
+    let app_route =
+        template == "/repos/{owner}/{repo}/installation" || template.starts_with("/app/");
     if app_route {
         if let Err(why) = verify_jwt(&state, &bearer) {
-            return message(401, &format!("A JSON web token could not be decoded ({why})"));
+            return message(
+                401,
+                &format!("A JSON web token could not be decoded ({why})"),
+            );
         }
     } else {
         let now = SystemTime::now();
         let valid = state.tokens.contains(&bearer)
-            || state.minted.iter().any(|(t, exp)| *t == bearer && *exp > now);
+            || state
+                .minted
+                .iter()
+                .any(|(t, exp)| *t == bearer && *exp > now);
         if !valid {
             return message(401, "Bad credentials");
         }
@@ -493,12 +555,13 @@ async fn handle(
     let number = params.get(2).and_then(|n| n.parse::<u64>().ok());
     let origin_url = "https://github.example";
     match (method.as_str(), template) {
-        ("GET", "/repos/{owner}/{repo}/installation") => {
-            match state.repos[&slug].installation {
-                Some(id) => answer(200, json!({ "id": id, "app_id": state.app.as_ref().map(|a| a.app_id) })),
-                None => message(404, "Not Found"),
-            }
-        }
+        ("GET", "/repos/{owner}/{repo}/installation") => match state.repos[&slug].installation {
+            Some(id) => answer(
+                200,
+                json!({ "id": id, "app_id": state.app.as_ref().map(|a| a.app_id) }),
+            ),
+            None => message(404, "Not Found"),
+        },
         ("GET", "/repos/{owner}/{repo}/pulls") => {
             let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
             let wanted_state = get("state").unwrap_or_else(|| "open".into());
@@ -523,17 +586,31 @@ async fn handle(
         }
         ("POST", "/repos/{owner}/{repo}/pulls") => {
             let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
-            let (Some(title), Some(head), Some(base)) = (text("title"), text("head"), text("base")) else {
-                return answer(422, json!({ "message": "Validation Failed", "errors": [{ "resource": "PullRequest", "code": "missing_field" }] }));
+            let (Some(title), Some(head), Some(base)) = (text("title"), text("head"), text("base"))
+            else {
+                return answer(
+                    422,
+                    json!({ "message": "Validation Failed", "errors": [{ "resource": "PullRequest", "code": "missing_field" }] }),
+                );
             };
             let repo = repo_mut(&mut state, &slug);
             for (field, branch) in [("head", &head), ("base", &base)] {
                 if !repo.branches.contains(branch) {
-                    return answer(422, json!({ "message": "Validation Failed", "errors": [{ "resource": "PullRequest", "field": field, "code": "invalid" }] }));
+                    return answer(
+                        422,
+                        json!({ "message": "Validation Failed", "errors": [{ "resource": "PullRequest", "field": field, "code": "invalid" }] }),
+                    );
                 }
             }
-            if repo.pulls.iter().any(|p| p.state == "open" && p.head == head && p.base == base) {
-                return answer(422, json!({ "message": "Validation Failed", "errors": [{ "resource": "PullRequest", "code": "custom", "message": format!("A pull request already exists for {}:{head}.", params[0]) }] }));
+            if repo
+                .pulls
+                .iter()
+                .any(|p| p.state == "open" && p.head == head && p.base == base)
+            {
+                return answer(
+                    422,
+                    json!({ "message": "Validation Failed", "errors": [{ "resource": "PullRequest", "code": "custom", "message": format!("A pull request already exists for {}:{head}.", params[0]) }] }),
+                );
             }
             let number = next_number(&mut state);
             let pr = FakePr {
@@ -569,7 +646,9 @@ async fn handle(
                 return message(404, "Not Found");
             };
             let response = match (method.as_str(), t) {
-                ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}") => answer(200, pull_json(&slug, pr, origin_url)),
+                ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}") => {
+                    answer(200, pull_json(&slug, pr, origin_url))
+                }
                 ("PATCH", "/repos/{owner}/{repo}/pulls/{pull_number}") => {
                     if let Some(title) = body.get("title").and_then(Value::as_str) {
                         pr.title = title.into();
@@ -579,7 +658,10 @@ async fn handle(
                     }
                     if let Some(s) = body.get("state").and_then(Value::as_str) {
                         if pr.merged {
-                            return message(422, "Cannot change the state of a merged pull request");
+                            return message(
+                                422,
+                                "Cannot change the state of a merged pull request",
+                            );
                         }
                         pr.state = s.into();
                     }
@@ -587,11 +669,24 @@ async fn handle(
                 }
                 ("POST", "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers") => {
                     let list = |k: &str| -> Vec<String> {
-                        body.get(k).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect()
+                        body.get(k)
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
                     };
                     let (users, wanted_teams) = (list("reviewers"), list("team_reviewers"));
-                    if users.iter().any(|u| !collaborators.contains(u)) || wanted_teams.iter().any(|t| !teams.contains(t)) {
-                        return message(422, &format!("Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the {slug} repository."));
+                    if users.iter().any(|u| !collaborators.contains(u))
+                        || wanted_teams.iter().any(|t| !teams.contains(t))
+                    {
+                        return message(
+                            422,
+                            &format!(
+                                "Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the {slug} repository."
+                            ),
+                        );
                     }
                     for u in users {
                         if !pr.reviewers.contains(&u) {
@@ -607,31 +702,56 @@ async fn handle(
                 }
                 ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/labels") => {
                     let names: Vec<String> = match &body {
-                        Value::Object(o) => o.get("labels").and_then(Value::as_array).cloned().unwrap_or_default(),
+                        Value::Object(o) => o
+                            .get("labels")
+                            .and_then(Value::as_array)
+                            .cloned()
+                            .unwrap_or_default(),
                         Value::Array(a) => a.clone(),
                         _ => vec![],
                     }
                     .iter()
-                    .filter_map(|l| l.as_str().map(str::to_owned).or_else(|| l.get("name").and_then(Value::as_str).map(str::to_owned)))
+                    .filter_map(|l| {
+                        l.as_str()
+                            .map(str::to_owned)
+                            .or_else(|| l.get("name").and_then(Value::as_str).map(str::to_owned))
+                    })
                     .collect();
                     for name in names {
                         if !pr.labels.contains(&name) {
                             pr.labels.push(name);
                         }
                     }
-                    answer(200, Value::Array(pr.labels.iter().map(|l| json!({ "name": l })).collect()))
+                    answer(
+                        200,
+                        Value::Array(pr.labels.iter().map(|l| json!({ "name": l })).collect()),
+                    )
                 }
                 ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/assignees") => {
                     // GitHub silently ignores users who cannot be assigned.
-                    for a in body.get("assignees").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+                    for a in body
+                        .get("assignees")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                    {
                         if collaborators.contains(a) && !pr.assignees.iter().any(|x| x == a) {
                             pr.assignees.push(a.to_owned());
                         }
                     }
-                    answer(201, json!({ "number": pr.number, "assignees": pr.assignees.iter().map(|a| json!({ "login": a })).collect::<Vec<_>>() }))
+                    answer(
+                        201,
+                        json!({ "number": pr.number, "assignees": pr.assignees.iter().map(|a| json!({ "login": a })).collect::<Vec<_>>() }),
+                    )
                 }
                 ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments") => {
-                    let get = |k: &str| query.iter().find(|(n, _)| n == k).and_then(|(_, v)| v.parse::<usize>().ok());
+                    let get = |k: &str| {
+                        query
+                            .iter()
+                            .find(|(n, _)| n == k)
+                            .and_then(|(_, v)| v.parse::<usize>().ok())
+                    };
                     let per_page = get("per_page").unwrap_or(30).min(100);
                     let page = get("page").unwrap_or(1).max(1);
                     let items: Vec<Value> = pr
@@ -694,13 +814,23 @@ fn pull_json(slug: &str, pr: &FakePr, origin: &str) -> Value {
 
 fn verify_jwt(state: &FakeState, token: &str) -> Result<(), String> {
     let app = state.app.as_ref().ok_or("no App registered")?;
-    let key = jsonwebtoken::DecodingKey::from_rsa_pem(app.public_key_pem.as_bytes()).map_err(|e| e.to_string())?;
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(app.public_key_pem.as_bytes())
+        .map_err(|e| e.to_string())?;
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_required_spec_claims(&["exp", "iat", "iss"]);
-    let data = jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| e.to_string())?;
+    // `iss` is the App id as a number, which jsonwebtoken's own issuer check (strings)
+    // does not read; it is compared below.
+    validation.set_required_spec_claims(&["exp"]);
+    let data =
+        jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| e.to_string())?;
     let claims = data.claims;
-    let iss_ok = claims.get("iss").and_then(|i| i.as_u64().or_else(|| i.as_str().and_then(|s| s.parse().ok()))) == Some(app.app_id);
-    let (iat, exp) = (claims["iat"].as_u64().unwrap_or(0), claims["exp"].as_u64().unwrap_or(0));
+    let iss_ok = claims.get("iss").and_then(|i| {
+        i.as_u64()
+            .or_else(|| i.as_str().and_then(|s| s.parse().ok()))
+    }) == Some(app.app_id);
+    let (iat, exp) = (
+        claims["iat"].as_u64().unwrap_or(0),
+        claims["exp"].as_u64().unwrap_or(0),
+    );
     // GitHub refuses JWTs valid for more than ten minutes.
     if !iss_ok || exp <= iat || exp - iat > 600 + 60 {
         return Err(format!("bad claims {claims}"));
@@ -712,32 +842,56 @@ fn mint(state: &mut FakeState, installation: &str, body: &Value) -> Response {
     let Ok(installation) = installation.parse::<u64>() else {
         return message(404, "Not Found");
     };
-    if !state.repos.values().any(|r| r.installation == Some(installation)) {
+    if !state
+        .repos
+        .values()
+        .any(|r| r.installation == Some(installation))
+    {
         return message(404, "Not Found");
     }
     if !(body.is_null() || body.is_object()) {
-        state.hand_check_violations.push(format!("access_tokens body must be an object, got {body}"));
+        state
+            .hand_check_violations
+            .push(format!("access_tokens body must be an object, got {body}"));
     }
-    let ttl = state.app.as_ref().map(|a| a.token_ttl).unwrap_or(Duration::from_secs(3600));
+    let ttl = state
+        .app
+        .as_ref()
+        .map(|a| a.token_ttl)
+        .unwrap_or(Duration::from_secs(3600));
     let expires = SystemTime::now() + ttl;
     let token = format!("ghs_fake_{installation}_{}", state.minted.len() + 1);
     state.minted.push((token.clone(), expires));
-    answer(201, json!({ "token": token, "expires_at": format_timestamp(expires), "permissions": { "pull_requests": "write", "contents": "write" } }))
+    answer(
+        201,
+        json!({ "token": token, "expires_at": format_timestamp(expires), "permissions": { "pull_requests": "write", "contents": "write" } }),
+    )
 }
 
 /// GitHub's GraphQL endpoint for the one mutation Courier sends; the request shape is
 /// checked here because the REST description has no GraphQL.
 fn graphql(state: &mut FakeState, body: &Value) -> Response {
     let query = body.get("query").and_then(Value::as_str).unwrap_or("");
-    let id = body.pointer("/variables/pullRequestId").and_then(Value::as_str);
-    let extra: Vec<&String> = body.as_object().map(|o| o.keys().filter(|k| !matches!(k.as_str(), "query" | "variables" | "operationName")).collect()).unwrap_or_default();
+    let id = body
+        .pointer("/variables/pullRequestId")
+        .and_then(Value::as_str);
+    let extra: Vec<&String> = body
+        .as_object()
+        .map(|o| {
+            o.keys()
+                .filter(|k| !matches!(k.as_str(), "query" | "variables" | "operationName"))
+                .collect()
+        })
+        .unwrap_or_default();
     let shape_ok = query.trim_start().starts_with("mutation")
         && query.contains("enablePullRequestAutoMerge(input: {pullRequestId: $pullRequestId")
         && query.contains("$pullRequestId: ID!")
         && id.is_some()
         && extra.is_empty();
     if !shape_ok {
-        state.hand_check_violations.push(format!("GraphQL request not the expected enablePullRequestAutoMerge mutation: {body}"));
+        state.hand_check_violations.push(format!(
+            "GraphQL request not the expected enablePullRequestAutoMerge mutation: {body}"
+        ));
         return answer(200, json!({ "errors": [{ "message": "Parse error" }] }));
     }
     let id = id.unwrap_or_default();
@@ -745,16 +899,25 @@ fn graphql(state: &mut FakeState, body: &Value) -> Response {
         let allowed = repo.allow_auto_merge;
         if let Some(pr) = repo.pulls.iter_mut().find(|p| p.node_id == id) {
             if !allowed {
-                return answer(200, json!({
-                    "data": { "enablePullRequestAutoMerge": null },
-                    "errors": [{ "type": "UNPROCESSABLE", "path": ["enablePullRequestAutoMerge"], "locations": [{ "line": 1, "column": 37 }], "message": "Pull request Auto merge is not allowed for this repository" }]
-                }));
+                return answer(
+                    200,
+                    json!({
+                        "data": { "enablePullRequestAutoMerge": null },
+                        "errors": [{ "type": "UNPROCESSABLE", "path": ["enablePullRequestAutoMerge"], "locations": [{ "line": 1, "column": 37 }], "message": "Pull request Auto merge is not allowed for this repository" }]
+                    }),
+                );
             }
             pr.auto_merge = true;
-            return answer(200, json!({ "data": { "enablePullRequestAutoMerge": { "pullRequest": { "number": pr.number } } } }));
+            return answer(
+                200,
+                json!({ "data": { "enablePullRequestAutoMerge": { "pullRequest": { "number": pr.number } } } }),
+            );
         }
     }
-    answer(200, json!({ "data": null, "errors": [{ "type": "NOT_FOUND", "message": format!("Could not resolve to a node with the global id of '{id}'") }] }))
+    answer(
+        200,
+        json!({ "data": null, "errors": [{ "type": "NOT_FOUND", "message": format!("Could not resolve to a node with the global id of '{id}'") }] }),
+    )
 }
 
 pub fn format_timestamp(at: SystemTime) -> String {
@@ -770,5 +933,10 @@ pub fn format_timestamp(at: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
