@@ -119,7 +119,7 @@ pub enum GitHubSetupError {
 
 enum Credentials {
     Token(SecretString),
-    App(AppTokens),
+    App(Box<AppTokens>),
 }
 
 pub struct GitHubProvider {
@@ -208,7 +208,7 @@ impl GitHubProvider {
         };
         let credentials = match &config.auth {
             GitHubAuth::Token(token) => Credentials::Token(token.clone()),
-            GitHubAuth::App(app) => Credentials::App(AppTokens::new(
+            GitHubAuth::App(app) => Credentials::App(Box::new(AppTokens::new(
                 Api {
                     client: build_client(&origin, &config, Some(app))?,
                     request_timeout: config.request_timeout,
@@ -216,7 +216,7 @@ impl GitHubProvider {
                 app.installation,
                 config.token_refresh_margin,
                 rest_prefix.clone(),
-            )),
+            ))),
         };
         Ok(GitHubProvider {
             api,
