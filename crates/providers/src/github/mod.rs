@@ -182,6 +182,8 @@ fn build_client(
 }
 
 impl GitHubProvider {
+    /// Builds the octocrab clients (call inside a Tokio runtime: octocrab's service stack
+    /// spawns on it). Nothing is sent until the first call; App tokens are minted lazily.
     pub fn new(config: GitHubConfig) -> Result<GitHubProvider, GitHubSetupError> {
         let url = &config.api_url;
         if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {

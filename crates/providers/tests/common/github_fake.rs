@@ -313,6 +313,15 @@ impl GitHubFake {
         self.with(|s| repo_mut(s, slug).installation = Some(installation_id));
     }
 
+    /// Invalidates every installation token minted so far (as a key rotation would).
+    pub fn revoke_minted_tokens(&self) {
+        self.with(|s| {
+            for (_, expiry) in s.minted.iter_mut() {
+                *expiry = UNIX_EPOCH;
+            }
+        });
+    }
+
     pub fn minted_tokens(&self) -> Vec<String> {
         self.with(|s| s.minted.iter().map(|(t, _)| t.clone()).collect())
     }
