@@ -3,7 +3,7 @@
 
 mod common;
 
-use courier_providers::provider::{BranchName, Decorations, PrNumber, Provider, RepoSlug};
+use courier_providers::provider::{BranchName, Decorations, PrNumber, PrState, Provider, RepoSlug};
 use courier_providers::pull_request::{
     FailureOutcome, FailureReport, GitOutcome, PlannedAction, PrAction, PrSpec, open_or_update,
     plan, report_failure, supersedes_line,
@@ -18,23 +18,20 @@ const REPO: &str = "acme/web";
 const HEAD: &str = "courier/tokens";
 
 fn spec(title: &str, body: &str) -> PrSpec {
-    PrSpec {
-        repo: RepoSlug::new(REPO),
-        head: BranchName::new(HEAD),
-        base: BranchName::new("main"),
-        title: title.into(),
-        body: body.into(),
-        draft: false,
-        decorations: Decorations {
-            labels: vec!["design-tokens".into()],
-            reviewers: vec!["alice".into()],
-            team_reviewers: vec![],
-            assignees: vec!["alice".into()],
-        },
-        update_description: true,
-        delete_branch_on_converge: true,
-        auto_merge: false,
-    }
+    let mut spec = PrSpec::new(
+        RepoSlug::new(REPO),
+        BranchName::new(HEAD),
+        BranchName::new("main"),
+        title,
+        body,
+    );
+    spec.decorations = Decorations {
+        labels: vec!["design-tokens".into()],
+        reviewers: vec!["alice".into()],
+        team_reviewers: vec![],
+        assignees: vec!["alice".into()],
+    };
+    spec
 }
 
 async fn setup() -> (GitHubFake, Box<dyn Provider>) {

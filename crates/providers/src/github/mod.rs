@@ -146,6 +146,8 @@ impl std::fmt::Debug for GitHubProvider {
     }
 }
 
+/// octocrab always sends `user-agent: octocrab` and appends (never replaces) extra
+/// headers, so Courier does not add its own: two user-agent lines would be worse.
 fn build_client(
     origin: &str,
     config: &GitHubConfig,
@@ -157,10 +159,6 @@ fn build_client(
             url: origin.to_owned(),
             reason: e.to_string(),
         })?
-        .add_header(
-            http::header::USER_AGENT,
-            concat!("courier/", env!("CARGO_PKG_VERSION")).to_owned(),
-        )
         .set_connect_timeout(Some(config.connect_timeout))
         .set_read_timeout(Some(config.read_timeout))
         .set_write_timeout(Some(config.read_timeout));

@@ -347,7 +347,34 @@ impl GitHubFake {
         assert!(!requests.is_empty(), "no requests recorded");
         let contract = Contract::github().with_prefix(&self.prefix);
         let violations = contract.check_all(&requests, OUTSIDE_REST_DESCRIPTION);
-        let hand = self.with(|s| s.hand_check_violations.clone());
+        let mut hand = self.with(|s| s.hand_check_violations.clone());
+        // GitHub asks every client to send these; octocrab and Courier's client layer add
+        // them, and a refactor that lost them would go unnoticed against a lenient fake.
+        for request in &requests {
+            let header = |name: &str| {
+                request
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.as_str())
+            };
+            if header("accept") != Some("application/vnd.github+json") {
+                hand.push(format!("{request}: accept is {:?}", header("accept")));
+            }
+            if header("x-github-api-version").is_none() {
+                hand.push(format!("{request}: no x-github-api-version"));
+            }
+            let agents = request
+                .headers
+                .iter()
+                .filter(|(n, _)| n == "user-agent")
+                .count();
+            if agents != 1 {
+                hand.push(format!(
+                    "{request}: {agents} user-agent headers, GitHub wants one"
+                ));
+            }
+        }
         assert!(
             violations.is_empty() && hand.is_empty(),
             "contract violations:\n{}\n{}",
