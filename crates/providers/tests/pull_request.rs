@@ -259,10 +259,10 @@ async fn converged_exports_close_with_a_comment_and_delete_the_branch() {
         )
         .await
         .unwrap();
-        assert!(
-            matches!(outcome.action, PrAction::Closed { .. }),
-            "{outcome:?}"
-        );
+        let PrAction::Closed { pr } = &outcome.action else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!((pr.number, pr.state), (PrNumber(number), PrState::Closed));
         let state = fake.pr(REPO, number);
         assert_eq!(state.state, "closed");
         assert!(!state.merged);
