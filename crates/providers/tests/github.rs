@@ -595,6 +595,10 @@ async fn app_setup_errors_name_the_problem() {
     ))
     .unwrap_err();
     assert!(e.to_string().contains("RSA private key"), "{e}");
+    let config = courier_providers::github::GitHubConfig::new(GitHubAuth::Token(
+        SecretString::from("ghp_do_not_print_me"),
+    ));
+    assert!(!format!("{config:?}").contains("ghp_do_not_print_me"));
     assert!(
         courier_providers::github::GitHubConfig::new(GitHubAuth::Token(SecretString::from("t")))
             .with_api_url("not a url")

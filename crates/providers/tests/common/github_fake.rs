@@ -118,11 +118,20 @@ pub struct GitHubFake {
     prefix: String,
     state: Arc<Mutex<FakeState>>,
     server: tokio::task::JoinHandle<()>,
+    contract_checked: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for GitHubFake {
+    /// A test that forgot [`GitHubFake::assert_contract`] still has its requests checked:
+    /// "every request the fake receives" holds without relying on each test's last line.
     fn drop(&mut self) {
         self.server.abort();
+        let unchecked = !self
+            .contract_checked
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if unchecked && !std::thread::panicking() && !self.requests().is_empty() {
+            self.assert_contract();
+        }
     }
 }
 
@@ -185,6 +194,7 @@ impl GitHubFake {
             prefix: prefix.to_owned(),
             state,
             server,
+            contract_checked: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -343,6 +353,8 @@ impl GitHubFake {
     /// Every recorded request conforms to GitHub's REST description, and the GraphQL and
     /// App requests passed the fake's hand checks.
     pub fn assert_contract(&self) {
+        self.contract_checked
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let requests = self.requests();
         assert!(!requests.is_empty(), "no requests recorded");
         let contract = Contract::github().with_prefix(&self.prefix);
