@@ -214,13 +214,21 @@ pub async fn open_or_update(
             {
                 Ok(pr) => {
                     outcome.supersedes = closed.map(|c| c.number);
-                    outcome.warnings.extend(
-                        retry
-                            .run("decorate pull request", || {
-                                provider.decorate(repo, pr.number, &spec.decorations)
-                            })
-                            .await?,
-                    );
+                    // The pull request exists now; a forge that keeps failing the decoration
+                    // calls costs the labels, not the delivery (a rerun would find the PR
+                    // open and, rightly, not decorate it again over human changes).
+                    match retry
+                        .run("decorate pull request", || {
+                            provider.decorate(repo, pr.number, &spec.decorations)
+                        })
+                        .await
+                    {
+                        Ok(warnings) => outcome.warnings.extend(warnings),
+                        Err(error) => outcome.warnings.push(Warning(format!(
+                            "labels, reviewers and assignees not applied to #{}: {error}",
+                            pr.number
+                        ))),
+                    }
                     outcome.action = PrAction::Created { pr };
                 }
                 Err(ProviderError::Conflict { message, .. }) => {

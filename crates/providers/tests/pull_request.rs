@@ -426,6 +426,40 @@ async fn transient_failures_mid_flow_are_retried_without_duplicates() {
 }
 
 #[tokio::test]
+async fn decorations_failing_for_good_cost_a_warning_not_the_pull_request() {
+    bounded(10, async {
+        let (fake, gh) = setup().await;
+        for _ in 0..4 {
+            fake.enqueue_fault(
+                "POST",
+                "/repos/{owner}/{repo}/issues/{issue_number}/labels",
+                Fault::status(502, "Bad Gateway"),
+            );
+        }
+        let outcome = open_or_update(
+            gh.as_ref(),
+            &RetryPolicy::fast(),
+            &spec("t", "b"),
+            GitOutcome::Pushed,
+        )
+        .await
+        .unwrap();
+        let PrAction::Created { pr } = &outcome.action else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(outcome.warnings.len(), 1, "{:?}", outcome.warnings);
+        assert!(
+            outcome.warnings[0].0.contains("not applied"),
+            "{:?}",
+            outcome.warnings
+        );
+        assert!(fake.pr(REPO, pr.number.0).labels.is_empty());
+        fake.assert_contract();
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn permanent_failures_stop_the_flow_with_the_typed_error() {
     bounded(10, async {
         let (fake, gh) = setup().await;
