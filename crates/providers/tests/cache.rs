@@ -2,13 +2,13 @@
 //! restarts, rebuilt when damaged, and one delivery at a time per repository while
 //! different repositories run in parallel.
 
-mod common;
+mod git_env;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Env, bounded, spec};
 use courier_providers::git::{GitWorkspace, Outcome, Timeouts};
+use git_env::{Env, bounded, spec};
 use tokio::sync::Barrier;
 
 fn noise(len: usize, seed: u64) -> Vec<u8> {
@@ -153,7 +153,7 @@ async fn a_cache_with_damaged_objects_is_rebuilt() {
 
         // Truncate every pack and loose object: the refs still point at them.
         let cache = ws.cache_path(&remote);
-        for (path, _) in common::files_under(&cache.join("objects")) {
+        for (path, _) in git_env::files_under(&cache.join("objects")) {
             std::fs::write(&path, b"").unwrap();
         }
         let (_, export) = env.export(&[("a.json", b"1\n")]);

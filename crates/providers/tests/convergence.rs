@@ -1,10 +1,10 @@
 //! Deliveries converge: the head branch is one Courier commit on the current base,
 //! re-deliveries push nothing, and other people's commits are never pushed over.
 
-mod common;
+mod git_env;
 
-use common::{Env, bounded, spec};
 use courier_providers::git::Outcome;
+use git_env::{Env, bounded, spec};
 
 #[tokio::test]
 async fn redelivering_the_same_export_pushes_nothing() {

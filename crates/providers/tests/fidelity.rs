@@ -2,11 +2,11 @@
 //! unzip, `rsync -a --delete` or `cp -r` into the path, `git add -A`, commit), compared
 //! by tree id read with the git CLI.
 
-mod common;
+mod git_env;
 
-use common::{Env, bounded, spec};
 use courier_providers::git::{GitWorkspace, Outcome, Remote};
 use courier_testkit::{BareRepo, cli_delivery_tree};
+use git_env::{Env, bounded, spec};
 
 /// Delivers `files` with Courier, then checks the pushed tree against the CLI's.
 async fn assert_same_as_cli(

@@ -1,10 +1,10 @@
 //! What an export may not do (protected paths, LFS paths, emptying a directory by
 //! accident), invalid specs, and the diff shown by `dry-run --diff`.
 
-mod common;
+mod git_env;
 
-use common::{Env, bounded, spec};
 use courier_providers::git::{GitError, Outcome};
+use git_env::{Env, bounded, spec};
 
 #[tokio::test]
 async fn protected_paths_are_refused_unless_the_target_opts_in() {

@@ -1,13 +1,13 @@
 //! Credentials, push status and secrets, against a real smart-HTTP server with token
 //! auth and against `file://` bare repositories.
 
-mod common;
+mod git_env;
 
 use std::time::{Duration, Instant};
 
-use common::{Env, TOKEN, bounded, files_under, spec};
 use courier_providers::git::{GitError, Outcome, Remote};
 use courier_testkit::install_pre_receive_hook;
+use git_env::{Env, TOKEN, bounded, files_under, spec};
 
 #[tokio::test]
 async fn good_token_pushes_over_http() {
