@@ -3,7 +3,7 @@
 
 mod common;
 
-use courier_providers::provider::{BranchName, Decorations, PrNumber, Provider, RepoSlug};
+use courier_providers::provider::{BranchName, Decorations, PrNumber, PrState, Provider, RepoSlug};
 use courier_providers::pull_request::{
     FailureOutcome, FailureReport, GitOutcome, PlannedAction, PrAction, PrSpec, open_or_update,
     plan, report_failure, supersedes_line,
@@ -18,23 +18,20 @@ const REPO: &str = "acme/web";
 const HEAD: &str = "courier/tokens";
 
 fn spec(title: &str, body: &str) -> PrSpec {
-    PrSpec {
-        repo: RepoSlug::new(REPO),
-        head: BranchName::new(HEAD),
-        base: BranchName::new("main"),
-        title: title.into(),
-        body: body.into(),
-        draft: false,
-        decorations: Decorations {
-            labels: vec!["design-tokens".into()],
-            reviewers: vec!["alice".into()],
-            team_reviewers: vec![],
-            assignees: vec!["alice".into()],
-        },
-        update_description: true,
-        delete_branch_on_converge: true,
-        auto_merge: false,
-    }
+    let mut spec = PrSpec::new(
+        RepoSlug::new(REPO),
+        BranchName::new(HEAD),
+        BranchName::new("main"),
+        title,
+        body,
+    );
+    spec.decorations = Decorations {
+        labels: vec!["design-tokens".into()],
+        reviewers: vec!["alice".into()],
+        team_reviewers: vec![],
+        assignees: vec!["alice".into()],
+    };
+    spec
 }
 
 async fn setup() -> (GitHubFake, Box<dyn Provider>) {
@@ -262,10 +259,10 @@ async fn converged_exports_close_with_a_comment_and_delete_the_branch() {
         )
         .await
         .unwrap();
-        assert!(
-            matches!(outcome.action, PrAction::Closed { .. }),
-            "{outcome:?}"
-        );
+        let PrAction::Closed { pr } = &outcome.action else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!((pr.number, pr.state), (PrNumber(number), PrState::Closed));
         let state = fake.pr(REPO, number);
         assert_eq!(state.state, "closed");
         assert!(!state.merged);
@@ -423,6 +420,40 @@ async fn transient_failures_mid_flow_are_retried_without_duplicates() {
         assert!(matches!(outcome.action, PrAction::Created { .. }));
         assert_eq!(fake.prs(REPO).len(), 1);
         assert_eq!(fake.prs(REPO)[0].labels, ["design-tokens"]);
+        fake.assert_contract();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn decorations_failing_for_good_cost_a_warning_not_the_pull_request() {
+    bounded(10, async {
+        let (fake, gh) = setup().await;
+        for _ in 0..4 {
+            fake.enqueue_fault(
+                "POST",
+                "/repos/{owner}/{repo}/issues/{issue_number}/labels",
+                Fault::status(502, "Bad Gateway"),
+            );
+        }
+        let outcome = open_or_update(
+            gh.as_ref(),
+            &RetryPolicy::fast(),
+            &spec("t", "b"),
+            GitOutcome::Pushed,
+        )
+        .await
+        .unwrap();
+        let PrAction::Created { pr } = &outcome.action else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(outcome.warnings.len(), 1, "{:?}", outcome.warnings);
+        assert!(
+            outcome.warnings[0].0.contains("not applied"),
+            "{:?}",
+            outcome.warnings
+        );
+        assert!(fake.pr(REPO, pr.number.0).labels.is_empty());
         fake.assert_contract();
     })
     .await;
