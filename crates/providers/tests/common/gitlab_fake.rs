@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -157,11 +158,17 @@ pub struct GitLabFake {
     prefix: String,
     state: Arc<Mutex<FakeState>>,
     server: tokio::task::JoinHandle<()>,
+    /// Whether a test looked at the contract check; if not, dropping the fake runs it.
+    checked: AtomicBool,
 }
 
 impl Drop for GitLabFake {
     fn drop(&mut self) {
         self.server.abort();
+        let has_requests = self.with(|s| !s.requests.is_empty());
+        if !self.checked.load(Ordering::Relaxed) && has_requests && !std::thread::panicking() {
+            self.assert_contract();
+        }
     }
 }
 
@@ -203,6 +210,7 @@ impl GitLabFake {
             prefix: prefix.to_owned(),
             state,
             server,
+            checked: AtomicBool::new(false),
         }
     }
 
@@ -387,6 +395,7 @@ impl GitLabFake {
     }
 
     pub fn contract_violations(&self) -> Vec<String> {
+        self.checked.store(true, Ordering::Relaxed);
         let requests = self.requests();
         assert!(!requests.is_empty(), "no requests recorded");
         let doc = gitlab_description();
