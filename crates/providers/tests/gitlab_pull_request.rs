@@ -11,8 +11,8 @@ use courier_providers::provider::{
     AutoMerge, BranchName, Decorations, PrNumber, Provider, ProviderError, RepoSlug,
 };
 use courier_providers::pull_request::{
-    FailureOutcome, FailureReport, GitOutcome, PrAction, PrSpec, open_or_update, report_failure,
-    supersedes_line,
+    FailureOutcome, FailureReport, GitOutcome, PlannedAction, PrAction, PrSpec, open_or_update,
+    plan, report_failure, supersedes_line,
 };
 use courier_providers::retry::RetryPolicy;
 use secrecy::SecretString;
@@ -425,6 +425,57 @@ async fn failed_exports_are_noted_once_per_job() {
         assert!(
             writes(&fake).iter().all(|w| w.ends_with("/notes")),
             "{:?}",
+            writes(&fake)
+        );
+        fake.assert_contract();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dry_run_plans_from_read_only_calls() {
+    bounded(20, async {
+        let (fake, gl, _) = setup().await;
+        let retry = RetryPolicy::fast();
+        let old = fake.seed_mr(PROJECT, HEAD, "main", "old", "old", "closed");
+        let create = plan(gl.as_ref(), &retry, &spec("T", "B"), GitOutcome::Pushed)
+            .await
+            .unwrap();
+        assert_eq!(
+            create.action,
+            PlannedAction::CreatePr {
+                supersedes: Some(PrNumber(old))
+            }
+        );
+        let open = fake.seed_mr(PROJECT, HEAD, "main", "Draft: T", "B", "opened");
+        // A draft with the same text: a redelivery changes nothing.
+        let same = plan(gl.as_ref(), &retry, &spec("T", "B"), GitOutcome::UpToDate)
+            .await
+            .unwrap();
+        assert_eq!(same.action, PlannedAction::NothingToDo);
+        let update = plan(gl.as_ref(), &retry, &spec("T2", "B"), GitOutcome::Pushed)
+            .await
+            .unwrap();
+        assert_eq!(
+            update.action,
+            PlannedAction::UpdatePr {
+                number: PrNumber(open),
+                rewrites_text: true
+            }
+        );
+        let close = plan(gl.as_ref(), &retry, &spec("T", "B"), GitOutcome::NoChanges)
+            .await
+            .unwrap();
+        assert_eq!(
+            close.action,
+            PlannedAction::ClosePr {
+                number: PrNumber(open),
+                deletes_branch: true
+            }
+        );
+        assert!(
+            writes(&fake).is_empty(),
+            "dry-run wrote: {:?}",
             writes(&fake)
         );
         fake.assert_contract();

@@ -785,6 +785,7 @@ mod tests {
             assert!(matches!(error, GitLabSetupError::BaseUrl { .. }), "{bad}");
         }
         let config = GitLabConfig::new("https://example.com/gitlab", token()).unwrap();
+        assert!(!format!("{config:?}").contains("glpat"), "{config:?}");
         let provider = GitLabProvider::new(config).unwrap();
         let shown = format!("{provider:?}");
         assert!(!shown.contains("glpat"), "{shown}");
