@@ -475,6 +475,15 @@ async fn auto_merge_is_enabled_pinned_to_the_head_or_unavailable() {
         };
         assert!(reason.contains("SHA does not match"), "{reason}");
 
+        // The merge endpoint answers 401 when the token's user may not merge.
+        fake.enqueue_fault("PUT", MERGE, Fault::status(401, "401 Unauthorized"));
+        let AutoMerge::Unavailable { reason } =
+            gl.enable_auto_merge(&project(), &pr).await.unwrap()
+        else {
+            panic!("expected unavailable");
+        };
+        assert!(reason.contains("401"), "{reason}");
+
         // A closed merge request: said so without asking GitLab to merge.
         gl.close(&project(), pr.number).await.unwrap();
         let merges_before = fake

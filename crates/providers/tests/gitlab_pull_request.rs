@@ -92,6 +92,13 @@ async fn creates_decorates_then_updates_then_leaves_alone() {
             (mr.reviewer_ids.as_slice(), mr.assignee_ids.as_slice()),
             ([alice].as_slice(), [alice].as_slice())
         );
+        // Reviewer and assignee are one person: looked up once.
+        let lookups = fake
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/api/v4/users")
+            .count();
+        assert_eq!(lookups, 1);
 
         // The same export again: the draft's title compares equal, nothing is rewritten.
         let again = open_or_update(gl.as_ref(), &retry, &first_spec, GitOutcome::UpToDate)

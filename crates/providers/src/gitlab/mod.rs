@@ -566,8 +566,22 @@ impl Provider for GitLabProvider {
         if decorations.reviewers.is_empty() && decorations.assignees.is_empty() {
             return Ok(warnings);
         }
-        let reviewers = self.user_ids(&decorations.reviewers, &mut warnings).await?;
-        let assignees = self.user_ids(&decorations.assignees, &mut warnings).await?;
+        // One look-up per name, even when someone is both reviewer and assignee.
+        let names: Vec<String> = decorations
+            .reviewers
+            .iter()
+            .chain(&decorations.assignees)
+            .cloned()
+            .collect();
+        let known = self.user_ids(&names, &mut warnings).await?;
+        let pick = |wanted: &[String]| -> Vec<(String, u64)> {
+            known
+                .iter()
+                .filter(|(name, _)| wanted.contains(name))
+                .cloned()
+                .collect()
+        };
+        let (reviewers, assignees) = (pick(&decorations.reviewers), pick(&decorations.assignees));
         if reviewers.is_empty() && assignees.is_empty() {
             return Ok(warnings);
         }
