@@ -785,6 +785,16 @@ mod tests {
         assert_eq!(draft_title("Tokens"), "Draft: Tokens");
     }
 
+    /// aws-lc-rs is compiled in (the crate forces it, see client.rs); the clients must
+    /// still run on ring, the one provider the rest of Courier uses.
+    #[test]
+    fn https_clients_run_on_ring() {
+        let config = GitLabConfig::new("https://gitlab.example.com", "glpat-x".into()).unwrap();
+        GitLabProvider::new(config).unwrap();
+        let provider = rustls::crypto::CryptoProvider::get_default().expect("a provider");
+        assert_eq!(format!("{:?}", provider.secure_random), "Ring");
+    }
+
     #[test]
     fn base_url_must_be_the_instance_root_without_secrets() {
         let token = || SecretString::from("glpat-x");
