@@ -5,6 +5,7 @@
 
 pub mod git;
 pub mod github;
+pub mod gitlab;
 pub mod provider;
 pub mod pull_request;
 pub mod retry;

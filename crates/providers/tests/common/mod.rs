@@ -5,6 +5,7 @@
 
 pub mod contract;
 pub mod github_fake;
+pub mod gitlab_fake;
 
 use std::future::Future;
 use std::time::Duration;

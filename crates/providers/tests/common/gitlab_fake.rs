@@ -1,0 +1,1157 @@
+//! A stateful fake of the GitLab REST v4 API, served by axum on 127.0.0.1:0 so the real
+//! `gitlab` crate endpoints, sent by the provider's client, drive it over HTTP.
+//!
+//! It models projects (by full path, nested groups included, and by numeric id),
+//! branches, merge requests (iid, state, source/target branch, title with GitLab's draft
+//! prefixes, description, head sha, labels, reviewers, assignees, "merge when pipeline
+//! succeeds"), users and project members, notes (comments, and GitLab's own system notes),
+//! and access tokens (`PRIVATE-TOKEN`). Bodies are accepted form-encoded (what the crate
+//! sends) or as JSON, as GitLab does. Faults are scripted per route (`enqueue_fault`).
+//! Every request is recorded, secrets left out, for [`GitLabFake::assert_contract`].
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::contract::{Contract, RecordedRequest, percent_decode};
+
+/// Operations Courier calls that GitLab's REST description (tests/contracts/gitlab.yaml)
+/// does not contain; the fake checks their shape by hand (`hand_check`).
+pub const OUTSIDE_REST_DESCRIPTION: &[(&str, &str)] = &[
+    ("GET", "/api/v4/users"),
+    (
+        "GET",
+        "/api/v4/projects/{id}/merge_requests/{noteable_id}/notes",
+    ),
+    (
+        "POST",
+        "/api/v4/projects/{id}/merge_requests/{noteable_id}/notes",
+    ),
+];
+
+/// The routes the fake serves, named by the description's templates.
+const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v4/projects/{id}/merge_requests"),
+    ("POST", "/api/v4/projects/{id}/merge_requests"),
+    (
+        "GET",
+        "/api/v4/projects/{id}/merge_requests/{merge_request_iid}",
+    ),
+    (
+        "PUT",
+        "/api/v4/projects/{id}/merge_requests/{merge_request_iid}",
+    ),
+    (
+        "PUT",
+        "/api/v4/projects/{id}/merge_requests/{merge_request_iid}/merge",
+    ),
+    (
+        "GET",
+        "/api/v4/projects/{id}/merge_requests/{noteable_id}/notes",
+    ),
+    (
+        "POST",
+        "/api/v4/projects/{id}/merge_requests/{noteable_id}/notes",
+    ),
+    (
+        "DELETE",
+        "/api/v4/projects/{id}/repository/branches/{branch}",
+    ),
+    ("GET", "/api/v4/users"),
+];
+
+/// A scripted answer, consumed by the next request to its route.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    Respond {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Value,
+    },
+    /// Accept the request and never answer.
+    Hang,
+}
+
+impl Fault {
+    /// GitLab's usual error shape: `{"message": "..."}`.
+    pub fn status(status: u16, message: &str) -> Fault {
+        Fault::with_headers(status, message, &[])
+    }
+
+    pub fn with_headers(status: u16, message: &str, headers: &[(&str, &str)]) -> Fault {
+        Fault::Respond {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: json!({ "message": message }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeMr {
+    pub id: u64,
+    pub iid: u64,
+    /// `opened`, `closed` or `merged`.
+    pub state: String,
+    pub title: String,
+    pub description: String,
+    pub source_branch: String,
+    pub target_branch: String,
+    /// Another project's id when the merge request comes from a fork.
+    pub source_project_id: u64,
+    pub sha: String,
+    pub labels: Vec<String>,
+    pub reviewer_ids: Vec<u64>,
+    pub assignee_ids: Vec<u64>,
+    pub auto_merge: bool,
+    /// `(id, body, system)`.
+    pub notes: Vec<(u64, String, bool)>,
+}
+
+impl FakeMr {
+    /// GitLab's rule: a title starting with `Draft:`, `[Draft]` or `(Draft)`.
+    pub fn draft(&self) -> bool {
+        let lower = self.title.to_ascii_lowercase();
+        ["draft:", "[draft]", "(draft)"]
+            .iter()
+            .any(|p| lower.starts_with(p))
+    }
+}
+
+struct FakeProject {
+    id: u64,
+    branches: BTreeSet<String>,
+    mrs: Vec<FakeMr>,
+    /// Whether "merge when pipeline succeeds" can be set (the project has CI and allows it).
+    auto_merge_allowed: bool,
+    /// User ids that can be reviewers and assignees.
+    members: BTreeSet<u64>,
+}
+
+#[derive(Default)]
+struct FakeState {
+    projects: HashMap<String, FakeProject>,
+    users: Vec<(u64, String)>,
+    tokens: HashSet<String>,
+    faults: HashMap<(String, String), VecDeque<Fault>>,
+    requests: Vec<RecordedRequest>,
+    hand_check_violations: Vec<String>,
+    next_id: u64,
+}
+
+pub struct GitLabFake {
+    origin: String,
+    prefix: String,
+    state: Arc<Mutex<FakeState>>,
+    server: tokio::task::JoinHandle<()>,
+    /// Whether a test looked at the contract check; if not, dropping the fake runs it.
+    checked: AtomicBool,
+}
+
+impl Drop for GitLabFake {
+    fn drop(&mut self) {
+        self.server.abort();
+        let has_requests = self.with(|s| !s.requests.is_empty());
+        if !self.checked.load(Ordering::Relaxed) && has_requests && !std::thread::panicking() {
+            self.assert_contract();
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Shared {
+    state: Arc<Mutex<FakeState>>,
+    prefix: String,
+    origin: Arc<Mutex<String>>,
+}
+
+impl GitLabFake {
+    /// An instance at the root (`http://127.0.0.1:PORT`).
+    pub async fn start() -> GitLabFake {
+        GitLabFake::start_at("").await
+    }
+
+    /// An instance served under a path (`http://127.0.0.1:PORT/gitlab`), GitLab's
+    /// "relative URL root".
+    pub async fn start_at(prefix: &str) -> GitLabFake {
+        let state = Arc::new(Mutex::new(FakeState {
+            next_id: 100,
+            ..FakeState::default()
+        }));
+        let origin_cell = Arc::new(Mutex::new(String::new()));
+        let shared = Shared {
+            state: state.clone(),
+            prefix: prefix.to_owned(),
+            origin: origin_cell.clone(),
+        };
+        let app = Router::new().fallback(handle).with_state(shared);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        *origin_cell.lock().unwrap() = origin.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        GitLabFake {
+            origin,
+            prefix: prefix.to_owned(),
+            state,
+            server,
+            checked: AtomicBool::new(false),
+        }
+    }
+
+    /// What to configure as the provider's base URL.
+    pub fn base_url(&self) -> String {
+        format!("{}{}", self.origin, self.prefix)
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut FakeState) -> R) -> R {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    pub fn accept_token(&self, token: &str) {
+        self.with(|s| s.tokens.insert(token.to_owned()));
+    }
+
+    /// A project (`group/sub/project`) with a `main` branch; returns its numeric id.
+    pub fn add_project(&self, path: &str) -> u64 {
+        self.with(|s| {
+            s.next_id += 1;
+            let id = s.next_id;
+            let mut branches = BTreeSet::new();
+            branches.insert("main".to_owned());
+            s.projects.insert(
+                path.to_owned(),
+                FakeProject {
+                    id,
+                    branches,
+                    mrs: Vec::new(),
+                    auto_merge_allowed: true,
+                    members: BTreeSet::new(),
+                },
+            );
+            id
+        })
+    }
+
+    pub fn add_branch(&self, path: &str, branch: &str) {
+        self.with(|s| project_mut(s, path).branches.insert(branch.to_owned()));
+    }
+
+    pub fn has_branch(&self, path: &str, branch: &str) -> bool {
+        self.with(|s| project_mut(s, path).branches.contains(branch))
+    }
+
+    /// A user; `member_of` lists the projects where it can review and be assigned.
+    pub fn add_user(&self, username: &str, member_of: &[&str]) -> u64 {
+        self.with(|s| {
+            s.next_id += 1;
+            let id = s.next_id;
+            s.users.push((id, username.to_owned()));
+            for path in member_of {
+                project_mut(s, path).members.insert(id);
+            }
+            id
+        })
+    }
+
+    pub fn set_auto_merge_allowed(&self, path: &str, allowed: bool) {
+        self.with(|s| project_mut(s, path).auto_merge_allowed = allowed);
+    }
+
+    /// A merge request as if someone had opened it earlier; `state` is `opened`, `closed`
+    /// or `merged`. Creates the source branch. Returns the iid.
+    pub fn seed_mr(
+        &self,
+        path: &str,
+        source: &str,
+        target: &str,
+        title: &str,
+        description: &str,
+        state: &str,
+    ) -> u64 {
+        self.with(|s| {
+            let project = project_mut(s, path);
+            let project_id = project.id;
+            insert_mr(
+                s,
+                path,
+                source,
+                target,
+                title,
+                description,
+                state,
+                project_id,
+            )
+        })
+    }
+
+    /// A merge request into `path` from a fork (another project) whose branch has the
+    /// same name as Courier's.
+    pub fn seed_fork_mr(&self, path: &str, source: &str, target: &str, title: &str) -> u64 {
+        self.with(|s| {
+            s.next_id += 1;
+            let fork_id = s.next_id;
+            insert_mr(s, path, source, target, title, "", "opened", fork_id)
+        })
+    }
+
+    /// Someone's label, reviewer or assignee already on a merge request.
+    pub fn decorate_by_hand(
+        &self,
+        path: &str,
+        iid: u64,
+        label: Option<&str>,
+        reviewer: Option<u64>,
+        assignee: Option<u64>,
+    ) {
+        self.with(|s| {
+            let mr = mr_mut(project_mut(s, path), iid);
+            mr.labels.extend(label.map(str::to_owned));
+            mr.reviewer_ids.extend(reviewer);
+            mr.assignee_ids.extend(assignee);
+        });
+    }
+
+    /// A new commit on the merge request's source branch (its head sha changes).
+    pub fn push_to(&self, path: &str, iid: u64) {
+        self.with(|s| {
+            s.next_id += 1;
+            let sha = format!("{:040x}", s.next_id);
+            mr_mut(project_mut(s, path), iid).sha = sha;
+        });
+    }
+
+    pub fn add_note(&self, path: &str, iid: u64, body: &str, system: bool) {
+        self.with(|s| {
+            s.next_id += 1;
+            let id = s.next_id;
+            mr_mut(project_mut(s, path), iid)
+                .notes
+                .push((id, body.to_owned(), system));
+        });
+    }
+
+    pub fn mr(&self, path: &str, iid: u64) -> FakeMr {
+        self.with(|s| mr_mut(project_mut(s, path), iid).clone())
+    }
+
+    pub fn mrs(&self, path: &str) -> Vec<FakeMr> {
+        self.with(|s| project_mut(s, path).mrs.clone())
+    }
+
+    /// The next request to `method template` (a route of [`ROUTES`]) gets `fault`.
+    pub fn enqueue_fault(&self, method: &str, template: &str, fault: Fault) {
+        assert!(
+            ROUTES.contains(&(method, template)),
+            "the fake has no route {method} {template}"
+        );
+        self.with(|s| {
+            s.faults
+                .entry((method.to_owned(), template.to_owned()))
+                .or_default()
+                .push_back(fault)
+        });
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.with(|s| s.requests.clone())
+    }
+
+    /// `"METHOD /path"` of every request so far, queries left out.
+    pub fn request_lines(&self) -> Vec<String> {
+        self.with(|s| {
+            s.requests
+                .iter()
+                .map(|r| format!("{} {}", r.method, r.path))
+                .collect()
+        })
+    }
+
+    /// Every recorded request conforms to GitLab's REST description (form bodies decoded
+    /// first, see [`typed_body`]), and the requests the description lacks passed the
+    /// fake's hand checks.
+    pub fn assert_contract(&self) {
+        let violations = self.contract_violations();
+        assert!(
+            violations.is_empty(),
+            "contract violations:\n{}",
+            violations.join("\n")
+        );
+    }
+
+    pub fn contract_violations(&self) -> Vec<String> {
+        self.checked.store(true, Ordering::Relaxed);
+        let requests = self.requests();
+        assert!(!requests.is_empty(), "no requests recorded");
+        let doc = gitlab_description();
+        let contract = Contract::from_value("tests/contracts/gitlab.yaml", doc.clone())
+            .with_prefix(&self.prefix);
+        let typed: Vec<RecordedRequest> = requests
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                if is_form(&r)
+                    && let (Some(body), Some(op)) =
+                        (&r.body, contract.operation_for(&r.method, &r.path))
+                {
+                    r.body = Some(typed_body(&doc, &op, body));
+                }
+                r
+            })
+            .collect();
+        let mut violations: Vec<String> = contract
+            .check_all(&typed, OUTSIDE_REST_DESCRIPTION)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        violations.extend(self.with(|s| s.hand_check_violations.clone()));
+        violations
+    }
+}
+
+/// tests/contracts/gitlab.yaml as a JSON value.
+pub fn gitlab_description() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/gitlab.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    serde_norway::from_str(&text).unwrap()
+}
+
+fn is_form(request: &RecordedRequest) -> bool {
+    request.headers.iter().any(|(name, value)| {
+        name == "content-type" && value.starts_with("application/x-www-form-urlencoded")
+    })
+}
+
+/// A form body (all values text) typed the way GitLab's API layer (Grape) coerces it
+/// against the parameter types the description declares: `integer` and `boolean` text is
+/// converted only when it is a valid integer or `true`/`false` (anything else stays text,
+/// and the checker reports it); `key[]=a&key[]=b` is an array; a plain value for an array
+/// parameter is split on commas (GitLab declares `labels` and friends comma-separated).
+/// Undeclared keys stay as sent.
+pub fn typed_body(doc: &Value, operation: &str, body: &Value) -> Value {
+    let Some((method, template)) = operation.split_once(' ') else {
+        return body.clone();
+    };
+    let schema = doc
+        .pointer(&format!(
+            "/paths/{}/{}/parameters",
+            template.replace('~', "~0").replace('/', "~1"),
+            method.to_ascii_lowercase()
+        ))
+        .and_then(Value::as_array)
+        .and_then(|params| {
+            params
+                .iter()
+                .find(|p| p.get("in").and_then(Value::as_str) == Some("body"))
+        })
+        .and_then(|p| p.get("schema"))
+        .map(|s| resolve(doc, s));
+    let (Some(properties), Some(object)) = (
+        schema
+            .and_then(|s| s.get("properties"))
+            .and_then(Value::as_object),
+        body.as_object(),
+    ) else {
+        return body.clone();
+    };
+    let mut typed = Map::new();
+    for (key, value) in object {
+        let declared = properties.get(key).map(|s| resolve(doc, s));
+        typed.insert(
+            key.clone(),
+            match declared {
+                Some(schema) => coerce(doc, schema, value),
+                None => value.clone(),
+            },
+        );
+    }
+    Value::Object(typed)
+}
+
+fn resolve<'d>(doc: &'d Value, node: &'d Value) -> &'d Value {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(reference) => doc
+            .pointer(reference.trim_start_matches('#'))
+            .unwrap_or(node),
+        None => node,
+    }
+}
+
+fn coerce(doc: &Value, schema: &Value, value: &Value) -> Value {
+    let kind = schema.get("type").and_then(Value::as_str).unwrap_or("");
+    match (kind, value) {
+        ("integer", Value::String(text)) => text
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| value.clone()),
+        ("boolean", Value::String(text)) if text == "true" || text == "false" => {
+            Value::Bool(text == "true")
+        }
+        ("array", Value::String(text)) => {
+            let items = schema.get("items").map(|s| resolve(doc, s));
+            Value::Array(
+                text.split(',')
+                    .map(|part| {
+                        let part = Value::String(part.to_owned());
+                        items.map(|s| coerce(doc, s, &part)).unwrap_or(part)
+                    })
+                    .collect(),
+            )
+        }
+        ("array", Value::Array(parts)) => {
+            let items = schema.get("items").map(|s| resolve(doc, s));
+            Value::Array(
+                parts
+                    .iter()
+                    .map(|part| items.map_or_else(|| part.clone(), |s| coerce(doc, s, part)))
+                    .collect(),
+            )
+        }
+        _ => value.clone(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_mr(
+    s: &mut FakeState,
+    path: &str,
+    source: &str,
+    target: &str,
+    title: &str,
+    description: &str,
+    state: &str,
+    source_project_id: u64,
+) -> u64 {
+    s.next_id += 1;
+    let id = s.next_id;
+    let project = project_mut(s, path);
+    project.branches.insert(source.to_owned());
+    let iid = project.mrs.len() as u64 + 1;
+    project.mrs.push(FakeMr {
+        id,
+        iid,
+        state: state.to_owned(),
+        title: title.to_owned(),
+        description: description.to_owned(),
+        source_branch: source.to_owned(),
+        target_branch: target.to_owned(),
+        source_project_id,
+        sha: format!("{id:040x}"),
+        labels: Vec::new(),
+        reviewer_ids: Vec::new(),
+        assignee_ids: Vec::new(),
+        auto_merge: false,
+        notes: Vec::new(),
+    });
+    iid
+}
+
+fn project_mut<'s>(state: &'s mut FakeState, path: &str) -> &'s mut FakeProject {
+    state
+        .projects
+        .get_mut(path)
+        .unwrap_or_else(|| panic!("the fake has no project {path}"))
+}
+
+fn mr_mut(project: &mut FakeProject, iid: u64) -> &mut FakeMr {
+    project
+        .mrs
+        .iter_mut()
+        .find(|m| m.iid == iid)
+        .unwrap_or_else(|| panic!("no merge request !{iid}"))
+}
+
+fn answer(status: u16, body: Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap();
+    if status == StatusCode::NO_CONTENT {
+        return status.into_response();
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+fn message(status: u16, text: &str) -> Response {
+    answer(status, json!({ "message": text }))
+}
+
+fn match_route(wanted: &str, path: &str) -> Option<(&'static str, &'static str, Vec<String>)> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    'routes: for (method, template) in ROUTES.iter().filter(|(m, _)| *m == wanted) {
+        let segments: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+        if segments.len() != parts.len() {
+            continue;
+        }
+        let mut params = Vec::new();
+        for (segment, part) in segments.iter().zip(&parts) {
+            if segment.starts_with('{') {
+                if part.is_empty() {
+                    continue 'routes;
+                }
+                params.push(percent_decode(part));
+            } else if segment != part {
+                continue 'routes;
+            }
+        }
+        return Some((method, template, params));
+    }
+    None
+}
+
+/// A body as GitLab reads it: JSON, or form-encoded (`key[]` repeated → array).
+fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>, String> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/json") {
+        return serde_json::from_slice(body)
+            .map(Some)
+            .map_err(|e| format!("body is not JSON: {e}"));
+    }
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
+        return Err(format!("unexpected content-type {content_type:?}"));
+    }
+    let mut object = Map::new();
+    for (key, value) in url::form_urlencoded::parse(body) {
+        match key.strip_suffix("[]") {
+            Some(name) => {
+                let entry = object
+                    .entry(name.to_owned())
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(items) = entry {
+                    items.push(Value::String(value.into_owned()));
+                }
+            }
+            None => {
+                object.insert(key.into_owned(), Value::String(value.into_owned()));
+            }
+        }
+    }
+    Ok(Some(Value::Object(object)))
+}
+
+fn text<'v>(body: &'v Value, key: &str) -> Option<&'v str> {
+    body.get(key).and_then(Value::as_str)
+}
+
+/// Comma-separated text or an array, as GitLab takes label lists.
+fn list(body: &Value, key: &str) -> Option<Vec<String>> {
+    match body.get(key)? {
+        Value::String(text) => Some(
+            text.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .or(v.as_u64().map(|n| n.to_string()))
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn ids(body: &Value, key: &str) -> Option<Result<Vec<u64>, String>> {
+    list(body, key).map(|items| {
+        items
+            .iter()
+            .map(|i| i.parse::<u64>().map_err(|_| format!("{key} is invalid")))
+            .collect()
+    })
+}
+
+/// Hand checks for the operations the description lacks (users, notes): query parameters
+/// and bodies as GitLab's API documentation gives them.
+fn hand_check(
+    template: &str,
+    method: &str,
+    query: &[(String, String)],
+    body: Option<&Value>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let allowed: &[&str] = match (method, template) {
+        ("GET", "/api/v4/users") => &["username", "per_page", "page"],
+        ("GET", t) if t.ends_with("/notes") => &["order_by", "sort", "per_page", "page"],
+        _ => &[],
+    };
+    for (key, value) in query {
+        if !allowed.contains(&key.as_str()) {
+            problems.push(format!(
+                "{method} {template}: query parameter `{key}` not documented"
+            ));
+        }
+        let ok = match key.as_str() {
+            "per_page" | "page" => value.parse::<u32>().is_ok(),
+            "order_by" => matches!(value.as_str(), "created_at" | "updated_at"),
+            "sort" => matches!(value.as_str(), "asc" | "desc"),
+            "username" => !value.is_empty(),
+            _ => true,
+        };
+        if !ok {
+            problems.push(format!("{method} {template}: `{key}={value}` is not valid"));
+        }
+    }
+    if method == "GET" && template == "/api/v4/users" && !query.iter().any(|(k, _)| k == "username")
+    {
+        problems.push("GET /api/v4/users without `username` lists every user".into());
+    }
+    match (method, body) {
+        ("GET", Some(_)) => problems.push(format!("GET {template} with a body")),
+        ("POST", Some(body)) => {
+            if text(body, "body").is_none_or(str::is_empty) {
+                problems.push(format!("POST {template}: `body` missing or empty"));
+            }
+            for key in body.as_object().into_iter().flatten().map(|(k, _)| k) {
+                if ![
+                    "body",
+                    "internal",
+                    "created_at",
+                    "merge_request_diff_head_sha",
+                ]
+                .contains(&key.as_str())
+                {
+                    problems.push(format!(
+                        "POST {template}: body field `{key}` not documented"
+                    ));
+                }
+            }
+        }
+        ("POST", None) => problems.push(format!("POST {template} without a body")),
+        _ => {}
+    }
+    problems
+}
+
+async fn handle(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let query: Vec<(String, String)> = uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let decoded = decode_body(&headers, &body);
+    let recorded = RecordedRequest {
+        method: method.to_string(),
+        path: path.clone(),
+        query: query.clone(),
+        headers: headers
+            .iter()
+            .filter(|(name, _)| {
+                !matches!(name.as_str(), "private-token" | "authorization" | "cookie")
+            })
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("<binary>").to_owned()))
+            .collect(),
+        body: match &decoded {
+            Ok(body) => body.clone(),
+            Err(e) => Some(Value::String(format!("<not decodable: {e}>"))),
+        },
+    };
+    let route = path
+        .strip_prefix(&shared.prefix)
+        .and_then(|p| match_route(method.as_str(), p));
+    let origin = shared.origin.lock().unwrap().clone();
+    let fault = {
+        let mut state = shared.state.lock().unwrap();
+        state.requests.push(recorded);
+        if let Some((m, t, _)) = &route
+            && OUTSIDE_REST_DESCRIPTION.contains(&(*m, *t))
+        {
+            let problems = hand_check(t, m, &query, decoded.as_ref().ok().and_then(Option::as_ref));
+            state.hand_check_violations.extend(problems);
+        }
+        route.as_ref().and_then(|(m, t, _)| {
+            state
+                .faults
+                .get_mut(&(m.to_string(), t.to_string()))
+                .and_then(VecDeque::pop_front)
+        })
+    };
+    match fault {
+        Some(Fault::Hang) => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            return message(500, "hung");
+        }
+        Some(Fault::Respond {
+            status,
+            headers,
+            body,
+        }) => {
+            let mut response = answer(status, body);
+            for (name, value) in headers {
+                response.headers_mut().insert(
+                    axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    value.parse().unwrap(),
+                );
+            }
+            return response;
+        }
+        None => {}
+    }
+    let Some((_, template, params)) = route else {
+        // GitLab's answer for a path it has no route for.
+        return answer(404, json!({ "error": "404 Not Found" }));
+    };
+    let token = headers.get("private-token").and_then(|v| v.to_str().ok());
+    let mut state = shared.state.lock().unwrap();
+    if !token.is_some_and(|t| state.tokens.contains(t)) {
+        return message(401, "401 Unauthorized");
+    }
+    let body = match decoded {
+        Ok(body) => body.unwrap_or(Value::Object(Map::new())),
+        Err(e) => return answer(400, json!({ "error": e })),
+    };
+    let web_root = format!("{origin}{}", shared.prefix);
+    serve(
+        &mut state,
+        method.as_str(),
+        template,
+        &params,
+        &query,
+        &body,
+        &web_root,
+    )
+}
+
+fn find_project<'s>(state: &'s mut FakeState, id: &str) -> Option<(String, &'s mut FakeProject)> {
+    let key = match id.parse::<u64>() {
+        Ok(number) => state
+            .projects
+            .iter()
+            .find(|(_, p)| p.id == number)
+            .map(|(k, _)| k.clone())?,
+        Err(_) => id.to_owned(),
+    };
+    let project = state.projects.get_mut(&key)?;
+    Some((key, project))
+}
+
+fn user_json(state: &FakeState, id: u64) -> Value {
+    let name = state
+        .users
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, n)| n.clone())
+        .unwrap_or_default();
+    json!({ "id": id, "username": name, "name": name, "state": "active" })
+}
+
+fn mr_json(state: &FakeState, path: &str, project_id: u64, mr: &FakeMr, web_root: &str) -> Value {
+    json!({
+        "id": mr.id,
+        "iid": mr.iid,
+        "project_id": project_id,
+        "title": mr.title,
+        "description": mr.description,
+        "state": mr.state,
+        "source_branch": mr.source_branch,
+        "target_branch": mr.target_branch,
+        "source_project_id": mr.source_project_id,
+        "target_project_id": project_id,
+        "draft": mr.draft(),
+        "work_in_progress": mr.draft(),
+        "sha": mr.sha,
+        "labels": mr.labels,
+        "reviewers": mr.reviewer_ids.iter().map(|id| user_json(state, *id)).collect::<Vec<_>>(),
+        "assignees": mr.assignee_ids.iter().map(|id| user_json(state, *id)).collect::<Vec<_>>(),
+        "merge_when_pipeline_succeeds": mr.auto_merge,
+        "web_url": format!("{web_root}/{path}/-/merge_requests/{}", mr.iid),
+    })
+}
+
+fn serve(
+    state: &mut FakeState,
+    method: &str,
+    template: &str,
+    params: &[String],
+    query: &[(String, String)],
+    body: &Value,
+    web_root: &str,
+) -> Response {
+    let q = |key: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    if template == "/api/v4/users" {
+        let users: Vec<Value> = state
+            .users
+            .iter()
+            .filter(|(_, name)| q("username").is_none_or(|u| u.eq_ignore_ascii_case(name)))
+            .map(|(id, _)| user_json(state, *id))
+            .collect();
+        return answer(200, Value::Array(users));
+    }
+    let Some((path, _)) = find_project(state, &params[0]) else {
+        return message(404, "404 Project Not Found");
+    };
+    let path = path.as_str();
+    let project_id = project_mut(state, path).id;
+    let iid = params.get(1).and_then(|p| p.parse::<u64>().ok());
+    let mr_answer = |state: &mut FakeState, status: u16, iid: u64| {
+        let mr = mr_mut(project_mut(state, path), iid).clone();
+        answer(status, mr_json(state, path, project_id, &mr, web_root))
+    };
+    let exists = |state: &mut FakeState, iid: Option<u64>| {
+        iid.is_some_and(|iid| project_mut(state, path).mrs.iter().any(|m| m.iid == iid))
+    };
+    match (method, template) {
+        ("GET", "/api/v4/projects/{id}/merge_requests") => {
+            let mut found: Vec<FakeMr> = project_mut(state, path)
+                .mrs
+                .iter()
+                .filter(|m| q("state").is_none_or(|s| s == "all" || s == m.state))
+                .filter(|m| q("source_branch").is_none_or(|b| b == m.source_branch))
+                .filter(|m| q("target_branch").is_none_or(|b| b == m.target_branch))
+                .cloned()
+                .collect();
+            found.sort_by_key(|m| m.id);
+            if q("sort") != Some("asc") {
+                found.reverse();
+            }
+            let per_page = q("per_page")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(20usize);
+            found.truncate(per_page);
+            let list = found
+                .iter()
+                .map(|m| mr_json(state, path, project_id, m, web_root))
+                .collect();
+            answer(200, Value::Array(list))
+        }
+        ("POST", "/api/v4/projects/{id}/merge_requests") => {
+            let (Some(title), Some(source), Some(target)) = (
+                text(body, "title"),
+                text(body, "source_branch"),
+                text(body, "target_branch"),
+            ) else {
+                return answer(
+                    400,
+                    json!({ "error": "title, source_branch, target_branch are missing, at least one parameter must be provided" }),
+                );
+            };
+            let project = project_mut(state, path);
+            if !project.branches.contains(source) || !project.branches.contains(target) {
+                return answer(
+                    400,
+                    json!({ "message": { "source_branch": ["is invalid"] } }),
+                );
+            }
+            if let Some(existing) = project.mrs.iter().find(|m| {
+                m.state == "opened"
+                    && m.source_branch == source
+                    && m.target_branch == target
+                    && m.source_project_id == project_id
+            }) {
+                return answer(
+                    409,
+                    json!({ "message": [format!(
+                        "Another open merge request already exists for this source branch: !{}",
+                        existing.iid
+                    )] }),
+                );
+            }
+            let (title, description) = (title.to_owned(), text(body, "description").unwrap_or(""));
+            let (source, target) = (source.to_owned(), target.to_owned());
+            let iid = insert_mr(
+                state,
+                path,
+                &source,
+                &target,
+                &title,
+                description,
+                "opened",
+                project_id,
+            );
+            if let Some(labels) = list(body, "labels") {
+                mr_mut(project_mut(state, path), iid).labels = labels;
+            }
+            mr_answer(state, 201, iid)
+        }
+        ("GET", "/api/v4/projects/{id}/merge_requests/{merge_request_iid}") => {
+            if !exists(state, iid) {
+                return message(404, "404 Not found");
+            }
+            mr_answer(state, 200, iid.unwrap_or_default())
+        }
+        ("PUT", "/api/v4/projects/{id}/merge_requests/{merge_request_iid}") => {
+            if !exists(state, iid) {
+                return message(404, "404 Not found");
+            }
+            let iid = iid.unwrap_or_default();
+            let project = project_mut(state, path);
+            let members = project.members.clone();
+            let reviewers = match ids(body, "reviewer_ids").transpose() {
+                Ok(v) => v,
+                Err(e) => return answer(400, json!({ "error": e })),
+            };
+            let assignees = match ids(body, "assignee_ids").transpose() {
+                Ok(v) => v,
+                Err(e) => return answer(400, json!({ "error": e })),
+            };
+            let mr = mr_mut(project, iid);
+            if body.as_object().is_none_or(Map::is_empty) {
+                return answer(
+                    400,
+                    json!({ "error": "assignee_id, assignee_ids, description, labels, add_labels, remove_labels, milestone_id, remove_source_branch, allow_collaboration, allow_maintainer_to_push, squash, target_branch, title, state_event, discussion_locked are missing, at least one parameter must be provided" }),
+                );
+            }
+            if let Some(title) = text(body, "title") {
+                mr.title = title.to_owned();
+            }
+            if let Some(description) = text(body, "description") {
+                mr.description = description.to_owned();
+            }
+            if let Some(labels) = list(body, "labels") {
+                mr.labels = labels;
+            }
+            for label in list(body, "add_labels").unwrap_or_default() {
+                if !mr.labels.contains(&label) {
+                    mr.labels.push(label);
+                }
+            }
+            let mut system = Vec::new();
+            // GitLab drops users who cannot access the project, without an error.
+            if let Some(ids) = reviewers {
+                mr.reviewer_ids = ids.into_iter().filter(|id| members.contains(id)).collect();
+                system.push("requested review".to_owned());
+            }
+            if let Some(ids) = assignees {
+                mr.assignee_ids = ids.into_iter().filter(|id| members.contains(id)).collect();
+                system.push("assigned".to_owned());
+            }
+            match text(body, "state_event") {
+                Some("close") if mr.state == "opened" => {
+                    mr.state = "closed".into();
+                    mr.auto_merge = false;
+                    system.push("closed".into());
+                }
+                Some("reopen") if mr.state == "closed" => mr.state = "opened".into(),
+                Some("close" | "reopen") | None => {}
+                Some(other) => {
+                    return answer(
+                        400,
+                        json!({ "error": format!("state_event does not have a valid value: {other}") }),
+                    );
+                }
+            }
+            for note in system {
+                state.next_id += 1;
+                let id = state.next_id;
+                mr_mut(project_mut(state, path), iid)
+                    .notes
+                    .push((id, note, true));
+            }
+            mr_answer(state, 200, iid)
+        }
+        ("PUT", "/api/v4/projects/{id}/merge_requests/{merge_request_iid}/merge") => {
+            if !exists(state, iid) {
+                return message(404, "404 Not found");
+            }
+            let iid = iid.unwrap_or_default();
+            let project = project_mut(state, path);
+            let allowed = project.auto_merge_allowed;
+            let mr = mr_mut(project, iid);
+            if mr.state != "opened" || !allowed {
+                return message(405, "405 Method Not Allowed");
+            }
+            if let Some(sha) = text(body, "sha")
+                && sha != mr.sha
+            {
+                return message(409, "SHA does not match HEAD of source branch");
+            }
+            let wanted = |key: &str| {
+                text(body, key) == Some("true") || body.get(key) == Some(&Value::Bool(true))
+            };
+            if wanted("merge_when_pipeline_succeeds") || wanted("auto_merge") {
+                mr.auto_merge = true;
+            } else {
+                mr.state = "merged".into();
+            }
+            mr_answer(state, 200, iid)
+        }
+        ("GET", "/api/v4/projects/{id}/merge_requests/{noteable_id}/notes") => {
+            if !exists(state, iid) {
+                return message(404, "404 Not found");
+            }
+            let mr = mr_mut(project_mut(state, path), iid.unwrap_or_default());
+            let mut notes = mr.notes.clone();
+            if q("sort") != Some("asc") {
+                notes.reverse();
+            }
+            let per_page = q("per_page")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(20usize);
+            let page = q("page")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1usize)
+                .max(1);
+            let list: Vec<Value> = notes
+                .iter()
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .map(|(id, body, system)| json!({ "id": id, "body": body, "system": system, "noteable_type": "MergeRequest" }))
+                .collect();
+            answer(200, Value::Array(list))
+        }
+        ("POST", "/api/v4/projects/{id}/merge_requests/{noteable_id}/notes") => {
+            if !exists(state, iid) {
+                return message(404, "404 Not found");
+            }
+            let Some(text) = text(body, "body").filter(|t| !t.is_empty()) else {
+                return answer(400, json!({ "error": "body is missing" }));
+            };
+            state.next_id += 1;
+            let id = state.next_id;
+            mr_mut(project_mut(state, path), iid.unwrap_or_default())
+                .notes
+                .push((id, text.to_owned(), false));
+            answer(
+                201,
+                json!({ "id": id, "body": text, "system": false, "noteable_type": "MergeRequest" }),
+            )
+        }
+        ("DELETE", "/api/v4/projects/{id}/repository/branches/{branch}") => {
+            let branch = &params[1];
+            if project_mut(state, path).branches.remove(branch) {
+                StatusCode::NO_CONTENT.into_response()
+            } else {
+                message(404, "404 Branch Not Found")
+            }
+        }
+        _ => message(404, "404 Not Found"),
+    }
+}
