@@ -1,5 +1,6 @@
 //! Courier providers.
 
+pub mod azure;
 pub mod github;
 pub mod provider;
 pub mod pull_request;
