@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod azure_fake;
 pub mod contract;
 pub mod github_fake;
 
