@@ -12,7 +12,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::provider::{
-    AutoMerge, BranchName, Decorations, NewPullRequest, PrNumber, Provider, ProviderError,
+    AutoMerge, BranchName, Decorations, NewPullRequest, PrNumber, PrState, Provider, ProviderError,
     PullRequest, PullRequestUpdate, RepoSlug, Warning,
 };
 use crate::retry::RetryPolicy;
@@ -47,6 +47,31 @@ pub struct PrSpec {
     /// Delete the head branch when closing a converged pull request (default true).
     pub delete_branch_on_converge: bool,
     pub auto_merge: bool,
+}
+
+impl PrSpec {
+    /// A spec with the documented defaults: not a draft, no decorations,
+    /// `update_description` and `delete_branch_on_converge` on, auto-merge off.
+    pub fn new(
+        repo: RepoSlug,
+        head: BranchName,
+        base: BranchName,
+        title: impl Into<String>,
+        body: impl Into<String>,
+    ) -> PrSpec {
+        PrSpec {
+            repo,
+            head,
+            base,
+            title: title.into(),
+            body: body.into(),
+            draft: false,
+            decorations: Decorations::default(),
+            update_description: true,
+            delete_branch_on_converge: true,
+            auto_merge: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -134,7 +159,7 @@ pub async fn open_or_update(
         warnings: Vec::new(),
     };
     match (git, open) {
-        (GitOutcome::NoChanges, Some(pr)) => {
+        (GitOutcome::NoChanges, Some(mut pr)) => {
             let comment = converged_comment(spec);
             retry
                 .run("comment on converged pull request", || {
@@ -153,6 +178,7 @@ pub async fn open_or_update(
                     })
                     .await?;
             }
+            pr.state = PrState::Closed;
             outcome.action = PrAction::Closed { pr };
         }
         (GitOutcome::NoChanges, None) => {}
@@ -188,13 +214,21 @@ pub async fn open_or_update(
             {
                 Ok(pr) => {
                     outcome.supersedes = closed.map(|c| c.number);
-                    outcome.warnings.extend(
-                        retry
-                            .run("decorate pull request", || {
-                                provider.decorate(repo, pr.number, &spec.decorations)
-                            })
-                            .await?,
-                    );
+                    // The pull request exists now; a forge that keeps failing the decoration
+                    // calls costs the labels, not the delivery (a rerun would find the PR
+                    // open and, rightly, not decorate it again over human changes).
+                    match retry
+                        .run("decorate pull request", || {
+                            provider.decorate(repo, pr.number, &spec.decorations)
+                        })
+                        .await
+                    {
+                        Ok(warnings) => outcome.warnings.extend(warnings),
+                        Err(error) => outcome.warnings.push(Warning(format!(
+                            "labels, reviewers and assignees not applied to #{}: {error}",
+                            pr.number
+                        ))),
+                    }
                     outcome.action = PrAction::Created { pr };
                 }
                 Err(ProviderError::Conflict { message, .. }) => {

@@ -534,6 +534,29 @@ async fn app_tokens_are_refreshed_shortly_before_expiry() {
 }
 
 #[tokio::test]
+async fn a_revoked_installation_token_is_dropped_and_the_next_call_mints_anew() {
+    bounded(10, async {
+        let fake = fake_with_branch().await;
+        let (_, public) = test_key();
+        fake.register_app(4242, &public, Duration::from_secs(3600));
+        fake.install_app(REPO, 77);
+        let gh = app_provider(&fake, Installation::Id(77), Duration::from_secs(60));
+        let head = branch("courier/tokens");
+        gh.find_open(&repo(), &head, &branch("main")).await.unwrap();
+        fake.revoke_minted_tokens();
+        let e = gh
+            .find_open(&repo(), &head, &branch("main"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ProviderError::Auth { .. }), "{e:?}");
+        gh.find_open(&repo(), &head, &branch("main")).await.unwrap();
+        assert_eq!(fake.minted_tokens().len(), 2);
+        fake.assert_contract();
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn app_with_a_key_the_forge_does_not_know_is_an_auth_error() {
     bounded(10, async {
         let fake = fake_with_branch().await;
@@ -572,6 +595,10 @@ async fn app_setup_errors_name_the_problem() {
     ))
     .unwrap_err();
     assert!(e.to_string().contains("RSA private key"), "{e}");
+    let config = courier_providers::github::GitHubConfig::new(GitHubAuth::Token(
+        SecretString::from("ghp_do_not_print_me"),
+    ));
+    assert!(!format!("{config:?}").contains("ghp_do_not_print_me"));
     assert!(
         courier_providers::github::GitHubConfig::new(GitHubAuth::Token(SecretString::from("t")))
             .with_api_url("not a url")

@@ -119,7 +119,7 @@ pub enum GitHubSetupError {
 
 enum Credentials {
     Token(SecretString),
-    App(AppTokens),
+    App(Box<AppTokens>),
 }
 
 pub struct GitHubProvider {
@@ -146,6 +146,8 @@ impl std::fmt::Debug for GitHubProvider {
     }
 }
 
+/// octocrab always sends `user-agent: octocrab` and appends (never replaces) extra
+/// headers, so Courier does not add its own: two user-agent lines would be worse.
 fn build_client(
     origin: &str,
     config: &GitHubConfig,
@@ -157,10 +159,6 @@ fn build_client(
             url: origin.to_owned(),
             reason: e.to_string(),
         })?
-        .add_header(
-            http::header::USER_AGENT,
-            concat!("courier/", env!("CARGO_PKG_VERSION")).to_owned(),
-        )
         .set_connect_timeout(Some(config.connect_timeout))
         .set_read_timeout(Some(config.read_timeout))
         .set_write_timeout(Some(config.read_timeout));
@@ -182,6 +180,8 @@ fn build_client(
 }
 
 impl GitHubProvider {
+    /// Builds the octocrab clients (call inside a Tokio runtime: octocrab's service stack
+    /// spawns on it). Nothing is sent until the first call; App tokens are minted lazily.
     pub fn new(config: GitHubConfig) -> Result<GitHubProvider, GitHubSetupError> {
         let url = &config.api_url;
         if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
@@ -208,7 +208,7 @@ impl GitHubProvider {
         };
         let credentials = match &config.auth {
             GitHubAuth::Token(token) => Credentials::Token(token.clone()),
-            GitHubAuth::App(app) => Credentials::App(AppTokens::new(
+            GitHubAuth::App(app) => Credentials::App(Box::new(AppTokens::new(
                 Api {
                     client: build_client(&origin, &config, Some(app))?,
                     request_timeout: config.request_timeout,
@@ -216,7 +216,7 @@ impl GitHubProvider {
                 app.installation,
                 config.token_refresh_margin,
                 rest_prefix.clone(),
-            )),
+            ))),
         };
         Ok(GitHubProvider {
             api,

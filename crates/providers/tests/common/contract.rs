@@ -62,6 +62,9 @@ impl fmt::Display for Violation {
     }
 }
 
+/// Path parameters bound by a match: name and decoded value.
+type Bound = Vec<(String, String)>;
+
 #[derive(Debug, Clone)]
 enum Segment {
     Literal(String),
@@ -249,7 +252,7 @@ impl Contract {
     }
 
     fn find(&self, method: &str, path: &str) -> Option<(&Operation, Vec<(String, String)>)> {
-        let mut best: Option<(&Operation, Vec<(String, String)>, usize)> = None;
+        let mut best: Option<(&Operation, Bound, usize)> = None;
         for candidate in self.candidate_paths(path) {
             let parts: Vec<&str> = candidate.trim_start_matches('/').split('/').collect();
             for op in self.operations.iter().filter(|o| o.method == method) {
@@ -371,9 +374,9 @@ impl Contract {
             return Some(format!("`{value}` is not a valid {kind}"));
         }
         if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
-            && !allowed
-                .iter()
-                .any(|a| a.as_str() == Some(value) || a.to_string() == value)
+            && !allowed.iter().any(|a| {
+                a.as_str() == Some(value) || (a.is_i64() && value.parse::<i64>().ok() == a.as_i64())
+            })
         {
             return Some(format!(
                 "`{value}` is not one of {}",
@@ -624,9 +627,25 @@ fn match_segments(segments: &[Segment], parts: &[&str]) -> Option<Vec<(String, S
     (parts.len() == segments.len()).then_some(bound)
 }
 
+/// Decodes `%XX` escapes (a path segment; `+` stays `+`). Invalid escapes stay as sent.
 pub fn percent_decode(text: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

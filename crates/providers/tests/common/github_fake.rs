@@ -118,11 +118,20 @@ pub struct GitHubFake {
     prefix: String,
     state: Arc<Mutex<FakeState>>,
     server: tokio::task::JoinHandle<()>,
+    contract_checked: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for GitHubFake {
+    /// A test that forgot [`GitHubFake::assert_contract`] still has its requests checked:
+    /// "every request the fake receives" holds without relying on each test's last line.
     fn drop(&mut self) {
         self.server.abort();
+        let unchecked = !self
+            .contract_checked
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if unchecked && !std::thread::panicking() && !self.requests().is_empty() {
+            self.assert_contract();
+        }
     }
 }
 
@@ -185,6 +194,7 @@ impl GitHubFake {
             prefix: prefix.to_owned(),
             state,
             server,
+            contract_checked: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -313,6 +323,15 @@ impl GitHubFake {
         self.with(|s| repo_mut(s, slug).installation = Some(installation_id));
     }
 
+    /// Invalidates every installation token minted so far (as a key rotation would).
+    pub fn revoke_minted_tokens(&self) {
+        self.with(|s| {
+            for (_, expiry) in s.minted.iter_mut() {
+                *expiry = UNIX_EPOCH;
+            }
+        });
+    }
+
     pub fn minted_tokens(&self) -> Vec<String> {
         self.with(|s| s.minted.iter().map(|(t, _)| t.clone()).collect())
     }
@@ -334,11 +353,40 @@ impl GitHubFake {
     /// Every recorded request conforms to GitHub's REST description, and the GraphQL and
     /// App requests passed the fake's hand checks.
     pub fn assert_contract(&self) {
+        self.contract_checked
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let requests = self.requests();
         assert!(!requests.is_empty(), "no requests recorded");
         let contract = Contract::github().with_prefix(&self.prefix);
         let violations = contract.check_all(&requests, OUTSIDE_REST_DESCRIPTION);
-        let hand = self.with(|s| s.hand_check_violations.clone());
+        let mut hand = self.with(|s| s.hand_check_violations.clone());
+        // GitHub asks every client to send these; octocrab and Courier's client layer add
+        // them, and a refactor that lost them would go unnoticed against a lenient fake.
+        for request in &requests {
+            let header = |name: &str| {
+                request
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.as_str())
+            };
+            if header("accept") != Some("application/vnd.github+json") {
+                hand.push(format!("{request}: accept is {:?}", header("accept")));
+            }
+            if header("x-github-api-version").is_none() {
+                hand.push(format!("{request}: no x-github-api-version"));
+            }
+            let agents = request
+                .headers
+                .iter()
+                .filter(|(n, _)| n == "user-agent")
+                .count();
+            if agents != 1 {
+                hand.push(format!(
+                    "{request}: {agents} user-agent headers, GitHub wants one"
+                ));
+            }
+        }
         assert!(
             violations.is_empty() && hand.is_empty(),
             "contract violations:\n{}\n{}",
