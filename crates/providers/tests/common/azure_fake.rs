@@ -679,7 +679,7 @@ async fn handle(
                 .filter(|p| status == "all" || p.status == status)
                 .collect();
             // Newest first, as Azure DevOps lists them.
-            found.sort_by(|a, b| b.id.cmp(&a.id));
+            found.sort_by_key(|p| std::cmp::Reverse(p.id));
             answer(
                 200,
                 list(found.into_iter().map(|p| pr_json(&ctx, p)).collect()),
