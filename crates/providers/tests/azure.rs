@@ -12,7 +12,10 @@ use courier_providers::provider::{
     AutoMerge, BranchName, Decorations, NewPullRequest, PrNumber, PrState, Provider, ProviderError,
     PullRequestUpdate, RepoSlug,
 };
-use courier_providers::pull_request::{GitOutcome, PrAction, PrSpec, open_or_update};
+use courier_providers::pull_request::{
+    FailureOutcome, FailureReport, GitOutcome, PlannedAction, PrAction, PrSpec, open_or_update,
+    plan, report_failure,
+};
 use courier_providers::retry::RetryPolicy;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -924,6 +927,93 @@ async fn open_or_update_resolves_a_creation_race_and_warns_on_auto_complete() {
             "{:?}",
             outcome.warnings
         );
+        fake.assert_contract();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dry_run_plans_from_reads_only() {
+    bounded(15, async {
+        let fake = fake_with_branch().await;
+        let azure = provider(&fake);
+        let retry = RetryPolicy::fast();
+        let old = fake.seed_pr(SLUG, "courier/tokens", "main", "old", "", "abandoned");
+        let planned = plan(&azure, &retry, &spec(), GitOutcome::Pushed)
+            .await
+            .unwrap();
+        assert_eq!(
+            planned.action,
+            PlannedAction::CreatePr {
+                supersedes: Some(PrNumber(old))
+            }
+        );
+        let open = fake.seed_pr(SLUG, "courier/tokens", "main", "open", "old text", "active");
+        let planned = plan(&azure, &retry, &spec(), GitOutcome::Pushed)
+            .await
+            .unwrap();
+        assert_eq!(
+            planned.action,
+            PlannedAction::UpdatePr {
+                number: PrNumber(open),
+                rewrites_text: true
+            }
+        );
+        let planned = plan(&azure, &retry, &spec(), GitOutcome::NoChanges)
+            .await
+            .unwrap();
+        assert_eq!(
+            planned.action,
+            PlannedAction::ClosePr {
+                number: PrNumber(open),
+                deletes_branch: true
+            }
+        );
+        let methods: Vec<String> = fake.requests().into_iter().map(|r| r.method).collect();
+        assert!(methods.iter().all(|m| m == "GET"), "{methods:?}");
+        assert_eq!(fake.pr(open).title, "open");
+        fake.assert_contract();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_export_is_reported_once_per_job_on_the_open_pull_request() {
+    bounded(15, async {
+        let fake = fake_with_branch().await;
+        let azure = provider(&fake);
+        let retry = RetryPolicy::fast();
+        let failure = FailureReport {
+            repo: slug(),
+            head: branch("courier/tokens"),
+            base: branch("main"),
+            job_id: "job-42".into(),
+            message: "Exporter crashed".into(),
+            last_log_lines: vec!["step 3/4".into(), "TypeError: x is undefined".into()],
+        };
+        assert_eq!(
+            report_failure(&azure, &retry, &failure).await.unwrap(),
+            FailureOutcome::NoOpenPr
+        );
+        let open = fake.seed_pr(SLUG, "courier/tokens", "main", "tokens", "", "active");
+        // Azure DevOps' own thread on the pull request must not confuse the dedup.
+        fake.add_system_thread(open, "Courier Bot pushed 1 commit");
+        assert_eq!(
+            report_failure(&azure, &retry, &failure).await.unwrap(),
+            FailureOutcome::Commented { pr: PrNumber(open) }
+        );
+        assert_eq!(
+            report_failure(&azure, &retry, &failure).await.unwrap(),
+            FailureOutcome::AlreadyReported { pr: PrNumber(open) }
+        );
+        let threads = fake.pr(open).threads;
+        assert_eq!(threads.len(), 2);
+        let text = &threads[1].comments[0].1;
+        assert!(
+            text.contains("job-42") && text.contains("TypeError"),
+            "{text}"
+        );
+        assert_eq!(threads[1].comments[0].2, "text");
         fake.assert_contract();
     })
     .await;
