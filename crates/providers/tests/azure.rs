@@ -1051,3 +1051,108 @@ async fn the_checker_catches_a_request_the_git_description_lacks() {
     })
     .await;
 }
+
+fn recorded(
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<serde_json::Value>,
+) -> common::contract::RecordedRequest {
+    common::contract::RecordedRequest {
+        method: method.into(),
+        path: path.into(),
+        query: query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        headers: vec![],
+        body,
+    }
+}
+
+#[test]
+fn the_git_description_accepts_what_courier_sends_and_flags_departures() {
+    let contract = common::contract::Contract::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/azure-git.json"),
+    );
+    assert_eq!(contract.operation_count(), 16);
+    let base = "/contoso/Design%20System/_apis/git/repositories/tokens";
+    let v = [("api-version", "7.1")];
+    let good = [
+        recorded(
+            "PATCH",
+            &format!("{base}/pullrequests/7"),
+            &v,
+            Some(json!({"status": "abandoned"})),
+        ),
+        recorded(
+            "PATCH",
+            &format!("{base}/pullrequests/7"),
+            &v,
+            Some(json!({"autoCompleteSetBy": {"id": ME}})),
+        ),
+        recorded(
+            "POST",
+            &format!("{base}/refs"),
+            &v,
+            Some(json!([{"name": "refs/heads/x", "oldObjectId": "a", "newObjectId": ZERO}])),
+        ),
+    ];
+    for r in &good {
+        assert_eq!(contract.check(r), vec![], "{r}");
+    }
+    let bad = [
+        (
+            recorded(
+                "PATCH",
+                &format!("{base}/pullrequests/7"),
+                &v,
+                Some(json!({"status": "closed"})),
+            ),
+            "not one of",
+        ),
+        (
+            recorded(
+                "PATCH",
+                &format!("{base}/pullrequests/seven"),
+                &v,
+                Some(json!({})),
+            ),
+            "not a valid integer",
+        ),
+        (
+            recorded("GET", &format!("{base}/pullrequests"), &[], None),
+            "`api-version` missing",
+        ),
+        (
+            recorded(
+                "POST",
+                &format!("{base}/refs"),
+                &v,
+                Some(json!({"name": "refs/heads/x"})),
+            ),
+            "expected array",
+        ),
+        (
+            recorded("POST", &format!("{base}/pullRequests/7/threads"), &v, None),
+            "requires a JSON body",
+        ),
+        // The labels route is `pullRequests`; the PR routes are `pullrequests`.
+        (
+            recorded(
+                "POST",
+                &format!("{base}/pullrequests/7/labels"),
+                &v,
+                Some(json!({"name": "a"})),
+            ),
+            "no operation",
+        ),
+    ];
+    for (r, expected) in &bad {
+        let violations = contract.check(r);
+        assert!(
+            violations.iter().any(|x| x.problem.contains(expected)),
+            "{r}: expected a violation mentioning {expected:?}, got {violations:?}"
+        );
+    }
+}
