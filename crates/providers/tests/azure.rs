@@ -821,6 +821,19 @@ async fn open_or_update_creates_updates_and_closes_on_azure() {
         assert_eq!(stored.labels, ["design-tokens"]);
         assert_eq!(stored.reviewers, [ALICE]);
         assert!(created.warnings.is_empty(), "{:?}", created.warnings);
+        // A first delivery costs five calls: two look-ups, the create, one per decoration.
+        let repo = "/contoso/Design%20System/_apis/git/repositories/tokens";
+        let number = pr.number;
+        assert_eq!(
+            fake.request_lines(),
+            [
+                format!("GET {repo}/pullrequests"),
+                format!("GET {repo}/pullrequests"),
+                format!("POST {repo}/pullrequests"),
+                format!("POST {repo}/pullRequests/{number}/labels"),
+                format!("PUT {repo}/pullRequests/{number}/reviewers/{ALICE}"),
+            ]
+        );
 
         let second = PrSpec {
             title: "Design tokens 1.3".into(),
