@@ -505,6 +505,22 @@ async fn http_answers_map_to_typed_errors() {
             }
             other => panic!("{other:?}"),
         }
+        // Azure DevOps' way of refusing a PAT: 203 with the HTML sign-in page.
+        let error = single_error(Fault::Respond {
+            status: 203,
+            headers: vec![("content-type".into(), "text/html; charset=utf-8".into())],
+            body: json!("<html><title>Azure DevOps Services | Sign In</title></html>"),
+        })
+        .await;
+        match &error {
+            ProviderError::Auth { message, .. } => {
+                assert!(
+                    message.contains("sign-in page") && message.contains("PAT"),
+                    "{message}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
         let error = single_error(Fault::status(
             403,
             "TF401027: You need the Git 'GenericRead' permission to perform this action.",

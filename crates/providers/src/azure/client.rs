@@ -6,6 +6,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use azure_core::error::ErrorKind;
 use azure_core::http::policies::{Policy, PolicyResult};
 use azure_core::http::{
     ClientOptions, Context, Method, Pipeline, RawResponse, Request, RetryOptions, Transport, Url,
@@ -16,6 +17,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 /// The Git REST API version Courier speaks, and the one its contract tests check against.
 pub(crate) const API_VERSION: &str = "7.1";
+
+/// What a 203/302 from Azure DevOps means; [`super::error`] maps it to `Auth`.
+pub(crate) const SIGN_IN_PAGE: &str =
+    "Azure DevOps answered with its sign-in page instead of the API: the PAT was not accepted";
 
 /// The generated client appends `api-version=7.1-preview` and joins its endpoint and the
 /// organization with a `/` even when the endpoint's path already ends in one. This
@@ -36,7 +41,22 @@ impl Policy for PinApiVersion {
         next: &[Arc<dyn Policy>],
     ) -> PolicyResult {
         normalise(request.url_mut());
-        next[0].send(ctx, request, &next[1..]).await
+        let response = next[0].send(ctx, request, &next[1..]).await?;
+        // Azure DevOps answers a PAT it does not accept with 203 and its HTML sign-in
+        // page (or a redirect to it) rather than 401. azure_core would take the 203 as
+        // success and fail on the HTML; make it the authentication error it is.
+        let status = response.status();
+        if matches!(u16::from(status), 203 | 302) {
+            return Err(azure_core::Error::with_message(
+                ErrorKind::HttpResponse {
+                    status,
+                    error_code: Some(SIGN_IN_PAGE.to_owned()),
+                    raw_response: None,
+                },
+                SIGN_IN_PAGE,
+            ));
+        }
+        Ok(response)
     }
 }
 

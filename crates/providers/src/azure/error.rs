@@ -88,6 +88,13 @@ pub(crate) fn map_status(
     // Azure DevOps also signals exhaustion with X-RateLimit-Remaining: 0 on a 429 or 503.
     let exhausted = header(headers, "x-ratelimit-remaining").is_some_and(|v| v.trim() == "0");
     match status {
+        // Set by the client's policy: Azure DevOps' sign-in page instead of a 401.
+        203 | 302 => ProviderError::Auth {
+            provider: PROVIDER,
+            message: format!(
+                "{message}; check that the PAT is valid and not expired ({SCOPES_HINT})"
+            ),
+        },
         401 => ProviderError::Auth {
             provider: PROVIDER,
             message: format!(
