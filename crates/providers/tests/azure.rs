@@ -636,6 +636,7 @@ async fn a_wrong_pat_is_an_auth_error_that_never_shows_the_token() {
         let config = AzureConfig::new("contoso", SecretString::from(wrong))
             .with_base_url(&fake.base_url())
             .unwrap();
+        assert!(!format!("{config:?}").contains(wrong));
         let azure = AzureProvider::new(fast(config)).unwrap();
         assert!(!format!("{azure:?}").contains(wrong));
         let error = azure
