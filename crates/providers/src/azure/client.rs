@@ -186,6 +186,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_transport_runs_on_ring_not_the_aws_lc_rs_that_azure_core_links_in() {
+        transport(&Timeouts {
+            connect: Duration::from_secs(1),
+            read: Duration::from_secs(1),
+            request: Duration::from_secs(1),
+        })
+        .unwrap();
+        let installed = rustls::crypto::CryptoProvider::get_default().expect("a provider");
+        let groups = |p: &rustls::crypto::CryptoProvider| {
+            p.kx_groups.iter().map(|g| g.name()).collect::<Vec<_>>()
+        };
+        // aws-lc-rs' default offers the post-quantum X25519MLKEM768 group; ring's does not.
+        // (`rustls::crypto::aws_lc_rs` only exists because azure_core forces the feature:
+        // when an SDK release stops doing so, this line stops compiling; drop it then.)
+        assert_eq!(
+            groups(installed),
+            groups(&rustls::crypto::ring::default_provider())
+        );
+        assert_ne!(
+            groups(installed),
+            groups(&rustls::crypto::aws_lc_rs::default_provider())
+        );
+    }
+
+    #[test]
     fn pins_the_version_and_drops_the_empty_segment() {
         let mut url = Url::parse(
             "http://127.0.0.1:1/org/p/_apis/git/repositories/r/pullrequests?api-version=7.1-preview&searchCriteria.status=active",
