@@ -6,9 +6,12 @@
 //!   way GitHub, GitLab and Azure DevOps accept a token over HTTPS;
 //! - [`git`]: the git CLI, isolated from the developer's configuration, to create bare
 //!   repositories with content, add commits, install hooks and read trees back;
-//! - [`zip_bytes`] / [`write_zip`]: result archives built from `(path, bytes)` lists.
+//! - [`zip_bytes`] / [`write_zip`]: result archives built from `(path, bytes)` lists;
+//! - [`forges`]: stateful fakes of GitHub, GitLab and Azure DevOps, and the contract
+//!   checker that holds their requests to the official API descriptions.
 
 mod cli;
+pub mod forges;
 mod server;
 mod zips;
 

@@ -2,6 +2,7 @@
 //! `deliver` and (later) the server's workers share, so that a dry run exercises exactly
 //! the code a real delivery runs.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -10,14 +11,23 @@ use anyhow::Context as _;
 use courier_core::archive::{ArchiveError, Export};
 use courier_core::config::{Config, ConnectionKind, GithubAuth, Target};
 use courier_core::download::{Artifact, DownloadError, DownloadPolicy, Downloader};
-use courier_core::event::{ArtifactSource, Event, EventError, JobEvent, parse_event};
+use courier_core::event::{ArtifactSource, Event, EventError, JobEvent, Logs, parse_event};
 use courier_core::routing::{RouteFailure, RoutedTarget};
 use courier_core::template::ExportSummary as TemplateExport;
+use courier_providers::azure::{AzureConfig, AzureProvider};
 use courier_providers::git::{
     Credentials, DeliverySpec, FileChanges, GitError, GitWorkspace, Outcome, Remote, Signature,
     Timeouts,
 };
-use secrecy::SecretString;
+use courier_providers::github::{
+    GitHubApp, GitHubAuth, GitHubConfig, GitHubProvider, Installation,
+};
+use courier_providers::gitlab::{GitLabConfig, GitLabProvider};
+use courier_providers::provider::{BranchName, Decorations, Provider, ProviderError, RepoSlug};
+use courier_providers::pull_request::{
+    self, FailureOutcome, FailureReport, GitOutcome, PrOutcome, PrPlan, PrSpec,
+};
+use courier_providers::retry::RetryPolicy;
 use serde::Serialize;
 
 /// A parsed webhook body.
@@ -107,6 +117,10 @@ pub struct Pipeline {
     config: Arc<Config>,
     downloader: Downloader,
     git: GitWorkspace,
+    /// One client per connection that opens pull requests, or why it could not be built
+    /// (a missing GitHub App key, say): that fails the connection's targets, not the rest.
+    providers: BTreeMap<String, Result<Arc<dyn Provider>, String>>,
+    retry: RetryPolicy,
 }
 
 /// Whether a run may write: `DryRun` stops before any push or provider write.
@@ -174,22 +188,64 @@ pub struct TargetReport {
     /// The error's kind, for scripts (`auth`, `rejected`, `protected_path`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<&'static str>,
+    /// Whether the same delivery may succeed later without anyone changing anything.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retryable: bool,
+    /// What happened (deliver) or would happen (dry-run) to the pull request; absent for
+    /// `git` targets, which open none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestReport>,
+}
+
+/// The pull-request step of a target's report.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum PullRequestReport {
+    Done(PrOutcome),
+    Planned(PrPlan),
+    FailureReported(FailureOutcome),
+}
+
+impl PullRequestReport {
+    /// The page of the pull request acted on, if there is one.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            PullRequestReport::Done(outcome) => outcome.pull_request().map(|pr| pr.url.as_str()),
+            _ => None,
+        }
+    }
 }
 
 impl TargetReport {
-    fn failed(target: TargetView, kind: &'static str, message: String) -> TargetReport {
+    fn new(target: TargetView, action: &'static str) -> TargetReport {
         TargetReport {
             target,
-            action: "error",
+            action,
             pushed: false,
             commit_message: None,
             commit: None,
             base_commit: None,
             files: None,
             diff: None,
+            message: None,
+            error_kind: None,
+            retryable: false,
+            pull_request: None,
+        }
+    }
+
+    fn failed(target: TargetView, kind: &'static str, message: String) -> TargetReport {
+        TargetReport {
             message: Some(message),
             error_kind: Some(kind),
+            ..TargetReport::new(target, "error")
         }
+    }
+
+    fn provider_failed(target: TargetView, err: &ProviderError) -> TargetReport {
+        let mut report = TargetReport::failed(target, provider_error_kind(err), err.to_string());
+        report.retryable = err.is_transient();
+        report
     }
 
     /// A target routing could not resolve (its head branch template failed, say).
@@ -207,6 +263,12 @@ impl TargetReport {
         )
     }
 
+    fn git_failed(target: TargetView, err: &GitError) -> TargetReport {
+        let mut report = TargetReport::failed(target, git_error_kind(err), err.to_string());
+        report.retryable = err.is_transient();
+        report
+    }
+
     pub fn is_error(&self) -> bool {
         self.action == "error"
     }
@@ -218,11 +280,32 @@ impl Pipeline {
             .context("the platform/download settings cannot be used")?;
         let git = GitWorkspace::new(config.data_dir.join("repositories"), Timeouts::default())
             .context("preparing the repository cache")?;
+        let providers = config
+            .connections
+            .iter()
+            .filter_map(|(name, connection)| {
+                provider_for(&connection.kind).map(|p| (name.clone(), p))
+            })
+            .collect();
         Ok(Pipeline {
             config,
             downloader,
             git,
+            providers,
+            retry: RetryPolicy::default(),
         })
+    }
+
+    /// Shorter waits between provider retries, for tests and the foreground CLI.
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Pipeline {
+        self.retry = retry;
+        self
+    }
+
+    fn provider(&self, target: &Target) -> Option<Result<&Arc<dyn Provider>, &str>> {
+        self.providers
+            .get(&target.connection)
+            .map(|p| p.as_ref().map_err(String::as_str))
     }
 
     pub fn config(&self) -> &Config {
@@ -256,8 +339,9 @@ impl Pipeline {
         })
     }
 
-    /// Plans (and in [`Mode::Deliver`], pushes) one routed target. Never fails as a whole:
-    /// an error becomes a report with `action: error`, so the other targets still run.
+    /// Plans (and in [`Mode::Deliver`], pushes) one routed target, then opens, updates or
+    /// closes its pull request (dry-run: plans that with read-only calls). Never fails as a
+    /// whole: an error becomes a report with `action: error`, so the other targets still run.
     #[tracing::instrument(skip_all, fields(job = %job.job.id, hook = %job.hook.id, target = %routed.target.key, repository = %routed.target.repository))]
     pub async fn run_target(
         &self,
@@ -267,20 +351,27 @@ impl Pipeline {
         mode: Mode,
     ) -> TargetReport {
         let view = TargetView::new(&self.config, routed);
-        let spec = match self.spec(job, export, routed) {
+        let target = routed.target;
+        let provider = match self.provider(target) {
+            None => None,
+            Some(Ok(provider)) => Some(provider.clone()),
+            Some(Err(why)) => return TargetReport::failed(view, "provider_setup", why.to_owned()),
+        };
+        let spec = match self.spec(job, export, routed, provider.as_deref()).await {
             Ok(spec) => spec,
-            Err(err) => return TargetReport::failed(view, "template", format!("{err:#}")),
+            Err(SpecError::Template(err)) => {
+                return TargetReport::failed(view, "template", format!("{err:#}"));
+            }
+            Err(SpecError::Provider(err)) => return TargetReport::provider_failed(view, &err),
         };
         let plan = match self.git.plan(&spec, export.clone()).await {
             Ok(plan) => plan,
-            Err(err) => return TargetReport::failed(view, git_error_kind(&err), err.to_string()),
+            Err(err) => return TargetReport::git_failed(view, &err),
         };
         let diff = match mode {
             Mode::DryRun { diff: true } => match self.git.diff(&plan).await {
                 Ok(diff) => Some(diff),
-                Err(err) => {
-                    return TargetReport::failed(view, git_error_kind(&err), err.to_string());
-                }
+                Err(err) => return TargetReport::git_failed(view, &err),
             },
             _ => None,
         };
@@ -290,22 +381,22 @@ impl Pipeline {
             Mode::DryRun { .. } => (plan.outcome().clone(), plan.files().clone(), false),
             Mode::Deliver => match self.git.push(plan).await {
                 Ok(done) => (done.outcome, done.files, done.pushed),
-                Err(err) => {
-                    return TargetReport::failed(view, git_error_kind(&err), err.to_string());
-                }
+                Err(err) => return TargetReport::git_failed(view, &err),
             },
         };
-        let (commit, message) = match &outcome {
-            Outcome::Push { commit, .. } | Outcome::UpToDate { commit } => {
-                (Some(commit.to_string()), None)
-            }
+        let (commit, message, git_outcome) = match &outcome {
+            Outcome::Push { commit, .. } => (Some(commit.to_string()), None, GitOutcome::Pushed),
+            Outcome::UpToDate { commit } => (Some(commit.to_string()), None, GitOutcome::UpToDate),
             Outcome::NoChanges => (
                 None,
                 Some("the export matches the base branch; nothing to push".to_owned()),
+                GitOutcome::NoChanges,
             ),
-            Outcome::BranchDiverged { message } => (None, Some(message.clone())),
+            Outcome::BranchDiverged { message } => {
+                (None, Some(message.clone()), GitOutcome::BranchDiverged)
+            }
         };
-        TargetReport {
+        let mut report = TargetReport {
             target: view,
             action: outcome.action(),
             pushed,
@@ -316,28 +407,142 @@ impl Pipeline {
             diff,
             message,
             error_kind: None,
+            retryable: false,
+            pull_request: None,
+        };
+        if let Some(provider) = provider {
+            let facts = export_facts(export, report.files.as_ref());
+            let pr = match self.pr_spec(job, routed, &facts) {
+                Ok(pr) => pr,
+                Err(err) => {
+                    return TargetReport::failed(report.target, "template", format!("{err:#}"));
+                }
+            };
+            let step = match mode {
+                Mode::DryRun { .. } => {
+                    pull_request::plan(provider.as_ref(), &self.retry, &pr, git_outcome)
+                        .await
+                        .map(PullRequestReport::Planned)
+                }
+                Mode::Deliver => {
+                    pull_request::open_or_update(provider.as_ref(), &self.retry, &pr, git_outcome)
+                        .await
+                        .map(PullRequestReport::Done)
+                }
+            };
+            match step {
+                Ok(step) => report.pull_request = Some(step),
+                Err(err) => {
+                    // The branch is pushed; what failed is the pull request. A retry
+                    // converges: the push is `up_to_date` and the PR is looked up again.
+                    let kind = provider_error_kind(&err);
+                    report.message = Some(format!("the pull request step failed: {err}"));
+                    report.error_kind = Some(kind);
+                    report.retryable = err.is_transient();
+                    report.action = "error";
+                }
+            }
         }
+        report
     }
 
-    fn spec(
+    /// A failed export closes the loop: the open pull request of each routed target gets
+    /// one comment with the failure and the last log lines; nothing is pushed.
+    pub async fn report_failure(
+        &self,
+        job: &JobEvent,
+        routed: &RoutedTarget<'_>,
+        log_tail: &[String],
+        mode: Mode,
+    ) -> TargetReport {
+        let view = TargetView::new(&self.config, routed);
+        let mut report = TargetReport::new(view, "report_failure");
+        report.message = Some(format!("job {} ended {}", job.job.id, job.job.status));
+        let provider = match self.provider(routed.target) {
+            None => {
+                report.action = "nothing_to_do";
+                return report;
+            }
+            Some(Ok(provider)) => provider.clone(),
+            Some(Err(why)) => {
+                return TargetReport::failed(report.target, "provider_setup", why.to_owned());
+            }
+        };
+        let target = routed.target;
+        let failure = FailureReport {
+            repo: RepoSlug::new(target.repository.clone()),
+            head: BranchName::new(routed.head_branch.clone()),
+            base: BranchName::new(target.branch.clone()),
+            job_id: job.job.id.clone(),
+            message: format!(
+                "The {} export of {} {} ended with status {}; this pull request still holds the previous export.",
+                job.exporter.name, job.design_system.name, job.version.version, job.job.status
+            ),
+            last_log_lines: log_tail.to_vec(),
+        };
+        if let Mode::DryRun { .. } = mode {
+            report.message = Some(format!(
+                "would comment on the open pull request of {} (if any) with the failure",
+                routed.head_branch
+            ));
+            return report;
+        }
+        match pull_request::report_failure(provider.as_ref(), &self.retry, &failure).await {
+            Ok(outcome) => report.pull_request = Some(PullRequestReport::FailureReported(outcome)),
+            Err(err) => return TargetReport::provider_failed(report.target, &err),
+        }
+        report
+    }
+
+    /// The last lines of the job's log: inline (first version) or fetched from `logsUrl`
+    /// under the download rules. A log that cannot be fetched is reported, not fatal.
+    pub async fn log_tail(&self, job: &JobEvent, lines: usize) -> Vec<String> {
+        let all = match &job.job.logs {
+            Logs::Inline { lines, .. } => lines.clone(),
+            Logs::Url { url } => match self.downloader.fetch_logs(url).await {
+                Ok(lines) => lines,
+                Err(err) => return vec![format!("(the job log could not be fetched: {err})")],
+            },
+            Logs::None => Vec::new(),
+        };
+        let skip = all.len().saturating_sub(lines);
+        all[skip..]
+            .iter()
+            .map(|l| format!("[{}] {}", l.level, l.message))
+            .collect()
+    }
+
+    async fn spec(
         &self,
         job: &JobEvent,
         export: &Export,
         routed: &RoutedTarget<'_>,
-    ) -> anyhow::Result<DeliverySpec> {
+        provider: Option<&dyn Provider>,
+    ) -> Result<DeliverySpec, SpecError> {
         let target = routed.target;
-        let summary = export.summary();
-        let facts = TemplateExport {
-            files: summary.files,
-            bytes: summary.bytes,
-            ..TemplateExport::default()
-        };
+        let facts = export_facts(export, None);
         let commit_message = self
             .config
             .templates
             .render_commit_message(target, job, Some(&facts))
             .context("rendering the commit message")?;
-        let credentials = push_credentials(&self.config.connection(target).kind)?;
+        // Forges hand out the push credentials (a GitHub App mints a token); a plain git
+        // remote uses its configured token, if any.
+        let credentials = match provider {
+            Some(provider) => {
+                let repo = RepoSlug::new(target.repository.clone());
+                let creds = self
+                    .retry
+                    .run("push credentials", || provider.push_credentials(&repo))
+                    .await
+                    .map_err(SpecError::Provider)?;
+                Some(Credentials {
+                    username: creds.username,
+                    token: creds.token,
+                })
+            }
+            None => plain_git_credentials(&self.config.connection(target).kind),
+        };
         let remote = Remote::new(target.clone_url().as_str(), credentials)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(DeliverySpec {
@@ -357,6 +562,59 @@ impl Pipeline {
             allow_empty_export: target.allow_empty_export,
         })
     }
+
+    fn pr_spec(
+        &self,
+        job: &JobEvent,
+        routed: &RoutedTarget<'_>,
+        facts: &TemplateExport,
+    ) -> anyhow::Result<PrSpec> {
+        let target = routed.target;
+        let templates = &self.config.templates;
+        let title = templates
+            .render_pull_request_title(target, job, Some(facts))
+            .context("rendering the pull request title")?;
+        let body = templates
+            .render_pull_request_description(target, job, Some(facts))
+            .context("rendering the pull request description")?;
+        Ok(PrSpec {
+            repo: RepoSlug::new(target.repository.clone()),
+            head: BranchName::new(routed.head_branch.clone()),
+            base: BranchName::new(target.branch.clone()),
+            title,
+            body,
+            draft: target.draft,
+            decorations: Decorations {
+                labels: target.labels.clone(),
+                reviewers: target.reviewers.clone(),
+                team_reviewers: target.team_reviewers.clone(),
+                assignees: target.assignees.clone(),
+            },
+            update_description: target.update_description,
+            delete_branch_on_converge: target.delete_branch_on_converge,
+            auto_merge: target.auto_merge,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SpecError {
+    #[error(transparent)]
+    Template(#[from] anyhow::Error),
+    #[error(transparent)]
+    Provider(ProviderError),
+}
+
+/// What templates may say about the export; the file counts once the tree is built.
+fn export_facts(export: &Export, files: Option<&FileChanges>) -> TemplateExport {
+    let summary = export.summary();
+    TemplateExport {
+        files: summary.files,
+        bytes: summary.bytes,
+        added: files.map(|f| f.added.len() as u64),
+        modified: files.map(|f| f.modified.len() as u64),
+        deleted: files.map(|f| f.deleted.len() as u64),
+    }
 }
 
 /// The `Courier-Delivery` trailer's value: the same for every delivery of one job to one
@@ -365,29 +623,70 @@ fn delivery_id(job: &JobEvent, target: &Target) -> String {
     format!("{}/{} {}", job.workspace.id, job.job.id, target.key)
 }
 
-/// The user name and token git pushes with, per connection kind.
-fn push_credentials(kind: &ConnectionKind) -> anyhow::Result<Option<Credentials>> {
-    let token = |username: &str, token: &SecretString| {
-        Some(Credentials {
-            username: username.to_owned(),
+/// The push credentials of a plain `git` connection (forges give theirs through the
+/// provider).
+fn plain_git_credentials(kind: &ConnectionKind) -> Option<Credentials> {
+    match kind {
+        ConnectionKind::Git(git) => git.token.as_ref().map(|token| Credentials {
+            username: git.username.clone().unwrap_or_else(|| "courier".to_owned()),
             token: token.clone(),
-        })
+        }),
+        _ => None,
+    }
+}
+
+/// The pull-request client for a connection, or why it could not be built; `None` for
+/// plain git connections.
+fn provider_for(kind: &ConnectionKind) -> Option<Result<Arc<dyn Provider>, String>> {
+    let built: Result<Arc<dyn Provider>, String> = match kind {
+        ConnectionKind::Git(_) => return None,
+        ConnectionKind::Github(github) => {
+            let auth = match &github.auth {
+                GithubAuth::Token(token) => Ok(GitHubAuth::Token(token.clone())),
+                GithubAuth::App(app) => {
+                    let installation = match app.installation_id {
+                        Some(id) => Installation::Id(id),
+                        None => Installation::ByRepository,
+                    };
+                    GitHubApp::from_key_file(app.app_id, &app.private_key_path, installation)
+                        .map(GitHubAuth::App)
+                        .map_err(|e| e.to_string())
+                }
+            };
+            auth.and_then(|auth| {
+                GitHubConfig::new(auth)
+                    .with_api_url(github.api_url.as_str())
+                    .and_then(GitHubProvider::new)
+                    .map(|p| Arc::new(p) as Arc<dyn Provider>)
+                    .map_err(|e| e.to_string())
+            })
+        }
+        ConnectionKind::Gitlab(gitlab) => {
+            GitLabConfig::new(gitlab.url.as_str(), gitlab.token.clone())
+                .and_then(GitLabProvider::new)
+                .map(|p| Arc::new(p) as Arc<dyn Provider>)
+                .map_err(|e| e.to_string())
+        }
+        ConnectionKind::Azure(azure) => AzureConfig::new(&azure.organization, azure.token.clone())
+            .with_base_url(azure.url.as_str())
+            .and_then(AzureProvider::new)
+            .map(|p| Arc::new(p) as Arc<dyn Provider>)
+            .map_err(|e| e.to_string()),
     };
-    Ok(match kind {
-        ConnectionKind::Github(github) => match &github.auth {
-            GithubAuth::Token(secret) => token("x-access-token", secret),
-            GithubAuth::App(_) => anyhow::bail!(
-                "GitHub App connections mint their push token through the GitHub provider, which is not available in this build"
-            ),
-        },
-        ConnectionKind::Gitlab(gitlab) => token("oauth2", &gitlab.token),
-        // Azure DevOps accepts any user name with a PAT.
-        ConnectionKind::Azure(azure) => token("courier", &azure.token),
-        ConnectionKind::Git(git) => match &git.token {
-            Some(secret) => token(git.username.as_deref().unwrap_or("courier"), secret),
-            None => None,
-        },
-    })
+    Some(built)
+}
+
+/// A stable word for each provider failure, for `--json` consumers and the store.
+fn provider_error_kind(err: &ProviderError) -> &'static str {
+    match err {
+        ProviderError::Auth { .. } => "provider_auth",
+        ProviderError::Forbidden { .. } => "provider_forbidden",
+        ProviderError::NotFound { .. } => "provider_not_found",
+        ProviderError::Conflict { .. } => "provider_conflict",
+        ProviderError::RateLimited { .. } => "provider_rate_limited",
+        ProviderError::Transient { .. } => "provider_transient",
+        ProviderError::Invalid { .. } => "provider_invalid",
+    }
 }
 
 /// The downloader's rules, from the configuration's `platform` and `limits` sections.

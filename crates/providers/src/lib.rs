@@ -1,8 +1,10 @@
 //! Courier's providers: the git workspace that writes an export into a repository and
-//! pushes it ([`git`]), and the pull-request providers on top of it: one [`provider::Provider`]
-//! trait, its forges ([`github`]), the open-or-update logic written once over the trait
-//! ([`pull_request`]) and the one retry policy ([`retry`]).
+//! pushes it ([`git`]), and the pull-request providers on top of it: one
+//! [`provider::Provider`] trait, its forges ([`github`], [`gitlab`], [`azure`]), the
+//! open-or-update logic written once over the trait ([`pull_request`]) and the one retry
+//! policy ([`retry`]).
 
+pub mod azure;
 pub mod git;
 pub mod github;
 pub mod gitlab;

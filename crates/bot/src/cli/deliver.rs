@@ -12,7 +12,9 @@ use courier_core::routing::{self, Routing};
 use serde::Serialize;
 
 use super::{Exit, read_payload};
-use crate::pipeline::{Mode, Pipeline, PipelineError, TargetReport, parse_payload};
+use crate::pipeline::{
+    Mode, Pipeline, PipelineError, PullRequestReport, TargetReport, parse_payload,
+};
 
 #[derive(Debug, Args)]
 pub struct DryRunArgs {
@@ -87,6 +89,9 @@ impl JobSummary {
     }
 }
 
+/// How much of a failed job's log goes into the pull request comment.
+const FAILURE_LOG_LINES: usize = 20;
+
 pub async fn dry_run(args: &DryRunArgs) -> anyhow::Result<Exit> {
     run(&args.run, Mode::DryRun { diff: args.diff }).await
 }
@@ -150,13 +155,6 @@ async fn run_job(
     mode: Mode,
     mut report: RunReport,
 ) -> anyhow::Result<(Exit, RunReport)> {
-    if !job.is_deliverable() {
-        report.reason = Some(format!(
-            "job {} has status {}; only successful jobs are delivered",
-            job.job.id, job.job.status
-        ));
-        return Ok((Exit::NothingToDeliver, report));
-    }
     let route = match routing::route(config, job) {
         Routing::Unrouted { reason } => {
             report.reason = Some(reason);
@@ -169,6 +167,20 @@ async fn run_job(
         Routing::Routed(route) => route,
     };
     let pipeline = Pipeline::new(config.clone())?;
+    if !job.is_deliverable() {
+        // Nothing to push; the targets' open pull requests hear about the failure.
+        report.reason = Some(format!(
+            "job {} has status {}; only successful jobs are delivered",
+            job.job.id, job.job.status
+        ));
+        let tail = pipeline.log_tail(job, FAILURE_LOG_LINES).await;
+        for routed in &route.targets {
+            report
+                .targets
+                .push(pipeline.report_failure(job, routed, &tail, mode).await);
+        }
+        return Ok((Exit::NothingToDeliver, report));
+    }
     let obtained = match pipeline.obtain_export(job, args.artifact.as_deref()).await {
         Ok(obtained) => obtained,
         Err(err) => {
@@ -258,6 +270,9 @@ fn print_text(report: &RunReport) {
                 }
             }
         }
+        if let Some(pr) = &target.pull_request {
+            print_pull_request(pr);
+        }
         if let Some(diff) = &target.diff {
             println!();
             print!("{diff}");
@@ -267,5 +282,37 @@ fn print_text(report: &RunReport) {
     match &report.reason {
         Some(reason) => println!("{}: {reason}", report.status),
         None => println!("{}", report.status),
+    }
+}
+
+fn print_pull_request(pr: &PullRequestReport) {
+    use courier_providers::pull_request::{FailureOutcome, PrAction};
+    match pr {
+        PullRequestReport::Planned(plan) => {
+            println!("  pull request: {} ({:?})", plan.action, plan.title);
+        }
+        PullRequestReport::Done(outcome) => {
+            let what = match &outcome.action {
+                PrAction::Created { .. } => "created",
+                PrAction::Updated { .. } => "updated",
+                PrAction::Unchanged { .. } => "unchanged",
+                PrAction::Closed { .. } => "closed",
+                PrAction::NothingToDo => "nothing to do",
+            };
+            match outcome.pull_request() {
+                Some(pr) => println!("  pull request: {what} #{} {}", pr.number, pr.url),
+                None => println!("  pull request: {what}"),
+            }
+            for warning in &outcome.warnings {
+                println!("  warning: {warning}");
+            }
+        }
+        PullRequestReport::FailureReported(outcome) => match outcome {
+            FailureOutcome::Commented { pr } => println!("  pull request #{pr}: failure commented"),
+            FailureOutcome::AlreadyReported { pr } => {
+                println!("  pull request #{pr}: failure already commented")
+            }
+            FailureOutcome::NoOpenPr => println!("  no open pull request to tell"),
+        },
     }
 }

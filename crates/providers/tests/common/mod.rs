@@ -1,11 +1,9 @@
-//! Shared by the provider test binaries (`mod common;`): the GitHub fake, the contract
-//! checker, and small helpers.
+//! Shared by the provider test binaries (`mod common;`): the forge fakes and the contract
+//! checker (from the test kit), and small helpers.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-pub mod contract;
-pub mod github_fake;
-pub mod gitlab_fake;
+pub use courier_testkit::forges::{azure_fake, contract, github_fake, gitlab_fake};
 
 use std::future::Future;
 use std::time::Duration;

@@ -123,7 +123,7 @@ impl Contract {
 
     /// `tests/contracts/github.json`.
     pub fn github() -> Contract {
-        Contract::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/github.json"))
+        Contract::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts/github.json"))
     }
 
     pub fn from_value(name: &str, doc: Value) -> Contract {

@@ -426,7 +426,7 @@ impl GitLabFake {
 
 /// tests/contracts/gitlab.yaml as a JSON value.
 pub fn gitlab_description() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/gitlab.yaml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts/gitlab.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
     serde_norway::from_str(&text).unwrap()
 }
