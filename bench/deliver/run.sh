@@ -51,9 +51,12 @@ for e in $exports; do
     [ -f "$work/zips/e$files.zip" ] || { echo "creating export e$files" >&2; $fixtures zip "$work/zips/e$files.zip" "$files" "$bytes"; }
 done
 
-"$bin/deliver_bench_server" "$work/repos" "$token" < <(sleep 1000000) >"$work/server.out" 2>"$work/server.err" &
+# The server runs until its stdin closes: a fifo this script holds open.
+rm -f "$work/server.in" && mkfifo "$work/server.in"
+"$bin/deliver_bench_server" "$work/repos" "$token" <"$work/server.in" >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
-trap 'kill $server_pid 2>/dev/null || true' EXIT
+exec 3>"$work/server.in"
+trap 'exec 3>&-; kill $server_pid 2>/dev/null || true; wait $server_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q READY "$work/server.out" 2>/dev/null && break; sleep 0.1; done
 base_url=$(awk '/READY/ {print $2}' "$work/server.out")
 auth_url=${base_url/http:\/\//http://bot:$token@}
