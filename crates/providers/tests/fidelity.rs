@@ -294,3 +294,41 @@ async fn other_paths_changing_between_deliveries_are_kept() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn hundreds_of_files_written_by_several_threads_match_too() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("many", &base_files());
+        let ws = env.workspace();
+        let names: Vec<String> = (0..300)
+            .map(|i| format!("g{}/sub{}/file-{i}.json", i % 7, i % 3))
+            .collect();
+        let bodies: Vec<Vec<u8>> = (0..300)
+            .map(|i| format!("{{\"n\":{i}}}\n").repeat(i % 17 + 1).into_bytes())
+            .collect();
+        let files: Vec<(&str, &[u8])> = names
+            .iter()
+            .map(String::as_str)
+            .zip(bodies.iter().map(Vec::as_slice))
+            .collect();
+        assert_same_as_cli(
+            &env,
+            &ws,
+            &repo,
+            env.http_remote("many"),
+            Some("src/tokens"),
+            true,
+            &files,
+        )
+        .await;
+        assert_eq!(
+            repo.ls_tree("courier/tokens")
+                .iter()
+                .filter(|e| e.path.starts_with("src/tokens/"))
+                .count(),
+            300
+        );
+    })
+    .await;
+}

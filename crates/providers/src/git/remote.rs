@@ -62,6 +62,13 @@ impl Remote {
                 reason: "the URL has no host".into(),
             });
         }
+        let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        if parsed.scheme() == "http" && credentials.is_some() && !loopback {
+            tracing::warn!(
+                host = parsed.host_str().unwrap_or(""),
+                "the token will travel unencrypted over plain http://; use https://"
+            );
+        }
         // Infallible for URLs with a host; file URLs have no user name to drop.
         let _ = parsed.set_username("");
         parsed.set_query(None);

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use courier_core::paths::RelPath;
 use git2::{AttrCheckFlags, ObjectType, Oid, Repository, Tree};
@@ -62,40 +63,108 @@ impl Dir {
     }
 }
 
-/// Streams every export file into a blob. Returns the files as a directory tree.
+/// Below this many files, worker threads cost more than they save.
+const PARALLEL_FILES: usize = 64;
+const MAX_WORKERS: usize = 4;
+
+/// Streams every export file into a blob (several files at once on several threads,
+/// each with its own handle on the object database) and returns the files as a
+/// directory tree.
 fn write_blobs(
     repo: &Repository,
     export: &dyn ExportSource,
     cancel: &Cancel,
 ) -> Result<Dir, GitError> {
-    let odb = repo.odb().map_err(cache_fault)?;
-    let mut root = Dir::default();
-    for (index, file) in export.files().iter().enumerate() {
-        if cancel.is_cancelled() {
-            return Err(GitError::Timeout {
-                operation: "writing the export",
-                after: std::time::Duration::ZERO,
-            });
-        }
-        let size = usize::try_from(file.size)
-            .map_err(|_| GitError::other("export", format!("{} is too large", file.path)))?;
-        let export_err = |source: io::Error| GitError::Export {
-            path: file.path.to_string(),
-            source,
+    let files = export.files();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_WORKERS);
+    let oids: Vec<Oid> = if files.len() < PARALLEL_FILES || workers < 2 {
+        let odb = repo.odb().map_err(cache_fault)?;
+        files
+            .iter()
+            .enumerate()
+            .map(|(index, file)| write_blob(&odb, export, index, file, cancel))
+            .collect::<Result<_, _>>()?
+    } else {
+        let path = repo.path().to_path_buf();
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let work = || -> Result<Vec<(usize, Oid)>, GitError> {
+            let repo = super::cache::open(&path).map_err(cache_fault)?;
+            let odb = repo.odb().map_err(cache_fault)?;
+            let mut done = Vec::new();
+            while !failed.load(Ordering::Relaxed) {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(file) = files.get(index) else { break };
+                match write_blob(&odb, export, index, file, cancel) {
+                    Ok(oid) => done.push((index, oid)),
+                    Err(err) => {
+                        failed.store(true, Ordering::Relaxed);
+                        return Err(err);
+                    }
+                }
+            }
+            Ok(done)
         };
-        let mut reader = export.open_file(index).map_err(export_err)?;
-        let mut writer = odb.writer(size, ObjectType::Blob).map_err(cache_fault)?;
-        let copied = io::copy(&mut reader, &mut writer).map_err(export_err)?;
-        if copied != file.size {
-            return Err(export_err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("entry has {copied} bytes, the archive said {}", file.size),
-            )));
+        let results: Vec<Result<Vec<(usize, Oid)>, GitError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(GitError::other(
+                            "writing the export",
+                            "a worker thread panicked",
+                        ))
+                    })
+                })
+                .collect()
+        });
+        let mut oids = vec![Oid::ZERO_SHA1; files.len()];
+        for result in results {
+            for (index, oid) in result? {
+                oids[index] = oid;
+            }
         }
-        let oid = writer.finalize().map_err(cache_fault)?;
+        oids
+    };
+    let mut root = Dir::default();
+    for (file, oid) in files.iter().zip(oids) {
         root.insert(&file.path, oid)?;
     }
     Ok(root)
+}
+
+fn write_blob(
+    odb: &git2::Odb<'_>,
+    export: &dyn ExportSource,
+    index: usize,
+    file: &ExportFile,
+    cancel: &Cancel,
+) -> Result<Oid, GitError> {
+    if cancel.is_cancelled() {
+        return Err(GitError::Timeout {
+            operation: "writing the export",
+            after: std::time::Duration::ZERO,
+        });
+    }
+    let size = usize::try_from(file.size)
+        .map_err(|_| GitError::other("export", format!("{} is too large", file.path)))?;
+    let export_err = |source: io::Error| GitError::Export {
+        path: file.path.to_string(),
+        source,
+    };
+    let mut reader = export.open_file(index).map_err(export_err)?;
+    let mut writer = odb.writer(size, ObjectType::Blob).map_err(cache_fault)?;
+    let copied = io::copy(&mut reader, &mut writer).map_err(export_err)?;
+    if copied != file.size {
+        return Err(export_err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("entry has {copied} bytes, the archive said {}", file.size),
+        )));
+    }
+    writer.finalize().map_err(cache_fault)
 }
 
 /// Writes `dir` as a tree. With `existing` (overlay), the files and directories of
