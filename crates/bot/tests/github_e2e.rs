@@ -1,0 +1,257 @@
+//! `courier deliver` and `courier dry-run` end to end with a GitHub target: the branch goes
+//! to a real smart-HTTP git server, the pull request to the stateful GitHub fake, driven
+//! by the real octocrab client inside the real binary. Every request the fake receives is
+//! checked against GitHub's official REST description when the fake is dropped.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use courier_testkit::forges::github_fake::GitHubFake;
+use courier_testkit::{BareRepo, GitServer, make_bare_repo, write_zip};
+use serde_json::Value;
+
+/// GitHub takes the same token for the API and for git over HTTPS.
+const TOKEN: &str = "ghp_e2e_token_5a1f9c3b7d2e";
+const SEED_V1: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/payloads/v1-seed.json"
+);
+const REPO: &str = "acme/web";
+const HEAD: &str = "courier/5/main-tokens-e0db30c6";
+
+struct Setup {
+    dir: tempfile::TempDir,
+    _server: GitServer,
+    repo: BareRepo,
+    fake: GitHubFake,
+    config: PathBuf,
+}
+
+impl Setup {
+    async fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repos");
+        std::fs::create_dir_all(root.join("acme")).unwrap();
+        let repo = make_bare_repo(
+            &root.join("acme"),
+            "web",
+            "main",
+            &[("README.md", b"# web\n"), ("tokens/colors.css", b"old\n")],
+        );
+        let server = GitServer::start(&root, TOKEN);
+        let fake = GitHubFake::start().await;
+        fake.accept_token(TOKEN);
+        fake.add_repo(REPO);
+        fake.add_branch(REPO, "main");
+        // The fake models the API only; the branch Courier pushes lives on the git server.
+        fake.add_branch(REPO, HEAD);
+        fake.add_collaborator(REPO, "octocat");
+        let config = dir.path().join("courier.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+data_dir: ./data
+platform:
+  insecure_hosts: ["127.0.0.1"]
+connections:
+  github:
+    kind: github
+    token: "${{TEST_GITHUB_TOKEN}}"
+    api_url: {api}
+    git_url: {git}
+hooks:
+  - match: {{ hook_id: "5" }}
+    targets:
+      - connection: github
+        repository: {REPO}
+        branch: main
+        relative_path: tokens
+        purge_directory: true
+        pull_request_title: "Tokens {{{{ version.version }}}}: {{{{ export.files }}}} files"
+        labels: [design-tokens]
+        reviewers: [octocat]
+"#,
+                api = fake.api_url(),
+                git = server.url("").trim_end_matches(".git"),
+            ),
+        )
+        .unwrap();
+        Setup {
+            dir,
+            _server: server,
+            repo,
+            fake,
+            config,
+        }
+    }
+
+    fn zip(&self, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        write_zip(&path, files);
+        path
+    }
+
+    async fn run(&self, command: &str, zip: &Path) -> Value {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+            .current_dir(self.dir.path())
+            .args([command, "--config"])
+            .arg(&self.config)
+            .args(["--payload", SEED_V1, "--artifact"])
+            .arg(zip)
+            .arg("--json")
+            .env("TEST_GITHUB_TOKEN", TOKEN)
+            .env("HOME", self.dir.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env_remove("COURIER_CONFIG")
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(120), out)
+            .await
+            .expect("courier finished in time")
+            .expect("courier ran");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains(TOKEN), "the token leaked: {all}");
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{command} printed no JSON ({e}): {all}"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliver_opens_then_updates_then_closes_one_pull_request() {
+    let setup = Setup::new().await;
+    let v1 = setup.zip("v1.zip", &[("colors.css", b":root { --primary: blue; }\n")]);
+
+    // A dry run plans the PR with read-only calls and changes nothing.
+    let plan = setup.run("dry-run", &v1).await;
+    let target = &plan["targets"][0];
+    assert_eq!(target["action"], "push");
+    assert_eq!(target["pull_request"]["action"], "create_pr");
+    assert_eq!(target["pull_request"]["title"], "Tokens v0.1: 1 files");
+    assert!(setup.fake.prs(REPO).is_empty());
+    assert_eq!(setup.repo.rev_parse(HEAD), None);
+
+    // First delivery: the branch holds the export and one PR is opened, decorated.
+    let first = setup.run("deliver", &v1).await;
+    assert_eq!(first["status"], "delivered", "{first:#}");
+    let target = &first["targets"][0];
+    assert_eq!(target["pull_request"]["action"], "created");
+    assert_eq!(
+        setup.repo.read_file(HEAD, "tokens/colors.css"),
+        b":root { --primary: blue; }\n"
+    );
+    let prs = setup.fake.prs(REPO);
+    assert_eq!(prs.len(), 1);
+    let pr = &prs[0];
+    assert_eq!((pr.head.as_str(), pr.base.as_str()), (HEAD, "main"));
+    assert_eq!(pr.state, "open");
+    assert_eq!(pr.title, "Tokens v0.1: 1 files");
+    assert_eq!(pr.labels, vec!["design-tokens".to_owned()]);
+    assert_eq!(pr.reviewers, vec!["octocat".to_owned()]);
+    assert_eq!(
+        target["pull_request"]["pr"]["url"]
+            .as_str()
+            .map(|u| u.ends_with(&format!("/pull/{}", pr.number))),
+        Some(true),
+        "{target:#}"
+    );
+
+    // A changed export updates the same PR; no second one.
+    let v2 = setup.zip(
+        "v2.zip",
+        &[
+            ("colors.css", b":root { --primary: red; }\n"),
+            ("spacing.css", b":root { --gap: 4px; }\n"),
+        ],
+    );
+    let second = setup.run("deliver", &v2).await;
+    assert_eq!(second["targets"][0]["action"], "push");
+    assert_eq!(second["targets"][0]["pull_request"]["action"], "updated");
+    let prs = setup.fake.prs(REPO);
+    assert_eq!(prs.len(), 1);
+    assert_eq!(prs[0].title, "Tokens v0.1: 2 files");
+    assert_eq!(
+        setup.repo.read_file(HEAD, "tokens/spacing.css"),
+        b":root { --gap: 4px; }\n"
+    );
+
+    // An export equal to the base: the PR is closed with a comment, its branch deleted.
+    let base = setup.zip("base.zip", &[("colors.css", b"old\n")]);
+    let third = setup.run("deliver", &base).await;
+    assert_eq!(third["targets"][0]["action"], "no_changes");
+    assert_eq!(third["targets"][0]["pull_request"]["action"], "closed");
+    let prs = setup.fake.prs(REPO);
+    assert_eq!(prs.len(), 1);
+    assert_eq!(prs[0].state, "closed");
+    assert!(!prs[0].comments.is_empty(), "the close says why");
+    assert!(!setup.fake.has_branch(REPO, HEAD));
+
+    setup.fake.assert_contract();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_job_comments_once_on_the_open_pull_request() {
+    let setup = Setup::new().await;
+    setup
+        .fake
+        .seed_pr(REPO, HEAD, "main", "Tokens", "body", "open");
+    let failed = std::fs::read_to_string(SEED_V1)
+        .unwrap()
+        .replace("\"Success\"", "\"Failed\"");
+    let payload = setup.dir.path().join("failed.json");
+    std::fs::write(&payload, failed).unwrap();
+    let zip = setup.zip("unused.zip", &[("a.css", b"a")]);
+    let run = |payload: PathBuf| {
+        let setup = &setup;
+        let zip = zip.clone();
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+                .current_dir(setup.dir.path())
+                .args(["deliver", "--json", "--config"])
+                .arg(&setup.config)
+                .arg("--payload")
+                .arg(&payload)
+                .arg("--artifact")
+                .arg(&zip)
+                .env("TEST_GITHUB_TOKEN", TOKEN)
+                .env("HOME", setup.dir.path())
+                .output()
+                .await
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(3),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        }
+    };
+    let first = run(payload.clone()).await;
+    assert_eq!(
+        first["targets"][0]["pull_request"]["status"], "commented",
+        "{first:#}"
+    );
+    assert_eq!(first["targets"][0]["pull_request"]["pr"], 1);
+    let again = run(payload).await;
+    assert_eq!(
+        again["targets"][0]["pull_request"]["status"], "already_reported",
+        "{again:#}"
+    );
+    let pr = &setup.fake.prs(REPO)[0];
+    assert_eq!(pr.comments.len(), 1, "one comment per job");
+    assert!(
+        pr.comments[0]
+            .1
+            .contains("Finished exporting source colors"),
+        "the log tail is quoted"
+    );
+    assert_eq!(
+        setup.repo.rev_parse(HEAD),
+        None,
+        "nothing is pushed for a failed job"
+    );
+}
