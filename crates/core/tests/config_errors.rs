@@ -458,3 +458,19 @@ hooks:
          config.yaml:3:7: connections.gl.token: required for a `gitlab` connection"
     );
 }
+
+#[test]
+fn insecure_hosts_must_be_named_one_by_one() {
+    let err = error(
+        r#"
+platform:
+  insecure_hosts: ["127.0.0.1", "*.corp.example"]
+hooks:
+  - { match: any, targets: [] }
+"#,
+    );
+    let problems = err.problems();
+    assert_eq!(problems.len(), 1, "{err}");
+    assert_eq!(problems[0].path, "platform.insecure_hosts[1]");
+    assert!(problems[0].message.contains("name each host"), "{err}");
+}

@@ -46,8 +46,15 @@ hooks:
         "https://api.supernova.io/api/v2"
     );
     assert!(c.platform.token.is_none());
-    assert!(c.platform.allows_download_host("example.supernova.io"));
-    assert!(!c.platform.allows_download_host("example.com"));
+    let hosts: Vec<&str> = c
+        .platform
+        .download_hosts
+        .iter()
+        .map(|p| p.as_str())
+        .collect();
+    assert_eq!(hosts, ["*.supernova.io"]);
+    assert!(c.platform.download_hosts[0].matches("example.supernova.io"));
+    assert!(!c.platform.download_hosts[0].matches("example.com"));
     assert_eq!(c.limits, Default::default());
 
     // An unquoted id is read as the string the platform sends.

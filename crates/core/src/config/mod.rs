@@ -97,32 +97,6 @@ pub struct Platform {
     pub insecure_hosts: Vec<HostPattern>,
 }
 
-impl Platform {
-    /// Whether `url` may be fetched: https, or http to an insecure host.
-    pub fn allows_scheme(&self, url: &Url) -> bool {
-        match url.scheme() {
-            "https" => true,
-            "http" => url
-                .host_str()
-                .is_some_and(|h| self.insecure_hosts.iter().any(|p| p.matches(h))),
-            _ => false,
-        }
-    }
-
-    /// Whether `host` may be downloaded from at all (an insecure host counts).
-    pub fn allows_download_host(&self, host: &str) -> bool {
-        self.download_hosts
-            .iter()
-            .chain(&self.insecure_hosts)
-            .any(|p| p.matches(host))
-    }
-
-    /// Whether `host` may resolve to a loopback or private address.
-    pub fn is_insecure_host(&self, host: &str) -> bool {
-        self.insecure_hosts.iter().any(|p| p.matches(host))
-    }
-}
-
 /// A host name, or `*.` and a domain to match every subdomain of it (not the domain
 /// itself). Compared case-insensitively; no scheme, port or path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -472,23 +446,5 @@ mod tests {
         assert!(!exact.matches("127.0.0.10"));
         let v6 = HostPattern("::1".to_owned());
         assert!(v6.matches("[::1]"));
-    }
-
-    #[test]
-    fn plain_http_only_for_insecure_hosts() {
-        let platform = Platform {
-            api_url: Url::parse("https://api.supernova.io/api/v2").unwrap(),
-            token: None,
-            download_hosts: vec![HostPattern("*.supernova.io".to_owned())],
-            insecure_hosts: vec![HostPattern("127.0.0.1".to_owned())],
-        };
-        let url = |s: &str| Url::parse(s).unwrap();
-        assert!(platform.allows_scheme(&url("https://x.supernova.io/a.zip")));
-        assert!(platform.allows_scheme(&url("http://127.0.0.1:9000/a.zip")));
-        assert!(!platform.allows_scheme(&url("http://x.supernova.io/a.zip")));
-        assert!(!platform.allows_scheme(&url("ftp://127.0.0.1/a.zip")));
-        assert!(platform.allows_download_host("127.0.0.1"));
-        assert!(platform.is_insecure_host("127.0.0.1"));
-        assert!(!platform.is_insecure_host("x.supernova.io"));
     }
 }

@@ -359,8 +359,17 @@ impl Validator<'_> {
             download_hosts: None,
             insecure_hosts: Vec::new(),
         });
-        // Insecure hosts first: every URL check below depends on them.
+        // Insecure hosts first: every URL check below depends on them. They lift the SSRF
+        // guard, so each one is named: no wildcards.
         self.insecure_hosts = self.host_patterns("platform.insecure_hosts", &raw.insecure_hosts);
+        for (i, pattern) in self.insecure_hosts.clone().iter().enumerate() {
+            if pattern.as_str().starts_with("*.") {
+                self.problem(
+                    format!("platform.insecure_hosts[{i}]"),
+                    "name each host: a wildcard would let every matching host reach private addresses",
+                );
+            }
+        }
         let download_hosts = match &raw.download_hosts {
             Some(hosts) => {
                 if hosts.is_empty() {
