@@ -256,6 +256,9 @@ pub(crate) fn push(
     });
     let mut options = PushOptions::new();
     options.remote_callbacks(cb);
+    // Building the pack (delta search, compression) is the push's slow step for large
+    // exports, and libgit2 does it on one thread unless told otherwise; 0 means one per CPU.
+    options.packbuilder_parallelism(0);
     let refspec = format!("+{local}:{target}");
     let result = anonymous.push(&[refspec.as_str()], Some(&mut options));
     let _ = repo.find_reference(&local).and_then(|mut r| r.delete());
