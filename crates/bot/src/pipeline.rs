@@ -11,9 +11,11 @@ use anyhow::Context as _;
 use courier_core::archive::{ArchiveError, Export};
 use courier_core::config::{Config, ConnectionKind, GithubAuth, Target};
 use courier_core::download::{Artifact, DownloadError, DownloadPolicy, Downloader};
-use courier_core::event::{ArtifactSource, Event, EventError, JobEvent, Logs, parse_event};
+use courier_core::event::{
+    ArtifactSource, Event, EventError, JobEvent, LogLine, Logs, parse_event,
+};
 use courier_core::routing::{RouteFailure, RoutedTarget};
-use courier_core::template::ExportSummary as TemplateExport;
+use courier_core::template::{DirectoryChanges, ExportSummary as TemplateExport};
 use courier_providers::azure::{AzureConfig, AzureProvider};
 use courier_providers::git::{
     Credentials, DeliverySpec, FileChanges, GitError, GitWorkspace, Outcome, Remote, Signature,
@@ -122,6 +124,9 @@ pub struct Pipeline {
     providers: BTreeMap<String, Result<Arc<dyn Provider>, String>>,
     retry: RetryPolicy,
 }
+
+/// Most log warnings and errors quoted in a pull request description.
+const MAX_NOTES: usize = 20;
 
 /// Whether a run may write: `DryRun` stops before any push or provider write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -411,7 +416,8 @@ impl Pipeline {
             pull_request: None,
         };
         if let Some(provider) = provider {
-            let facts = export_facts(export, report.files.as_ref());
+            let mut facts = export_facts(export, report.files.as_ref());
+            facts.notes = self.log_notes(job).await;
             let pr = match self.pr_spec(job, routed, &facts) {
                 Ok(pr) => pr,
                 Err(err) => {
@@ -497,19 +503,44 @@ impl Pipeline {
     /// The last lines of the job's log: inline (first version) or fetched from `logsUrl`
     /// under the download rules. A log that cannot be fetched is reported, not fatal.
     pub async fn log_tail(&self, job: &JobEvent, lines: usize) -> Vec<String> {
-        let all = match &job.job.logs {
-            Logs::Inline { lines, .. } => lines.clone(),
-            Logs::Url { url } => match self.downloader.fetch_logs(url).await {
-                Ok(lines) => lines,
-                Err(err) => return vec![format!("(the job log could not be fetched: {err})")],
-            },
-            Logs::None => Vec::new(),
+        let all = match self.log_lines(job).await {
+            Ok(all) => all,
+            Err(err) => return vec![format!("(the job log could not be fetched: {err})")],
         };
         let skip = all.len().saturating_sub(lines);
         all[skip..]
             .iter()
             .map(|l| format!("[{}] {}", l.level, l.message))
             .collect()
+    }
+
+    /// The log's warnings and errors, for the pull request description. A log that cannot
+    /// be fetched leaves the list empty (the delivery does not depend on it).
+    async fn log_notes(&self, job: &JobEvent) -> Vec<String> {
+        let lines = match self.log_lines(job).await {
+            Ok(lines) => lines,
+            Err(err) => {
+                tracing::warn!(error = %err, "the job log could not be fetched for the description");
+                return Vec::new();
+            }
+        };
+        lines
+            .into_iter()
+            .filter(|l| {
+                let level = l.level.to_ascii_lowercase();
+                level.starts_with("warn") || level.starts_with("err")
+            })
+            .take(MAX_NOTES)
+            .map(|l| format!("{}: {}", l.level, l.message))
+            .collect()
+    }
+
+    async fn log_lines(&self, job: &JobEvent) -> Result<Vec<LogLine>, DownloadError> {
+        match &job.job.logs {
+            Logs::Inline { lines, .. } => Ok(lines.clone()),
+            Logs::Url { url } => self.downloader.fetch_logs(url).await,
+            Logs::None => Ok(Vec::new()),
+        }
     }
 
     async fn spec(
@@ -577,6 +608,7 @@ impl Pipeline {
         let body = templates
             .render_pull_request_description(target, job, Some(facts))
             .context("rendering the pull request description")?;
+        let body = format!("{}\n\n{}", body.trim_end(), marker(job, target));
         Ok(PrSpec {
             repo: RepoSlug::new(target.repository.clone()),
             head: BranchName::new(routed.head_branch.clone()),
@@ -605,16 +637,51 @@ enum SpecError {
     Provider(ProviderError),
 }
 
-/// What templates may say about the export; the file counts once the tree is built.
+/// What templates may say about the export; the changes once the tree is built.
 fn export_facts(export: &Export, files: Option<&FileChanges>) -> TemplateExport {
     let summary = export.summary();
-    TemplateExport {
+    let mut facts = TemplateExport {
         files: summary.files,
         bytes: summary.bytes,
-        added: files.map(|f| f.added.len() as u64),
-        modified: files.map(|f| f.modified.len() as u64),
-        deleted: files.map(|f| f.deleted.len() as u64),
+        ..TemplateExport::default()
+    };
+    if let Some(files) = files {
+        facts.added = Some(files.added.len() as u64);
+        facts.modified = Some(files.modified.len() as u64);
+        facts.deleted = Some(files.deleted.len() as u64);
+        facts.directories = changes_by_directory(files);
     }
+    facts
+}
+
+/// The changes grouped by the directory that holds each file, sorted by directory.
+fn changes_by_directory(files: &FileChanges) -> Vec<DirectoryChanges> {
+    type Count = fn(&mut DirectoryChanges);
+    let mut dirs: BTreeMap<&str, DirectoryChanges> = BTreeMap::new();
+    let kinds: [(&[String], Count); 3] = [
+        (&files.added, |d| d.added += 1),
+        (&files.modified, |d| d.modified += 1),
+        (&files.deleted, |d| d.deleted += 1),
+    ];
+    for (paths, count) in kinds {
+        for path in paths {
+            let dir = path.rsplit_once('/').map_or(".", |(dir, _)| dir);
+            count(dirs.entry(dir).or_insert_with(|| DirectoryChanges {
+                name: dir.to_owned(),
+                ..DirectoryChanges::default()
+            }));
+        }
+    }
+    dirs.into_values().collect()
+}
+
+/// The hidden line at the end of every description Courier writes, naming the hook and
+/// target, so a person (or a later Courier) can tell which configuration owns the PR.
+fn marker(job: &JobEvent, target: &Target) -> String {
+    format!(
+        "<!-- courier: hook={} target={} -->",
+        job.hook.id, target.key
+    )
 }
 
 /// The `Courier-Delivery` trailer's value: the same for every delivery of one job to one

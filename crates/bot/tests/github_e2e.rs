@@ -77,6 +77,11 @@ hooks:
             ),
         )
         .unwrap();
+        // The seed's one log line, as a warning, so the description quotes it.
+        let payload = std::fs::read_to_string(SEED_V1)
+            .unwrap()
+            .replace("\"type\": \"info\"", "\"type\": \"warning\"");
+        std::fs::write(dir.path().join("payload.json"), payload).unwrap();
         Setup {
             dir,
             _server: server,
@@ -97,7 +102,9 @@ hooks:
             .current_dir(self.dir.path())
             .args([command, "--config"])
             .arg(&self.config)
-            .args(["--payload", SEED_V1, "--artifact"])
+            .arg("--payload")
+            .arg(self.dir.path().join("payload.json"))
+            .arg("--artifact")
             .arg(zip)
             .arg("--json")
             .env("TEST_GITHUB_TOKEN", TOKEN)
@@ -150,6 +157,21 @@ async fn deliver_opens_then_updates_then_closes_one_pull_request() {
     assert_eq!(pr.state, "open");
     assert_eq!(pr.title, "Tokens v0.1: 1 files");
     assert_eq!(pr.labels, vec!["design-tokens".to_owned()]);
+    // The default description: changes by directory, the log's warnings, and the hidden
+    // marker naming hook and target.
+    assert!(pr.body.contains("| `tokens` | 0 | 1 | 0 |"), "{}", pr.body);
+    assert!(
+        pr.body
+            .contains("- warning: Finished exporting source colors.pr"),
+        "{}",
+        pr.body
+    );
+    assert!(
+        pr.body
+            .ends_with("<!-- courier: hook=5 target=hooks[0].targets[0] -->"),
+        "{}",
+        pr.body
+    );
     assert_eq!(pr.reviewers, vec!["octocat".to_owned()]);
     assert_eq!(
         target["pull_request"]["pr"]["url"]

@@ -78,6 +78,21 @@ pub struct ExportSummary {
     pub added: Option<u64>,
     pub modified: Option<u64>,
     pub deleted: Option<u64>,
+    /// The changes grouped by directory (relative to the repository root), sorted by
+    /// name; empty until the new tree has been compared with the base.
+    pub directories: Vec<DirectoryChanges>,
+    /// The export's warnings and errors from the job log, as `level: message` lines.
+    pub notes: Vec<String>,
+}
+
+/// Files added, modified and deleted directly in one directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DirectoryChanges {
+    /// `.` for the repository root.
+    pub name: String,
+    pub added: u64,
+    pub modified: u64,
+    pub deleted: u64,
 }
 
 /// The static facts about a target a template may use (`target.*`).
@@ -196,7 +211,15 @@ const CONTEXT_FIELDS: &[(&str, &[&str])] = &[
     ),
     (
         "export",
-        &["files", "bytes", "added", "modified", "deleted"],
+        &[
+            "files",
+            "bytes",
+            "added",
+            "modified",
+            "deleted",
+            "directories",
+            "notes",
+        ],
     ),
 ];
 

@@ -289,6 +289,7 @@ fn routed_targets_render_their_texts() {
         added: Some(2),
         modified: Some(3),
         deleted: Some(1),
+        ..ExportSummary::default()
     };
     let t = &c.hooks[0].targets[0];
     assert_eq!(

@@ -334,7 +334,15 @@ pub const DEFAULT_PULL_REQUEST_DESCRIPTION: &str = "This pull request was opened
 | Job | {{ job.id }} |
 | Path | {{ target.relative_path or \"(repository root)\" }} |
 {% if export is defined %}| Files | {{ export.files }}{% if export.added is not none %} ({{ export.added }} added, {{ export.modified }} modified, {{ export.deleted }} deleted){% endif %} |
-{% endif %}
+{% if export.directories %}
+| Directory | Added | Modified | Deleted |
+| --- | ---: | ---: | ---: |
+{% for dir in export.directories %}| `{{ dir.name }}` | {{ dir.added }} | {{ dir.modified }} | {{ dir.deleted }} |
+{% endfor %}{% endif %}{% if export.notes %}
+The exporter reported:
+{% for note in export.notes %}
+- {{ note }}{% endfor %}
+{% endif %}{% endif %}
 Changes pushed to this branch by people are not overwritten; Courier stops updating it instead.";
 /// Default author name.
 pub const DEFAULT_AUTHOR_NAME: &str = "Courier";
