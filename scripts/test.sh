@@ -8,4 +8,6 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
 fi
 # Tests must not read the developer's git configuration or identity.
 export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
-cargo nextest run --workspace --locked --no-fail-fast "$@"
+profile=default
+if [ "${CI:-}" = "true" ]; then profile=ci; fi
+cargo nextest run --workspace --locked --no-fail-fast --profile "$profile" "$@"
