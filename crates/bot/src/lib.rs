@@ -1,1 +1,3 @@
 //! Courier bot.
+
+pub mod store;
