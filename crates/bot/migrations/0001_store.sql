@@ -52,8 +52,8 @@ CREATE TABLE deliveries (
     UNIQUE (job_ref, target_key)
 );
 
-CREATE INDEX deliveries_by_state ON deliveries (state, id);
-CREATE INDEX deliveries_by_serial_key ON deliveries (serial_key, id);
+CREATE INDEX deliveries_unfinished ON deliveries (serial_key, id, state) WHERE state IN ('queued', 'retrying', 'running');
+CREATE INDEX deliveries_running ON deliveries (serial_key, lease_expires_at) WHERE state = 'running';
 CREATE INDEX deliveries_by_target ON deliveries (hook_id, target_key, id);
 CREATE INDEX deliveries_by_repository ON deliveries (repository, id);
 

@@ -298,9 +298,22 @@ async fn invalid_jobs_are_refused(t: TestStore) {
         s.insert_job(ignored_with_targets).await,
         Err(StoreError::InvalidJob { .. })
     ));
+    let mut nul = job("j3", &[("5", "t0", "acme/web", "b")]);
+    nul.job_id = "j\0-3".into();
+    assert!(matches!(
+        s.insert_job(nul).await,
+        Err(StoreError::InvalidJob { .. })
+    ));
+    let long = job("j4", &[("5", "t0", "acme/web", &"b".repeat(5000))]);
+    match s.insert_job(long).await {
+        Err(StoreError::InvalidJob { reason, .. }) => {
+            assert!(reason.contains("head branch"), "{reason}")
+        }
+        other => panic!("expected InvalidJob, got {other:?}"),
+    }
     assert!(s.find_job("ws1", "j1").await.unwrap().is_none());
     // The store still takes good jobs afterwards.
-    one(s, "j3", "5", "t0", "acme/web", "b").await;
+    one(s, "j5", "5", "t0", "acme/web", "b").await;
 }
 
 async fn claim_finish_records_outcome(t: TestStore) {

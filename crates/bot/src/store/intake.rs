@@ -6,13 +6,14 @@
 //! item runs inside its own savepoint, so an item that fails is rolled back alone and its
 //! caller gets the error while the rest commit. Nobody is answered before the commit.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use sqlx::{Acquire, Any, AnyPool, Row, Transaction};
+use sqlx::{Acquire, Any, AnyPool, AssertSqlSafe, Row, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Backend, DeliveryId, Inserted, JobId, MAX_BATCH, NewJob, Store, StoreError, Timestamp,
+    Backend, DeliveryId, Inserted, JobId, MAX_BATCH, NewDelivery, NewJob, Store, StoreError,
+    Timestamp,
 };
 
 pub(super) struct Request {
@@ -52,12 +53,44 @@ impl Store {
     }
 }
 
+/// Longest identifier, key, repository or branch name the store takes, in bytes.
+const MAX_TEXT: usize = 1024;
+
 fn validate(job: &NewJob) -> Result<(), StoreError> {
     let invalid = |reason: String| StoreError::InvalidJob {
         workspace_id: job.workspace_id.clone(),
         job_id: job.job_id.clone(),
         reason,
     };
+    // Both backends must accept what one accepts: PostgreSQL stores no NUL in text and
+    // cannot index very long values, so neither store takes them.
+    let texts = [
+        ("workspace id", job.workspace_id.as_str()),
+        ("job id", &job.job_id),
+        ("hook id", &job.hook_id),
+        ("design system id", &job.design_system_id),
+        ("status", &job.status),
+    ]
+    .into_iter()
+    .chain(job.deliveries.iter().flat_map(|d| {
+        [
+            ("target key", d.target_key.as_str()),
+            ("target hook id", &d.hook_id),
+            ("repository", &d.repository),
+            ("head branch", &d.head_branch),
+        ]
+    }));
+    for (what, text) in texts {
+        if text.contains('\0') {
+            return Err(invalid(format!("the {what} contains a NUL character")));
+        }
+        if text.len() > MAX_TEXT {
+            return Err(invalid(format!(
+                "the {what} is {} bytes long (at most {MAX_TEXT})",
+                text.len()
+            )));
+        }
+    }
     if job.ignored && !job.deliveries.is_empty() {
         return Err(invalid("an ignored job cannot have deliveries".to_owned()));
     }
@@ -98,9 +131,166 @@ pub(super) async fn run_writer(pool: AnyPool, backend: Backend, mut rx: mpsc::Re
     }
 }
 
-/// One transaction for the whole batch; per item a savepoint. The outer error is for a
-/// failure of the transaction itself (begin or commit), which fails every item.
+/// Commits a batch: first all of it with multi-row statements (a handful of statements
+/// per batch, not several per item); if any statement fails, the transaction is rolled
+/// back and the batch runs again item by item, each in a savepoint, so the item at fault
+/// fails alone. The outer error is a failure of the transaction itself (begin or commit),
+/// which fails every item.
 async fn commit_batch(
+    pool: &AnyPool,
+    backend: Backend,
+    batch: &[Request],
+) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+    match commit_batch_together(pool, backend, batch).await {
+        Ok(results) => Ok(results),
+        Err(e) => {
+            tracing::warn!(error = %e, items = batch.len(), "intake batch failed; recording its items one by one");
+            commit_batch_item_by_item(pool, backend, batch).await
+        }
+    }
+}
+
+/// Rows per multi-row `INSERT` (12 and 8 parameters a row: well under SQLite's 32,766
+/// and PostgreSQL's 65,535 parameter limits).
+const JOB_ROWS: usize = 64;
+const DELIVERY_ROWS: usize = 128;
+
+/// `(workspace_id, job_id)` of a job, the deduplication key.
+fn key(job: &NewJob) -> (&str, &str) {
+    (&job.workspace_id, &job.job_id)
+}
+
+async fn commit_batch_together(
+    pool: &AnyPool,
+    backend: Backend,
+    batch: &[Request],
+) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+    let now = Timestamp::now();
+    // Copies of one job inside the batch: the first is recorded, the rest answered as its
+    // duplicates.
+    let mut first_of: HashMap<(&str, &str), usize> = HashMap::new();
+    let leader: Vec<usize> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, r)| *first_of.entry(key(&r.job)).or_insert(i))
+        .collect();
+    let unique: Vec<usize> = (0..batch.len()).filter(|&i| leader[i] == i).collect();
+    let ids: Vec<JobId> = unique.iter().map(|_| JobId::generate()).collect();
+
+    let mut tx = pool.begin_with(backend.begin_write()).await?;
+    let mut created: HashSet<String> = HashSet::new();
+    for (chunk, chunk_ids) in unique.chunks(JOB_ROWS).zip(ids.chunks(JOB_ROWS)) {
+        let mut sql = String::from(
+            "INSERT INTO jobs (id, workspace_id, job_id, hook_id, design_system_id, status, \
+             ignored, routing, routing_reason, body, received_at, updated_at) VALUES ",
+        );
+        for row in 0..chunk.len() {
+            let b = row * 11;
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for p in 1..=11 {
+                sql.push_str(&format!("${}, ", b + p));
+            }
+            sql.push_str(&format!("${})", b + 11));
+        }
+        sql.push_str(" ON CONFLICT (workspace_id, job_id) DO NOTHING RETURNING id");
+        // Only placeholders are generated; every value is bound.
+        let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+        for (&i, id) in chunk.iter().zip(chunk_ids) {
+            let job = &batch[i].job;
+            query = query
+                .bind(id.as_str())
+                .bind(&job.workspace_id)
+                .bind(&job.job_id)
+                .bind(&job.hook_id)
+                .bind(&job.design_system_id)
+                .bind(&job.status)
+                .bind(i64::from(job.ignored))
+                .bind(job.routing.kind())
+                .bind(job.routing.reason())
+                .bind(&job.body)
+                .bind(now.as_millis());
+        }
+        created.extend(query.fetch_all(&mut *tx).await?);
+    }
+
+    let mut answers: Vec<Option<Inserted>> = vec![None; batch.len()];
+    let mut new_deliveries: Vec<(&JobId, &NewDelivery, DeliveryId)> = Vec::new();
+    for (&i, id) in unique.iter().zip(&ids) {
+        let job = &batch[i].job;
+        answers[i] = Some(if created.contains(id.as_str()) {
+            let deliveries = job
+                .deliveries
+                .iter()
+                .map(|d| {
+                    let delivery = DeliveryId::generate();
+                    new_deliveries.push((id, d, delivery.clone()));
+                    delivery
+                })
+                .collect();
+            Inserted {
+                job: id.clone(),
+                deliveries,
+                duplicate: false,
+            }
+        } else {
+            recorded_before(&mut tx, job, now).await?
+        });
+    }
+    for chunk in new_deliveries.chunks(DELIVERY_ROWS) {
+        let mut sql = String::from(
+            "INSERT INTO deliveries (id, job_ref, target_key, hook_id, repository, head_branch, \
+             serial_key, state, attempts, created_at) VALUES ",
+        );
+        for row in 0..chunk.len() {
+            let b = row * 8;
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, 'queued', 0, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8
+            ));
+        }
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (job, d, id) in chunk {
+            query = query
+                .bind(id.as_str())
+                .bind(job.as_str())
+                .bind(&d.target_key)
+                .bind(&d.hook_id)
+                .bind(&d.repository)
+                .bind(&d.head_branch)
+                .bind(serial_key(d))
+                .bind(now.as_millis());
+        }
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+
+    Ok((0..batch.len())
+        .map(|i| {
+            let mut answer = answers[leader[i]]
+                .clone()
+                .ok_or_else(|| StoreError::Corrupt("intake batch lost an answer".to_owned()))?;
+            if leader[i] != i {
+                answer.duplicate = true;
+            }
+            Ok(answer)
+        })
+        .collect())
+}
+
+async fn commit_batch_item_by_item(
     pool: &AnyPool,
     backend: Backend,
     batch: &[Request],
@@ -124,6 +314,10 @@ async fn commit_batch(
     }
     tx.commit().await?;
     Ok(results)
+}
+
+fn serial_key(d: &NewDelivery) -> String {
+    format!("{}\n{}", d.repository, d.head_branch)
 }
 
 async fn insert_one(
@@ -159,9 +353,18 @@ async fn insert_one(
             duplicate: false,
         });
     }
+    recorded_before(tx, job, now).await
+}
 
-    // Already recorded. Under concurrency on PostgreSQL the insert above waited for the
-    // other transaction and this statement sees its committed row.
+/// The answer for a job whose key is already recorded: the existing ids, or, when the
+/// record was ignored and this copy is deliverable, the upgraded record.
+async fn recorded_before(
+    tx: &mut Transaction<'_, Any>,
+    job: &NewJob,
+    now: Timestamp,
+) -> Result<Inserted, StoreError> {
+    // Under concurrency on PostgreSQL the insert waited for the other transaction, and
+    // this statement (a new snapshot) sees its committed row.
     let row = sqlx::query("SELECT id FROM jobs WHERE workspace_id = $1 AND job_id = $2")
         .bind(&job.workspace_id)
         .bind(&job.job_id)
@@ -228,7 +431,7 @@ async fn insert_deliveries(
         .bind(&d.hook_id)
         .bind(&d.repository)
         .bind(&d.head_branch)
-        .bind(format!("{}\n{}", d.repository, d.head_branch))
+        .bind(serial_key(d))
         .bind(now.as_millis())
         .execute(&mut **tx)
         .await?;

@@ -20,27 +20,40 @@ macro_rules! due {
     };
 }
 
-/// Its serialisation key is free for it: no older unfinished delivery for the same
-/// repository and head branch (arrival order), and no other one running under a live
-/// lease. `$1` is now.
-macro_rules! key_free {
+/// No other delivery for the same repository and head branch is running under a live
+/// lease. (`r.state = 'running'` is the predicate of the small `deliveries_running`
+/// index.) `$1` is now.
+macro_rules! no_other_running {
     () => {
-        "NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.serial_key = d.serial_key \
-           AND o.id < d.id AND o.state IN ('queued', 'retrying', 'running')) \
-         AND NOT EXISTS (SELECT 1 FROM deliveries r WHERE r.serial_key = d.serial_key \
-           AND r.id <> d.id AND r.state = 'running' AND r.lease_expires_at > $1)"
+        "NOT EXISTS (SELECT 1 FROM deliveries r WHERE r.serial_key = d.serial_key \
+           AND r.state = 'running' AND r.id <> d.id AND r.lease_expires_at > $1)"
     };
 }
 
-/// How many candidates one look at the queue considers; at most one per key is ever
-/// eligible, so these are distinct keys another replica may be busy with.
+/// The claimable deliveries, oldest first: for each serialisation key only its oldest
+/// unfinished delivery (arrival order), if that one is due and nothing else of its key
+/// runs. The keys are walked with a recursive query (a "loose index scan") over the
+/// partial index of unfinished deliveries, so the cost grows with the number of branches
+/// that have work, not with the history or the depth of the queue. The repeated
+/// `state IN (...)` terms are what lets both databases use that partial index.
 macro_rules! candidates {
     () => {
         concat!(
-            "SELECT d.id, d.state, d.hook_id, d.target_key, d.serial_key FROM deliveries d WHERE ",
+            "WITH RECURSIVE keys(k) AS ( \
+               SELECT MIN(serial_key) FROM deliveries \
+                 WHERE state IN ('queued', 'retrying', 'running') \
+               UNION ALL \
+               SELECT (SELECT MIN(serial_key) FROM deliveries \
+                 WHERE state IN ('queued', 'retrying', 'running') AND serial_key > keys.k) \
+               FROM keys WHERE keys.k IS NOT NULL) \
+             SELECT d.id, d.state, d.hook_id, d.target_key, d.serial_key \
+             FROM keys JOIN deliveries d ON d.id = ( \
+               SELECT u.id FROM deliveries u WHERE u.serial_key = keys.k \
+                 AND u.state IN ('queued', 'retrying', 'running') ORDER BY u.id LIMIT 1) \
+             WHERE ",
             due!(),
             " AND ",
-            key_free!(),
+            no_other_running!(),
             " ORDER BY d.id LIMIT 8"
         )
     };
@@ -49,18 +62,17 @@ macro_rules! candidates {
 const CANDIDATES_SQLITE: &str = candidates!();
 // Rows another replica is claiming are skipped rather than waited for.
 const CANDIDATES_POSTGRES: &str = concat!(candidates!(), " FOR UPDATE OF d SKIP LOCKED");
+/// The candidate `$2` is still the oldest unfinished of its key, due, and its key free.
 const STILL_ELIGIBLE: &str = concat!(
     "SELECT d.id FROM deliveries d WHERE d.id = $2 AND ",
     due!(),
-    " AND ",
-    key_free!()
+    " AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.serial_key = d.serial_key \
+       AND o.state IN ('queued', 'retrying', 'running') AND o.id < d.id) AND ",
+    no_other_running!()
 );
 /// Namespace of Courier's advisory locks (`pg_advisory_xact_lock(int, int)`); the second
 /// key is the hash of the serialisation key.
 const LOCK_NAMESPACE: i32 = 0x436f_7572; // "Cour"
-
-/// Rounds of "look, supersede, look again" in one claim before giving up for now.
-const MAX_ROUNDS: usize = 64;
 
 struct Candidate {
     id: String,
@@ -78,9 +90,10 @@ impl Store {
     /// expired (the attempt it was in is closed as `lease_expired`). Free: no other
     /// delivery for the same repository and head branch is running under a live lease,
     /// and none older is unfinished, so a key's deliveries run one at a time in arrival
-    /// order. Supersede: a due `queued` or `retrying` delivery with a newer `queued` one
-    /// for the same hook and target is marked `superseded` instead (each export is a full
-    /// snapshot), and the claim looks again.
+    /// order. Supersede: when the next in line is `queued` or `retrying` and a newer export
+    /// for the same hook, target and branch is `queued`, every older waiting one of that
+    /// target is marked `superseded` instead (each export is a full snapshot) and the
+    /// newest goes next.
     ///
     /// `owner` must be unique per worker (e.g. replica id + worker number): only it may
     /// renew or finish the delivery.
@@ -99,7 +112,9 @@ impl Store {
             Backend::Sqlite => CANDIDATES_SQLITE,
             Backend::Postgres => CANDIDATES_POSTGRES,
         };
-        for _ in 0..MAX_ROUNDS {
+        // Every round that finds nothing to claim has superseded at least one delivery,
+        // so this ends.
+        loop {
             let rows = sqlx::query(select)
                 .bind(now.as_millis())
                 .fetch_all(&mut *tx)
@@ -114,7 +129,7 @@ impl Store {
                     serial_key: row.try_get("serial_key")?,
                 });
             }
-            let mut superseded_one = false;
+            let mut superseded_any = false;
             for c in &candidates {
                 if backend == Backend::Postgres {
                     let locked: bool =
@@ -136,25 +151,32 @@ impl Store {
                     }
                 }
                 if matches!(c.state, DeliveryState::Queued | DeliveryState::Retrying)
-                    && let Some(newer) = newer_queued(&mut tx, c).await?
+                    && let Some(newest) = newest_queued(&mut tx, c).await?
                 {
+                    // Every waiting export of this target older than the newest, not
+                    // only this one: the newest is now the next in line for the branch.
                     sqlx::query(
-                        "UPDATE deliveries SET state = 'superseded', finished_at = $2, \
-                         next_attempt_at = NULL, last_error = $3 WHERE id = $1",
+                        "UPDATE deliveries SET state = 'superseded', finished_at = $5, \
+                         next_attempt_at = NULL, last_error = $6 \
+                         WHERE hook_id = $1 AND target_key = $2 AND serial_key = $3 \
+                         AND id < $4 AND state IN ('queued', 'retrying')",
                     )
-                    .bind(&c.id)
+                    .bind(&c.hook_id)
+                    .bind(&c.target_key)
+                    .bind(&c.serial_key)
+                    .bind(&newest)
                     .bind(now.as_millis())
-                    .bind(format!("superseded by delivery {newer}"))
+                    .bind(format!("superseded by delivery {newest}"))
                     .execute(&mut *tx)
                     .await?;
-                    superseded_one = true;
-                    break;
+                    superseded_any = true;
+                    continue;
                 }
                 let claimed = take(&mut tx, c, owner, lease, now).await?;
                 tx.commit().await?;
                 return Ok(Some(claimed));
             }
-            if !superseded_one {
+            if !superseded_any {
                 break;
             }
         }
@@ -364,17 +386,18 @@ fn saturating_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// The newest queued delivery for the same hook and target that arrived after `c`.
-async fn newer_queued(
+/// The newest queued delivery for the same hook, target and branch that arrived after `c`.
+async fn newest_queued(
     tx: &mut Transaction<'_, Any>,
     c: &Candidate,
 ) -> Result<Option<String>, StoreError> {
     Ok(sqlx::query_scalar(
-        "SELECT id FROM deliveries WHERE hook_id = $1 AND target_key = $2 AND id > $3 \
-         AND state = 'queued' ORDER BY id DESC LIMIT 1",
+        "SELECT id FROM deliveries WHERE hook_id = $1 AND target_key = $2 AND serial_key = $3 \
+         AND id > $4 AND state = 'queued' ORDER BY id DESC LIMIT 1",
     )
     .bind(&c.hook_id)
     .bind(&c.target_key)
+    .bind(&c.serial_key)
     .bind(&c.id)
     .fetch_optional(&mut **tx)
     .await?)
