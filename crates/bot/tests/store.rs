@@ -1003,6 +1003,44 @@ async fn concurrent_workers_on_two_handles_never_overlap(t: TestStore) {
     assert_eq!(counts[&DeliveryState::Delivered], 40);
 }
 
+/// Replicas (or a server and a CLI) starting together on a new database migrate it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_opens_of_a_new_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut configs = vec![courier_core::config::Store::Sqlite {
+        path: dir.path().join("new.db"),
+    }];
+    if std::env::var_os("COURIER_SKIP_POSTGRES").is_none_or(|v| v != "1") {
+        let server = common::pg_server().unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+        configs.push(courier_core::config::Store::Postgres {
+            url: secrecy::SecretString::from(server.create_database().await),
+        });
+    }
+    for config in configs {
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let config = config.clone();
+                tokio::spawn(async move { Store::open(&config).await })
+            })
+            .collect();
+        let mut stores = Vec::new();
+        for open in opens {
+            stores.push(open.await.unwrap().expect("every concurrent open succeeds"));
+        }
+        let id = one(&stores[0], "j1", "5", "t0", "acme/web", "b").await;
+        assert_eq!(
+            stores[3]
+                .get_delivery(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .delivery
+                .id,
+            id
+        );
+    }
+}
+
 #[tokio::test]
 async fn sqlite_file_is_in_wal_mode_and_created_with_its_directory() {
     let t = TestStore::new(Backend::Sqlite).await.unwrap();

@@ -2,9 +2,11 @@
 //!
 //! One synced commit per webhook caps intake at the disk's sync rate. Instead every
 //! `insert_job` goes to one writer task; while it commits a batch, new requests queue up,
-//! and the next batch takes all of them (up to [`MAX_BATCH`]) into one transaction. Each
-//! item runs inside its own savepoint, so an item that fails is rolled back alone and its
-//! caller gets the error while the rest commit. Nobody is answered before the commit.
+//! and the next batch takes all of them (up to [`MAX_BATCH`]) into one transaction,
+//! written with a few multi-row statements. Should any of them fail, the batch is rolled
+//! back and recorded again item by item, each in its own savepoint, so the item at fault
+//! fails alone and its caller gets the error while the rest commit. Nobody is answered
+//! before the commit.
 
 use std::collections::{HashMap, HashSet};
 
@@ -438,4 +440,124 @@ async fn insert_deliveries(
         ids.push(id);
     }
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The batch paths directly, below `insert_job`'s validation, so that an item the
+    //! database itself refuses can be put into a batch.
+
+    use super::*;
+    use crate::store::{DeliveryState, Routing};
+    use courier_core::config::Store as StoreConfig;
+
+    fn job(job_id: &str, keys: &[&str]) -> NewJob {
+        NewJob {
+            workspace_id: "ws".into(),
+            job_id: job_id.into(),
+            hook_id: "5".into(),
+            design_system_id: "7".into(),
+            status: "Success".into(),
+            ignored: false,
+            body: b"{}".to_vec(),
+            routing: Routing::Routed,
+            deliveries: keys
+                .iter()
+                .map(|k| NewDelivery {
+                    target_key: (*k).into(),
+                    hook_id: "5".into(),
+                    repository: "acme/web".into(),
+                    head_branch: format!("b-{k}"),
+                })
+                .collect(),
+        }
+    }
+
+    fn requests(
+        jobs: Vec<NewJob>,
+    ) -> (
+        Vec<Request>,
+        Vec<oneshot::Receiver<Result<Inserted, StoreError>>>,
+    ) {
+        jobs.into_iter()
+            .map(|job| {
+                let (reply, answer) = oneshot::channel();
+                (Request { job, reply }, answer)
+            })
+            .unzip()
+    }
+
+    #[tokio::test]
+    async fn a_refused_item_fails_alone_and_the_rest_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreConfig::Sqlite {
+            path: dir.path().join("c.db"),
+        })
+        .await
+        .unwrap();
+        // The same target twice violates UNIQUE (job_ref, target_key) in the database;
+        // `insert_job` would have refused it earlier.
+        let (batch, _answers) = requests(vec![
+            job("a", &["t0"]),
+            job("bad", &["t0", "t0"]),
+            job("a", &["t0"]),
+            job("c", &["t0", "t1"]),
+        ]);
+        let results = commit_batch(store.pool(), store.backend(), &batch)
+            .await
+            .unwrap();
+        assert_eq!(results.len(), 4);
+        let a = results[0].as_ref().expect("a is recorded");
+        assert!(!a.duplicate);
+        assert!(
+            matches!(results[1], Err(StoreError::Database(_))),
+            "{:?}",
+            results[1]
+        );
+        let again = results[2].as_ref().expect("the copy of a is answered");
+        assert!(again.duplicate);
+        assert_eq!((&again.job, &again.deliveries), (&a.job, &a.deliveries));
+        assert_eq!(
+            results[3].as_ref().expect("c is recorded").deliveries.len(),
+            2
+        );
+
+        assert!(
+            store.find_job("ws", "bad").await.unwrap().is_none(),
+            "nothing of the bad item is left"
+        );
+        assert!(store.find_job("ws", "a").await.unwrap().is_some());
+        let counts = store.counts_by_state().await.unwrap();
+        assert_eq!(counts[&DeliveryState::Queued], 3);
+    }
+
+    #[tokio::test]
+    async fn both_paths_give_the_same_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreConfig::Sqlite {
+            path: dir.path().join("c.db"),
+        })
+        .await
+        .unwrap();
+        let (batch, _answers) = requests(vec![job("x", &["t0"]), job("x", &["t0"]), job("y", &[])]);
+        let together = commit_batch_together(store.pool(), store.backend(), &batch)
+            .await
+            .unwrap();
+        let one_by_one = commit_batch_item_by_item(store.pool(), store.backend(), &batch)
+            .await
+            .unwrap();
+        let together: Vec<_> = together.into_iter().map(Result::unwrap).collect();
+        let one_by_one: Vec<_> = one_by_one.into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            together.iter().map(|a| a.duplicate).collect::<Vec<_>>(),
+            vec![false, true, false]
+        );
+        assert!(
+            one_by_one.iter().all(|a| a.duplicate),
+            "the second run finds everything"
+        );
+        for (t, o) in together.iter().zip(&one_by_one) {
+            assert_eq!((&t.job, &t.deliveries), (&o.job, &o.deliveries));
+        }
+    }
 }

@@ -188,6 +188,24 @@ fn migrator() -> Migrator {
     )])
 }
 
+/// Brings the schema up to date. PostgreSQL: sqlx holds an advisory lock meanwhile, so
+/// replicas starting together migrate once. SQLite has no such lock: two processes opening
+/// a new file together both try to migrate and the loser fails on the tables the winner
+/// created; it tries again and then finds the migration applied.
+async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), sqlx::migrate::MigrateError> {
+    let migrator = migrator();
+    let mut tries = 0;
+    loop {
+        match migrator.run(pool).await {
+            Err(_) if backend == Backend::Sqlite && tries < 3 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50 * tries)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
 /// A PostgreSQL URL with its credentials removed, for messages.
 fn redacted(url: &str) -> String {
     match url::Url::parse(url) {
@@ -281,8 +299,7 @@ impl Store {
                 .await
                 .map_err(open_error)?;
         }
-        migrator()
-            .run(&pool)
+        migrate(&pool, backend)
             .await
             .map_err(|e| StoreError::Migrate {
                 location: location.clone(),
