@@ -5,4 +5,5 @@
 pub mod cli;
 pub mod logging;
 pub mod pipeline;
+pub mod server;
 pub mod store;
