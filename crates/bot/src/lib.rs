@@ -7,3 +7,4 @@ pub mod logging;
 pub mod pipeline;
 pub mod server;
 pub mod store;
+pub mod worker;
