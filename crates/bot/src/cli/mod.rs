@@ -72,7 +72,14 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Inspect(args) => runtime()?.block_on(inspect::run(&args)),
         Command::DryRun(args) => runtime()?.block_on(deliver::dry_run(&args)),
         Command::Deliver(args) => runtime()?.block_on(deliver::deliver(&args)),
-        Command::Serve(args) => runtime()?.block_on(serve::run(&args)),
+        Command::Serve(args) => {
+            let runtime = runtime()?;
+            let exit = runtime.block_on(serve::run(&args));
+            // A download abandoned at the end of the shutdown grace period must not keep
+            // the process alive: its lease expires and another worker redoes it.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            exit
+        }
         Command::Deliveries(args) => runtime()?.block_on(deliveries::list(&args)),
         Command::Replay(args) => runtime()?.block_on(deliveries::replay(&args)),
     }

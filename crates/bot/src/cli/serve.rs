@@ -42,6 +42,10 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<Exit> {
             return Ok(Exit::Invalid);
         }
     };
+    // The downloader writes artifacts under `{data_dir}/tmp` and does not create it;
+    // failing here, at startup, beats failing every delivery.
+    let tmp = config.data_dir.join("tmp");
+    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let store = Store::open(&config.store)
         .await
         .context("opening the store")?;
