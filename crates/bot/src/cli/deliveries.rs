@@ -1,7 +1,7 @@
 //! `courier deliveries` and `courier replay`: read and requeue deliveries in the store,
 //! without a running server (the store is shared, so a running server picks up a replay).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
@@ -45,7 +45,7 @@ pub struct ReplayArgs {
     pub json: bool,
 }
 
-async fn open(config: &PathBuf) -> anyhow::Result<Option<Store>> {
+async fn open(config: &Path) -> anyhow::Result<Option<Store>> {
     let config = match Config::load(config) {
         Ok(config) => config,
         Err(problems) => {
@@ -92,8 +92,8 @@ fn print_table(deliveries: &[DeliveryView]) {
         return;
     }
     println!(
-        "{:<26}  {:<15}  {:>3}  {:<10}  {:<10}  {}",
-        "DELIVERY", "STATE", "TRY", "JOB", "HOOK", "REPOSITORY / BRANCH"
+        "{:<26}  {:<15}  {:>3}  {:<10}  {:<10}  REPOSITORY / BRANCH",
+        "DELIVERY", "STATE", "TRY", "JOB", "HOOK"
     );
     for d in deliveries {
         println!(
