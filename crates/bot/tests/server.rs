@@ -423,3 +423,72 @@ fn sigterm_exits_cleanly_and_a_restart_finishes_leftover_work() {
     let status = server.terminate();
     assert_eq!(status.code(), Some(0));
 }
+
+/// Runs the `courier` CLI against the setup's configuration (and so its store).
+fn courier_cli(setup: &Setup, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_courier"))
+        .current_dir(setup.dir.path())
+        .args(args)
+        .arg("--config")
+        .arg(&setup.config)
+        .env_remove("COURIER_CONFIG")
+        .env("TEST_GIT_TOKEN", GIT_TOKEN)
+        .env("HOME", setup.dir.path())
+        .output()
+        .expect("run courier")
+}
+
+#[test]
+fn deliveries_and_replay_from_the_cli_against_a_running_server() {
+    let setup = Setup::new();
+    let server = setup.serve("serve.log");
+    let id = server.post_event(&setup.payload());
+    let first = server.wait_finished(&id);
+    assert_delivered_once(&setup, &first);
+    let job = first["job"]["id"].as_str().unwrap().to_owned();
+
+    let out = courier_cli(&setup, &["deliveries", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed[0]["state"], "delivered");
+    let out = courier_cli(&setup, &["deliveries", "--state", "failed", "--json"]);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed, Value::Array(vec![]));
+    let out = courier_cli(&setup, &["deliveries"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains(&id) && table.contains("delivered"),
+        "{table}"
+    );
+
+    // Replaying the delivery runs it again; the branch already holds the export.
+    let out = courier_cli(&setup, &["replay", &id]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{id} queued")
+    );
+    let again = server.wait_finished(&id);
+    assert_eq!(again["delivery"]["state"], "up_to_date", "{again}");
+    assert_eq!(again["delivery"]["commit"], first["delivery"]["commit"]);
+    assert_eq!(again["attempts"].as_array().unwrap().len(), 2);
+
+    // A job id replays every delivery of the job.
+    let out = courier_cli(&setup, &["replay", &job, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let requeued: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(requeued[0]["id"], id.as_str());
+    assert_eq!(requeued[0]["state"], "queued");
+    let third = server.wait_finished(&id);
+    assert_eq!(third["delivery"]["state"], "up_to_date", "{third}");
+    let head = third["delivery"]["head_branch"].as_str().unwrap();
+    let base = setup.repo.rev_parse("main").unwrap();
+    assert_eq!(setup.repo.parents(head), vec![base], "still one commit");
+
+    let out = courier_cli(&setup, &["replay", "01M81CVA8KSC3DFWVKDX314RFZ"]);
+    assert_eq!(out.status.code(), Some(2), "unknown id: {out:?}");
+    let out = courier_cli(&setup, &["replay", "not-an-id"]);
+    assert_eq!(out.status.code(), Some(2), "invalid id: {out:?}");
+}
