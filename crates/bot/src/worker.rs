@@ -401,7 +401,7 @@ fn decide(report: TargetReport) -> Decision {
                 .message
                 .unwrap_or_else(|| "the delivery failed without a message".to_owned());
             let kind = report.error_kind.unwrap_or("error");
-            return if TRANSIENT_KINDS.contains(&kind) {
+            return if is_transient_kind(kind) {
                 Decision::Retry(format!("{kind}: {message}"))
             } else {
                 Decision::Fail(format!("{kind}: {message}"))
@@ -415,6 +415,11 @@ fn decide(report: TargetReport) -> Decision {
         finish.error = report.message;
     }
     Decision::Finish(finish)
+}
+
+/// Whether a target failure of this kind is worth another attempt later.
+fn is_transient_kind(kind: &str) -> bool {
+    TRANSIENT_KINDS.contains(&kind)
 }
 
 /// This attempt's number within the current run: consecutive earlier attempts that ended
@@ -460,6 +465,23 @@ mod tests {
             finished_at: None,
             outcome: outcome.map(str::to_owned),
             error: None,
+        }
+    }
+
+    #[test]
+    fn only_passing_failures_are_retried() {
+        for kind in ["timeout", "transient", "head_moved", "rate_limited"] {
+            assert!(is_transient_kind(kind), "{kind}");
+        }
+        for kind in [
+            "auth",
+            "not_found",
+            "rejected",
+            "protected_path",
+            "template",
+            "routing",
+        ] {
+            assert!(!is_transient_kind(kind), "{kind}");
         }
     }
 

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use courier_testkit::{BareRepo, GitServer, make_bare_repo, zip_bytes};
@@ -25,6 +25,8 @@ const WAIT: Duration = Duration::from_secs(90);
 struct ArtifactServer {
     addr: SocketAddr,
     stall: Arc<AtomicBool>,
+    /// When non-zero, requests are answered with this status instead of the zip.
+    fail_with: Arc<AtomicU16>,
     hits: Arc<AtomicUsize>,
     _runtime: tokio::runtime::Runtime,
 }
@@ -43,17 +45,21 @@ impl ArtifactServer {
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let zip = Arc::new(zip);
-        let (s, h) = (stall.clone(), hits.clone());
+        let fail_with = Arc::new(AtomicU16::new(0));
+        let (s, h, f) = (stall.clone(), hits.clone(), fail_with.clone());
         let app = axum::Router::new().route(
             "/result.zip",
             axum::routing::get(move || {
-                let (zip, stall, hits) = (zip.clone(), s.clone(), h.clone());
+                let (zip, stall, hits, fail) = (zip.clone(), s.clone(), h.clone(), f.clone());
                 async move {
                     hits.fetch_add(1, Ordering::SeqCst);
                     while stall.load(Ordering::SeqCst) {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
-                    zip.as_ref().clone()
+                    match fail.load(Ordering::SeqCst) {
+                        0 => (axum::http::StatusCode::OK, zip.as_ref().clone()),
+                        code => (axum::http::StatusCode::from_u16(code).unwrap(), Vec::new()),
+                    }
                 }
             }),
         );
@@ -61,6 +67,7 @@ impl ArtifactServer {
         ArtifactServer {
             addr,
             stall,
+            fail_with,
             hits,
             _runtime: runtime,
         }
@@ -491,4 +498,33 @@ fn deliveries_and_replay_from_the_cli_against_a_running_server() {
     assert_eq!(out.status.code(), Some(2), "unknown id: {out:?}");
     let out = courier_cli(&setup, &["replay", "not-an-id"]);
     assert_eq!(out.status.code(), Some(2), "invalid id: {out:?}");
+}
+
+#[test]
+fn a_transient_download_failure_is_retried_with_backoff() {
+    let setup = Setup::new();
+    setup.artifacts.fail_with.store(503, Ordering::SeqCst);
+    let server = setup.serve("serve.log");
+    let id = server.post_event(&setup.payload());
+    let mut retrying = Value::Null;
+    wait_until("the delivery to be retrying", || {
+        let (_, detail) = server.request("GET", &format!("/api/deliveries/{id}"), ADMIN_TOKEN, "");
+        let done = detail["delivery"]["state"] == "retrying";
+        retrying = detail;
+        done
+    });
+    let delivery = &retrying["delivery"];
+    let error = delivery["last_error"].as_str().unwrap();
+    assert!(error.contains("503"), "{retrying}");
+    assert!(delivery["next_attempt_at"].is_string(), "{retrying}");
+    assert_eq!(retrying["attempts"][0]["outcome"], "retry", "{retrying}");
+    assert!(delivery["lease_owner"].is_null());
+
+    // The platform recovers: the next attempt (after the backoff, at most 5 s) delivers.
+    setup.artifacts.fail_with.store(0, Ordering::SeqCst);
+    let detail = server.wait_finished(&id);
+    assert_delivered_once(&setup, &detail);
+    let attempts = detail["attempts"].as_array().unwrap();
+    assert!(attempts.len() >= 2, "{detail}");
+    assert_eq!(attempts.last().unwrap()["outcome"], "delivered");
 }

@@ -62,9 +62,11 @@ impl Metrics {
             delivery_seconds.clone(),
         );
         let download_bytes = Histogram::new(exponential_buckets(1024.0, 4.0, 12));
+        // The pipeline exposes the validated export, not the zip it came in: this is the
+        // uncompressed size, which is what the limits in `limits.archive` bound.
         registry.register(
-            "artifact_download_bytes",
-            "Size of downloaded artifacts",
+            "export_bytes",
+            "Uncompressed size of each export obtained for a delivery",
             download_bytes.clone(),
         );
         Metrics {
