@@ -205,7 +205,8 @@ impl Server {
     }
 
     fn request(&self, method: &str, path: &str, token: &str, body: &str) -> (u16, Value) {
-        http(self.addr, method, path, token, body)
+        let (status, text) = http(self.addr, method, path, token, body);
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     fn deliveries(&self) -> Vec<Value> {
@@ -275,8 +276,8 @@ impl Drop for Server {
     }
 }
 
-/// A minimal HTTP/1.1 client: one request per connection, JSON answers.
-fn http(addr: SocketAddr, method: &str, path: &str, token: &str, body: &str) -> (u16, Value) {
+/// A minimal HTTP/1.1 client: one request per connection, fixed-length answers.
+fn http(addr: SocketAddr, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -303,7 +304,7 @@ fn http(addr: SocketAddr, method: &str, path: &str, token: &str, body: &str) -> 
             .contains("transfer-encoding: chunked"),
         "this client reads only fixed-length answers"
     );
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    (status, body.to_owned())
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
@@ -354,8 +355,16 @@ fn a_webhook_over_tcp_is_delivered_to_the_repository() {
     assert_eq!(setup.artifacts.hits.load(Ordering::SeqCst), 1);
 
     // Metrics saw the delivery.
-    let (status, _) = server.request("GET", "/metrics", "", "");
+    let (status, metrics) = http(server.addr, "GET", "/metrics", "", "");
     assert_eq!(status, 200);
+    for line in [
+        "courier_webhooks_total{result=\"accepted\"} 1",
+        "courier_deliveries_total{outcome=\"delivered\",provider=\"git\"} 1",
+        "courier_delivery_attempts_total 1",
+        "courier_queue_depth 0",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
     let log = server.log();
     assert!(
         !log.contains(GIT_TOKEN),
