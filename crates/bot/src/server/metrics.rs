@@ -46,7 +46,7 @@ impl Metrics {
         let deliveries = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "deliveries",
-            "Finished deliveries by outcome and provider",
+            "Delivery attempts ended, by outcome (a final state, or `retry`) and provider",
             deliveries.clone(),
         );
         let attempts = Counter::default();
