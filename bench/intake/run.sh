@@ -13,6 +13,8 @@ work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 export BENCH_TOKEN=bench-webhook-token-0123456789
 
+# Routed: every job gets a delivery, and the worker fails it at once (the artifact host
+# is not allowed), so claims and finishes compete with intake for the write lock.
 cat >"$work/courier.yaml" <<YAML
 listen: 127.0.0.1:0
 data_dir: ./data
@@ -27,6 +29,8 @@ hooks:
         repository: https://git.example.invalid/web.git
         branch: main
 YAML
+# Recorded only: the same durable insert of each job, no delivery, an idle worker.
+sed 's/hook_id: "5"/hook_id: "no-such-hook"/' "$work/courier.yaml" >"$work/record-only.yaml"
 
 # Starts "$@" with stdout to $work/out and sets $addr from its `listening on` line.
 start() {
@@ -53,9 +57,12 @@ start "$target/release/examples/bare_intake"
 bench
 kill $pid; wait $pid 2>/dev/null || true
 
-echo "== courier serve (SQLite, synchronous=FULL, group commit)"
-start "$target/release/courier" serve --config "$work/courier.yaml"
-bench
-curl -s "http://$addr/metrics" | grep '^courier_webhooks_total'
-kill -TERM $pid; wait $pid 2>/dev/null || true
-ls -l "$work/data/courier.db"
+for config in courier record-only; do
+  echo "== courier serve, $config (SQLite, synchronous=FULL, group commit)"
+  rm -rf "$work/data"
+  start "$target/release/courier" serve --config "$work/$config.yaml"
+  bench
+  curl -s "http://$addr/metrics" | grep '^courier_webhooks_total'
+  kill -TERM $pid; wait $pid 2>/dev/null || true
+  ls -l "$work/data/courier.db"
+done
