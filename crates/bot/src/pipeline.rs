@@ -281,8 +281,13 @@ impl TargetReport {
 
 impl Pipeline {
     pub fn new(config: Arc<Config>) -> anyhow::Result<Pipeline> {
-        let downloader = Downloader::new(download_policy(&config))
-            .context("the platform/download settings cannot be used")?;
+        let policy = download_policy(&config);
+        if let Some(tmp) = &policy.temp_dir {
+            std::fs::create_dir_all(tmp)
+                .with_context(|| format!("creating the download directory {}", tmp.display()))?;
+        }
+        let downloader =
+            Downloader::new(policy).context("the platform/download settings cannot be used")?;
         let git = GitWorkspace::new(config.data_dir.join("repositories"), Timeouts::default())
             .context("preparing the repository cache")?;
         let providers = config

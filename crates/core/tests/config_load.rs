@@ -331,3 +331,53 @@ fn every_shipped_example_loads() {
         "https://gitlab.example.com/platform/mobile/design-tokens.git"
     );
 }
+
+#[test]
+fn admin_tokens_are_loaded_and_must_be_distinct_and_long() {
+    let env = |name: &str| match name {
+        "HOOK" => Some("webhook-token-0123456789".to_owned()),
+        "ADMIN" => Some("admin-token-0123456789ab".to_owned()),
+        _ => None,
+    };
+    let ok = "webhook: { tokens: [\"${HOOK}\"] }\nadmin: { tokens: [\"${ADMIN}\", \"second-admin-token-xyz\"] }\nhooks:\n  - match: any\n    targets: []\n";
+    let config = Config::from_yaml_str(ok, "config.yaml", &env).expect("valid config");
+    let admin = config.admin.as_ref().expect("admin section");
+    let tokens: Vec<&str> = admin.tokens.iter().map(|t| t.expose_secret()).collect();
+    assert_eq!(
+        tokens,
+        ["admin-token-0123456789ab", "second-admin-token-xyz"]
+    );
+    // Secrets stay out of Debug output.
+    assert!(!format!("{config:?}").contains("admin-token-0123456789ab"));
+
+    let shared = "webhook: { tokens: [\"${HOOK}\"] }\nadmin: { tokens: [\"${HOOK}\"] }\nhooks:\n  - match: any\n    targets: []\n";
+    let err = Config::from_yaml_str(shared, "config.yaml", &env)
+        .expect_err("an admin token equal to a webhook token is refused")
+        .to_string();
+    assert!(err.contains("admin.tokens"), "{err}");
+    assert!(
+        err.contains("must differ from every webhook token"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("webhook-token-0123456789"),
+        "the token leaked: {err}"
+    );
+
+    let short = "admin: { tokens: [\"too-short\"] }\nhooks:\n  - match: any\n    targets: []\n";
+    let err = Config::from_yaml_str(short, "config.yaml", &env)
+        .expect_err("a short admin token is refused")
+        .to_string();
+    assert!(err.contains("admin.tokens"), "{err}");
+    assert!(!err.contains("too-short"), "the token leaked: {err}");
+
+    let empty = "admin: { tokens: [] }\nhooks:\n  - match: any\n    targets: []\n";
+    let err = Config::from_yaml_str(empty, "config.yaml", &env)
+        .expect_err("an empty admin token list is refused")
+        .to_string();
+    assert!(err.contains("must list at least one token"), "{err}");
+
+    let none = "hooks:\n  - match: any\n    targets: []\n";
+    let config = Config::from_yaml_str(none, "config.yaml", &env).unwrap();
+    assert!(config.admin.is_none());
+}

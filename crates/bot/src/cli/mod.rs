@@ -1,7 +1,9 @@
 //! The command line: one subcommand per file, all sharing the exit-code convention below.
 
 mod deliver;
+mod deliveries;
 mod inspect;
+mod serve;
 mod validate;
 
 use std::path::PathBuf;
@@ -33,6 +35,13 @@ pub enum Command {
     DryRun(deliver::DryRunArgs),
     /// Run one delivery for real, in the foreground, and print what was done.
     Deliver(deliver::DeliverArgs),
+    /// Run the server: webhook intake, the operations API, and the delivery workers.
+    Serve(serve::ServeArgs),
+    /// List deliveries recorded in the store, newest first.
+    Deliveries(deliveries::DeliveriesArgs),
+    /// Put a delivery (or every delivery of a job) back in the queue; a running server
+    /// picks it up.
+    Replay(deliveries::ReplayArgs),
 }
 
 /// What the process exits with. Scripts branch on these, so they are part of the interface
@@ -63,6 +72,16 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Inspect(args) => runtime()?.block_on(inspect::run(&args)),
         Command::DryRun(args) => runtime()?.block_on(deliver::dry_run(&args)),
         Command::Deliver(args) => runtime()?.block_on(deliver::deliver(&args)),
+        Command::Serve(args) => {
+            let runtime = runtime()?;
+            let exit = runtime.block_on(serve::run(&args));
+            // A download abandoned at the end of the shutdown grace period must not keep
+            // the process alive: its lease expires and another worker redoes it.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            exit
+        }
+        Command::Deliveries(args) => runtime()?.block_on(deliveries::list(&args)),
+        Command::Replay(args) => runtime()?.block_on(deliveries::replay(&args)),
     }
 }
 

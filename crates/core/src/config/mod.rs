@@ -44,6 +44,8 @@ pub struct Config {
     /// How webhook requests are authenticated. `None` only when `listen` is a loopback
     /// address: the endpoint then accepts unauthenticated requests.
     pub webhook: Option<Webhook>,
+    /// Who may use the operations API (`/api/...`). `None`: the API answers 403.
+    pub admin: Option<Admin>,
     /// The design-system platform's API and where artifacts may be downloaded from.
     pub platform: Platform,
     /// Bounds on downloads and archives.
@@ -80,6 +82,15 @@ pub struct Webhook {
     /// Re-read the job through the platform API (needs `platform.token`) before acting.
     /// Default: false.
     pub verify_with_platform: bool,
+}
+
+/// Operations API authentication (`admin`).
+#[derive(Debug, Clone)]
+pub struct Admin {
+    /// Accepted bearer tokens for `/api/...`; distinct from the webhook tokens, so that
+    /// whoever can send events cannot replay or read deliveries. Required, non-empty,
+    /// each at least 16 characters.
+    pub tokens: Vec<SecretString>,
 }
 
 /// The design-system platform (`platform`).

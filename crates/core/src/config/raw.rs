@@ -21,6 +21,7 @@ pub(super) struct RawConfig {
     pub data_dir: Option<String>,
     pub store: Option<SecretString>,
     pub webhook: Option<RawWebhook>,
+    pub admin: Option<RawAdmin>,
     pub platform: Option<RawPlatform>,
     #[serde(default)]
     pub limits: RawLimits,
@@ -42,6 +43,13 @@ pub(super) struct RawWebhook {
     pub allowed_design_systems: Vec<IdString>,
     #[serde(default)]
     pub verify_with_platform: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAdmin {
+    #[serde(default)]
+    pub tokens: Vec<SecretString>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,14 +15,15 @@ use super::error::{ConfigError, Location, Problem};
 use super::interpolate::interpolate;
 use super::locate::locate;
 use super::raw::{
-    IdString, RawConfig, RawConnection, RawGithubApp, RawHook, RawKind, RawMatch, RawPlatform,
-    RawTarget, RawWebhook,
+    IdString, RawAdmin, RawConfig, RawConnection, RawGithubApp, RawHook, RawKind, RawMatch,
+    RawPlatform, RawTarget, RawWebhook,
 };
 use super::{
-    AzureConnection, Config, Connection, ConnectionKind, DEFAULT_AUTHOR_EMAIL, DEFAULT_AUTHOR_NAME,
-    DEFAULT_COMMIT_MESSAGE, DEFAULT_PULL_REQUEST_DESCRIPTION, DEFAULT_PULL_REQUEST_TITLE,
-    GitConnection, GithubApp, GithubAuth, GithubConnection, GitlabConnection, HookEntry,
-    HostPattern, Limits, Match, MatchKeys, Platform, Store, Target, Webhook,
+    Admin, AzureConnection, Config, Connection, ConnectionKind, DEFAULT_AUTHOR_EMAIL,
+    DEFAULT_AUTHOR_NAME, DEFAULT_COMMIT_MESSAGE, DEFAULT_PULL_REQUEST_DESCRIPTION,
+    DEFAULT_PULL_REQUEST_TITLE, GitConnection, GithubApp, GithubAuth, GithubConnection,
+    GitlabConnection, HookEntry, HostPattern, Limits, Match, MatchKeys, Platform, Store, Target,
+    Webhook,
 };
 use crate::paths::RelPath;
 use crate::template::{TemplateField, Templates, check_branch_name};
@@ -148,6 +149,7 @@ impl Validator<'_> {
         let store = self.store(raw.store.as_ref(), &data_dir);
         let platform = self.platform(raw.platform);
         let webhook = self.webhook(raw.webhook, listen, &platform);
+        let admin = self.admin(raw.admin, webhook.as_ref());
         let limits = Limits {
             archive: raw.limits.archive,
             download: raw.limits.download,
@@ -164,6 +166,7 @@ impl Validator<'_> {
             data_dir,
             store,
             webhook,
+            admin,
             platform,
             limits,
             workers,
@@ -434,26 +437,7 @@ impl Validator<'_> {
             }
             return None;
         };
-        if raw.tokens.is_empty() {
-            self.problem("webhook.tokens", "must list at least one token");
-        }
-        let mut tokens = Vec::new();
-        for (i, token) in raw.tokens.iter().enumerate() {
-            let path = format!("webhook.tokens[{i}]");
-            let Some(token) = self.secret(&path, token) else {
-                continue;
-            };
-            if token.expose_secret().chars().count() < MIN_WEBHOOK_TOKEN_CHARS {
-                self.problem(
-                    path,
-                    format!(
-                        "too short: use at least {MIN_WEBHOOK_TOKEN_CHARS} random characters (e.g. `openssl rand -hex 32`)"
-                    ),
-                );
-                continue;
-            }
-            tokens.push(token);
-        }
+        let tokens = self.tokens("webhook.tokens", &raw.tokens);
         let allowed_workspaces = raw
             .allowed_workspaces
             .iter()
@@ -478,6 +462,50 @@ impl Validator<'_> {
             allowed_design_systems,
             verify_with_platform: raw.verify_with_platform,
         })
+    }
+
+    fn admin(&mut self, raw: Option<RawAdmin>, webhook: Option<&Webhook>) -> Option<Admin> {
+        let raw = raw?;
+        let tokens = self.tokens("admin.tokens", &raw.tokens);
+        let shared = tokens.iter().any(|admin| {
+            webhook.is_some_and(|w| {
+                w.tokens
+                    .iter()
+                    .any(|hook| hook.expose_secret() == admin.expose_secret())
+            })
+        });
+        if shared {
+            self.problem(
+                "admin.tokens",
+                "must differ from every webhook token: whoever sends events must not be able to read or replay deliveries",
+            );
+        }
+        Some(Admin { tokens })
+    }
+
+    /// A non-empty list of secrets, each long enough to resist guessing.
+    fn tokens(&mut self, path: &str, raw: &[SecretString]) -> Vec<SecretString> {
+        if raw.is_empty() {
+            self.problem(path, "must list at least one token");
+        }
+        let mut tokens = Vec::new();
+        for (i, token) in raw.iter().enumerate() {
+            let item = format!("{path}[{i}]");
+            let Some(token) = self.secret(&item, token) else {
+                continue;
+            };
+            if token.expose_secret().chars().count() < MIN_WEBHOOK_TOKEN_CHARS {
+                self.problem(
+                    item,
+                    format!(
+                        "too short: use at least {MIN_WEBHOOK_TOKEN_CHARS} random characters (e.g. `openssl rand -hex 32`)"
+                    ),
+                );
+                continue;
+            }
+            tokens.push(token);
+        }
+        tokens
     }
 
     fn limits(&mut self, limits: &Limits) {

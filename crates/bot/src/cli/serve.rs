@@ -1,0 +1,95 @@
+//! `courier serve`: the HTTP server and the worker pool over one store.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use courier_core::config::Config;
+
+use super::Exit;
+use crate::pipeline::Pipeline;
+use crate::server::{AppState, create_app};
+use crate::store::Store;
+use crate::worker::{WorkerOptions, WorkerPool};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The configuration file (YAML).
+    #[arg(long, short, env = "COURIER_CONFIG")]
+    pub config: PathBuf,
+    /// Address to listen on, overriding the configuration's `listen` (port 0 picks a
+    /// free port; the bound address is printed on startup).
+    #[arg(long, env = "COURIER_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Seconds a worker's claim on a delivery lasts without renewal; after a crash, the
+    /// delivery runs again this long after its last renewal.
+    #[arg(long, env = "COURIER_LEASE_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub lease_seconds: u64,
+    /// Seconds running deliveries get to finish on SIGTERM/SIGINT before they are
+    /// abandoned (to run again once their leases expire).
+    #[arg(long, env = "COURIER_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
+    pub shutdown_grace_seconds: u64,
+}
+
+pub async fn run(args: &ServeArgs) -> anyhow::Result<Exit> {
+    let config = match Config::load(&args.config) {
+        Ok(config) => Arc::new(config),
+        Err(problems) => {
+            eprintln!("{problems}");
+            return Ok(Exit::Invalid);
+        }
+    };
+    let store = Store::open(&config.store)
+        .await
+        .context("opening the store")?;
+    let pipeline = Arc::new(Pipeline::new(config.clone())?);
+    let state = AppState::new(config.clone(), store.clone());
+    let mut options = WorkerOptions::from_config(&config);
+    options.lease = Duration::from_secs(args.lease_seconds);
+    let addr = args.listen.unwrap_or(config.listen);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+
+    let workers = WorkerPool::spawn(state.clone(), pipeline, options);
+    // On stdout as well as in the log: scripts and tests that pass port 0 read it there,
+    // whatever the log level.
+    println!("listening on {bound}");
+    tracing::info!(address = %bound, workers = config.workers, "listening on {bound}");
+
+    let served = axum::serve(listener, create_app(state.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    tracing::info!("stopping: no new requests; waiting for running deliveries");
+    workers
+        .shutdown(Duration::from_secs(args.shutdown_grace_seconds))
+        .await;
+    store.close().await;
+    served.context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(Exit::Success)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = interrupt => tracing::info!("SIGINT received"),
+        _ = terminate => tracing::info!("SIGTERM received"),
+    }
+}

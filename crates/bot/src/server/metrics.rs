@@ -1,0 +1,119 @@
+//! Prometheus metrics (`GET /metrics`). Counters and histograms are updated where things
+//! happen; queue gauges are read from the store when scraped, so several replicas never
+//! disagree about the queue.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+    provider: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    webhooks: Family<ResultLabel, Counter>,
+    deliveries: Family<OutcomeLabels, Counter>,
+    attempts: Counter,
+    delivery_seconds: Histogram,
+    download_bytes: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("courier");
+        let webhooks = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "webhooks",
+            "Webhook requests by result (accepted, duplicate, unauthorized, forbidden, invalid, ignored, error)",
+            webhooks.clone(),
+        );
+        let deliveries = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "deliveries",
+            "Delivery attempts ended, by outcome (a final state, or `retry`) and provider",
+            deliveries.clone(),
+        );
+        let attempts = Counter::default();
+        registry.register(
+            "delivery_attempts",
+            "Delivery attempts started",
+            attempts.clone(),
+        );
+        let delivery_seconds = Histogram::new(exponential_buckets(0.05, 2.0, 14));
+        registry.register(
+            "delivery_duration_seconds",
+            "Time from claim to finish of one delivery attempt",
+            delivery_seconds.clone(),
+        );
+        let download_bytes = Histogram::new(exponential_buckets(1024.0, 4.0, 12));
+        // The pipeline exposes the validated export, not the zip it came in: this is the
+        // uncompressed size, which is what the limits in `limits.archive` bound.
+        registry.register(
+            "export_bytes",
+            "Uncompressed size of each export obtained for a delivery",
+            download_bytes.clone(),
+        );
+        Metrics {
+            registry,
+            webhooks,
+            deliveries,
+            attempts,
+            delivery_seconds,
+            download_bytes,
+        }
+    }
+
+    pub fn webhook(&self, result: &str) {
+        self.webhooks
+            .get_or_create(&ResultLabel {
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn delivery_finished(&self, outcome: &str, provider: &str, seconds: f64) {
+        self.deliveries
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+                provider: provider.to_owned(),
+            })
+            .inc();
+        self.delivery_seconds.observe(seconds);
+    }
+
+    pub fn attempt_started(&self) {
+        self.attempts.inc();
+    }
+
+    pub fn downloaded(&self, bytes: u64) {
+        self.download_bytes.observe(bytes as f64);
+    }
+
+    /// The registry in Prometheus text format, followed by the queue gauges given.
+    pub fn render(&self, gauges: &[(&str, &str, f64)]) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        for (name, help, value) in gauges {
+            out.push_str(&format!("# HELP courier_{name} {help}\n# TYPE courier_{name} gauge\ncourier_{name} {value}\n"));
+        }
+        out.push_str("# EOF\n");
+        out
+    }
+}

@@ -1,0 +1,563 @@
+//! Recording jobs, with group commit.
+//!
+//! One synced commit per webhook caps intake at the disk's sync rate. Instead every
+//! `insert_job` goes to one writer task; while it commits a batch, new requests queue up,
+//! and the next batch takes all of them (up to [`MAX_BATCH`]) into one transaction,
+//! written with a few multi-row statements. Should any of them fail, the batch is rolled
+//! back and recorded again item by item, each in its own savepoint, so the item at fault
+//! fails alone and its caller gets the error while the rest commit. Nobody is answered
+//! before the commit.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::{Acquire, Any, AnyPool, AssertSqlSafe, Row, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    Backend, DeliveryId, Inserted, JobId, MAX_BATCH, NewDelivery, NewJob, Store, StoreError,
+    Timestamp,
+};
+
+pub(super) struct Request {
+    job: NewJob,
+    reply: oneshot::Sender<Result<Inserted, StoreError>>,
+}
+
+impl Store {
+    /// Records a job and its deliveries, durably, before returning.
+    ///
+    /// The same `(workspace_id, job_id)` again creates nothing and returns the existing
+    /// ids with `duplicate: true` — also when the copies arrive concurrently, on any
+    /// replica. One exception: if the recorded copy was `ignored` (not deliverable, e.g.
+    /// `InProgress`) and this one is not, the record is upgraded to this copy (status,
+    /// body, routing) and its deliveries are created (`duplicate: false`).
+    ///
+    /// Goes through the group-commit writer (see the module documentation).
+    pub async fn insert_job(&self, job: NewJob) -> Result<Inserted, StoreError> {
+        validate(&job)?;
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .intake
+            .send(Request { job, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// [`Store::insert_job`] in a transaction of its own, bypassing the group-commit
+    /// writer: one synced commit per call. For tools and for comparison in benchmarks.
+    pub async fn insert_job_unbatched(&self, job: NewJob) -> Result<Inserted, StoreError> {
+        validate(&job)?;
+        let mut tx = self.pool().begin_with(self.backend().begin_write()).await?;
+        let inserted = insert_one(&mut tx, &job, Timestamp::now()).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+}
+
+/// Longest identifier, key, repository or branch name the store takes, in bytes.
+const MAX_TEXT: usize = 1024;
+
+fn validate(job: &NewJob) -> Result<(), StoreError> {
+    let invalid = |reason: String| StoreError::InvalidJob {
+        workspace_id: job.workspace_id.clone(),
+        job_id: job.job_id.clone(),
+        reason,
+    };
+    // Both backends must accept what one accepts: PostgreSQL stores no NUL in text and
+    // cannot index very long values, so neither store takes them.
+    let texts = [
+        ("workspace id", job.workspace_id.as_str()),
+        ("job id", &job.job_id),
+        ("hook id", &job.hook_id),
+        ("design system id", &job.design_system_id),
+        ("status", &job.status),
+    ]
+    .into_iter()
+    .chain(job.deliveries.iter().flat_map(|d| {
+        [
+            ("target key", d.target_key.as_str()),
+            ("target hook id", &d.hook_id),
+            ("repository", &d.repository),
+            ("head branch", &d.head_branch),
+        ]
+    }));
+    for (what, text) in texts {
+        if text.contains('\0') {
+            return Err(invalid(format!("the {what} contains a NUL character")));
+        }
+        if text.len() > MAX_TEXT {
+            return Err(invalid(format!(
+                "the {what} is {} bytes long (at most {MAX_TEXT})",
+                text.len()
+            )));
+        }
+    }
+    if job.ignored && !job.deliveries.is_empty() {
+        return Err(invalid("an ignored job cannot have deliveries".to_owned()));
+    }
+    let mut keys = HashSet::new();
+    for d in &job.deliveries {
+        if !keys.insert(d.target_key.as_str()) {
+            return Err(invalid(format!("target `{}` appears twice", d.target_key)));
+        }
+        if d.repository.contains('\n') || d.head_branch.contains('\n') {
+            return Err(invalid(format!(
+                "target `{}` has a line break in its repository or branch",
+                d.target_key
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The writer task: runs until every `Store` clone is gone.
+pub(super) async fn run_writer(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Request>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // A caller that gave up (its request timed out) still gets its job recorded: the
+        // platform will send it again and find it.
+        match commit_batch(&pool, backend, &batch).await {
+            Ok(results) => {
+                for (request, result) in batch.drain(..).zip(results) {
+                    let _ = request.reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, items = batch.len(), "intake batch failed to commit");
+                for request in batch.drain(..) {
+                    let _ = request.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Commits a batch: first all of it with multi-row statements (a handful of statements
+/// per batch, not several per item); if any statement fails, the transaction is rolled
+/// back and the batch runs again item by item, each in a savepoint, so the item at fault
+/// fails alone. The outer error is a failure of the transaction itself (begin or commit),
+/// which fails every item.
+async fn commit_batch(
+    pool: &AnyPool,
+    backend: Backend,
+    batch: &[Request],
+) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+    match commit_batch_together(pool, backend, batch).await {
+        Ok(results) => Ok(results),
+        Err(e) => {
+            tracing::warn!(error = %e, items = batch.len(), "intake batch failed; recording its items one by one");
+            commit_batch_item_by_item(pool, backend, batch).await
+        }
+    }
+}
+
+/// Rows per multi-row `INSERT` (12 and 8 parameters a row: well under SQLite's 32,766
+/// and PostgreSQL's 65,535 parameter limits).
+const JOB_ROWS: usize = 64;
+const DELIVERY_ROWS: usize = 128;
+
+/// `(workspace_id, job_id)` of a job, the deduplication key.
+fn key(job: &NewJob) -> (&str, &str) {
+    (&job.workspace_id, &job.job_id)
+}
+
+async fn commit_batch_together(
+    pool: &AnyPool,
+    backend: Backend,
+    batch: &[Request],
+) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+    let now = Timestamp::now();
+    // Copies of one job inside the batch: the first is recorded, the rest answered as its
+    // duplicates.
+    let mut first_of: HashMap<(&str, &str), usize> = HashMap::new();
+    let leader: Vec<usize> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, r)| *first_of.entry(key(&r.job)).or_insert(i))
+        .collect();
+    let unique: Vec<usize> = (0..batch.len()).filter(|&i| leader[i] == i).collect();
+    let ids: Vec<JobId> = unique.iter().map(|_| JobId::generate()).collect();
+
+    let mut tx = pool.begin_with(backend.begin_write()).await?;
+    let mut created: HashSet<String> = HashSet::new();
+    for (chunk, chunk_ids) in unique.chunks(JOB_ROWS).zip(ids.chunks(JOB_ROWS)) {
+        let mut sql = String::from(
+            "INSERT INTO jobs (id, workspace_id, job_id, hook_id, design_system_id, status, \
+             ignored, routing, routing_reason, body, received_at, updated_at) VALUES ",
+        );
+        for row in 0..chunk.len() {
+            let b = row * 11;
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for p in 1..=11 {
+                sql.push_str(&format!("${}, ", b + p));
+            }
+            sql.push_str(&format!("${})", b + 11));
+        }
+        sql.push_str(" ON CONFLICT (workspace_id, job_id) DO NOTHING RETURNING id");
+        // Only placeholders are generated; every value is bound.
+        let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+        for (&i, id) in chunk.iter().zip(chunk_ids) {
+            let job = &batch[i].job;
+            query = query
+                .bind(id.as_str())
+                .bind(&job.workspace_id)
+                .bind(&job.job_id)
+                .bind(&job.hook_id)
+                .bind(&job.design_system_id)
+                .bind(&job.status)
+                .bind(i64::from(job.ignored))
+                .bind(job.routing.kind())
+                .bind(job.routing.reason())
+                .bind(&job.body)
+                .bind(now.as_millis());
+        }
+        created.extend(query.fetch_all(&mut *tx).await?);
+    }
+
+    let mut answers: Vec<Option<Inserted>> = vec![None; batch.len()];
+    let mut new_deliveries: Vec<(&JobId, &NewDelivery, DeliveryId)> = Vec::new();
+    for (&i, id) in unique.iter().zip(&ids) {
+        let job = &batch[i].job;
+        answers[i] = Some(if created.contains(id.as_str()) {
+            let deliveries = job
+                .deliveries
+                .iter()
+                .map(|d| {
+                    let delivery = DeliveryId::generate();
+                    new_deliveries.push((id, d, delivery.clone()));
+                    delivery
+                })
+                .collect();
+            Inserted {
+                job: id.clone(),
+                deliveries,
+                duplicate: false,
+            }
+        } else {
+            recorded_before(&mut tx, job, now).await?
+        });
+    }
+    for chunk in new_deliveries.chunks(DELIVERY_ROWS) {
+        let mut sql = String::from(
+            "INSERT INTO deliveries (id, job_ref, target_key, hook_id, repository, head_branch, \
+             serial_key, state, attempts, created_at) VALUES ",
+        );
+        for row in 0..chunk.len() {
+            let b = row * 8;
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, 'queued', 0, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8
+            ));
+        }
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (job, d, id) in chunk {
+            query = query
+                .bind(id.as_str())
+                .bind(job.as_str())
+                .bind(&d.target_key)
+                .bind(&d.hook_id)
+                .bind(&d.repository)
+                .bind(&d.head_branch)
+                .bind(serial_key(d))
+                .bind(now.as_millis());
+        }
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+
+    Ok((0..batch.len())
+        .map(|i| {
+            let mut answer = answers[leader[i]]
+                .clone()
+                .ok_or_else(|| StoreError::Corrupt("intake batch lost an answer".to_owned()))?;
+            if leader[i] != i {
+                answer.duplicate = true;
+            }
+            Ok(answer)
+        })
+        .collect())
+}
+
+async fn commit_batch_item_by_item(
+    pool: &AnyPool,
+    backend: Backend,
+    batch: &[Request],
+) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+    let now = Timestamp::now();
+    let mut tx = pool.begin_with(backend.begin_write()).await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for request in batch {
+        // `Transaction::begin` on a transaction is a savepoint in sqlx.
+        let mut item = tx.begin().await?;
+        match insert_one(&mut item, &request.job, now).await {
+            Ok(inserted) => {
+                item.commit().await?;
+                results.push(Ok(inserted));
+            }
+            Err(e) => {
+                item.rollback().await?;
+                results.push(Err(e));
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+fn serial_key(d: &NewDelivery) -> String {
+    format!("{}\n{}", d.repository, d.head_branch)
+}
+
+async fn insert_one(
+    tx: &mut Transaction<'_, Any>,
+    job: &NewJob,
+    now: Timestamp,
+) -> Result<Inserted, StoreError> {
+    let id = JobId::generate();
+    let created: Option<String> = sqlx::query_scalar(
+        "INSERT INTO jobs (id, workspace_id, job_id, hook_id, design_system_id, status, \
+         ignored, routing, routing_reason, body, received_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
+         ON CONFLICT (workspace_id, job_id) DO NOTHING RETURNING id",
+    )
+    .bind(id.as_str())
+    .bind(&job.workspace_id)
+    .bind(&job.job_id)
+    .bind(&job.hook_id)
+    .bind(&job.design_system_id)
+    .bind(&job.status)
+    .bind(i64::from(job.ignored))
+    .bind(job.routing.kind())
+    .bind(job.routing.reason())
+    .bind(&job.body)
+    .bind(now.as_millis())
+    .fetch_optional(&mut **tx)
+    .await?;
+    if created.is_some() {
+        let deliveries = insert_deliveries(tx, &id, job, now).await?;
+        return Ok(Inserted {
+            job: id,
+            deliveries,
+            duplicate: false,
+        });
+    }
+    recorded_before(tx, job, now).await
+}
+
+/// The answer for a job whose key is already recorded: the existing ids, or, when the
+/// record was ignored and this copy is deliverable, the upgraded record.
+async fn recorded_before(
+    tx: &mut Transaction<'_, Any>,
+    job: &NewJob,
+    now: Timestamp,
+) -> Result<Inserted, StoreError> {
+    // Under concurrency on PostgreSQL the insert waited for the other transaction, and
+    // this statement (a new snapshot) sees its committed row.
+    let row = sqlx::query("SELECT id FROM jobs WHERE workspace_id = $1 AND job_id = $2")
+        .bind(&job.workspace_id)
+        .bind(&job.job_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let existing = JobId::from_db(row.try_get("id")?);
+    if !job.ignored {
+        // Upgrade an ignored record; the `ignored = 1` condition makes exactly one of
+        // several concurrent upgraders win (the others see 0 rows once it commits).
+        let upgraded = sqlx::query(
+            "UPDATE jobs SET status = $2, ignored = 0, routing = $3, routing_reason = $4, \
+             body = $5, hook_id = $6, design_system_id = $7, updated_at = $8 \
+             WHERE id = $1 AND ignored = 1",
+        )
+        .bind(existing.as_str())
+        .bind(&job.status)
+        .bind(job.routing.kind())
+        .bind(job.routing.reason())
+        .bind(&job.body)
+        .bind(&job.hook_id)
+        .bind(&job.design_system_id)
+        .bind(now.as_millis())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if upgraded == 1 {
+            let deliveries = insert_deliveries(tx, &existing, job, now).await?;
+            return Ok(Inserted {
+                job: existing,
+                deliveries,
+                duplicate: false,
+            });
+        }
+    }
+    let deliveries: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM deliveries WHERE job_ref = $1 ORDER BY id")
+            .bind(existing.as_str())
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(Inserted {
+        job: existing,
+        deliveries: deliveries.into_iter().map(DeliveryId::from_db).collect(),
+        duplicate: true,
+    })
+}
+
+async fn insert_deliveries(
+    tx: &mut Transaction<'_, Any>,
+    job_ref: &JobId,
+    job: &NewJob,
+    now: Timestamp,
+) -> Result<Vec<DeliveryId>, StoreError> {
+    let mut ids = Vec::with_capacity(job.deliveries.len());
+    for d in &job.deliveries {
+        let id = DeliveryId::generate();
+        sqlx::query(
+            "INSERT INTO deliveries (id, job_ref, target_key, hook_id, repository, head_branch, \
+             serial_key, state, attempts, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8)",
+        )
+        .bind(id.as_str())
+        .bind(job_ref.as_str())
+        .bind(&d.target_key)
+        .bind(&d.hook_id)
+        .bind(&d.repository)
+        .bind(&d.head_branch)
+        .bind(serial_key(d))
+        .bind(now.as_millis())
+        .execute(&mut **tx)
+        .await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The batch paths directly, below `insert_job`'s validation, so that an item the
+    //! database itself refuses can be put into a batch.
+
+    use super::*;
+    use crate::store::{DeliveryState, Routing};
+    use courier_core::config::Store as StoreConfig;
+
+    fn job(job_id: &str, keys: &[&str]) -> NewJob {
+        NewJob {
+            workspace_id: "ws".into(),
+            job_id: job_id.into(),
+            hook_id: "5".into(),
+            design_system_id: "7".into(),
+            status: "Success".into(),
+            ignored: false,
+            body: b"{}".to_vec(),
+            routing: Routing::Routed,
+            deliveries: keys
+                .iter()
+                .map(|k| NewDelivery {
+                    target_key: (*k).into(),
+                    hook_id: "5".into(),
+                    repository: "acme/web".into(),
+                    head_branch: format!("b-{k}"),
+                })
+                .collect(),
+        }
+    }
+
+    fn requests(
+        jobs: Vec<NewJob>,
+    ) -> (
+        Vec<Request>,
+        Vec<oneshot::Receiver<Result<Inserted, StoreError>>>,
+    ) {
+        jobs.into_iter()
+            .map(|job| {
+                let (reply, answer) = oneshot::channel();
+                (Request { job, reply }, answer)
+            })
+            .unzip()
+    }
+
+    #[tokio::test]
+    async fn a_refused_item_fails_alone_and_the_rest_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreConfig::Sqlite {
+            path: dir.path().join("c.db"),
+        })
+        .await
+        .unwrap();
+        // The same target twice violates UNIQUE (job_ref, target_key) in the database;
+        // `insert_job` would have refused it earlier.
+        let (batch, _answers) = requests(vec![
+            job("a", &["t0"]),
+            job("bad", &["t0", "t0"]),
+            job("a", &["t0"]),
+            job("c", &["t0", "t1"]),
+        ]);
+        let results = commit_batch(store.pool(), store.backend(), &batch)
+            .await
+            .unwrap();
+        assert_eq!(results.len(), 4);
+        let a = results[0].as_ref().expect("a is recorded");
+        assert!(!a.duplicate);
+        assert!(
+            matches!(results[1], Err(StoreError::Database(_))),
+            "{:?}",
+            results[1]
+        );
+        let again = results[2].as_ref().expect("the copy of a is answered");
+        assert!(again.duplicate);
+        assert_eq!((&again.job, &again.deliveries), (&a.job, &a.deliveries));
+        assert_eq!(
+            results[3].as_ref().expect("c is recorded").deliveries.len(),
+            2
+        );
+
+        assert!(
+            store.find_job("ws", "bad").await.unwrap().is_none(),
+            "nothing of the bad item is left"
+        );
+        assert!(store.find_job("ws", "a").await.unwrap().is_some());
+        let counts = store.counts_by_state().await.unwrap();
+        assert_eq!(counts[&DeliveryState::Queued], 3);
+    }
+
+    #[tokio::test]
+    async fn both_paths_give_the_same_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreConfig::Sqlite {
+            path: dir.path().join("c.db"),
+        })
+        .await
+        .unwrap();
+        let (batch, _answers) = requests(vec![job("x", &["t0"]), job("x", &["t0"]), job("y", &[])]);
+        let together = commit_batch_together(store.pool(), store.backend(), &batch)
+            .await
+            .unwrap();
+        let one_by_one = commit_batch_item_by_item(store.pool(), store.backend(), &batch)
+            .await
+            .unwrap();
+        let together: Vec<_> = together.into_iter().map(Result::unwrap).collect();
+        let one_by_one: Vec<_> = one_by_one.into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            together.iter().map(|a| a.duplicate).collect::<Vec<_>>(),
+            vec![false, true, false]
+        );
+        assert!(
+            one_by_one.iter().all(|a| a.duplicate),
+            "the second run finds everything"
+        );
+        for (t, o) in together.iter().zip(&one_by_one) {
+            assert_eq!((&t.job, &t.deliveries), (&o.job, &o.deliveries));
+        }
+    }
+}

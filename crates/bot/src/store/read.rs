@@ -1,0 +1,283 @@
+//! Reading jobs and deliveries back, for the API, the CLI and metrics.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
+
+use super::{
+    AttemptView, DeliveryDetail, DeliveryFilter, DeliveryId, DeliveryState, DeliveryView,
+    FileCounts, JobDetail, JobId, JobView, Page, Routing, Store, StoreError, Timestamp,
+};
+
+macro_rules! delivery_columns {
+    () => {
+        "d.id, d.job_ref, j.workspace_id, j.job_id, d.hook_id, d.target_key, d.repository, \
+         d.head_branch, d.state, d.attempts, d.next_attempt_at, d.lease_owner, \
+         d.lease_expires_at, d.last_error, d.pr_url, d.pushed_commit, d.files_added, \
+         d.files_modified, d.files_deleted, d.warnings, d.created_at, d.started_at, \
+         d.finished_at FROM deliveries d JOIN jobs j ON j.id = d.job_ref"
+    };
+}
+
+macro_rules! job_columns {
+    () => {
+        "id, workspace_id, job_id, hook_id, design_system_id, status, ignored, routing, \
+         routing_reason, received_at"
+    };
+}
+
+/// Hard cap on a page, whatever the caller asks.
+const MAX_PAGE: u32 = 500;
+
+fn ts(row: &AnyRow, column: &str) -> Result<Timestamp, sqlx::Error> {
+    row.try_get::<i64, _>(column).map(Timestamp)
+}
+
+fn opt_ts(row: &AnyRow, column: &str) -> Result<Option<Timestamp>, sqlx::Error> {
+    Ok(row.try_get::<Option<i64>, _>(column)?.map(Timestamp))
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn delivery_from_row(row: &AnyRow) -> Result<DeliveryView, StoreError> {
+    let files = match (
+        row.try_get::<Option<i64>, _>("files_added")?,
+        row.try_get::<Option<i64>, _>("files_modified")?,
+        row.try_get::<Option<i64>, _>("files_deleted")?,
+    ) {
+        (Some(a), Some(m), Some(d)) => Some(FileCounts {
+            added: count(a),
+            modified: count(m),
+            deleted: count(d),
+        }),
+        _ => None,
+    };
+    let warnings = match row.try_get::<Option<String>, _>("warnings")? {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("warnings of a delivery: {e}")))?,
+        None => Vec::new(),
+    };
+    Ok(DeliveryView {
+        id: DeliveryId::from_db(row.try_get("id")?),
+        job: JobId::from_db(row.try_get("job_ref")?),
+        workspace_id: row.try_get("workspace_id")?,
+        job_id: row.try_get("job_id")?,
+        hook_id: row.try_get("hook_id")?,
+        target_key: row.try_get("target_key")?,
+        repository: row.try_get("repository")?,
+        head_branch: row.try_get("head_branch")?,
+        state: row.try_get::<String, _>("state")?.parse()?,
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+        next_attempt_at: opt_ts(row, "next_attempt_at")?,
+        lease_owner: row.try_get("lease_owner")?,
+        lease_expires_at: opt_ts(row, "lease_expires_at")?,
+        last_error: row.try_get("last_error")?,
+        pr_url: row.try_get("pr_url")?,
+        commit: row.try_get("pushed_commit")?,
+        files,
+        warnings,
+        created_at: ts(row, "created_at")?,
+        started_at: opt_ts(row, "started_at")?,
+        finished_at: opt_ts(row, "finished_at")?,
+    })
+}
+
+fn job_from_row(row: &AnyRow) -> Result<JobView, StoreError> {
+    Ok(JobView {
+        id: JobId::from_db(row.try_get("id")?),
+        workspace_id: row.try_get("workspace_id")?,
+        job_id: row.try_get("job_id")?,
+        hook_id: row.try_get("hook_id")?,
+        design_system_id: row.try_get("design_system_id")?,
+        status: row.try_get("status")?,
+        ignored: row.try_get::<i64, _>("ignored")? != 0,
+        routing: Routing::from_db(
+            &row.try_get::<String, _>("routing")?,
+            row.try_get("routing_reason")?,
+        ),
+        received_at: ts(row, "received_at")?,
+    })
+}
+
+pub(super) async fn fetch_delivery<'e, E>(
+    ex: E,
+    id: &DeliveryId,
+) -> Result<Option<DeliveryView>, StoreError>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let row = sqlx::query(concat!("SELECT ", delivery_columns!(), " WHERE d.id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(ex)
+        .await?;
+    row.as_ref().map(delivery_from_row).transpose()
+}
+
+/// A job and its body.
+pub(super) async fn fetch_job<'e, E>(
+    ex: E,
+    id: &JobId,
+) -> Result<Option<(JobView, Option<Vec<u8>>)>, StoreError>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        job_columns!(),
+        ", body FROM jobs WHERE id = $1"
+    ))
+    .bind(id.as_str())
+    .fetch_optional(ex)
+    .await?;
+    match row {
+        Some(row) => Ok(Some((job_from_row(&row)?, row.try_get("body")?))),
+        None => Ok(None),
+    }
+}
+
+impl Store {
+    /// One delivery with its job and attempts (oldest attempt first).
+    pub async fn get_delivery(
+        &self,
+        id: &DeliveryId,
+    ) -> Result<Option<DeliveryDetail>, StoreError> {
+        let Some(delivery) = fetch_delivery(self.pool(), id).await? else {
+            return Ok(None);
+        };
+        let (job, _) = fetch_job(self.pool(), &delivery.job)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery {id} refers to a missing job")))?;
+        let rows = sqlx::query(
+            "SELECT number, owner, started_at, finished_at, outcome, error FROM attempts \
+             WHERE delivery_id = $1 ORDER BY number",
+        )
+        .bind(id.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        let attempts = rows
+            .iter()
+            .map(|row| {
+                Ok(AttemptView {
+                    number: u32::try_from(row.try_get::<i64, _>("number")?).unwrap_or(u32::MAX),
+                    owner: row.try_get("owner")?,
+                    started_at: ts(row, "started_at")?,
+                    finished_at: opt_ts(row, "finished_at")?,
+                    outcome: row.try_get("outcome")?,
+                    error: row.try_get("error")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(Some(DeliveryDetail {
+            delivery,
+            job,
+            attempts,
+        }))
+    }
+
+    /// A job (by Courier's id) with its deliveries in arrival order.
+    pub async fn get_job(&self, id: &JobId) -> Result<Option<JobDetail>, StoreError> {
+        let Some((job, _)) = fetch_job(self.pool(), id).await? else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " WHERE d.job_ref = $1 ORDER BY d.id"
+        ))
+        .bind(id.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        let deliveries = rows
+            .iter()
+            .map(delivery_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok(Some(JobDetail { job, deliveries }))
+    }
+
+    /// A job by the platform's `(workspace_id, job_id)`.
+    pub async fn find_job(
+        &self,
+        workspace_id: &str,
+        job_id: &str,
+    ) -> Result<Option<JobDetail>, StoreError> {
+        let id: Option<String> =
+            sqlx::query_scalar("SELECT id FROM jobs WHERE workspace_id = $1 AND job_id = $2")
+                .bind(workspace_id)
+                .bind(job_id)
+                .fetch_optional(self.pool())
+                .await?;
+        match id {
+            Some(id) => self.get_job(&JobId::from_db(id)).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The webhook body recorded for a job.
+    pub async fn job_body(&self, id: &JobId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(fetch_job(self.pool(), id).await?.and_then(|(_, body)| body))
+    }
+
+    /// Deliveries matching `filter`, newest first, one page (`limit` capped at 500).
+    pub async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        page: &Page,
+    ) -> Result<Vec<DeliveryView>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " WHERE ($1 IS NULL OR d.state = $1) AND ($2 IS NULL OR d.hook_id = $2) \
+             AND ($3 IS NULL OR d.repository = $3) AND ($4 IS NULL OR d.id < $4) \
+             ORDER BY d.id DESC LIMIT $5"
+        ))
+        .bind(filter.state.map(|s| s.as_str()))
+        .bind(filter.hook_id.as_deref())
+        .bind(filter.repository.as_deref())
+        .bind(page.after.as_ref().map(|a| a.as_str()))
+        .bind(i64::from(page.limit.min(MAX_PAGE)))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    /// Deliveries waiting to run: `queued` plus `retrying`. (The queries spell out the
+    /// partial index's `state IN (...)` so they read that index, not the whole history.)
+    pub async fn queue_depth(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'retrying', 'running') \
+             AND state <> 'running'",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(count(n))
+    }
+
+    /// How long the oldest waiting (`queued` or `retrying`) delivery has existed.
+    pub async fn oldest_queued_age(&self) -> Result<Option<Duration>, StoreError> {
+        let oldest: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(created_at) FROM deliveries \
+             WHERE state IN ('queued', 'retrying', 'running') AND state <> 'running'",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(oldest.map(|t| Timestamp(t).age_at(Timestamp::now())))
+    }
+
+    /// The number of deliveries in every state (zero included), for `/metrics`.
+    pub async fn counts_by_state(&self) -> Result<BTreeMap<DeliveryState, u64>, StoreError> {
+        let mut counts: BTreeMap<DeliveryState, u64> =
+            DeliveryState::ALL.into_iter().map(|s| (s, 0)).collect();
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state")
+            .fetch_all(self.pool())
+            .await?;
+        for row in rows {
+            let state: DeliveryState = row.try_get::<String, _>("state")?.parse()?;
+            counts.insert(state, count(row.try_get("n")?));
+        }
+        Ok(counts)
+    }
+}

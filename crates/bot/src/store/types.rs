@@ -1,0 +1,556 @@
+//! Plain types the store takes and gives: identifiers, timestamps, states and views.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Serialize, Serializer};
+
+/// Crockford's base-32 alphabet, as ULIDs use it: sorts like the number it encodes.
+const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const ID_LEN: usize = 26;
+
+/// The last identifier this process handed out, so identifiers created in the same
+/// millisecond still increase (arrival order is identifier order).
+static LAST_ID: Mutex<u128> = Mutex::new(0);
+
+/// A new time-ordered identifier: 48 bits of milliseconds, then 80 random bits, in the
+/// ULID text form (26 characters). Within one process identifiers strictly increase;
+/// across processes they are ordered by their clocks, then at random within a millisecond.
+fn new_id() -> String {
+    let millis = Timestamp::now().0.max(0) as u128 & ((1 << 48) - 1);
+    let random =
+        (u128::from(fastrand::u64(..)) << 16 | u128::from(fastrand::u16(..))) & ((1 << 80) - 1);
+    let mut value = millis << 80 | random;
+    {
+        let mut last = LAST_ID
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if value <= *last {
+            value = *last + 1;
+        }
+        *last = value;
+    }
+    let mut text = [0u8; ID_LEN];
+    for (i, byte) in text.iter_mut().rev().enumerate() {
+        *byte = ALPHABET[((value >> (5 * i)) & 31) as usize];
+    }
+    text.iter().map(|&b| b as char).collect()
+}
+
+fn is_id(s: &str) -> bool {
+    // The first character carries only the top 3 bits of 128, so it is 0-7.
+    s.len() == ID_LEN && s.as_bytes()[0] <= b'7' && s.bytes().all(|b| ALPHABET.contains(&b))
+}
+
+/// The text was not a Courier identifier (26 characters of Crockford base 32).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a Courier id (26 characters, 0-9 and A-Z without I, L, O, U)")]
+pub struct InvalidId(pub String);
+
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub(crate) fn generate() -> Self {
+                Self(new_id())
+            }
+
+            /// Wraps a value read back from the store, which only ever holds valid ids.
+            pub(crate) fn from_db(s: String) -> Self {
+                Self(s)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+
+            /// Accepts lower case too (ids are case-insensitive, stored upper case).
+            fn from_str(s: &str) -> Result<Self, InvalidId> {
+                let upper = s.to_ascii_uppercase();
+                if is_id(&upper) { Ok(Self(upper)) } else { Err(InvalidId(s.to_owned())) }
+            }
+        }
+    };
+}
+
+id_type!(
+    /// Courier's id of a received job (not the platform's job id). Time-ordered.
+    JobId
+);
+id_type!(
+    /// The id of one delivery (one job to one target), used in URLs and the CLI.
+    /// Time-ordered: a smaller id arrived earlier.
+    DeliveryId
+);
+
+/// A point in time, in milliseconds since the Unix epoch (UTC). Serialised as an RFC 3339
+/// string such as `2026-11-22T09:13:51.123Z`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self::from(SystemTime::now())
+    }
+
+    pub fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    /// This time plus `d`, saturating.
+    pub fn plus(self, d: Duration) -> Self {
+        Self(
+            self.0
+                .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        )
+    }
+
+    /// How long ago this was from `now`; zero if it lies in the future.
+    pub fn age_at(self, now: Timestamp) -> Duration {
+        Duration::from_millis(u64::try_from(now.0.saturating_sub(self.0)).unwrap_or(0))
+    }
+}
+
+impl From<SystemTime> for Timestamp {
+    fn from(t: SystemTime) -> Self {
+        match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => Self(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            Err(e) => Self(-i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX)),
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// RFC 3339 in UTC with milliseconds.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let days = self.0.div_euclid(86_400_000);
+        let ms_of_day = self.0.rem_euclid(86_400_000);
+        let (y, m, d) = civil_from_days(days);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+            ms_of_day / 3_600_000,
+            ms_of_day / 60_000 % 60,
+            ms_of_day / 1000 % 60,
+            ms_of_day % 1000
+        )
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day); Howard Hinnant's
+/// `civil_from_days`.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Where a delivery is in its life.
+///
+/// `queued -> running -> {delivered, no_changes, up_to_date, branch_diverged, skipped,
+/// failed}`; `running -> retrying -> running`; `queued | retrying -> superseded` when a
+/// newer export for the same hook and target is waiting; any finished state or
+/// `retrying -> queued` by [`Store::requeue`](super::Store::requeue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    Queued,
+    Running,
+    Retrying,
+    Delivered,
+    NoChanges,
+    UpToDate,
+    BranchDiverged,
+    Skipped,
+    Failed,
+    Superseded,
+}
+
+impl DeliveryState {
+    pub const ALL: [DeliveryState; 10] = [
+        DeliveryState::Queued,
+        DeliveryState::Running,
+        DeliveryState::Retrying,
+        DeliveryState::Delivered,
+        DeliveryState::NoChanges,
+        DeliveryState::UpToDate,
+        DeliveryState::BranchDiverged,
+        DeliveryState::Skipped,
+        DeliveryState::Failed,
+        DeliveryState::Superseded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Queued => "queued",
+            DeliveryState::Running => "running",
+            DeliveryState::Retrying => "retrying",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::NoChanges => "no_changes",
+            DeliveryState::UpToDate => "up_to_date",
+            DeliveryState::BranchDiverged => "branch_diverged",
+            DeliveryState::Skipped => "skipped",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Superseded => "superseded",
+        }
+    }
+
+    /// No worker will touch it again unless it is requeued.
+    pub fn is_finished(self) -> bool {
+        !matches!(
+            self,
+            DeliveryState::Queued | DeliveryState::Running | DeliveryState::Retrying
+        )
+    }
+}
+
+impl fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text was not a delivery state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown delivery state `{0}` (expected queued, running, retrying, delivered, no_changes, up_to_date, branch_diverged, skipped, failed or superseded)"
+)]
+pub struct UnknownState(pub String);
+
+impl FromStr for DeliveryState {
+    type Err = UnknownState;
+
+    fn from_str(s: &str) -> Result<Self, UnknownState> {
+        DeliveryState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| UnknownState(s.to_owned()))
+    }
+}
+
+/// How a worker ended a delivery it held ([`Store::finish`](super::Store::finish)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Pushed, and the pull request opened or updated.
+    Delivered,
+    /// The export changes nothing against the base branch (any PR was closed).
+    NoChanges,
+    /// The head branch already holds exactly this export.
+    UpToDate,
+    /// Someone else committed to the bot's branch; not overwritten.
+    BranchDiverged,
+    /// Deliberately not delivered (for example the target is disabled).
+    Skipped,
+    /// Permanently failed; `error` says why.
+    Failed,
+}
+
+impl From<Outcome> for DeliveryState {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Delivered => DeliveryState::Delivered,
+            Outcome::NoChanges => DeliveryState::NoChanges,
+            Outcome::UpToDate => DeliveryState::UpToDate,
+            Outcome::BranchDiverged => DeliveryState::BranchDiverged,
+            Outcome::Skipped => DeliveryState::Skipped,
+            Outcome::Failed => DeliveryState::Failed,
+        }
+    }
+}
+
+/// What routing decided for a job, recorded with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Routing {
+    /// Routed to one or more targets (one delivery each).
+    Routed,
+    /// Matched a hook with no targets: recorded only ("don't notify, only build").
+    BuildOnly,
+    /// Matched no hook, or was refused; `reason` says which.
+    Unrouted { reason: String },
+}
+
+impl Routing {
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Routing::Routed => "routed",
+            Routing::BuildOnly => "build_only",
+            Routing::Unrouted { .. } => "unrouted",
+        }
+    }
+
+    pub(crate) fn reason(&self) -> Option<&str> {
+        match self {
+            Routing::Unrouted { reason } => Some(reason),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn from_db(kind: &str, reason: Option<String>) -> Self {
+        match kind {
+            "routed" => Routing::Routed,
+            "build_only" => Routing::BuildOnly,
+            _ => Routing::Unrouted {
+                reason: reason.unwrap_or_default(),
+            },
+        }
+    }
+}
+
+/// A job to record, with the deliveries routing gave it.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub workspace_id: String,
+    /// The platform's job id; `(workspace_id, job_id)` is unique.
+    pub job_id: String,
+    pub hook_id: String,
+    pub design_system_id: String,
+    /// The platform's job status, verbatim.
+    pub status: String,
+    /// Not deliverable (a status other than success): recorded, no deliveries. A later
+    /// copy of the same job that is deliverable upgrades the record (see `insert_job`).
+    pub ignored: bool,
+    /// The webhook body as received, kept so a worker can re-parse it.
+    pub body: Vec<u8>,
+    pub routing: Routing,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+/// One target a job goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// Which configured target, e.g. `hooks[0].targets[1]`; unique within the job.
+    pub target_key: String,
+    pub hook_id: String,
+    pub repository: String,
+    pub head_branch: String,
+}
+
+/// The answer to an insert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Inserted {
+    pub job: JobId,
+    /// In arrival (id) order.
+    pub deliveries: Vec<DeliveryId>,
+    /// The job was already recorded; nothing new was created.
+    pub duplicate: bool,
+}
+
+/// Files a delivery changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FileCounts {
+    pub added: u64,
+    pub modified: u64,
+    pub deleted: u64,
+}
+
+/// What a worker reports when it ends a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finish {
+    pub outcome: Outcome,
+    pub pr_url: Option<String>,
+    pub commit: Option<String>,
+    pub files: Option<FileCounts>,
+    /// Why it failed (for `Failed`) or a note for the others; replaces the last error.
+    pub error: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Finish {
+    pub fn new(outcome: Outcome) -> Self {
+        Finish {
+            outcome,
+            pr_url: None,
+            commit: None,
+            files: None,
+            error: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// A job as recorded (without its body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobView {
+    pub id: JobId,
+    pub workspace_id: String,
+    pub job_id: String,
+    pub hook_id: String,
+    pub design_system_id: String,
+    pub status: String,
+    pub ignored: bool,
+    pub routing: Routing,
+    pub received_at: Timestamp,
+}
+
+/// A job with its deliveries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobDetail {
+    pub job: JobView,
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// One delivery as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryView {
+    pub id: DeliveryId,
+    /// Courier's job id.
+    pub job: JobId,
+    pub workspace_id: String,
+    /// The platform's job id.
+    pub job_id: String,
+    pub hook_id: String,
+    pub target_key: String,
+    pub repository: String,
+    pub head_branch: String,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub next_attempt_at: Option<Timestamp>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub pr_url: Option<String>,
+    pub commit: Option<String>,
+    pub files: Option<FileCounts>,
+    pub warnings: Vec<String>,
+    pub created_at: Timestamp,
+    /// When the first attempt started.
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// One attempt at a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptView {
+    pub number: u32,
+    pub owner: String,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    /// A delivery state name, `retry`, or `lease_expired` (the worker vanished).
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A delivery with its job and attempts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryDetail {
+    pub delivery: DeliveryView,
+    pub job: JobView,
+    pub attempts: Vec<AttemptView>,
+}
+
+/// A delivery a worker now holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub delivery: DeliveryView,
+    pub job: JobView,
+    /// The webhook body, to re-parse (`None` only if it was purged).
+    pub body: Option<Vec<u8>>,
+    /// This attempt's number (1 for the first).
+    pub attempt: u32,
+}
+
+/// Which deliveries to list; `None` means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryFilter {
+    pub state: Option<DeliveryState>,
+    pub hook_id: Option<String>,
+    pub repository: Option<String>,
+}
+
+/// A page of a listing, newest first: at most `limit` rows older than `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub limit: u32,
+    /// The last id of the previous page.
+    pub after: Option<DeliveryId>,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page {
+            limit: 50,
+            after: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_increase_and_parse_back() {
+        let ids: Vec<DeliveryId> = (0..1000).map(|_| DeliveryId::generate()).collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "ids must strictly increase"
+        );
+        for id in &ids {
+            assert_eq!(
+                &id.as_str()
+                    .to_ascii_lowercase()
+                    .parse::<DeliveryId>()
+                    .unwrap(),
+                id
+            );
+        }
+        assert!("not-an-id".parse::<JobId>().is_err());
+        assert!(
+            "ZZZZZZZZZZZZZZZZZZZZZZZZZZ".parse::<JobId>().is_err(),
+            "above 2^128"
+        );
+    }
+
+    #[test]
+    fn timestamps_render_as_rfc3339() {
+        assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Timestamp(951_782_400_123).to_string(),
+            "2000-02-29T00:00:00.123Z"
+        );
+        assert_eq!(
+            Timestamp(1_795_338_831_005).to_string(),
+            "2026-11-22T09:13:51.005Z"
+        );
+        assert_eq!(Timestamp(-1).to_string(), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn states_round_trip() {
+        for state in DeliveryState::ALL {
+            assert_eq!(state.as_str().parse::<DeliveryState>(), Ok(state));
+        }
+        assert!("done".parse::<DeliveryState>().is_err());
+    }
+}

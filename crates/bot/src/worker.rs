@@ -1,0 +1,554 @@
+//! The worker pool: tasks that claim deliveries from the store and run them through the
+//! pipeline, one at a time each.
+//!
+//! Every step of a delivery converges (the head branch is deterministic, the pull request
+//! is found by its head, an unchanged export pushes nothing), so a delivery may safely run
+//! twice. That is what makes the crash story simple: a worker that dies, or loses its
+//! lease, just stops; the lease expires and another worker runs the delivery again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use courier_core::config::{Config, Target};
+use courier_core::event::{Event, JobEvent};
+use courier_core::routing::{self, RoutedTarget, Routing};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::Instrument as _;
+
+use crate::pipeline::{
+    Mode, Pipeline, PipelineError, PullRequestReport, TargetReport, parse_payload,
+};
+use crate::server::{AppState, Metrics};
+use crate::store::{
+    AttemptView, Claimed, DeliveryState, FileCounts, Finish, Outcome, Store, StoreError, Timestamp,
+};
+
+/// How long a claim holds a delivery without renewal. Renewed every third of it.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+/// How often an idle worker looks for due work when nobody signals (retries coming due,
+/// leases expiring, other replicas' intake).
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// First retry delay; doubled per attempt in the run, with jitter.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(5);
+/// Longest retry delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(600);
+/// Attempts in one run (since the delivery was queued) before a transient error is final.
+pub const MAX_ATTEMPTS_PER_RUN: u32 = 6;
+
+/// How the pool runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Number of concurrent workers (the configuration's `workers`).
+    pub workers: u32,
+    pub lease: Duration,
+    pub poll_interval: Duration,
+}
+
+impl WorkerOptions {
+    pub fn from_config(config: &Config) -> WorkerOptions {
+        WorkerOptions {
+            workers: config.workers.max(1),
+            lease: DEFAULT_LEASE,
+            poll_interval: POLL_INTERVAL,
+        }
+    }
+}
+
+/// The running pool. Dropping it without [`WorkerPool::shutdown`] aborts the workers.
+pub struct WorkerPool {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    state: AppState,
+}
+
+impl WorkerPool {
+    /// Starts the workers and marks them running for `/readyz`.
+    pub fn spawn(state: AppState, pipeline: Arc<Pipeline>, options: WorkerOptions) -> WorkerPool {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let prefix = owner_prefix();
+        for n in 0..options.workers {
+            let worker = Worker {
+                owner: format!("{prefix}-{n}"),
+                state: state.clone(),
+                pipeline: pipeline.clone(),
+                options: options.clone(),
+                stopped: stopped.clone(),
+            };
+            tasks.spawn(worker.run());
+        }
+        state.set_workers_running(true);
+        WorkerPool { stop, tasks, state }
+    }
+
+    /// Stops claiming, and lets deliveries in progress finish within `grace`. Those still
+    /// running after it are abandoned: their leases expire and another worker (this
+    /// replica after a restart, or another one) runs them again.
+    pub async fn shutdown(mut self, grace: Duration) {
+        self.state.set_workers_running(false);
+        let _ = self.stop.send(true);
+        let drained = tokio::time::timeout(grace, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                running = self.tasks.len(),
+                "deliveries still running after the shutdown grace period; abandoning them (their leases will expire and they will run again)"
+            );
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+        }
+    }
+}
+
+/// `<hostname>-<pid>-<random>`: unique per process, readable in `lease_owner`.
+fn owner_prefix() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "courier".to_owned());
+    format!("{host}-{}-{:08x}", std::process::id(), fastrand::u32(..))
+}
+
+struct Worker {
+    owner: String,
+    state: AppState,
+    pipeline: Arc<Pipeline>,
+    options: WorkerOptions,
+    stopped: watch::Receiver<bool>,
+}
+
+/// What to do with a delivery after running it.
+#[derive(Debug)]
+enum Decision {
+    Finish(Finish),
+    /// Worth trying again later.
+    Retry(String),
+    /// Permanent: a person must act.
+    Fail(String),
+}
+
+impl Worker {
+    async fn run(mut self) {
+        tracing::debug!(owner = %self.owner, "worker started");
+        loop {
+            if *self.stopped.borrow() {
+                break;
+            }
+            // Registered before claiming, so a signal sent while we claim is not lost.
+            let notify = self.state.work_available.clone();
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self
+                .state
+                .store
+                .claim(&self.owner, self.options.lease)
+                .await
+            {
+                Ok(Some(claimed)) => {
+                    self.run_claimed(claimed).await;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(err) => tracing::error!(error = %err, "claiming a delivery failed"),
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(self.options.poll_interval) => {}
+                _ = self.stopped.changed() => {}
+            }
+        }
+        tracing::debug!(owner = %self.owner, "worker stopped");
+    }
+
+    /// Runs one claimed delivery while renewing its lease; stops it if the lease is lost.
+    async fn run_claimed(&self, claimed: Claimed) {
+        let d = &claimed.delivery;
+        let span = tracing::info_span!(
+            "delivery",
+            delivery = %d.id,
+            job = %claimed.job.job_id,
+            hook = %d.hook_id,
+            target = %d.target_key,
+            repository = %d.repository,
+            attempt = claimed.attempt,
+        );
+        async {
+            let started = Instant::now();
+            self.state.metrics.attempt_started();
+            tokio::select! {
+                (decision, provider) = self.process(&claimed) => {
+                    self.record(&claimed, decision, provider, started).await;
+                }
+                err = self.keep_lease(&claimed) => {
+                    tracing::warn!(error = %err, "lost the lease; stopping this delivery (another worker runs it)");
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Renews the lease every third of it; returns only when it is lost.
+    async fn keep_lease(&self, claimed: &Claimed) -> StoreError {
+        let id = &claimed.delivery.id;
+        loop {
+            tokio::time::sleep(self.options.lease / 3).await;
+            match self
+                .state
+                .store
+                .renew(id, &self.owner, self.options.lease)
+                .await
+            {
+                Ok(()) => {}
+                Err(err @ (StoreError::LeaseLost { .. } | StoreError::NoSuchDelivery(_))) => {
+                    return err;
+                }
+                // The store hiccuped: keep going; the next renewal may succeed before the
+                // lease runs out, and if not, the finish will report the loss.
+                Err(err) => tracing::warn!(error = %err, "renewing the lease failed"),
+            }
+        }
+    }
+
+    /// Runs the delivery; returns what to record and the provider kind for metrics.
+    async fn process(&self, claimed: &Claimed) -> (Decision, &'static str) {
+        let config = self.pipeline.config();
+        let d = &claimed.delivery;
+        let Some((hook_index, target_index, target)) = find_target(config, &d.target_key) else {
+            return (
+                Decision::Fail(format!(
+                    "target {} is no longer in the configuration",
+                    d.target_key
+                )),
+                "unknown",
+            );
+        };
+        let provider = config.connection(target).kind.name();
+        let job = match job_event(claimed) {
+            Ok(job) => job,
+            Err(reason) => return (Decision::Fail(reason), provider),
+        };
+        if d.head_branch.is_empty() {
+            return (
+                Decision::Fail(routing_failure(config, &job, target)),
+                provider,
+            );
+        }
+        let delivered = deliver(
+            self.pipeline.clone(),
+            self.state.metrics.clone(),
+            job,
+            (hook_index, target_index),
+            d.head_branch.clone(),
+        )
+        .await;
+        let report = match delivered {
+            Ok(report) => report,
+            Err(err) if err.is_transient() => return (Decision::Retry(err.to_string()), provider),
+            Err(err) => return (Decision::Fail(err.to_string()), provider),
+        };
+        (decide(report), provider)
+    }
+
+    /// Writes the decision to the store, turning a retry into a failure once the run has
+    /// used its attempts.
+    async fn record(
+        &self,
+        claimed: &Claimed,
+        decision: Decision,
+        provider: &str,
+        started: Instant,
+    ) {
+        let store = &self.state.store;
+        let id = &claimed.delivery.id;
+        let mut retry_at = None;
+        let decision = match decision {
+            Decision::Retry(reason) => {
+                let n = attempt_in_run(store, claimed).await;
+                if n >= MAX_ATTEMPTS_PER_RUN {
+                    Decision::Fail(format!("gave up after {n} attempts: {reason}"))
+                } else {
+                    tracing::info!(error = %reason, attempt = n, "delivery will be retried");
+                    retry_at = Some(Timestamp::now().plus(backoff(n)));
+                    Decision::Retry(reason)
+                }
+            }
+            other => other,
+        };
+        let (result, outcome) = match decision {
+            Decision::Finish(finish) => {
+                let outcome = DeliveryState::from(finish.outcome).as_str();
+                (store.finish(id, &self.owner, finish).await, outcome)
+            }
+            Decision::Fail(reason) => {
+                tracing::warn!(error = %reason, "delivery failed");
+                (store.fail(id, &self.owner, &reason).await, "failed")
+            }
+            Decision::Retry(reason) => {
+                let at = retry_at.unwrap_or_else(Timestamp::now);
+                (
+                    store.retry_later(id, &self.owner, at, &reason).await,
+                    "retry",
+                )
+            }
+        };
+        self.state
+            .metrics
+            .delivery_finished(outcome, provider, started.elapsed().as_secs_f64());
+        match result {
+            Ok(view) => tracing::info!(state = %view.state, "delivery recorded"),
+            Err(err) => tracing::warn!(error = %err, "could not record the delivery's outcome"),
+        }
+    }
+}
+
+/// Downloads and validates the job's export, then delivers it to one target.
+///
+/// The pipeline's futures cannot be proven `Send` for every lifetime (a known compiler
+/// limitation with higher-ranked lifetimes, hit by the download and by the provider calls
+/// behind `&dyn Provider`), so they cannot run inside a spawned worker task; they run on a
+/// blocking-pool thread that drives them on the same runtime instead. One thread per
+/// delivery in flight, at most `workers` of them.
+async fn deliver(
+    pipeline: Arc<Pipeline>,
+    metrics: Arc<Metrics>,
+    job: JobEvent,
+    (hook_index, target_index): (usize, usize),
+    head_branch: String,
+) -> Result<TargetReport, PipelineError> {
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        runtime.block_on(async {
+            let obtained = pipeline.obtain_export(&job, None).await?;
+            metrics.downloaded(obtained.export.summary().bytes);
+            let routed = RoutedTarget {
+                hook_index,
+                target_index,
+                target: &pipeline.config().hooks[hook_index].targets[target_index],
+                head_branch,
+            };
+            Ok(pipeline
+                .run_target(&job, &obtained.export, &routed, Mode::Deliver)
+                .await)
+        })
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(PipelineError::Io(std::io::Error::other(format!(
+            "the delivery task failed: {e}"
+        ))))
+    })
+}
+
+/// The hook and target indices and the target with this key, in the current configuration.
+fn find_target<'c>(config: &'c Config, key: &str) -> Option<(usize, usize, &'c Target)> {
+    config.hooks.iter().enumerate().find_map(|(h, hook)| {
+        hook.targets
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.key == key)
+            .map(|(t, target)| (h, t, target))
+    })
+}
+
+/// The job event stored with the delivery.
+fn job_event(claimed: &Claimed) -> Result<JobEvent, String> {
+    let Some(body) = &claimed.body else {
+        return Err("the webhook body is no longer stored; re-send the event".to_owned());
+    };
+    match parse_payload(body) {
+        Ok(parsed) => match parsed.event {
+            Event::JobUpdated(job) => Ok(*job),
+            Event::Other { event } => {
+                Err(format!("the stored event is `{event}`, not job:updated"))
+            }
+        },
+        Err(err) => Err(format!("the stored webhook body no longer parses: {err}")),
+    }
+}
+
+/// Why routing could not resolve this target when the job arrived, worked out again.
+fn routing_failure(config: &Config, job: &JobEvent, target: &Target) -> String {
+    if let Routing::Routed(route) = routing::route(config, job)
+        && let Some(failure) = route.failures.iter().find(|f| f.target.key == target.key)
+    {
+        return format!(
+            "routing failed for target {}: {}",
+            target.key, failure.error
+        );
+    }
+    format!(
+        "target {} could not be routed when the job arrived (no head branch); the configuration has changed since, so re-send the event",
+        target.key
+    )
+}
+
+/// What a target's report means for the store.
+fn decide(report: TargetReport) -> Decision {
+    let files = report.files.as_ref().map(|f| FileCounts {
+        added: f.added.len() as u64,
+        modified: f.modified.len() as u64,
+        deleted: f.deleted.len() as u64,
+    });
+    let outcome = match report.action {
+        "push" => Outcome::Delivered,
+        "up_to_date" => Outcome::UpToDate,
+        "no_changes" => Outcome::NoChanges,
+        "branch_diverged" => Outcome::BranchDiverged,
+        _ => {
+            let message = report
+                .message
+                .unwrap_or_else(|| "the delivery failed without a message".to_owned());
+            let kind = report.error_kind.unwrap_or("error");
+            // The pipeline knows which failures pass by themselves (timeouts, 5xx, rate
+            // limits, a branch that moved under us): those are tried again later.
+            return if report.retryable {
+                Decision::Retry(format!("{kind}: {message}"))
+            } else {
+                Decision::Fail(format!("{kind}: {message}"))
+            };
+        }
+    };
+    let mut finish = Finish::new(outcome);
+    if let Some(PullRequestReport::Done(pr)) = &report.pull_request {
+        finish.warnings = pr.warnings.iter().map(ToString::to_string).collect();
+    }
+    finish.pr_url = report
+        .pull_request
+        .as_ref()
+        .and_then(|pr| pr.url())
+        .map(str::to_owned);
+    finish.commit = report.commit;
+    finish.files = files;
+    if outcome == Outcome::BranchDiverged {
+        finish.error = report.message;
+    }
+    Decision::Finish(finish)
+}
+
+/// This attempt's number within the current run: consecutive earlier attempts that ended
+/// in a retry or an expired lease, plus this one. A replay (requeue) starts a new run
+/// because the attempt before it ended with an outcome.
+async fn attempt_in_run(store: &Store, claimed: &Claimed) -> u32 {
+    match store.get_delivery(&claimed.delivery.id).await {
+        Ok(Some(detail)) => count_in_run(&detail.attempts, claimed.attempt),
+        // Unknown: count the attempt alone rather than give up early.
+        _ => 1,
+    }
+}
+
+fn count_in_run(attempts: &[AttemptView], current: u32) -> u32 {
+    let mut earlier: Vec<&AttemptView> = attempts.iter().filter(|a| a.number < current).collect();
+    earlier.sort_by_key(|a| a.number);
+    let retried = earlier
+        .iter()
+        .rev()
+        .take_while(|a| matches!(a.outcome.as_deref(), Some("retry" | "lease_expired")))
+        .count();
+    u32::try_from(retried).unwrap_or(u32::MAX).saturating_add(1)
+}
+
+/// Delay before attempt `n + 1`: exponential from [`BACKOFF_BASE`], capped at
+/// [`BACKOFF_MAX`], with jitter in its upper half so that deliveries failing together
+/// (a provider outage) do not all come back at the same instant.
+pub fn backoff(n: u32) -> Duration {
+    let exp = BACKOFF_BASE.saturating_mul(2u32.saturating_pow(n.saturating_sub(1)));
+    let capped = exp.min(BACKOFF_MAX);
+    capped.mul_f64(0.5 + fastrand::f64() * 0.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(number: u32, outcome: Option<&str>) -> AttemptView {
+        AttemptView {
+            number,
+            owner: "w".into(),
+            started_at: Timestamp(0),
+            finished_at: None,
+            outcome: outcome.map(str::to_owned),
+            error: None,
+        }
+    }
+
+    fn report(action: &'static str, kind: Option<&'static str>, retryable: bool) -> TargetReport {
+        TargetReport {
+            target: crate::pipeline::TargetView {
+                target: "hooks[0].targets[0]".into(),
+                connection: "c".into(),
+                kind: "github",
+                repository: "acme/web".into(),
+                base: "main".into(),
+                head_branch: "courier/5".into(),
+                relative_path: None,
+                purge_directory: false,
+            },
+            action,
+            pushed: false,
+            commit_message: None,
+            commit: Some("0123".into()),
+            base_commit: None,
+            files: None,
+            diff: None,
+            message: Some("what happened".into()),
+            error_kind: kind,
+            retryable,
+            pull_request: None,
+        }
+    }
+
+    #[test]
+    fn only_passing_failures_are_retried() {
+        assert!(matches!(
+            decide(report("error", Some("provider_rate_limited"), true)),
+            Decision::Retry(m) if m == "provider_rate_limited: what happened"
+        ));
+        assert!(matches!(
+            decide(report("error", Some("auth"), false)),
+            Decision::Fail(m) if m == "auth: what happened"
+        ));
+        let Decision::Finish(finish) = decide(report("push", None, false)) else {
+            panic!("a push finishes the delivery");
+        };
+        assert_eq!(finish.outcome, Outcome::Delivered);
+        assert_eq!(finish.commit.as_deref(), Some("0123"));
+        let Decision::Finish(finish) = decide(report("branch_diverged", None, false)) else {
+            panic!("a diverged branch finishes the delivery");
+        };
+        assert_eq!(finish.error.as_deref(), Some("what happened"));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for n in 1..=20 {
+            let d = backoff(n);
+            let full = BACKOFF_BASE
+                .saturating_mul(2u32.saturating_pow(n - 1))
+                .min(BACKOFF_MAX);
+            assert!(d >= full / 2 && d <= full, "attempt {n}: {d:?} vs {full:?}");
+        }
+        assert!(backoff(1) <= Duration::from_secs(5));
+        assert!(backoff(30) >= Duration::from_secs(300));
+    }
+
+    #[test]
+    fn a_run_counts_retries_since_the_last_outcome() {
+        let attempts = vec![
+            attempt(1, Some("retry")),
+            attempt(2, Some("failed")),
+            attempt(3, Some("retry")),
+            attempt(4, Some("lease_expired")),
+            attempt(5, None),
+        ];
+        assert_eq!(count_in_run(&attempts, 5), 3);
+        assert_eq!(count_in_run(&attempts, 3), 1);
+        assert_eq!(count_in_run(&[], 1), 1);
+    }
+}
