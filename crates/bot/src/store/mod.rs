@@ -337,3 +337,52 @@ impl Store {
         &self.inner.pool
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The durability promise rests on these settings of every pooled connection.
+    #[tokio::test]
+    async fn sqlite_connections_sync_every_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreConfig::Sqlite {
+            path: dir.path().join("nested").join("c.db"),
+        })
+        .await
+        .unwrap();
+        let mut conns = Vec::new();
+        for _ in 0..3 {
+            conns.push(store.pool().acquire().await.unwrap());
+        }
+        for conn in &mut conns {
+            let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(journal, "wal");
+            assert_eq!(synchronous, 2, "FULL");
+            assert_eq!(foreign_keys, 1);
+        }
+    }
+
+    #[test]
+    fn redacted_urls_keep_no_credentials() {
+        assert_eq!(
+            redacted("postgres://courier:s3cret@db.internal:5433/courier?sslmode=disable"),
+            "postgres://db.internal:5433/courier"
+        );
+        assert_eq!(
+            redacted("postgres://user:pw@[::1/x"),
+            "the configured PostgreSQL URL (unparseable)"
+        );
+    }
+}
