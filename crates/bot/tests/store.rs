@@ -1059,6 +1059,36 @@ async fn sqlite_file_is_in_wal_mode_and_created_with_its_directory() {
     assert_eq!(mode, "wal");
 }
 
+/// `sslmode=verify-full` connects over TLS and checks the server's certificate: accepted
+/// with the right CA, refused with only the system's roots.
+#[tokio::test]
+async fn postgres_over_verified_tls() {
+    if std::env::var_os("COURIER_SKIP_POSTGRES").is_some_and(|v| v == "1") {
+        return;
+    }
+    let server = common::pg_server().unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+    let url = server.create_database().await;
+    let verified = courier_core::config::Store::Postgres {
+        url: secrecy::SecretString::from(format!(
+            "{url}?sslmode=verify-full&sslrootcert={}",
+            server.ca.display()
+        )),
+    };
+    let store = Store::open(&verified)
+        .await
+        .expect("TLS with the server's CA");
+    let id = one(&store, "j1", "5", "t0", "acme/web", "b").await;
+    assert!(store.get_delivery(&id).await.unwrap().is_some());
+
+    let unverifiable = courier_core::config::Store::Postgres {
+        url: secrecy::SecretString::from(format!("{url}?sslmode=verify-full")),
+    };
+    let err = Store::open(&unverifiable)
+        .await
+        .expect_err("a self-signed certificate is not in the system's roots");
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+}
+
 #[tokio::test]
 async fn postgres_errors_do_not_show_the_password() {
     let config = courier_core::config::Store::Postgres {

@@ -10,6 +10,10 @@
 //! migrations (`crates/bot/migrations`). The few places where the SQL must differ are
 //! chosen by [`Backend`]: how a write transaction begins, and the locking in [`Store::claim`].
 //!
+//! PostgreSQL connections take TLS from the URL's `sslmode` (`prefer` by default;
+//! `require`, `verify-ca`, `verify-full`) and `sslrootcert` (else the system's roots),
+//! through rustls with ring.
+//!
 //! # Durability
 //!
 //! An accepted webhook must survive a power loss once it has been answered. SQLite runs in
