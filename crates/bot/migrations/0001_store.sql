@@ -35,6 +35,8 @@ CREATE TABLE deliveries (
     serial_key TEXT NOT NULL,
     state TEXT NOT NULL,
     attempts BIGINT NOT NULL,
+    -- `attempts` when it was last requeued: attempts since then count towards the limit
+    run_base BIGINT NOT NULL DEFAULT 0,
     next_attempt_at BIGINT,
     lease_owner TEXT,
     lease_expires_at BIGINT,

@@ -57,6 +57,7 @@ on_both!(
     metrics_reads,
     batched_inserts_answer_everyone,
     concurrent_workers_on_two_handles_never_overlap,
+    bodies_are_forgotten_and_history_pruned,
 );
 
 fn job(job_id: &str, targets: &[(&str, &str, &str, &str)]) -> NewJob {
@@ -693,7 +694,7 @@ async fn retry_later_waits_until_due(t: TestStore) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let again = s.claim("w2", LEASE).await.unwrap().expect("due now");
     assert_eq!(again.delivery.id, id);
-    assert_eq!(again.attempt, 2);
+    assert_eq!((again.attempt, again.attempt_in_run), (2, 2));
     let detail = s.get_delivery(&id).await.unwrap().unwrap();
     assert_eq!(detail.attempts[0].outcome.as_deref(), Some("retry"));
     assert_eq!(
@@ -723,6 +724,10 @@ async fn requeue_puts_finished_back(t: TestStore) {
     assert_eq!(s.requeue(&id).await.unwrap(), requeued);
     let again = s.claim("w2", LEASE).await.unwrap().unwrap();
     assert_eq!((again.delivery.id.clone(), again.attempt), (id.clone(), 2));
+    assert_eq!(
+        again.attempt_in_run, 1,
+        "a retry limit starts afresh after a requeue"
+    );
     s.fail(&id, "w2", "boom").await.unwrap();
 
     // A whole job.
@@ -830,6 +835,53 @@ async fn list_filters_and_pages(t: TestStore) {
         paged.extend(page.into_iter().map(|d| d.id));
     }
     assert_eq!(paged, newest_first);
+}
+
+async fn bodies_are_forgotten_and_history_pruned(t: TestStore) {
+    let s = &t.store;
+    let done = one(s, "j1", "5", "t0", "acme/web", "b").await;
+    let waiting = one(s, "j2", "6", "t0", "acme/web", "c").await;
+    let mut build_only = job("j3", &[]);
+    build_only.routing = Routing::BuildOnly;
+    let build_only = s.insert_job(build_only).await.unwrap().job;
+    let c = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(c.delivery.id, done);
+    s.finish(&done, "w", Finish::new(Outcome::Delivered))
+        .await
+        .unwrap();
+    let job_of = |id: &DeliveryId| {
+        let id = id.clone();
+        async move { s.get_delivery(&id).await.unwrap().unwrap().job.id }
+    };
+    let (done_job, waiting_job) = (job_of(&done).await, job_of(&waiting).await);
+
+    // Nothing was received before the epoch.
+    assert_eq!(s.forget_bodies(Timestamp(0)).await.unwrap(), 0);
+    let later = Timestamp::now().plus(Duration::from_secs(1));
+    assert_eq!(
+        s.forget_bodies(later).await.unwrap(),
+        2,
+        "the settled job and the build-only one"
+    );
+    assert_eq!(s.job_body(&done_job).await.unwrap(), None);
+    assert_eq!(s.job_body(&build_only).await.unwrap(), None);
+    assert!(
+        s.job_body(&waiting_job).await.unwrap().is_some(),
+        "still needed"
+    );
+
+    let pruned = s.prune(later).await.unwrap();
+    assert_eq!((pruned.jobs, pruned.deliveries, pruned.attempts), (2, 1, 1));
+    assert!(s.get_delivery(&done).await.unwrap().is_none());
+    assert!(s.get_job(&build_only).await.unwrap().is_none());
+    assert!(s.get_delivery(&waiting).await.unwrap().is_some());
+    assert!(s.get_job(&waiting_job).await.unwrap().is_some());
+    // A pruned job is new work if the platform sends it again.
+    let again = s
+        .insert_job(job("j1", &[("5", "t0", "acme/web", "b")]))
+        .await
+        .unwrap();
+    assert!(!again.duplicate);
 }
 
 async fn metrics_reads(t: TestStore) {

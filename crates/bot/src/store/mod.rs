@@ -48,7 +48,9 @@
 //! same event; the signed URL in it expires on the platform's side within hours, and the
 //! worker re-resolves an expired one through the platform API when a PAT is configured.
 //! The database is therefore as sensitive as the webhook traffic itself: keep it readable
-//! only by Courier. No token of Courier's own is ever stored.
+//! only by Courier. No token of Courier's own is ever stored. [`Store::forget_bodies`]
+//! clears the bodies of settled jobs after a while, and [`Store::prune`] removes old
+//! history.
 //!
 //! # Queue rules
 //!
@@ -62,6 +64,7 @@
 mod intake;
 mod queue;
 mod read;
+mod retention;
 mod types;
 
 use std::sync::Arc;
@@ -75,6 +78,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyPool, ConnectOptions, Executor, SqlSafeStr};
 use tokio::sync::mpsc;
 
+pub use retention::Pruned;
 pub use types::{
     AttemptView, Claimed, DeliveryDetail, DeliveryFilter, DeliveryId, DeliveryState, DeliveryView,
     FileCounts, Finish, Inserted, InvalidId, JobDetail, JobId, JobView, NewDelivery, NewJob,

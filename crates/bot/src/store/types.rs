@@ -476,8 +476,11 @@ pub struct Claimed {
     pub job: JobView,
     /// The webhook body, to re-parse (`None` only if it was purged).
     pub body: Option<Vec<u8>>,
-    /// This attempt's number (1 for the first).
+    /// This attempt's number (1 for the first), over the delivery's whole life.
     pub attempt: u32,
+    /// This attempt's number since the delivery was last requeued (1 for the first): what
+    /// a retry limit counts.
+    pub attempt_in_run: u32,
 }
 
 /// Which deliveries to list; `None` means any.
