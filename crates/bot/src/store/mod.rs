@@ -39,7 +39,9 @@
 //! delivery id is safe in a URL and ordering by id is arrival order (within a process
 //! strictly, across replicas by their clocks). Timestamps are milliseconds since the
 //! epoch from the clock of the process that writes them, so replicas need synchronised
-//! clocks (NTP) for leases to mean the same thing everywhere.
+//! clocks (NTP) for leases to mean the same thing everywhere. Arrival order is as exact as
+//! those clocks: of two jobs for one branch received by two replicas within the same
+//! instant, either may run first.
 //!
 //! # The webhook body is kept
 //!
