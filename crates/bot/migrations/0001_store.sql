@@ -69,3 +69,12 @@ CREATE TABLE attempts (
     error TEXT,
     PRIMARY KEY (delivery_id, number)
 );
+
+-- The greatest delivery id given to each serialisation key. Intake locks a key's row
+-- while it inserts deliveries for it and gives them ids above `last_id`, so per key id
+-- order is commit order whatever the replicas' clocks say: no claim can see a delivery
+-- and later find an older one appear behind it.
+CREATE TABLE serial_keys (
+    serial_key TEXT PRIMARY KEY,
+    last_id TEXT NOT NULL
+);
