@@ -216,6 +216,24 @@ fn start_postgres() -> Result<PgServer, String> {
         .keep();
     let data = dir.join("data");
     let log = dir.join("postgres.log");
+    // Started first, so the directory goes away even if the server never starts.
+    let runas = if root { "runuser -u postgres -- " } else { "" };
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+         {runas}'{pg_ctl}' -D '{data}' stop -m immediate >/dev/null 2>&1; rm -rf '{dir}'",
+        pid = std::process::id(),
+        pg_ctl = bin.join("pg_ctl").display(),
+        data = data.display(),
+        dir = dir.display(),
+    );
+    Command::new("setsid")
+        .args(["sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the PostgreSQL watchdog: {e}"))?;
+
     // A test CA and a server certificate for 127.0.0.1 signed by it, so TLS connections
     // can be tested with full verification.
     let ca = dir.join("ca.crt");
@@ -319,23 +337,6 @@ fn start_postgres() -> Result<PgServer, String> {
         .stderr(log_file)
         .spawn()
         .map_err(|e| format!("cannot start postgres: {e}"))?;
-
-    let runas = if root { "runuser -u postgres -- " } else { "" };
-    let script = format!(
-        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
-         {runas}'{pg_ctl}' -D '{data}' stop -m immediate >/dev/null 2>&1; rm -rf '{dir}'",
-        pid = std::process::id(),
-        pg_ctl = bin.join("pg_ctl").display(),
-        data = data.display(),
-        dir = dir.display(),
-    );
-    Command::new("setsid")
-        .args(["sh", "-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start the PostgreSQL watchdog: {e}"))?;
 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
