@@ -35,6 +35,8 @@ CREATE TABLE deliveries (
     serial_key TEXT NOT NULL,
     state TEXT NOT NULL,
     attempts BIGINT NOT NULL,
+    -- `attempts` when it was last requeued: attempts since then count towards the limit
+    run_base BIGINT NOT NULL DEFAULT 0,
     next_attempt_at BIGINT,
     lease_owner TEXT,
     lease_expires_at BIGINT,
@@ -66,4 +68,13 @@ CREATE TABLE attempts (
     outcome TEXT,
     error TEXT,
     PRIMARY KEY (delivery_id, number)
+);
+
+-- The greatest delivery id given to each serialisation key. Intake locks a key's row
+-- while it inserts deliveries for it and gives them ids above `last_id`, so per key id
+-- order is commit order whatever the replicas' clocks say: no claim can see a delivery
+-- and later find an older one appear behind it.
+CREATE TABLE serial_keys (
+    serial_key TEXT PRIMARY KEY,
+    last_id TEXT NOT NULL
 );

@@ -57,6 +57,8 @@ on_both!(
     metrics_reads,
     batched_inserts_answer_everyone,
     concurrent_workers_on_two_handles_never_overlap,
+    bodies_are_forgotten_and_history_pruned,
+    replicas_share_the_queue_and_take_over_a_dead_one,
 );
 
 fn job(job_id: &str, targets: &[(&str, &str, &str, &str)]) -> NewJob {
@@ -547,7 +549,7 @@ async fn expired_lease_is_reclaimed_and_stale_owner_refused(t: TestStore) {
     let id = one(s, "j1", "5", "t0", "acme/web", "b").await;
     let behind = one(s, "j2", "6", "t0", "acme/web", "b").await;
     let first = s
-        .claim("w1", Duration::from_millis(200))
+        .claim("w1", Duration::from_millis(1000))
         .await
         .unwrap()
         .unwrap();
@@ -556,7 +558,7 @@ async fn expired_lease_is_reclaimed_and_stale_owner_refused(t: TestStore) {
         s.claim("w2", LEASE).await.unwrap().is_none(),
         "lease still live"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
 
     let second = s
         .claim("w2", LEASE)
@@ -676,7 +678,7 @@ async fn retry_later_waits_until_due(t: TestStore) {
     let id = one(s, "j1", "5", "t0", "acme/web", "b").await;
     let behind = one(s, "j2", "6", "t0", "acme/web", "b").await;
     s.claim("w1", LEASE).await.unwrap().unwrap();
-    let at = Timestamp::now().plus(Duration::from_millis(400));
+    let at = Timestamp::now().plus(Duration::from_millis(1000));
     let view = s
         .retry_later(&id, "w1", at, "GitHub answered 502")
         .await
@@ -690,10 +692,10 @@ async fn retry_later_waits_until_due(t: TestStore) {
         "not due yet, and {behind} must not overtake it"
     );
     assert_eq!(s.queue_depth().await.unwrap(), 2);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let again = s.claim("w2", LEASE).await.unwrap().expect("due now");
     assert_eq!(again.delivery.id, id);
-    assert_eq!(again.attempt, 2);
+    assert_eq!((again.attempt, again.attempt_in_run), (2, 2));
     let detail = s.get_delivery(&id).await.unwrap().unwrap();
     assert_eq!(detail.attempts[0].outcome.as_deref(), Some("retry"));
     assert_eq!(
@@ -723,6 +725,10 @@ async fn requeue_puts_finished_back(t: TestStore) {
     assert_eq!(s.requeue(&id).await.unwrap(), requeued);
     let again = s.claim("w2", LEASE).await.unwrap().unwrap();
     assert_eq!((again.delivery.id.clone(), again.attempt), (id.clone(), 2));
+    assert_eq!(
+        again.attempt_in_run, 1,
+        "a retry limit starts afresh after a requeue"
+    );
     s.fail(&id, "w2", "boom").await.unwrap();
 
     // A whole job.
@@ -830,6 +836,53 @@ async fn list_filters_and_pages(t: TestStore) {
         paged.extend(page.into_iter().map(|d| d.id));
     }
     assert_eq!(paged, newest_first);
+}
+
+async fn bodies_are_forgotten_and_history_pruned(t: TestStore) {
+    let s = &t.store;
+    let done = one(s, "j1", "5", "t0", "acme/web", "b").await;
+    let waiting = one(s, "j2", "6", "t0", "acme/web", "c").await;
+    let mut build_only = job("j3", &[]);
+    build_only.routing = Routing::BuildOnly;
+    let build_only = s.insert_job(build_only).await.unwrap().job;
+    let c = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(c.delivery.id, done);
+    s.finish(&done, "w", Finish::new(Outcome::Delivered))
+        .await
+        .unwrap();
+    let job_of = |id: &DeliveryId| {
+        let id = id.clone();
+        async move { s.get_delivery(&id).await.unwrap().unwrap().job.id }
+    };
+    let (done_job, waiting_job) = (job_of(&done).await, job_of(&waiting).await);
+
+    // Nothing was received before the epoch.
+    assert_eq!(s.forget_bodies(Timestamp(0)).await.unwrap(), 0);
+    let later = Timestamp::now().plus(Duration::from_secs(1));
+    assert_eq!(
+        s.forget_bodies(later).await.unwrap(),
+        2,
+        "the settled job and the build-only one"
+    );
+    assert_eq!(s.job_body(&done_job).await.unwrap(), None);
+    assert_eq!(s.job_body(&build_only).await.unwrap(), None);
+    assert!(
+        s.job_body(&waiting_job).await.unwrap().is_some(),
+        "still needed"
+    );
+
+    let pruned = s.prune(later).await.unwrap();
+    assert_eq!((pruned.jobs, pruned.deliveries, pruned.attempts), (2, 1, 1));
+    assert!(s.get_delivery(&done).await.unwrap().is_none());
+    assert!(s.get_job(&build_only).await.unwrap().is_none());
+    assert!(s.get_delivery(&waiting).await.unwrap().is_some());
+    assert!(s.get_job(&waiting_job).await.unwrap().is_some());
+    // A pruned job is new work if the platform sends it again.
+    let again = s
+        .insert_job(job("j1", &[("5", "t0", "acme/web", "b")]))
+        .await
+        .unwrap();
+    assert!(!again.duplicate);
 }
 
 async fn metrics_reads(t: TestStore) {
@@ -1041,6 +1094,164 @@ async fn concurrent_opens_of_a_new_database() {
     }
 }
 
+async fn replicas_share_the_queue_and_take_over_a_dead_one(t: TestStore) {
+    // Three handles play three replicas. 200 jobs for 20 targets (one branch each) are
+    // posted twice each, the copies to different replicas, while two workers per replica
+    // deliver. Replica 0's workers die holding their first claim (no renew, no finish).
+    const JOBS: usize = 200;
+    const TARGETS: usize = 20;
+    const DEAD_LEASE: Duration = Duration::from_millis(300);
+    let replicas = [t.store.clone(), t.reopen().await, t.reopen().await];
+    let intake_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let running: Arc<std::sync::Mutex<HashSet<String>>> = Arc::default();
+    // (branch, delivery) in the order deliveries were finished as delivered.
+    let delivered: Arc<std::sync::Mutex<Vec<(String, DeliveryId)>>> = Arc::default();
+    let abandoned: Arc<std::sync::Mutex<Vec<DeliveryId>>> = Arc::default();
+
+    let mut workers = Vec::new();
+    for w in 0..6 {
+        let s = replicas[w % 3].clone();
+        let (intake_done, running, delivered, abandoned) = (
+            intake_done.clone(),
+            running.clone(),
+            delivered.clone(),
+            abandoned.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let owner = format!("replica-{}/worker-{w}", w % 3);
+            let dies = w % 3 == 0;
+            let mut idle = 0;
+            loop {
+                // Only the claim a worker dies with has a short lease: a live worker must
+                // not lose its delivery to a slow machine.
+                let lease = if dies { DEAD_LEASE } else { LEASE };
+                let Some(c) = s.claim(&owner, lease).await.expect("claim") else {
+                    if intake_done.load(std::sync::atomic::Ordering::SeqCst) {
+                        idle += 1;
+                        if idle > 40 {
+                            return;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                };
+                idle = 0;
+                let branch = c.delivery.head_branch.clone();
+                if dies {
+                    abandoned.lock().unwrap().push(c.delivery.id);
+                    return; // holds the lease and vanishes
+                }
+                assert!(
+                    running.lock().unwrap().insert(branch.clone()),
+                    "two deliveries on {branch} at once"
+                );
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                running.lock().unwrap().remove(&branch);
+                let mut done = Finish::new(Outcome::Delivered);
+                done.pr_url = Some(format!("https://github.example/acme/web/pull/{branch}"));
+                s.finish(&c.delivery.id, &owner, done)
+                    .await
+                    .expect("a live lease finishes");
+                delivered.lock().unwrap().push((branch, c.delivery.id));
+            }
+        }));
+    }
+
+    let mut posts = Vec::new();
+    for i in 0..JOBS {
+        for copy in 0..2 {
+            let s = replicas[(i + copy) % 3].clone();
+            posts.push(tokio::spawn(async move {
+                let branch = format!("courier/t{}", i % TARGETS);
+                let j = job(
+                    &format!("job-{i}"),
+                    &[("5", &format!("t{}", i % TARGETS), "acme/web", &branch)],
+                );
+                s.insert_job(j).await.expect("accepted")
+            }));
+        }
+        if i % 20 == 19 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let mut answers: HashMap<String, Vec<courier::store::Inserted>> = HashMap::new();
+    for p in posts {
+        let a = p.await.unwrap();
+        answers.entry(a.job.to_string()).or_default().push(a);
+    }
+    intake_done.store(true, std::sync::atomic::Ordering::SeqCst);
+    for w in workers {
+        w.await.unwrap();
+    }
+
+    assert_eq!(answers.len(), JOBS, "one job per platform job");
+    for copies in answers.values() {
+        assert_eq!(copies.len(), 2);
+        assert_eq!(copies.iter().filter(|a| !a.duplicate).count(), 1);
+        assert_eq!(copies[0].deliveries, copies[1].deliveries);
+    }
+    let counts = t.store.counts_by_state().await.unwrap();
+    assert_eq!(
+        counts[&DeliveryState::Delivered] + counts[&DeliveryState::Superseded],
+        JOBS as u64,
+        "every delivery settled: {counts:?}"
+    );
+    assert_eq!(t.store.queue_depth().await.unwrap(), 0);
+    assert_eq!(
+        counts[&DeliveryState::Running],
+        0,
+        "the dead replica's claims were taken over"
+    );
+
+    let delivered = delivered.lock().unwrap().clone();
+    let unique: HashSet<_> = delivered.iter().map(|(_, id)| id.clone()).collect();
+    assert_eq!(unique.len(), delivered.len(), "nothing delivered twice");
+    let all = t
+        .store
+        .list_deliveries(
+            &DeliveryFilter::default(),
+            &Page {
+                limit: 500,
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+    let abandoned = abandoned.lock().unwrap().clone();
+    assert!(!abandoned.is_empty(), "the dying workers claimed something");
+    for id in &abandoned {
+        let d = all.iter().find(|d| &d.id == id).unwrap();
+        assert_eq!(
+            (d.state, d.attempts),
+            (DeliveryState::Delivered, 2),
+            "{id}, abandoned by the dead replica, was taken over"
+        );
+    }
+    for target in 0..TARGETS {
+        let branch = format!("courier/t{target}");
+        let order: Vec<_> = delivered
+            .iter()
+            .filter(|(b, _)| *b == branch)
+            .map(|(_, id)| id.clone())
+            .collect();
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "arrival order on {branch}"
+        );
+        let newest = all
+            .iter()
+            .filter(|d| d.head_branch == branch)
+            .map(|d| &d.id)
+            .max()
+            .unwrap();
+        assert_eq!(
+            order.last(),
+            Some(newest),
+            "the newest export of {branch} is delivered"
+        );
+    }
+}
+
 #[tokio::test]
 async fn sqlite_file_is_in_wal_mode_and_created_with_its_directory() {
     let t = TestStore::new(Backend::Sqlite).await.unwrap();
@@ -1057,6 +1268,36 @@ async fn sqlite_file_is_in_wal_mode_and_created_with_its_directory() {
         .await
         .unwrap();
     assert_eq!(mode, "wal");
+}
+
+/// `sslmode=verify-full` connects over TLS and checks the server's certificate: accepted
+/// with the right CA, refused with only the system's roots.
+#[tokio::test]
+async fn postgres_over_verified_tls() {
+    if std::env::var_os("COURIER_SKIP_POSTGRES").is_some_and(|v| v == "1") {
+        return;
+    }
+    let server = common::pg_server().unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+    let url = server.create_database().await;
+    let verified = courier_core::config::Store::Postgres {
+        url: secrecy::SecretString::from(format!(
+            "{url}?sslmode=verify-full&sslrootcert={}",
+            server.ca.display()
+        )),
+    };
+    let store = Store::open(&verified)
+        .await
+        .expect("TLS with the server's CA");
+    let id = one(&store, "j1", "5", "t0", "acme/web", "b").await;
+    assert!(store.get_delivery(&id).await.unwrap().is_some());
+
+    let unverifiable = courier_core::config::Store::Postgres {
+        url: secrecy::SecretString::from(format!("{url}?sslmode=verify-full")),
+    };
+    let err = Store::open(&unverifiable)
+        .await
+        .expect_err("a self-signed certificate is not in the system's roots");
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
 }
 
 #[tokio::test]

@@ -156,6 +156,7 @@ async fn commit_batch(
 /// and PostgreSQL's 65,535 parameter limits).
 const JOB_ROWS: usize = 64;
 const DELIVERY_ROWS: usize = 128;
+const KEY_ROWS: usize = 256;
 
 /// `(workspace_id, job_id)` of a job, the deduplication key.
 fn key(job: &NewJob) -> (&str, &str) {
@@ -176,7 +177,10 @@ async fn commit_batch_together(
         .enumerate()
         .map(|(i, r)| *first_of.entry(key(&r.job)).or_insert(i))
         .collect();
-    let unique: Vec<usize> = (0..batch.len()).filter(|&i| leader[i] == i).collect();
+    // Inserted in key order: two replicas' batches holding copies of the same jobs then
+    // wait for each other in one order, never in a cycle.
+    let mut unique: Vec<usize> = (0..batch.len()).filter(|&i| leader[i] == i).collect();
+    unique.sort_by_key(|&i| key(&batch[i].job));
     let ids: Vec<JobId> = unique.iter().map(|_| JobId::generate()).collect();
 
     let mut tx = pool.begin_with(backend.begin_write()).await?;
@@ -219,27 +223,31 @@ async fn commit_batch_together(
     }
 
     let mut answers: Vec<Option<Inserted>> = vec![None; batch.len()];
-    let mut new_deliveries: Vec<(&JobId, &NewDelivery, DeliveryId)> = Vec::new();
-    for (&i, id) in unique.iter().zip(&ids) {
+    let id_of: HashMap<usize, &JobId> = unique.iter().copied().zip(&ids).collect();
+    // Deliveries of new jobs, in arrival (batch) order.
+    let mut fresh: Vec<(usize, &JobId, &NewDelivery)> = Vec::new();
+    for i in 0..batch.len() {
+        let Some(&id) = id_of.get(&i) else { continue };
         let job = &batch[i].job;
-        answers[i] = Some(if created.contains(id.as_str()) {
-            let deliveries = job
-                .deliveries
-                .iter()
-                .map(|d| {
-                    let delivery = DeliveryId::generate();
-                    new_deliveries.push((id, d, delivery.clone()));
-                    delivery
-                })
-                .collect();
-            Inserted {
+        if created.contains(id.as_str()) {
+            fresh.extend(job.deliveries.iter().map(|d| (i, id, d)));
+            answers[i] = Some(Inserted {
                 job: id.clone(),
-                deliveries,
+                deliveries: Vec::with_capacity(job.deliveries.len()),
                 duplicate: false,
-            }
+            });
         } else {
-            recorded_before(&mut tx, job, now).await?
-        });
+            answers[i] = Some(recorded_before(&mut tx, job, now).await?);
+        }
+    }
+    let delivery_ids = assign_ids(&mut tx, fresh.iter().map(|(_, _, d)| serial_key(d))).await?;
+    let mut new_deliveries: Vec<(&JobId, &NewDelivery, DeliveryId)> =
+        Vec::with_capacity(fresh.len());
+    for ((i, job, d), delivery) in fresh.into_iter().zip(delivery_ids) {
+        if let Some(answer) = answers[i].as_mut() {
+            answer.deliveries.push(delivery.clone());
+        }
+        new_deliveries.push((job, d, delivery));
     }
     for chunk in new_deliveries.chunks(DELIVERY_ROWS) {
         let mut sql = String::from(
@@ -419,9 +427,8 @@ async fn insert_deliveries(
     job: &NewJob,
     now: Timestamp,
 ) -> Result<Vec<DeliveryId>, StoreError> {
-    let mut ids = Vec::with_capacity(job.deliveries.len());
-    for d in &job.deliveries {
-        let id = DeliveryId::generate();
+    let ids = assign_ids(tx, job.deliveries.iter().map(serial_key)).await?;
+    for (d, id) in job.deliveries.iter().zip(&ids) {
         sqlx::query(
             "INSERT INTO deliveries (id, job_ref, target_key, hook_id, repository, head_branch, \
              serial_key, state, attempts, created_at) \
@@ -437,7 +444,73 @@ async fn insert_deliveries(
         .bind(now.as_millis())
         .execute(&mut **tx)
         .await?;
+    }
+    Ok(ids)
+}
+
+/// Ids for new deliveries with these serialisation keys, in this order: each above every
+/// id its key was given before. The keys' `serial_keys` rows stay locked until the
+/// transaction ends, so the next transaction for a key gives ids above these: per key,
+/// id order is commit order. Rows are locked in key order, so concurrent batches never
+/// wait for each other in a cycle.
+async fn assign_ids(
+    tx: &mut Transaction<'_, Any>,
+    keys: impl Iterator<Item = String>,
+) -> Result<Vec<DeliveryId>, StoreError> {
+    let keys: Vec<String> = keys.collect();
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut last: std::collections::BTreeMap<&str, String> =
+        keys.iter().map(|k| (k.as_str(), String::new())).collect();
+    let distinct: Vec<&str> = last.keys().copied().collect();
+    for chunk in distinct.chunks(KEY_ROWS) {
+        // The no-op update locks an existing row and returns its `last_id`.
+        let mut sql = String::from("INSERT INTO serial_keys (serial_key, last_id) VALUES ");
+        for row in 0..chunk.len() {
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, '')", row + 1));
+        }
+        sql.push_str(
+            " ON CONFLICT (serial_key) DO UPDATE SET last_id = serial_keys.last_id \
+             RETURNING serial_key, last_id",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for k in chunk {
+            query = query.bind(*k);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let key: String = row.try_get("serial_key")?;
+            if let Some(slot) = last.get_mut(key.as_str()) {
+                *slot = row.try_get("last_id")?;
+            }
+        }
+    }
+    let mut ids = Vec::with_capacity(keys.len());
+    for k in &keys {
+        let slot = last
+            .get_mut(k.as_str())
+            .ok_or_else(|| StoreError::Corrupt("a serialisation key went missing".to_owned()))?;
+        let id = DeliveryId::generate_after(slot);
+        *slot = id.as_str().to_owned();
         ids.push(id);
+    }
+    for chunk in distinct.chunks(KEY_ROWS) {
+        let mut sql = String::from("INSERT INTO serial_keys (serial_key, last_id) VALUES ");
+        for row in 0..chunk.len() {
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${})", 2 * row + 1, 2 * row + 2));
+        }
+        sql.push_str(" ON CONFLICT (serial_key) DO UPDATE SET last_id = excluded.last_id");
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for k in chunk {
+            query = query.bind(*k).bind(last[k].clone());
+        }
+        query.execute(&mut **tx).await?;
     }
     Ok(ids)
 }

@@ -10,6 +10,10 @@
 //! migrations (`crates/bot/migrations`). The few places where the SQL must differ are
 //! chosen by [`Backend`]: how a write transaction begins, and the locking in [`Store::claim`].
 //!
+//! PostgreSQL connections take TLS from the URL's `sslmode` (`prefer` by default;
+//! `require`, `verify-ca`, `verify-full`) and `sslrootcert` (else the system's roots),
+//! through rustls with ring.
+//!
 //! # Durability
 //!
 //! An accepted webhook must survive a power loss once it has been answered. SQLite runs in
@@ -35,7 +39,9 @@
 //! delivery id is safe in a URL and ordering by id is arrival order (within a process
 //! strictly, across replicas by their clocks). Timestamps are milliseconds since the
 //! epoch from the clock of the process that writes them, so replicas need synchronised
-//! clocks (NTP) for leases to mean the same thing everywhere.
+//! clocks (NTP) for leases to mean the same thing everywhere. Arrival order is as exact as
+//! those clocks: of two jobs for one branch received by two replicas within the same
+//! instant, either may run first.
 //!
 //! # The webhook body is kept
 //!
@@ -44,7 +50,9 @@
 //! same event; the signed URL in it expires on the platform's side within hours, and the
 //! worker re-resolves an expired one through the platform API when a PAT is configured.
 //! The database is therefore as sensitive as the webhook traffic itself: keep it readable
-//! only by Courier. No token of Courier's own is ever stored.
+//! only by Courier. No token of Courier's own is ever stored. [`Store::forget_bodies`]
+//! clears the bodies of settled jobs after a while, and [`Store::prune`] removes old
+//! history.
 //!
 //! # Queue rules
 //!
@@ -58,6 +66,7 @@
 mod intake;
 mod queue;
 mod read;
+mod retention;
 mod types;
 
 use std::sync::Arc;
@@ -71,6 +80,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyPool, ConnectOptions, Executor, SqlSafeStr};
 use tokio::sync::mpsc;
 
+pub use retention::Pruned;
 pub use types::{
     AttemptView, Claimed, DeliveryDetail, DeliveryFilter, DeliveryId, DeliveryState, DeliveryView,
     FileCounts, Finish, Inserted, InvalidId, JobDetail, JobId, JobView, NewDelivery, NewJob,
@@ -335,5 +345,54 @@ impl Store {
 
     fn pool(&self) -> &AnyPool {
         &self.inner.pool
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The durability promise rests on these settings of every pooled connection.
+    #[tokio::test]
+    async fn sqlite_connections_sync_every_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreConfig::Sqlite {
+            path: dir.path().join("nested").join("c.db"),
+        })
+        .await
+        .unwrap();
+        let mut conns = Vec::new();
+        for _ in 0..3 {
+            conns.push(store.pool().acquire().await.unwrap());
+        }
+        for conn in &mut conns {
+            let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            assert_eq!(journal, "wal");
+            assert_eq!(synchronous, 2, "FULL");
+            assert_eq!(foreign_keys, 1);
+        }
+    }
+
+    #[test]
+    fn redacted_urls_keep_no_credentials() {
+        assert_eq!(
+            redacted("postgres://courier:s3cret@db.internal:5433/courier?sslmode=disable"),
+            "postgres://db.internal:5433/courier"
+        );
+        assert_eq!(
+            redacted("postgres://user:pw@[::1/x"),
+            "the configured PostgreSQL URL (unparseable)"
+        );
     }
 }

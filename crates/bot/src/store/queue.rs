@@ -308,6 +308,8 @@ impl Store {
     /// its id, hence its place in arrival order: it runs before newer deliveries to the
     /// same branch, and is superseded if a newer one for its target is queued. Replaying
     /// a delivered one runs the pipeline again, which converges on the same branch and PR.
+    /// Attempt numbers go on from where they were; [`Claimed::attempt_in_run`] starts
+    /// again at 1, so a retry limit applies afresh.
     /// Already queued: unchanged. Running: [`StoreError::IllegalTransition`].
     pub async fn requeue(&self, id: &DeliveryId) -> Result<DeliveryView, StoreError> {
         let backend = self.backend();
@@ -336,7 +338,8 @@ impl Store {
         }
         sqlx::query(
             "UPDATE deliveries SET state = 'queued', next_attempt_at = NULL, finished_at = NULL, \
-             lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND state = $2",
+             lease_owner = NULL, lease_expires_at = NULL, run_base = attempts \
+             WHERE id = $1 AND state = $2",
         )
         .bind(id.as_str())
         .bind(current.state.as_str())
@@ -424,10 +427,10 @@ async fn take(
         .execute(&mut **tx)
         .await?;
     }
-    let attempt: i64 = sqlx::query_scalar(
+    let row = sqlx::query(
         "UPDATE deliveries SET state = 'running', attempts = attempts + 1, lease_owner = $2, \
          lease_expires_at = $3, next_attempt_at = NULL, started_at = COALESCE(started_at, $4) \
-         WHERE id = $1 RETURNING attempts",
+         WHERE id = $1 RETURNING attempts, run_base",
     )
     .bind(id.as_str())
     .bind(owner)
@@ -435,6 +438,8 @@ async fn take(
     .bind(now.as_millis())
     .fetch_one(&mut **tx)
     .await?;
+    let attempt: i64 = row.try_get("attempts")?;
+    let run_base: i64 = row.try_get("run_base")?;
     sqlx::query(
         "INSERT INTO attempts (delivery_id, number, owner, started_at) VALUES ($1, $2, $3, $4)",
     )
@@ -458,6 +463,7 @@ async fn take(
         job,
         body,
         attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+        attempt_in_run: u32::try_from(attempt - run_base).unwrap_or(u32::MAX),
     })
 }
 

@@ -16,9 +16,10 @@ const ID_LEN: usize = 26;
 static LAST_ID: Mutex<u128> = Mutex::new(0);
 
 /// A new time-ordered identifier: 48 bits of milliseconds, then 80 random bits, in the
-/// ULID text form (26 characters). Within one process identifiers strictly increase;
-/// across processes they are ordered by their clocks, then at random within a millisecond.
-fn new_id() -> String {
+/// ULID text form (26 characters), greater than `floor` if given. Within one process
+/// identifiers strictly increase; across processes they are ordered by their clocks, then
+/// at random within a millisecond (the store adds `floor` where that is not enough).
+fn new_id(floor: Option<u128>) -> String {
     let millis = Timestamp::now().0.max(0) as u128 & ((1 << 48) - 1);
     let random =
         (u128::from(fastrand::u64(..)) << 16 | u128::from(fastrand::u16(..))) & ((1 << 80) - 1);
@@ -27,8 +28,9 @@ fn new_id() -> String {
         let mut last = LAST_ID
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if value <= *last {
-            value = *last + 1;
+        let at_least = floor.map_or(*last, |f| f.max(*last));
+        if value <= at_least {
+            value = at_least.saturating_add(1);
         }
         *last = value;
     }
@@ -37,6 +39,17 @@ fn new_id() -> String {
         *byte = ALPHABET[((value >> (5 * i)) & 31) as usize];
     }
     text.iter().map(|&b| b as char).collect()
+}
+
+/// The number an identifier encodes; `None` if it is not one.
+fn decode_id(s: &str) -> Option<u128> {
+    if !is_id(s) {
+        return None;
+    }
+    s.bytes().try_fold(0u128, |acc, b| {
+        let digit = ALPHABET.iter().position(|&a| a == b)? as u128;
+        Some(acc << 5 | digit)
+    })
 }
 
 fn is_id(s: &str) -> bool {
@@ -57,10 +70,6 @@ macro_rules! id_type {
         pub struct $name(String);
 
         impl $name {
-            pub(crate) fn generate() -> Self {
-                Self(new_id())
-            }
-
             /// Wraps a value read back from the store, which only ever holds valid ids.
             pub(crate) fn from_db(s: String) -> Self {
                 Self(s)
@@ -98,6 +107,19 @@ id_type!(
     /// Time-ordered: a smaller id arrived earlier.
     DeliveryId
 );
+
+impl JobId {
+    pub(crate) fn generate() -> Self {
+        Self(new_id(None))
+    }
+}
+
+impl DeliveryId {
+    /// A new id greater than `previous` (when that is an id).
+    pub(crate) fn generate_after(previous: &str) -> Self {
+        Self(new_id(decode_id(previous)))
+    }
+}
 
 /// A point in time, in milliseconds since the Unix epoch (UTC). Serialised as an RFC 3339
 /// string such as `2026-11-22T09:13:51.123Z`.
@@ -476,8 +498,11 @@ pub struct Claimed {
     pub job: JobView,
     /// The webhook body, to re-parse (`None` only if it was purged).
     pub body: Option<Vec<u8>>,
-    /// This attempt's number (1 for the first).
+    /// This attempt's number (1 for the first), over the delivery's whole life.
     pub attempt: u32,
+    /// This attempt's number since the delivery was last requeued (1 for the first): what
+    /// a retry limit counts.
+    pub attempt_in_run: u32,
 }
 
 /// Which deliveries to list; `None` means any.
@@ -511,21 +536,25 @@ mod tests {
 
     #[test]
     fn ids_increase_and_parse_back() {
-        let ids: Vec<DeliveryId> = (0..1000).map(|_| DeliveryId::generate()).collect();
+        let ids: Vec<JobId> = (0..1000).map(|_| JobId::generate()).collect();
         assert!(
             ids.windows(2).all(|w| w[0] < w[1]),
             "ids must strictly increase"
         );
         for id in &ids {
             assert_eq!(
-                &id.as_str()
-                    .to_ascii_lowercase()
-                    .parse::<DeliveryId>()
-                    .unwrap(),
+                &id.as_str().to_ascii_lowercase().parse::<JobId>().unwrap(),
                 id
             );
         }
         assert!("not-an-id".parse::<JobId>().is_err());
+        // An id from a clock far ahead (year 3085) forces the next one just above it;
+        // later ids of this process stay above it too.
+        let ahead = "10000000000000000000000000";
+        let next = DeliveryId::generate_after(ahead);
+        assert_eq!(next.as_str(), "10000000000000000000000001");
+        assert!(DeliveryId::generate_after("") > next);
+        assert!(DeliveryId::generate_after("not an id") > next);
         assert!(
             "ZZZZZZZZZZZZZZZZZZZZZZZZZZ".parse::<JobId>().is_err(),
             "above 2^128"

@@ -13,6 +13,9 @@
 //! process waits for the test binary to exit (normally, by panic or by a signal) and then
 //! stops the server and removes its directory.
 //!
+//! The server also accepts TLS, with a certificate for 127.0.0.1 from a test CA made by
+//! `openssl` ([`PgServer::ca`]).
+//!
 //! If PostgreSQL cannot be started the PostgreSQL tests fail, saying why; set
 //! `COURIER_SKIP_POSTGRES=1` to skip them deliberately.
 #![allow(dead_code)]
@@ -102,6 +105,8 @@ impl TestStore {
 pub struct PgServer {
     port: u16,
     databases: AtomicUsize,
+    /// The CA that signed the server's certificate (TLS is on, and optional for clients).
+    pub ca: PathBuf,
 }
 
 static SERVER: OnceLock<Result<PgServer, String>> = OnceLock::new();
@@ -184,6 +189,22 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| e.to_string())
 }
 
+fn openssl(args: impl FnOnce(&mut Command) -> &mut Command) -> Result<(), String> {
+    let mut command = Command::new("openssl");
+    args(&mut command);
+    let out = command
+        .output()
+        .map_err(|e| format!("cannot run openssl to make test certificates: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "openssl failed to make test certificates: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
 fn start_postgres() -> Result<PgServer, String> {
     let bin = pg_bin_dir()?;
     let root = is_root();
@@ -195,9 +216,76 @@ fn start_postgres() -> Result<PgServer, String> {
         .keep();
     let data = dir.join("data");
     let log = dir.join("postgres.log");
+    // Started first, so the directory goes away even if the server never starts.
+    let runas = if root { "runuser -u postgres -- " } else { "" };
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+         {runas}'{pg_ctl}' -D '{data}' stop -m immediate >/dev/null 2>&1; rm -rf '{dir}'",
+        pid = std::process::id(),
+        pg_ctl = bin.join("pg_ctl").display(),
+        data = data.display(),
+        dir = dir.display(),
+    );
+    Command::new("setsid")
+        .args(["sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the PostgreSQL watchdog: {e}"))?;
+
+    // A test CA and a server certificate for 127.0.0.1 signed by it, so TLS connections
+    // can be tested with full verification.
+    let ca = dir.join("ca.crt");
+    let ca_key = dir.join("ca.key");
+    let cert = dir.join("server.crt");
+    let key = dir.join("server.key");
+    let csr = dir.join("server.csr");
+    let ext = dir.join("server.ext");
+    fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(|c| {
+        c.args(["req", "-x509", "-days", "2", "-subj", "/CN=courier test CA"])
+            .args(ec)
+            .arg("-keyout")
+            .arg(&ca_key)
+            .arg("-out")
+            .arg(&ca)
+    })?;
+    openssl(|c| {
+        c.args(["req", "-subj", "/CN=127.0.0.1"])
+            .args(ec)
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr)
+    })?;
+    openssl(|c| {
+        c.args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+            .arg("-in")
+            .arg(&csr)
+            .arg("-CA")
+            .arg(&ca)
+            .arg("-CAkey")
+            .arg(&ca_key)
+            .arg("-extfile")
+            .arg(&ext)
+            .arg("-out")
+            .arg(&cert)
+    })?;
     if root {
         let status = Command::new("chown")
-            .args(["postgres:postgres"])
+            .args(["-R", "postgres:postgres"])
             .arg(&dir)
             .status()
             .map_err(|e| format!("chown: {e}"))?;
@@ -239,28 +327,16 @@ fn start_postgres() -> Result<PgServer, String> {
         .arg(&dir)
         .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
         .args(["-c", "full_page_writes=off", "-c", "max_connections=300"])
+        .args(["-c", "ssl=on"])
+        .arg("-c")
+        .arg(format!("ssl_cert_file={}", cert.display()))
+        .arg("-c")
+        .arg(format!("ssl_key_file={}", key.display()))
         .stdin(Stdio::null())
         .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
         .stderr(log_file)
         .spawn()
         .map_err(|e| format!("cannot start postgres: {e}"))?;
-
-    let runas = if root { "runuser -u postgres -- " } else { "" };
-    let script = format!(
-        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
-         {runas}'{pg_ctl}' -D '{data}' stop -m immediate >/dev/null 2>&1; rm -rf '{dir}'",
-        pid = std::process::id(),
-        pg_ctl = bin.join("pg_ctl").display(),
-        data = data.display(),
-        dir = dir.display(),
-    );
-    Command::new("setsid")
-        .args(["sh", "-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start the PostgreSQL watchdog: {e}"))?;
 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -281,5 +357,6 @@ fn start_postgres() -> Result<PgServer, String> {
     Ok(PgServer {
         port,
         databases: AtomicUsize::new(0),
+        ca,
     })
 }
