@@ -20,9 +20,7 @@ use crate::pipeline::{
     Mode, Pipeline, PipelineError, PullRequestReport, TargetReport, parse_payload,
 };
 use crate::server::{AppState, Metrics};
-use crate::store::{
-    AttemptView, Claimed, DeliveryState, FileCounts, Finish, Outcome, Store, StoreError, Timestamp,
-};
+use crate::store::{Claimed, DeliveryState, FileCounts, Finish, Outcome, StoreError, Timestamp};
 
 /// How long a claim holds a delivery without renewal. Renewed every third of it.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
@@ -270,7 +268,8 @@ impl Worker {
         let mut retry_at = None;
         let decision = match decision {
             Decision::Retry(reason) => {
-                let n = attempt_in_run(store, claimed).await;
+                // The store counts attempts since the delivery was (re)queued.
+                let n = claimed.attempt_in_run;
                 if n >= MAX_ATTEMPTS_PER_RUN {
                     Decision::Fail(format!("gave up after {n} attempts: {reason}"))
                 } else {
@@ -432,28 +431,6 @@ fn decide(report: TargetReport) -> Decision {
     Decision::Finish(finish)
 }
 
-/// This attempt's number within the current run: consecutive earlier attempts that ended
-/// in a retry or an expired lease, plus this one. A replay (requeue) starts a new run
-/// because the attempt before it ended with an outcome.
-async fn attempt_in_run(store: &Store, claimed: &Claimed) -> u32 {
-    match store.get_delivery(&claimed.delivery.id).await {
-        Ok(Some(detail)) => count_in_run(&detail.attempts, claimed.attempt),
-        // Unknown: count the attempt alone rather than give up early.
-        _ => 1,
-    }
-}
-
-fn count_in_run(attempts: &[AttemptView], current: u32) -> u32 {
-    let mut earlier: Vec<&AttemptView> = attempts.iter().filter(|a| a.number < current).collect();
-    earlier.sort_by_key(|a| a.number);
-    let retried = earlier
-        .iter()
-        .rev()
-        .take_while(|a| matches!(a.outcome.as_deref(), Some("retry" | "lease_expired")))
-        .count();
-    u32::try_from(retried).unwrap_or(u32::MAX).saturating_add(1)
-}
-
 /// Delay before attempt `n + 1`: exponential from [`BACKOFF_BASE`], capped at
 /// [`BACKOFF_MAX`], with jitter in its upper half so that deliveries failing together
 /// (a provider outage) do not all come back at the same instant.
@@ -466,17 +443,6 @@ pub fn backoff(n: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn attempt(number: u32, outcome: Option<&str>) -> AttemptView {
-        AttemptView {
-            number,
-            owner: "w".into(),
-            started_at: Timestamp(0),
-            finished_at: None,
-            outcome: outcome.map(str::to_owned),
-            error: None,
-        }
-    }
 
     fn report(action: &'static str, kind: Option<&'static str>, retryable: bool) -> TargetReport {
         TargetReport {
@@ -536,19 +502,5 @@ mod tests {
         }
         assert!(backoff(1) <= Duration::from_secs(5));
         assert!(backoff(30) >= Duration::from_secs(300));
-    }
-
-    #[test]
-    fn a_run_counts_retries_since_the_last_outcome() {
-        let attempts = vec![
-            attempt(1, Some("retry")),
-            attempt(2, Some("failed")),
-            attempt(3, Some("retry")),
-            attempt(4, Some("lease_expired")),
-            attempt(5, None),
-        ];
-        assert_eq!(count_in_run(&attempts, 5), 3);
-        assert_eq!(count_in_run(&attempts, 3), 1);
-        assert_eq!(count_in_run(&[], 1), 1);
     }
 }
