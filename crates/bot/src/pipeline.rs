@@ -248,7 +248,7 @@ impl TargetReport {
     }
 
     fn provider_failed(target: TargetView, err: &ProviderError) -> TargetReport {
-        let mut report = TargetReport::failed(target, provider_error_kind(err), err.to_string());
+        let mut report = TargetReport::failed(target, err.kind(), err.to_string());
         report.retryable = err.is_transient();
         report
     }
@@ -269,7 +269,7 @@ impl TargetReport {
     }
 
     fn git_failed(target: TargetView, err: &GitError) -> TargetReport {
-        let mut report = TargetReport::failed(target, git_error_kind(err), err.to_string());
+        let mut report = TargetReport::failed(target, err.kind(), err.to_string());
         report.retryable = err.is_transient();
         report
     }
@@ -446,7 +446,7 @@ impl Pipeline {
                 Err(err) => {
                     // The branch is pushed; what failed is the pull request. A retry
                     // converges: the push is `up_to_date` and the PR is looked up again.
-                    let kind = provider_error_kind(&err);
+                    let kind = err.kind();
                     report.message = Some(format!("the pull request step failed: {err}"));
                     report.error_kind = Some(kind);
                     report.retryable = err.is_transient();
@@ -748,19 +748,6 @@ fn provider_for(kind: &ConnectionKind) -> Option<Result<Arc<dyn Provider>, Strin
     Some(built)
 }
 
-/// A stable word for each provider failure, for `--json` consumers and the store.
-fn provider_error_kind(err: &ProviderError) -> &'static str {
-    match err {
-        ProviderError::Auth { .. } => "provider_auth",
-        ProviderError::Forbidden { .. } => "provider_forbidden",
-        ProviderError::NotFound { .. } => "provider_not_found",
-        ProviderError::Conflict { .. } => "provider_conflict",
-        ProviderError::RateLimited { .. } => "provider_rate_limited",
-        ProviderError::Transient { .. } => "provider_transient",
-        ProviderError::Invalid { .. } => "provider_invalid",
-    }
-}
-
 /// The downloader's rules, from the configuration's `platform` and `limits` sections.
 fn download_policy(config: &Config) -> DownloadPolicy {
     let platform = &config.platform;
@@ -782,23 +769,4 @@ fn download_policy(config: &Config) -> DownloadPolicy {
     policy.limits = config.limits.download.clone();
     policy.temp_dir = Some(config.data_dir.join("tmp"));
     policy
-}
-
-/// A stable word for each git failure, for `--json` consumers and the store.
-fn git_error_kind(err: &GitError) -> &'static str {
-    match err {
-        GitError::InvalidRemote { .. } => "invalid_remote",
-        GitError::Auth { .. } => "auth",
-        GitError::NotFound { .. } => "not_found",
-        GitError::Rejected { .. } => "rejected",
-        GitError::HeadMoved { .. } => "head_moved",
-        GitError::Lfs { .. } => "lfs",
-        GitError::ProtectedPath { .. } => "protected_path",
-        GitError::EmptyExport { .. } => "empty_export",
-        GitError::Export { .. } => "export",
-        GitError::Timeout { .. } => "timeout",
-        GitError::CacheCorrupt { .. } => "cache_corrupt",
-        GitError::Transient { .. } => "transient",
-        _ => "git",
-    }
 }

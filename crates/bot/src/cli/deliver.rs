@@ -11,7 +11,7 @@ use courier_core::event::{Event, JobEvent};
 use courier_core::routing::{self, Routing};
 use serde::Serialize;
 
-use super::{Exit, read_payload};
+use super::{Exit, load_config, read_payload};
 use crate::pipeline::{
     Mode, Pipeline, PipelineError, PullRequestReport, TargetReport, parse_payload,
 };
@@ -101,12 +101,9 @@ pub async fn deliver(args: &DeliverArgs) -> anyhow::Result<Exit> {
 }
 
 async fn run(args: &RunArgs, mode: Mode) -> anyhow::Result<Exit> {
-    let config = match Config::load(&args.config) {
+    let config = match load_config(&args.config) {
         Ok(config) => Arc::new(config),
-        Err(problems) => {
-            eprintln!("{problems}");
-            return Ok(Exit::Invalid);
-        }
+        Err(exit) => return Ok(exit),
     };
     let body = read_payload(&args.payload)?;
     let event = match parse_payload(&body) {

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
-use courier_core::config::Config;
 
 use super::Exit;
 use crate::store::{
@@ -46,12 +45,8 @@ pub struct ReplayArgs {
 }
 
 async fn open(config: &Path) -> anyhow::Result<Option<Store>> {
-    let config = match Config::load(config) {
-        Ok(config) => config,
-        Err(problems) => {
-            eprintln!("{problems}");
-            return Ok(None);
-        }
+    let Ok(config) = super::load_config(config) else {
+        return Ok(None);
     };
     Ok(Some(
         Store::open(&config.store)

@@ -9,7 +9,7 @@ use courier_core::event::{Event, JobEvent};
 use courier_core::routing::{self, Routing};
 use serde::Serialize;
 
-use super::{Exit, read_payload};
+use super::{Exit, load_config, read_payload};
 use crate::pipeline::{ParsedPayload, TargetView, parse_payload};
 
 #[derive(Debug, Args)]
@@ -88,12 +88,9 @@ pub async fn run(args: &InspectArgs) -> anyhow::Result<Exit> {
         }
     };
     let config = match &args.config {
-        Some(path) => match Config::load(path) {
+        Some(path) => match load_config(path) {
             Ok(config) => Some(config),
-            Err(problems) => {
-                eprintln!("{problems}");
-                return Ok(Exit::Invalid);
-            }
+            Err(exit) => return Ok(exit),
         },
         None => None,
     };

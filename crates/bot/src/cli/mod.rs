@@ -91,6 +91,15 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Loads the configuration, or prints every problem in it and says to exit with
+/// [`Exit::Invalid`]: each command reports a bad configuration the same way.
+fn load_config(path: &std::path::Path) -> Result<courier_core::config::Config, Exit> {
+    courier_core::config::Config::load(path).map_err(|problems| {
+        eprintln!("{problems}");
+        Exit::Invalid
+    })
+}
+
 /// Where a payload comes from: a file, or `-` for standard input.
 fn read_payload(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
     use anyhow::Context as _;

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use courier_core::config::Config;
 
 use super::Exit;
 use crate::pipeline::Pipeline;
@@ -35,12 +34,9 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: &ServeArgs) -> anyhow::Result<Exit> {
-    let config = match Config::load(&args.config) {
+    let config = match super::load_config(&args.config) {
         Ok(config) => Arc::new(config),
-        Err(problems) => {
-            eprintln!("{problems}");
-            return Ok(Exit::Invalid);
-        }
+        Err(exit) => return Ok(exit),
     };
     let store = Store::open(&config.store)
         .await

@@ -98,6 +98,25 @@ impl GitError {
         )
     }
 
+    /// A stable word for the failure, for `--json` consumers and the store.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GitError::InvalidRemote { .. } => "invalid_remote",
+            GitError::Auth { .. } => "auth",
+            GitError::NotFound { .. } => "not_found",
+            GitError::Rejected { .. } => "rejected",
+            GitError::HeadMoved { .. } => "head_moved",
+            GitError::Lfs { .. } => "lfs",
+            GitError::ProtectedPath { .. } => "protected_path",
+            GitError::EmptyExport { .. } => "empty_export",
+            GitError::Export { .. } => "export",
+            GitError::Timeout { .. } => "timeout",
+            GitError::CacheCorrupt { .. } => "cache_corrupt",
+            GitError::Transient { .. } => "transient",
+            GitError::Other { .. } => "git",
+        }
+    }
+
     pub(crate) fn other(context: &str, err: impl std::fmt::Display) -> GitError {
         GitError::Other {
             detail: format!("{context}: {err}"),

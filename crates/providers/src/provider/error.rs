@@ -59,6 +59,19 @@ impl ProviderError {
         )
     }
 
+    /// A stable word for the failure, for `--json` consumers and the store.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderError::Auth { .. } => "provider_auth",
+            ProviderError::Forbidden { .. } => "provider_forbidden",
+            ProviderError::NotFound { .. } => "provider_not_found",
+            ProviderError::Conflict { .. } => "provider_conflict",
+            ProviderError::RateLimited { .. } => "provider_rate_limited",
+            ProviderError::Transient { .. } => "provider_transient",
+            ProviderError::Invalid { .. } => "provider_invalid",
+        }
+    }
+
     /// How long to wait before retrying, when the forge said so.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
