@@ -172,6 +172,27 @@ fn policy(api: SocketAddr, temp: &Path) -> DownloadPolicy {
     policy
 }
 
+/// The usual set-up: a server, and a downloader under [`policy`] writing to a temp dir
+/// that lives as long as its binding.
+struct Fixture {
+    api: SocketAddr,
+    seen: Seen,
+    dl: Downloader,
+    temp: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let (api, seen) = server().await;
+    let temp = tempfile::tempdir().unwrap();
+    let dl = Downloader::new(policy(api, temp.path())).unwrap();
+    Fixture {
+        api,
+        seen,
+        dl,
+        temp,
+    }
+}
+
 fn event() -> JobEvent {
     let body = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/payloads/v2-seed.json"),
@@ -211,9 +232,12 @@ const BEARER: &str = "Bearer pat-0123456789";
 #[tokio::test]
 async fn v1_signed_url_is_fetched_without_credentials() {
     bounded(async {
-        let (api, seen) = server().await;
-        let temp = tempfile::tempdir().unwrap();
-        let dl = Downloader::new(policy(api, temp.path())).unwrap();
+        let Fixture {
+            api,
+            seen,
+            dl,
+            temp,
+        } = fixture().await;
         // Even on the platform origin, a first-version signed URL carries no PAT.
         let source = signed(format!("http://{api}/zip?X-Amz-Signature=abc"));
         let artifact = dl.fetch(&source, &event()).await.unwrap();
@@ -232,9 +256,12 @@ async fn v1_signed_url_is_fetched_without_credentials() {
 #[tokio::test]
 async fn v2_result_endpoint_gets_the_pat_on_the_platform_origin() {
     bounded(async {
-        let (api, seen) = server().await;
-        let temp = tempfile::tempdir().unwrap();
-        let dl = Downloader::new(policy(api, temp.path())).unwrap();
+        let Fixture {
+            api: _,
+            seen,
+            dl,
+            temp: _temp,
+        } = fixture().await;
         let artifact = dl
             .fetch(&ArtifactSource::ResultEndpoint, &event())
             .await
@@ -249,9 +276,12 @@ async fn v2_result_endpoint_gets_the_pat_on_the_platform_origin() {
 #[tokio::test]
 async fn v2_s3_url_on_the_platform_origin_gets_the_pat() {
     bounded(async {
-        let (api, seen) = server().await;
-        let temp = tempfile::tempdir().unwrap();
-        let dl = Downloader::new(policy(api, temp.path())).unwrap();
+        let Fixture {
+            api,
+            seen,
+            dl,
+            temp: _temp,
+        } = fixture().await;
         dl.fetch(&platform(format!("http://{api}/zip")), &event())
             .await
             .unwrap();
@@ -304,9 +334,12 @@ fn enc(s: &str) -> String {
 #[tokio::test]
 async fn a_chunked_body_over_the_cap_is_refused_and_leaves_no_file() {
     bounded(async {
-        let (api, seen) = server().await;
-        let temp = tempfile::tempdir().unwrap();
-        let dl = Downloader::new(policy(api, temp.path())).unwrap();
+        let Fixture {
+            api,
+            seen,
+            dl,
+            temp,
+        } = fixture().await;
         let err = dl
             .fetch(&signed(format!("http://{api}/big-chunked")), &event())
             .await
@@ -324,9 +357,12 @@ async fn a_chunked_body_over_the_cap_is_refused_and_leaves_no_file() {
 #[tokio::test]
 async fn a_content_length_over_the_cap_is_refused_before_reading() {
     bounded(async {
-        let (api, _) = server().await;
-        let temp = tempfile::tempdir().unwrap();
-        let dl = Downloader::new(policy(api, temp.path())).unwrap();
+        let Fixture {
+            api,
+            seen: _,
+            dl,
+            temp,
+        } = fixture().await;
         let started = std::time::Instant::now();
         let err = dl
             .fetch(&signed(format!("http://{api}/big-declared")), &event())
@@ -343,9 +379,12 @@ async fn a_content_length_over_the_cap_is_refused_before_reading() {
 #[tokio::test]
 async fn a_500_then_503_is_retried_until_it_succeeds() {
     bounded(async {
-        let (api, seen) = server().await;
-        let temp = tempfile::tempdir().unwrap();
-        let dl = Downloader::new(policy(api, temp.path())).unwrap();
+        let Fixture {
+            api,
+            seen,
+            dl,
+            temp: _temp,
+        } = fixture().await;
         let artifact = dl
             .fetch(&signed(format!("http://{api}/flaky")), &event())
             .await
@@ -360,9 +399,12 @@ async fn a_500_then_503_is_retried_until_it_succeeds() {
 #[tokio::test]
 async fn retries_stop_after_the_configured_count() {
     bounded(async {
-        let (api, seen) = server().await;
-        let temp = tempfile::tempdir().unwrap();
-        let dl = Downloader::new(policy(api, temp.path())).unwrap();
+        let Fixture {
+            api,
+            seen,
+            dl,
+            temp: _temp,
+        } = fixture().await;
         let err = dl
             .fetch(&signed(format!("http://{api}/always-503")), &event())
             .await
@@ -384,9 +426,12 @@ async fn retries_stop_after_the_configured_count() {
 #[tokio::test]
 async fn a_4xx_is_not_retried() {
     bounded(async {
-        let (api, seen) = server().await;
-        let temp = tempfile::tempdir().unwrap();
-        let dl = Downloader::new(policy(api, temp.path())).unwrap();
+        let Fixture {
+            api,
+            seen,
+            dl,
+            temp: _temp,
+        } = fixture().await;
         let err = dl
             .fetch(&signed(format!("http://{api}/404")), &event())
             .await
@@ -485,9 +530,12 @@ async fn a_trickling_body_hits_the_total_deadline() {
 #[tokio::test]
 async fn a_redirect_to_a_host_not_allowed_is_refused() {
     bounded(async {
-        let (api, seen) = server().await;
-        let temp = tempfile::tempdir().unwrap();
-        let dl = Downloader::new(policy(api, temp.path())).unwrap();
+        let Fixture {
+            api,
+            seen,
+            dl,
+            temp: _temp,
+        } = fixture().await;
         let to = enc("https://evil.example.com/steal?sig=x");
         let err = dl
             .fetch(&signed(format!("http://{api}/redirect?to={to}")), &event())
@@ -526,9 +574,12 @@ async fn a_redirect_to_a_host_not_allowed_is_refused() {
 #[tokio::test]
 async fn a_redirect_loop_is_capped() {
     bounded(async {
-        let (api, seen) = server().await;
-        let temp = tempfile::tempdir().unwrap();
-        let dl = Downloader::new(policy(api, temp.path())).unwrap();
+        let Fixture {
+            api,
+            seen,
+            dl,
+            temp: _temp,
+        } = fixture().await;
         let err = dl
             .fetch(&signed(format!("http://{api}/loop")), &event())
             .await
@@ -655,9 +706,12 @@ async fn a_name_listed_as_insecure_may_resolve_to_loopback() {
 #[tokio::test]
 async fn hosts_outside_the_allowlist_are_refused_before_any_request() {
     bounded(async {
-        let (api, _) = server().await;
-        let temp = tempfile::tempdir().unwrap();
-        let dl = Downloader::new(policy(api, temp.path())).unwrap();
+        let Fixture {
+            api: _,
+            seen: _,
+            dl,
+            temp: _temp,
+        } = fixture().await;
         let err = dl
             .fetch(&signed("https://files.example.net/r.zip".into()), &event())
             .await
@@ -676,9 +730,12 @@ async fn hosts_outside_the_allowlist_are_refused_before_any_request() {
 #[tokio::test]
 async fn a_body_that_is_not_a_zip_is_still_downloaded() {
     bounded(async {
-        let (api, _) = server().await;
-        let temp = tempfile::tempdir().unwrap();
-        let dl = Downloader::new(policy(api, temp.path())).unwrap();
+        let Fixture {
+            api,
+            seen: _,
+            dl,
+            temp: _temp,
+        } = fixture().await;
         let artifact = dl
             .fetch(&signed(format!("http://{api}/text")), &event())
             .await
@@ -726,9 +783,12 @@ async fn connection_errors_are_retried_and_never_show_the_signature() {
 #[tokio::test]
 async fn no_artifact_is_an_error_not_a_request() {
     bounded(async {
-        let (api, seen) = server().await;
-        let temp = tempfile::tempdir().unwrap();
-        let dl = Downloader::new(policy(api, temp.path())).unwrap();
+        let Fixture {
+            api: _,
+            seen,
+            dl,
+            temp: _temp,
+        } = fixture().await;
         let err = dl.fetch(&ArtifactSource::None, &event()).await.unwrap_err();
         assert!(matches!(err, DownloadError::NoArtifact));
         assert_eq!(seen.total(), 0);
