@@ -3,14 +3,13 @@
 //! crash cases: `kill -9` in the middle of a delivery, and SIGTERM, each followed by a
 //! restart on the same data directory that must finish the work exactly once.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+
+use common::serve::{ArtifactServer, ServeCommand, Server, http, wait_until};
 use courier_testkit::{BareRepo, GitServer, make_bare_repo, zip_bytes};
 use serde_json::Value;
 
@@ -18,65 +17,6 @@ const GIT_TOKEN: &str = "git-token-3f9c2a7d51e84b06";
 const HOOK_TOKEN: &str = "webhook-token-0123456789";
 const ADMIN_TOKEN: &str = "admin-token-abcdef012345";
 const SEED_V1: &str = include_str!("../../../tests/fixtures/payloads/v1-seed.json");
-/// Bound on anything a test waits for.
-const WAIT: Duration = Duration::from_secs(90);
-
-/// Serves the export zip; when `stall` is set, requests hang (a delivery stuck mid-flight).
-struct ArtifactServer {
-    addr: SocketAddr,
-    stall: Arc<AtomicBool>,
-    /// When non-zero, requests are answered with this status instead of the zip.
-    fail_with: Arc<AtomicU16>,
-    hits: Arc<AtomicUsize>,
-    _runtime: tokio::runtime::Runtime,
-}
-
-impl ArtifactServer {
-    fn start(zip: Vec<u8>) -> ArtifactServer {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let stall = Arc::new(AtomicBool::new(false));
-        let hits = Arc::new(AtomicUsize::new(0));
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let zip = Arc::new(zip);
-        let fail_with = Arc::new(AtomicU16::new(0));
-        let (s, h, f) = (stall.clone(), hits.clone(), fail_with.clone());
-        let app = axum::Router::new().route(
-            "/result.zip",
-            axum::routing::get(move || {
-                let (zip, stall, hits, fail) = (zip.clone(), s.clone(), h.clone(), f.clone());
-                async move {
-                    hits.fetch_add(1, Ordering::SeqCst);
-                    while stall.load(Ordering::SeqCst) {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    match fail.load(Ordering::SeqCst) {
-                        0 => (axum::http::StatusCode::OK, zip.as_ref().clone()),
-                        code => (axum::http::StatusCode::from_u16(code).unwrap(), Vec::new()),
-                    }
-                }
-            }),
-        );
-        runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
-        ArtifactServer {
-            addr,
-            stall,
-            fail_with,
-            hits,
-            _runtime: runtime,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/result.zip", self.addr)
-    }
-}
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -141,177 +81,13 @@ hooks:
     }
 
     fn serve(&self, log_name: &str) -> Server {
-        Server::start(
+        ServeCommand::new(
             self.dir.path(),
             &self.config,
             &self.dir.path().join(log_name),
         )
-    }
-}
-
-/// A running `courier serve`; killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(cwd: &Path, config: &Path, log: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_courier"))
-            .current_dir(cwd)
-            .args(["serve", "--config"])
-            .arg(config)
-            .args(["--listen", "127.0.0.1:0", "--lease-seconds", "3"])
-            .args(["--shutdown-grace-seconds", "2"])
-            .env_remove("COURIER_CONFIG")
-            .env_remove("COURIER_LISTEN")
-            .env("COURIER_LOG", "info")
-            .env("TEST_GIT_TOKEN", GIT_TOKEN)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("HOME", cwd)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .expect("start courier serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "courier serve printed no address: {}",
-                    std::fs::read_to_string(log).unwrap_or_default()
-                );
-            }
-        };
-        Server {
-            child,
-            addr,
-            log: log.to_owned(),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn request(&self, method: &str, path: &str, token: &str, body: &str) -> (u16, Value) {
-        let (status, text) = http(self.addr, method, path, token, body);
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    fn deliveries(&self) -> Vec<Value> {
-        let (status, list) = self.request("GET", "/api/deliveries", ADMIN_TOKEN, "");
-        assert_eq!(status, 200, "{list}");
-        list["deliveries"].as_array().unwrap().clone()
-    }
-
-    /// Polls the API until the delivery reaches a finished state, and returns it.
-    fn wait_finished(&self, id: &str) -> Value {
-        let started = Instant::now();
-        loop {
-            let (status, detail) =
-                self.request("GET", &format!("/api/deliveries/{id}"), ADMIN_TOKEN, "");
-            assert_eq!(status, 200, "{detail}");
-            let state = detail["delivery"]["state"].as_str().unwrap().to_owned();
-            if !["queued", "running", "retrying"].contains(&state.as_str()) {
-                return detail;
-            }
-            assert!(
-                started.elapsed() < WAIT,
-                "delivery {id} still {state} after {WAIT:?}: {detail}\nlog:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn post_event(&self, body: &str) -> String {
-        let (status, answer) = self.request("POST", "/webhooks/supernova", HOOK_TOKEN, body);
-        assert_eq!(status, 202, "{answer}");
-        let ids = answer["deliveries"].as_array().unwrap();
-        assert_eq!(ids.len(), 1, "{answer}");
-        ids[0].as_str().unwrap().to_owned()
-    }
-
-    /// Sends SIGTERM and waits (bounded) for the exit status.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(sent.success());
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "courier serve did not exit after SIGTERM:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill_hard(mut self) {
-        // `Child::kill` is SIGKILL on Unix: no chance to clean up, as in a crash.
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A minimal HTTP/1.1 client: one request per connection, fixed-length answers.
-fn http(addr: SocketAddr, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status code");
-    assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "this client reads only fixed-length answers"
-    );
-    (status, body.to_owned())
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
+        .env("TEST_GIT_TOKEN", GIT_TOKEN)
+        .start()
     }
 }
 
@@ -349,10 +125,10 @@ fn a_webhook_over_tcp_is_delivered_to_the_repository() {
         server.request("GET", "/readyz", "", "").0 == 200
     });
 
-    let id = server.post_event(&setup.payload());
-    let detail = server.wait_finished(&id);
+    let id = server.post_event(HOOK_TOKEN, &setup.payload());
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
     assert_delivered_once(&setup, &detail);
-    assert_eq!(setup.artifacts.hits.load(Ordering::SeqCst), 1);
+    assert_eq!(setup.artifacts.hits(), 1);
 
     // Metrics saw the delivery.
     let (status, metrics) = http(server.addr, "GET", "/metrics", "", "");
@@ -380,7 +156,7 @@ fn a_webhook_over_tcp_is_delivered_to_the_repository() {
         server.request("POST", "/webhooks/supernova", HOOK_TOKEN, &setup.payload());
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["deliveries"][0], id.as_str());
-    assert_eq!(server.deliveries().len(), 1);
+    assert_eq!(server.deliveries(ADMIN_TOKEN).len(), 1);
 }
 
 #[test]
@@ -388,18 +164,16 @@ fn a_server_killed_mid_delivery_finishes_it_after_a_restart() {
     let setup = Setup::new();
     setup.artifacts.stall.store(true, Ordering::SeqCst);
     let server = setup.serve("first.log");
-    let id = server.post_event(&setup.payload());
+    let id = server.post_event(HOOK_TOKEN, &setup.payload());
     // The worker is downloading: the delivery is mid-flight.
-    wait_until("the download to start", || {
-        setup.artifacts.hits.load(Ordering::SeqCst) >= 1
-    });
-    let running = server.deliveries();
+    wait_until("the download to start", || setup.artifacts.hits() >= 1);
+    let running = server.deliveries(ADMIN_TOKEN);
     assert_eq!(running[0]["state"], "running", "{running:?}");
     server.kill_hard();
 
     setup.artifacts.stall.store(false, Ordering::SeqCst);
     let server = setup.serve("second.log");
-    let detail = server.wait_finished(&id);
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
     assert_delivered_once(&setup, &detail);
     // The first attempt ended with the crash (its lease expired); the second delivered.
     let attempts = detail["attempts"].as_array().unwrap();
@@ -419,10 +193,8 @@ fn sigterm_exits_cleanly_and_a_restart_finishes_leftover_work() {
     let setup = Setup::new();
     setup.artifacts.stall.store(true, Ordering::SeqCst);
     let server = setup.serve("first.log");
-    let id = server.post_event(&setup.payload());
-    wait_until("the download to start", || {
-        setup.artifacts.hits.load(Ordering::SeqCst) >= 1
-    });
+    let id = server.post_event(HOOK_TOKEN, &setup.payload());
+    wait_until("the download to start", || setup.artifacts.hits() >= 1);
     let log = setup.dir.path().join("first.log");
     let status = server.terminate();
     assert_eq!(
@@ -434,7 +206,7 @@ fn sigterm_exits_cleanly_and_a_restart_finishes_leftover_work() {
 
     setup.artifacts.stall.store(false, Ordering::SeqCst);
     let server = setup.serve("second.log");
-    let detail = server.wait_finished(&id);
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
     assert_delivered_once(&setup, &detail);
     let status = server.terminate();
     assert_eq!(status.code(), Some(0));
@@ -458,8 +230,8 @@ fn courier_cli(setup: &Setup, args: &[&str]) -> std::process::Output {
 fn deliveries_and_replay_from_the_cli_against_a_running_server() {
     let setup = Setup::new();
     let server = setup.serve("serve.log");
-    let id = server.post_event(&setup.payload());
-    let first = server.wait_finished(&id);
+    let id = server.post_event(HOOK_TOKEN, &setup.payload());
+    let first = server.wait_finished(ADMIN_TOKEN, &id);
     assert_delivered_once(&setup, &first);
     let job = first["job"]["id"].as_str().unwrap().to_owned();
 
@@ -486,7 +258,7 @@ fn deliveries_and_replay_from_the_cli_against_a_running_server() {
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("{id} queued")
     );
-    let again = server.wait_finished(&id);
+    let again = server.wait_finished(ADMIN_TOKEN, &id);
     assert_eq!(again["delivery"]["state"], "up_to_date", "{again}");
     assert_eq!(again["delivery"]["commit"], first["delivery"]["commit"]);
     assert_eq!(again["attempts"].as_array().unwrap().len(), 2);
@@ -497,7 +269,7 @@ fn deliveries_and_replay_from_the_cli_against_a_running_server() {
     let requeued: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(requeued[0]["id"], id.as_str());
     assert_eq!(requeued[0]["state"], "queued");
-    let third = server.wait_finished(&id);
+    let third = server.wait_finished(ADMIN_TOKEN, &id);
     assert_eq!(third["delivery"]["state"], "up_to_date", "{third}");
     let head = third["delivery"]["head_branch"].as_str().unwrap();
     let base = setup.repo.rev_parse("main").unwrap();
@@ -514,7 +286,7 @@ fn a_transient_download_failure_is_retried_with_backoff() {
     let setup = Setup::new();
     setup.artifacts.fail_with.store(503, Ordering::SeqCst);
     let server = setup.serve("serve.log");
-    let id = server.post_event(&setup.payload());
+    let id = server.post_event(HOOK_TOKEN, &setup.payload());
     let mut retrying = Value::Null;
     wait_until("the delivery to be retrying", || {
         let (_, detail) = server.request("GET", &format!("/api/deliveries/{id}"), ADMIN_TOKEN, "");
@@ -531,7 +303,7 @@ fn a_transient_download_failure_is_retried_with_backoff() {
 
     // The platform recovers: the next attempt (after the backoff, at most 5 s) delivers.
     setup.artifacts.fail_with.store(0, Ordering::SeqCst);
-    let detail = server.wait_finished(&id);
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
     assert_delivered_once(&setup, &detail);
     let attempts = detail["attempts"].as_array().unwrap();
     assert!(attempts.len() >= 2, "{detail}");

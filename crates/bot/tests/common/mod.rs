@@ -20,6 +20,8 @@
 //! `COURIER_SKIP_POSTGRES=1` to skip them deliberately.
 #![allow(dead_code)]
 
+pub mod serve;
+
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

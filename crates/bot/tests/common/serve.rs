@@ -1,0 +1,282 @@
+//! `courier serve` as a child process, for tests over real TCP: start it on a free port,
+//! talk HTTP to it, kill it hard or stop it with SIGTERM. Also the artifact server the
+//! platform's signed URLs point at, which can be told to stall or fail.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Bound on anything a test waits for.
+pub const WAIT: Duration = Duration::from_secs(90);
+
+/// Serves the export zip at `/result.zip`; when `stall` is set, requests hang (a delivery
+/// stuck mid-flight).
+pub struct ArtifactServer {
+    pub addr: SocketAddr,
+    pub stall: Arc<AtomicBool>,
+    /// When non-zero, requests are answered with this status instead of the zip.
+    pub fail_with: Arc<AtomicU16>,
+    pub hits: Arc<AtomicUsize>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl ArtifactServer {
+    pub fn start(zip: Vec<u8>) -> ArtifactServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let stall = Arc::new(AtomicBool::new(false));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let zip = Arc::new(zip);
+        let fail_with = Arc::new(AtomicU16::new(0));
+        let (s, h, f) = (stall.clone(), hits.clone(), fail_with.clone());
+        let app = axum::Router::new().route(
+            "/result.zip",
+            axum::routing::get(move || {
+                let (zip, stall, hits, fail) = (zip.clone(), s.clone(), h.clone(), f.clone());
+                async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    while stall.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    match fail.load(Ordering::SeqCst) {
+                        0 => (axum::http::StatusCode::OK, zip.as_ref().clone()),
+                        code => (axum::http::StatusCode::from_u16(code).unwrap(), Vec::new()),
+                    }
+                }
+            }),
+        );
+        runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+        ArtifactServer {
+            addr,
+            stall,
+            fail_with,
+            hits,
+            _runtime: runtime,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/result.zip", self.addr)
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+/// How to start `courier serve`: the working directory, the config, where its log goes,
+/// and what to add to its environment and arguments.
+pub struct ServeCommand {
+    pub cwd: PathBuf,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+}
+
+impl ServeCommand {
+    pub fn new(cwd: &Path, config: &Path, log: &Path) -> ServeCommand {
+        ServeCommand {
+            cwd: cwd.to_owned(),
+            config: config.to_owned(),
+            log: log.to_owned(),
+            env: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> ServeCommand {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn arg(mut self, arg: &str) -> ServeCommand {
+        self.args.push(arg.to_owned());
+        self
+    }
+
+    /// Starts the server with a 3 s lease and a 2 s shutdown grace (so crash tests do
+    /// not wait long), on a free port, and waits for it to print its address.
+    pub fn start(self) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_courier"));
+        command
+            .current_dir(&self.cwd)
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .args(["--listen", "127.0.0.1:0", "--lease-seconds", "3"])
+            .args(["--shutdown-grace-seconds", "2"])
+            .args(&self.args)
+            .env_remove("COURIER_CONFIG")
+            .env_remove("COURIER_LISTEN")
+            .env("COURIER_LOG", "info")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", &self.cwd)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&self.log).unwrap());
+        let mut child = command.spawn().expect("start courier serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "courier serve printed no address: {}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+        };
+        Server {
+            child,
+            addr,
+            log: self.log,
+        }
+    }
+}
+
+/// A running `courier serve`; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+}
+
+impl Server {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn request(&self, method: &str, path: &str, token: &str, body: &str) -> (u16, Value) {
+        let (status, text) = http(self.addr, method, path, token, body);
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// The first page of `/api/deliveries`.
+    pub fn deliveries(&self, admin_token: &str) -> Vec<Value> {
+        let (status, list) = self.request("GET", "/api/deliveries", admin_token, "");
+        assert_eq!(status, 200, "{list}");
+        list["deliveries"].as_array().unwrap().clone()
+    }
+
+    /// Polls the API until the delivery reaches a finished state, and returns it.
+    pub fn wait_finished(&self, admin_token: &str, id: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let (status, detail) =
+                self.request("GET", &format!("/api/deliveries/{id}"), admin_token, "");
+            assert_eq!(status, 200, "{detail}");
+            let state = detail["delivery"]["state"].as_str().unwrap().to_owned();
+            if !["queued", "running", "retrying"].contains(&state.as_str()) {
+                return detail;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "delivery {id} still {state} after {WAIT:?}: {detail}\nlog:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Posts a webhook that must be accepted with one delivery, and returns its id.
+    pub fn post_event(&self, hook_token: &str, body: &str) -> String {
+        let (status, answer) = self.request("POST", "/webhooks/supernova", hook_token, body);
+        assert_eq!(status, 202, "{answer}");
+        let ids = answer["deliveries"].as_array().unwrap();
+        assert_eq!(ids.len(), 1, "{answer}");
+        ids[0].as_str().unwrap().to_owned()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "courier serve did not exit after SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn kill_hard(mut self) {
+        // `Child::kill` is SIGKILL on Unix: no chance to clean up, as in a crash.
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 client: one request per connection, fixed-length answers.
+pub fn http(addr: SocketAddr, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status code");
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "this client reads only fixed-length answers"
+    );
+    (status, body.to_owned())
+}
+
+/// Polls `done` every 50 ms until it holds, failing the test after [`WAIT`].
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
