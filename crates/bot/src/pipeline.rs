@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use courier_core::archive::{ArchiveError, Export};
 use courier_core::config::{Config, ConnectionKind, GithubAuth, Target};
-use courier_core::download::{Artifact, DownloadError, DownloadPolicy, Downloader};
+use courier_core::download::{Artifact, DownloadError, DownloadPolicy, Downloader, JobCheck};
 use courier_core::event::{
     ArtifactSource, Event, EventError, JobEvent, LogLine, Logs, parse_event,
 };
@@ -140,6 +140,9 @@ pub enum Mode {
 pub enum PipelineError {
     #[error("downloading the artifact: {0}")]
     Download(#[from] DownloadError),
+    /// The platform API could not be asked about the job (not: it refused the job).
+    #[error("verifying the job with the platform API: {0}")]
+    Verify(DownloadError),
     #[error("{0}")]
     Archive(#[from] ArchiveError),
     #[error("reading the artifact: {0}")]
@@ -150,7 +153,7 @@ impl PipelineError {
     /// Worth retrying later (a timeout, a 5xx); anything else needs a person.
     pub fn is_transient(&self) -> bool {
         match self {
-            PipelineError::Download(err) => err.is_transient(),
+            PipelineError::Download(err) | PipelineError::Verify(err) => err.is_transient(),
             PipelineError::Archive(_) => false,
             PipelineError::Io(_) => true,
         }
@@ -320,6 +323,14 @@ impl Pipeline {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// What the platform API says about the event's job (`webhook.verify_with_platform`).
+    pub async fn verify(&self, job: &JobEvent) -> Result<JobCheck, PipelineError> {
+        self.downloader
+            .verify_job(job)
+            .await
+            .map_err(PipelineError::Verify)
     }
 
     /// The export to deliver: the local zip when one is given (`--artifact`), otherwise

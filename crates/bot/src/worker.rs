@@ -238,20 +238,30 @@ impl Worker {
                 provider,
             );
         }
+        let verify = config
+            .webhook
+            .as_ref()
+            .is_some_and(|w| w.verify_with_platform);
         let delivered = deliver(
             self.pipeline.clone(),
             self.state.metrics.clone(),
             job,
             (hook_index, target_index),
             d.head_branch.clone(),
+            verify,
         )
         .await;
-        let report = match delivered {
-            Ok(report) => report,
-            Err(err) if err.is_transient() => return (Decision::Retry(err.to_string()), provider),
-            Err(err) => return (Decision::Fail(err.to_string()), provider),
-        };
-        (decide(report), provider)
+        match delivered {
+            Ok(Delivered::Report(report)) => (decide(*report), provider),
+            Ok(Delivered::Refused(reason)) => {
+                tracing::warn!(%reason, "the platform does not confirm the job; not delivered");
+                let mut finish = Finish::new(Outcome::Skipped);
+                finish.error = Some(reason);
+                (Decision::Finish(finish), provider)
+            }
+            Err(err) if err.is_transient() => (Decision::Retry(err.to_string()), provider),
+            Err(err) => (Decision::Fail(err.to_string()), provider),
+        }
     }
 
     /// Writes the decision to the store, turning a retry into a failure once the run has
@@ -307,7 +317,15 @@ impl Worker {
     }
 }
 
-/// Downloads and validates the job's export, then delivers it to one target.
+/// What running a delivery came to, short of an error.
+enum Delivered {
+    Report(Box<TargetReport>),
+    /// The platform API did not confirm the job (`webhook.verify_with_platform`).
+    Refused(String),
+}
+
+/// Verifies the job with the platform when asked to, downloads and validates its export,
+/// then delivers it to one target.
 ///
 /// The pipeline's futures cannot be proven `Send` for every lifetime (a known compiler
 /// limitation with higher-ranked lifetimes, hit by the download and by the provider calls
@@ -320,10 +338,16 @@ async fn deliver(
     job: JobEvent,
     (hook_index, target_index): (usize, usize),
     head_branch: String,
-) -> Result<TargetReport, PipelineError> {
+    verify: bool,
+) -> Result<Delivered, PipelineError> {
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         runtime.block_on(async {
+            // Before the download: a job the platform does not know has nothing to fetch,
+            // and an event describing one must not make Courier fetch anything.
+            if verify && let Some(reason) = pipeline.verify(&job).await?.refusal() {
+                return Ok(Delivered::Refused(reason));
+            }
             let obtained = pipeline.obtain_export(&job, None).await?;
             metrics.downloaded(obtained.export.summary().bytes);
             let routed = RoutedTarget {
@@ -332,9 +356,11 @@ async fn deliver(
                 target: &pipeline.config().hooks[hook_index].targets[target_index],
                 head_branch,
             };
-            Ok(pipeline
-                .run_target(&job, &obtained.export, &routed, Mode::Deliver)
-                .await)
+            Ok(Delivered::Report(Box::new(
+                pipeline
+                    .run_target(&job, &obtained.export, &routed, Mode::Deliver)
+                    .await,
+            )))
         })
     })
     .await

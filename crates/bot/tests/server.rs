@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::Ordering;
 
-use common::serve::{ArtifactServer, ServeCommand, Server, http, wait_until};
+use common::serve::{ArtifactServer, PLATFORM_TOKEN, ServeCommand, Server, http, wait_until};
 use courier_testkit::{BareRepo, GitServer, make_bare_repo, zip_bytes};
 use serde_json::Value;
 
@@ -28,6 +28,15 @@ struct Setup {
 
 impl Setup {
     fn new() -> Setup {
+        Setup::build(false)
+    }
+
+    /// With the platform API and its PAT configured, and `webhook.verify_with_platform`.
+    fn verified() -> Setup {
+        Setup::build(true)
+    }
+
+    fn build(verify: bool) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let repos = dir.path().join("repos");
         std::fs::create_dir_all(&repos).unwrap();
@@ -45,10 +54,11 @@ impl Setup {
 listen: 127.0.0.1:0
 data_dir: ./data
 workers: 2
-webhook: {{ tokens: ["{HOOK_TOKEN}"] }}
+webhook: {{ tokens: ["{HOOK_TOKEN}"], verify_with_platform: {verify} }}
 admin: {{ tokens: ["{ADMIN_TOKEN}"] }}
 platform:
   insecure_hosts: ["127.0.0.1"]
+{platform}
 connections:
   server:
     kind: git
@@ -62,6 +72,14 @@ hooks:
         relative_path: tokens
 "#,
                 url = git.url("web"),
+                platform = if verify {
+                    format!(
+                        "  api_url: {}\n  token: \"${{TEST_PLATFORM_TOKEN}}\"",
+                        artifacts.api_url()
+                    )
+                } else {
+                    String::new()
+                },
             ),
         )
         .unwrap();
@@ -87,6 +105,7 @@ hooks:
             &self.dir.path().join(log_name),
         )
         .env("TEST_GIT_TOKEN", GIT_TOKEN)
+        .env("TEST_PLATFORM_TOKEN", PLATFORM_TOKEN)
         .start()
     }
 }
@@ -308,4 +327,66 @@ fn a_transient_download_failure_is_retried_with_backoff() {
     let attempts = detail["attempts"].as_array().unwrap();
     assert!(attempts.len() >= 2, "{detail}");
     assert_eq!(attempts.last().unwrap()["outcome"], "delivered");
+}
+
+#[test]
+fn a_job_the_platform_confirms_is_delivered_and_others_are_skipped() {
+    let setup = Setup::verified();
+    let server = setup.serve("serve.log");
+    let id = server.post_event(HOOK_TOKEN, &setup.payload());
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_delivered_once(&setup, &detail);
+    let job = detail["job"]["job_id"].as_str().unwrap().to_owned();
+    let asked = setup.artifacts.api_requests();
+    assert!(
+        asked
+            .iter()
+            .any(|(line, pat)| *pat && line.ends_with(&format!("/jobs/{job}"))),
+        "the job was read back with the PAT: {asked:?}"
+    );
+
+    // The platform does not know the next job: nothing is downloaded, nothing pushed, and
+    // the delivery says why.
+    *setup.artifacts.job_status.lock().unwrap() = None;
+    let hits = setup.artifacts.hits();
+    let unknown = server.post_event(HOOK_TOKEN, &setup.payload().replace(&job, "424242"));
+    let detail = server.wait_finished(ADMIN_TOKEN, &unknown);
+    assert_eq!(detail["delivery"]["state"], "skipped", "{detail}");
+    let error = detail["delivery"]["last_error"].as_str().unwrap();
+    assert!(error.contains("does not know this job"), "{detail}");
+    assert_eq!(setup.artifacts.hits(), hits, "nothing was downloaded");
+
+    // The platform says the job is still running: not delivered either.
+    *setup.artifacts.job_status.lock().unwrap() = Some("InProgress".to_owned());
+    let running = server.post_event(HOOK_TOKEN, &setup.payload().replace(&job, "434343"));
+    let detail = server.wait_finished(ADMIN_TOKEN, &running);
+    assert_eq!(detail["delivery"]["state"], "skipped", "{detail}");
+    assert!(
+        detail["delivery"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("`InProgress`"),
+        "{detail}"
+    );
+    assert!(!server.log().contains(PLATFORM_TOKEN), "the PAT leaked");
+}
+
+#[test]
+fn an_expired_signed_url_is_re_resolved_through_the_platform_api() {
+    let setup = Setup::verified();
+    // The signed URL in the payload has expired: its host answers 403.
+    setup.artifacts.fail_with.store(403, Ordering::SeqCst);
+    let server = setup.serve("serve.log");
+    let id = server.post_event(HOOK_TOKEN, &setup.payload());
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_delivered_once(&setup, &detail);
+    assert_eq!(setup.artifacts.hits(), 1, "the signed URL was tried once");
+    let job = detail["job"]["job_id"].as_str().unwrap().to_owned();
+    let asked = setup.artifacts.api_requests();
+    assert!(
+        asked
+            .iter()
+            .any(|(line, pat)| *pat && line.ends_with(&format!("/jobs/{job}/result"))),
+        "the result endpoint gave the export: {asked:?}"
+    );
 }

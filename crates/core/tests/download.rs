@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use courier_core::download::{
-    DownloadError, DownloadLimits, DownloadPolicy, Downloader, PolicyError,
+    DownloadError, DownloadLimits, DownloadPolicy, Downloader, JobCheck, PolicyError,
 };
 use courier_core::event::{ArtifactSource, Event, JobEvent, SecretUrl, parse_event};
 use futures_util::stream;
@@ -98,6 +98,16 @@ async fn handler(State(seen): State<Seen>, req: Request) -> Response {
     };
     match path.as_str() {
         p if p.ends_with("/result") || p.starts_with("/zip") => ZIP.into_response(),
+        // The job endpoint, by job id: what the platform says about each test's job.
+        p if p.contains("/jobs/") => match p.rsplit('/').next().unwrap() {
+            "missing" => StatusCode::NOT_FOUND.into_response(),
+            "running" => r#"{"job":{"id":"running","status":"InProgress"}}"#.into_response(),
+            "shapeless" => r#"{"job":{"id":"shapeless","state":"done"}}"#.into_response(),
+            "flaky" if n == 1 => StatusCode::BAD_GATEWAY.into_response(),
+            "down" => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            "forbidden" => StatusCode::FORBIDDEN.into_response(),
+            _ => r#"{"result":{"job":{"status":"Success"}}}"#.into_response(),
+        },
         "/256mib" => {
             let chunk = Bytes::from(vec![0x5au8; 64 << 10]);
             Body::from_stream(stream::iter(
@@ -443,18 +453,6 @@ async fn a_4xx_is_not_retried() {
         assert!(!err.is_transient());
         assert_eq!(seen.count("/404"), 1);
 
-        // 403 on a signed URL fetched without the PAT: the signature has expired.
-        let err = dl
-            .fetch(
-                &signed(format!("http://{api}/403?X-Amz-Signature=secret")),
-                &event(),
-            )
-            .await
-            .unwrap_err();
-        assert!(matches!(err, DownloadError::Expired { .. }), "{err:?}");
-        assert!(!format!("{err} {err:?}").contains("secret"));
-        assert_eq!(seen.count("/403"), 1);
-
         // 403 with the PAT is a plain 403 (the token is wrong or lacks access).
         let err = dl
             .fetch(&platform(format!("http://{api}/403")), &event())
@@ -464,7 +462,7 @@ async fn a_4xx_is_not_retried() {
             matches!(err, DownloadError::Http { status: 403, .. }),
             "{err:?}"
         );
-        assert_eq!(seen.count("/403"), 2);
+        assert_eq!(seen.count("/403"), 1);
     })
     .await;
 }
@@ -858,7 +856,7 @@ async fn the_result_url_percent_encodes_ids() {
     e.job.id = "..".into();
     assert!(matches!(
         dl.result_url(&e),
-        Err(DownloadError::ResultUrl { .. })
+        Err(DownloadError::ApiUrl { .. })
     ));
 
     let mut custom = policy(api, temp.path());
@@ -938,6 +936,105 @@ async fn streaming_256_mib_keeps_memory_flat() {
             grew
         );
         assert!(grew < 64 << 10, "peak RSS grew by {grew} KiB");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_expired_signed_url_is_re_resolved_through_the_result_endpoint() {
+    bounded(async {
+        let Fixture {
+            api,
+            seen,
+            dl,
+            temp,
+        } = fixture().await;
+        let job = event();
+        // 403 on a signed URL fetched without the PAT: the signature has expired. With a
+        // PAT, the job's result endpoint gives the artifact again.
+        let artifact = dl
+            .fetch(
+                &signed(format!("http://{api}/403?X-Amz-Signature=secret")),
+                &job,
+            )
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(artifact.path()).unwrap(), ZIP);
+        assert_eq!(seen.auth("/403"), vec![None], "the signed URL gets no PAT");
+        let result = dl.result_url(&job).unwrap();
+        assert_eq!(
+            seen.auth(result.path()),
+            vec![Some(format!("Bearer {PAT}"))],
+            "the result endpoint is asked once, with the PAT"
+        );
+        drop(artifact);
+
+        // Without a PAT there is nothing to re-resolve with: the error says what happened,
+        // without the signature.
+        let mut no_pat = policy(api, temp.path());
+        no_pat.platform_token = None;
+        let dl = Downloader::new(no_pat).unwrap();
+        let err = dl
+            .fetch(
+                &signed(format!("http://{api}/403?X-Amz-Signature=secret")),
+                &job,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DownloadError::Expired { .. }), "{err:?}");
+        assert!(!format!("{err} {err:?}").contains("secret"));
+        assert_eq!(seen.count("/403"), 2);
+        assert_eq!(seen.count(result.path()), 1, "no second re-resolution");
+    })
+    .await;
+}
+
+fn job_with_id(id: &str) -> JobEvent {
+    let mut job = event();
+    job.job.id = id.to_owned();
+    job
+}
+
+#[tokio::test]
+async fn verifying_a_job_asks_the_platform_with_the_pat() {
+    bounded(async {
+        let Fixture { seen, dl, .. } = fixture().await;
+        let job = job_with_id("42");
+        assert_eq!(dl.verify_job(&job).await.unwrap(), JobCheck::Confirmed);
+        let path = format!("/api/v2/codegen/workspaces/{}/jobs/42", job.workspace.id);
+        assert_eq!(seen.auth(&path), vec![Some(format!("Bearer {PAT}"))]);
+
+        let check = dl.verify_job(&job_with_id("missing")).await.unwrap();
+        assert_eq!(check, JobCheck::Unknown);
+        assert!(check.refusal().unwrap().contains("does not know"));
+
+        let check = dl.verify_job(&job_with_id("running")).await.unwrap();
+        assert_eq!(
+            check,
+            JobCheck::StatusDiffers {
+                platform: "InProgress".into(),
+                event: "Success".into()
+            }
+        );
+        assert!(check.refusal().unwrap().contains("`InProgress`"));
+
+        // A passing 502 is retried; an API that stays down, or answers without a status,
+        // is an error to retry later, never a refusal of a genuine job.
+        assert_eq!(
+            dl.verify_job(&job_with_id("flaky")).await.unwrap(),
+            JobCheck::Confirmed
+        );
+        let down = dl.verify_job(&job_with_id("down")).await.unwrap_err();
+        assert!(down.is_transient(), "{down:?}");
+        let shapeless = dl.verify_job(&job_with_id("shapeless")).await.unwrap_err();
+        assert!(shapeless.to_string().contains("no status"), "{shapeless}");
+        // A PAT the platform refuses is not a refusal of the job either: a person must act.
+        let forbidden = dl.verify_job(&job_with_id("forbidden")).await.unwrap_err();
+        assert!(
+            matches!(forbidden, DownloadError::Http { status: 403, .. }),
+            "{forbidden:?}"
+        );
+        assert!(!forbidden.is_transient());
     })
     .await;
 }

@@ -17,14 +17,25 @@ pub const WAIT: Duration = Duration::from_secs(90);
 
 /// Serves the export zip at `/result.zip`; when `stall` is set, requests hang (a delivery
 /// stuck mid-flight).
+///
+/// Also plays the platform API under `/api/v2`: the job's result endpoint
+/// (`.../jobs/{job}/result`, the zip, only with [`PLATFORM_TOKEN`]) and the job itself
+/// (`.../jobs/{job}`, with the status in `job_status`, or 404 when it is `None`).
 pub struct ArtifactServer {
     pub addr: SocketAddr,
     pub stall: Arc<AtomicBool>,
     /// When non-zero, requests are answered with this status instead of the zip.
     pub fail_with: Arc<AtomicU16>,
     pub hits: Arc<AtomicUsize>,
+    /// What the platform API says the job's status is; `None`: it does not know the job.
+    pub job_status: Arc<std::sync::Mutex<Option<String>>>,
+    /// Requests to the platform API, as `METHOD path`, with whether the PAT came along.
+    pub api_requests: Arc<std::sync::Mutex<Vec<(String, bool)>>>,
     _runtime: tokio::runtime::Runtime,
 }
+
+/// The personal access token the fake platform API accepts.
+pub const PLATFORM_TOKEN: &str = "platform-pat-7e1d0c9b8a";
 
 impl ArtifactServer {
     pub fn start(zip: Vec<u8>) -> ArtifactServer {
@@ -40,6 +51,7 @@ impl ArtifactServer {
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let zip = Arc::new(zip);
+        let zip_for_api = zip.clone();
         let fail_with = Arc::new(AtomicU16::new(0));
         let (s, h, f) = (stall.clone(), hits.clone(), fail_with.clone());
         let app = axum::Router::new().route(
@@ -58,12 +70,24 @@ impl ArtifactServer {
                 }
             }),
         );
+        let job_status = Arc::new(std::sync::Mutex::new(Some("Success".to_owned())));
+        let api_requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (status, seen, zip) = (job_status.clone(), api_requests.clone(), zip_for_api);
+        let app = app.route(
+            "/api/v2/{*rest}",
+            axum::routing::get(move |request: axum::extract::Request| {
+                let (status, seen, zip) = (status.clone(), seen.clone(), zip.clone());
+                async move { platform_api(request, &status, &seen, &zip) }
+            }),
+        );
         runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
         ArtifactServer {
             addr,
             stall,
             fail_with,
             hits,
+            job_status,
+            api_requests,
             _runtime: runtime,
         }
     }
@@ -72,8 +96,48 @@ impl ArtifactServer {
         format!("http://{}/result.zip", self.addr)
     }
 
+    /// The platform API base URL (`platform.api_url`).
+    pub fn api_url(&self) -> String {
+        format!("http://{}/api/v2", self.addr)
+    }
+
+    pub fn api_requests(&self) -> Vec<(String, bool)> {
+        self.api_requests.lock().unwrap().clone()
+    }
+
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
+    }
+}
+
+/// The fake platform API: the job's result endpoint and the job itself.
+fn platform_api(
+    request: axum::extract::Request,
+    status: &std::sync::Mutex<Option<String>>,
+    seen: &std::sync::Mutex<Vec<(String, bool)>>,
+    zip: &[u8],
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse as _;
+    let path = request.uri().path().to_owned();
+    let authorized = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes() == format!("Bearer {PLATFORM_TOKEN}").as_bytes());
+    seen.lock()
+        .unwrap()
+        .push((format!("{} {path}", request.method()), authorized));
+    if !authorized {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    if path.ends_with("/result") {
+        return zip.to_vec().into_response();
+    }
+    match status.lock().unwrap().clone() {
+        Some(status) => {
+            axum::Json(serde_json::json!({ "job": { "status": status } })).into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 

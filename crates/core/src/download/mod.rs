@@ -32,9 +32,15 @@
 //! (`{{wId}}/jobs/{{jobId}}/result`). Courier assumes
 //! `{api_url}/codegen/workspaces/{workspace_id}/jobs/{job_id}/result`
 //! ([`DEFAULT_RESULT_PATH`]); [`DownloadPolicy::result_path_template`] changes it.
+//!
+//! **Expired signed URLs.** A signed URL answered with 403 (fetched without the PAT) has
+//! expired; when a PAT is configured, [`Downloader::fetch`] re-resolves the artifact
+//! through the job's result endpoint, which answers with the zip or a fresh signed URL.
+//! This is what lets a delivery retried hours later, or replayed, still find its export.
 
 mod guard;
 mod limits;
+mod verify;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -53,6 +59,7 @@ use crate::event::{ArtifactSource, JobEvent, LogLine, SecretUrl, parse_log_lines
 
 pub use guard::is_forbidden_address;
 pub use limits::DownloadLimits;
+pub use verify::{DEFAULT_JOB_PATH, JobCheck};
 
 /// Where the newer version's result lives under the platform API URL when the payload has
 /// no URL. Placeholders: `{workspace_id}`, `{job_id}`, `{design_system_id}`.
@@ -76,6 +83,9 @@ pub struct DownloadPolicy {
     pub limits: DownloadLimits,
     /// The result endpoint relative to `platform_api`; see [`DEFAULT_RESULT_PATH`].
     pub result_path_template: String,
+    /// The job's own endpoint relative to `platform_api`, read to verify an event; see
+    /// [`DEFAULT_JOB_PATH`].
+    pub job_path_template: String,
     /// Where temp files go; the system temp dir when `None`.
     pub temp_dir: Option<PathBuf>,
 }
@@ -91,6 +101,7 @@ impl DownloadPolicy {
             platform_token: None,
             limits: DownloadLimits::default(),
             result_path_template: DEFAULT_RESULT_PATH.to_owned(),
+            job_path_template: DEFAULT_JOB_PATH.to_owned(),
             temp_dir: None,
         }
     }
@@ -133,8 +144,8 @@ pub enum DownloadError {
     TooManyRedirects { limit: u32 },
     #[error("bad redirect from {host}: {reason}")]
     BadRedirect { host: String, reason: String },
-    #[error("cannot build the result endpoint URL: {reason}")]
-    ResultUrl { reason: String },
+    #[error("cannot build a platform API URL: {reason}")]
+    ApiUrl { reason: String },
     #[error("writing the artifact to a temp file: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -252,7 +263,9 @@ impl Downloader {
                 "platform API URL must not carry a query string or credentials".into(),
             ));
         }
-        check_template(&policy.result_path_template).map_err(PolicyError)?;
+        check_template("result_path_template", &policy.result_path_template)
+            .map_err(PolicyError)?;
+        check_template("job_path_template", &policy.job_path_template).map_err(PolicyError)?;
         if let Some(token) = &policy.platform_token
             && bearer(token).is_none()
         {
@@ -312,12 +325,27 @@ impl Downloader {
             ArtifactSource::None => return Err(DownloadError::NoArtifact),
         };
         let limit = self.policy.limits.max_bytes;
-        let (mut artifact, attempts) = self
+        let fetched = self
             .bounded(async || {
                 let response = self.get(&start, auth, signed, limit).await?;
                 self.stream_to_file(response, limit).await
             })
-            .await?;
+            .await;
+        let (mut artifact, attempts) = match fetched {
+            Err(DownloadError::Expired { host })
+                if self.policy.platform_token.is_some()
+                    && !matches!(source, ArtifactSource::ResultEndpoint) =>
+            {
+                info!(%host, "the signed artifact URL has expired; re-resolving it through the platform API");
+                let fresh = self.result_url(event)?;
+                self.bounded(async || {
+                    let response = self.get(&fresh, Auth::PlatformOrigin, false, limit).await?;
+                    self.stream_to_file(response, limit).await
+                })
+                .await?
+            }
+            other => other?,
+        };
         artifact.attempts = attempts;
         info!(
             bytes = artifact.len,
@@ -369,9 +397,14 @@ impl Downloader {
     /// The result endpoint of the event's job under the platform API URL. Ids are
     /// percent-encoded path segments, so an id cannot add or climb path segments.
     pub fn result_url(&self, event: &JobEvent) -> Result<Url, DownloadError> {
-        let bad = |reason: String| DownloadError::ResultUrl { reason };
+        self.platform_url(&self.policy.result_path_template, event)
+    }
+
+    /// `template` under the platform API URL, with the event's ids as path segments.
+    fn platform_url(&self, template: &str, event: &JobEvent) -> Result<Url, DownloadError> {
+        let bad = |reason: String| DownloadError::ApiUrl { reason };
         let mut url = self.policy.platform_api.clone();
-        let template = self.policy.result_path_template.trim_matches('/');
+        let template = template.trim_matches('/');
         {
             let mut segments = url
                 .path_segments_mut()
@@ -568,21 +601,21 @@ impl Downloader {
     }
 }
 
-fn check_template(template: &str) -> Result<(), String> {
+fn check_template(name: &str, template: &str) -> Result<(), String> {
     let trimmed = template.trim_matches('/');
     if trimmed.is_empty() {
-        return Err("result_path_template is empty".into());
+        return Err(format!("{name} is empty"));
     }
     for part in trimmed.split('/') {
         if PLACEHOLDERS.contains(&part) {
             continue;
         }
         if part.is_empty() || part == "." || part == ".." {
-            return Err(format!("result_path_template: bad segment `{part}`"));
+            return Err(format!("{name}: bad segment `{part}`"));
         }
         if part.contains(['{', '}', '?', '#', '%']) {
             return Err(format!(
-                "result_path_template: `{part}` is neither a literal segment nor one of {}",
+                "{name}: `{part}` is neither a literal segment nor one of {}",
                 PLACEHOLDERS.join(", ")
             ));
         }
@@ -655,8 +688,9 @@ mod tests {
 
     #[test]
     fn templates_are_checked() {
-        assert!(check_template(DEFAULT_RESULT_PATH).is_ok());
-        assert!(check_template("/jobs/{job_id}/").is_ok());
+        assert!(check_template("t", DEFAULT_RESULT_PATH).is_ok());
+        assert!(check_template("t", DEFAULT_JOB_PATH).is_ok());
+        assert!(check_template("t", "/jobs/{job_id}/").is_ok());
         for bad in [
             "",
             "/",
@@ -665,7 +699,7 @@ mod tests {
             "jobs/{job_id}?x=1",
             "a//b",
         ] {
-            assert!(check_template(bad).is_err(), "{bad:?} accepted");
+            assert!(check_template("t", bad).is_err(), "{bad:?} accepted");
         }
     }
 }
