@@ -28,15 +28,20 @@ struct Setup {
 
 impl Setup {
     fn new() -> Setup {
-        Setup::build(false)
+        Setup::build(false, "")
     }
 
     /// With the platform API and its PAT configured, and `webhook.verify_with_platform`.
     fn verified() -> Setup {
-        Setup::build(true)
+        Setup::build(true, "")
     }
 
-    fn build(verify: bool) -> Setup {
+    /// Each job to a branch of its own, so that none supersedes another.
+    fn branch_per_job() -> Setup {
+        Setup::build(false, "        head_branch: \"courier/{{ job.id }}\"\n")
+    }
+
+    fn build(verify: bool, target_extra: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let repos = dir.path().join("repos");
         std::fs::create_dir_all(&repos).unwrap();
@@ -70,7 +75,7 @@ hooks:
         repository: {url}
         branch: main
         relative_path: tokens
-"#,
+{target_extra}"#,
                 url = git.url("web"),
                 platform = if verify {
                     format!(
@@ -108,6 +113,16 @@ hooks:
         .env("TEST_PLATFORM_TOKEN", PLATFORM_TOKEN)
         .start()
     }
+}
+
+/// The seed payload with another platform job id.
+fn with_job_id(payload: &str, id: &str) -> String {
+    let seed = "\"id\": \"6\",\n    \"status\"";
+    assert!(
+        payload.contains(seed),
+        "the seed's job id is where expected"
+    );
+    payload.replace(seed, &format!("\"id\": \"{id}\",\n    \"status\""))
 }
 
 /// The branch holds the export on top of the base, in exactly one commit.
@@ -349,7 +364,7 @@ fn a_job_the_platform_confirms_is_delivered_and_others_are_skipped() {
     // the delivery says why.
     *setup.artifacts.job_status.lock().unwrap() = None;
     let hits = setup.artifacts.hits();
-    let unknown = server.post_event(HOOK_TOKEN, &setup.payload().replace(&job, "424242"));
+    let unknown = server.post_event(HOOK_TOKEN, &with_job_id(&setup.payload(), "424242"));
     let detail = server.wait_finished(ADMIN_TOKEN, &unknown);
     assert_eq!(detail["delivery"]["state"], "skipped", "{detail}");
     let error = detail["delivery"]["last_error"].as_str().unwrap();
@@ -358,7 +373,7 @@ fn a_job_the_platform_confirms_is_delivered_and_others_are_skipped() {
 
     // The platform says the job is still running: not delivered either.
     *setup.artifacts.job_status.lock().unwrap() = Some("InProgress".to_owned());
-    let running = server.post_event(HOOK_TOKEN, &setup.payload().replace(&job, "434343"));
+    let running = server.post_event(HOOK_TOKEN, &with_job_id(&setup.payload(), "434343"));
     let detail = server.wait_finished(ADMIN_TOKEN, &running);
     assert_eq!(detail["delivery"]["state"], "skipped", "{detail}");
     assert!(
@@ -389,4 +404,54 @@ fn an_expired_signed_url_is_re_resolved_through_the_platform_api() {
             .any(|(line, pat)| *pat && line.ends_with(&format!("/jobs/{job}/result"))),
         "the result endpoint gave the export: {asked:?}"
     );
+}
+
+#[test]
+fn a_burst_of_distinct_jobs_is_each_delivered_exactly_once() {
+    const JOBS: usize = 60;
+    const SENDERS: usize = 12;
+    let setup = Setup::branch_per_job();
+    let server = setup.serve("serve.log");
+    let payload = setup.payload();
+    let ids = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for sender in 0..SENDERS {
+            let (server, payload, ids) = (&server, &payload, &ids);
+            scope.spawn(move || {
+                for n in (sender..JOBS).step_by(SENDERS) {
+                    let body = with_job_id(payload, &format!("burst-{n}"));
+                    let id = server.post_event(HOOK_TOKEN, &body);
+                    ids.lock().unwrap().push(id);
+                }
+            });
+        }
+    });
+    let ids = ids.into_inner().unwrap();
+    let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), JOBS, "one new delivery per job");
+
+    for id in &ids {
+        let detail = server.wait_finished(ADMIN_TOKEN, id);
+        assert_eq!(detail["delivery"]["state"], "delivered", "{detail}");
+        assert_eq!(detail["attempts"].as_array().unwrap().len(), 1, "{detail}");
+    }
+    let base = setup.repo.rev_parse("main").unwrap();
+    let parents = courier_testkit::git(
+        setup.repo.path.as_path(),
+        ["for-each-ref", "--format=%(parent)", "refs/heads/courier/"],
+    );
+    let parents: Vec<&str> = parents.lines().collect();
+    assert_eq!(parents.len(), JOBS, "one branch per job");
+    assert!(
+        parents.iter().all(|p| *p == base),
+        "each branch is one commit on the base"
+    );
+    let (_, metrics) = http(server.addr, "GET", "/metrics", "", "");
+    for line in [
+        format!("courier_webhooks_total{{result=\"accepted\"}} {JOBS}"),
+        format!("courier_delivery_attempts_total {JOBS}"),
+        "courier_queue_depth 0".to_owned(),
+    ] {
+        assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    }
 }
