@@ -316,6 +316,16 @@ impl Step {
             Step::Api { .. } => false,
         }
     }
+
+    /// Whether the branch holds the stopped run's commit by the time the server restarts.
+    fn leaves_a_push(&self) -> bool {
+        match self {
+            Step::Download => false,
+            Step::Push { lands } => *lands,
+            // Every GitHub call comes after the push.
+            Step::Api { .. } => true,
+        }
+    }
 }
 
 /// How the first server is stopped.
@@ -412,9 +422,14 @@ fn crash_and_recover(step: Step, stop: Stop) -> (Setup, Value) {
     match stop {
         Stop::Kill => first.kill_hard(),
         Stop::Terminate => {
-            let log = first.log();
+            let log = first.log.clone();
             let status = first.terminate();
-            assert_eq!(status.code(), Some(0), "exit after SIGTERM; log:\n{log}");
+            assert_eq!(
+                status.code(),
+                Some(0),
+                "exit after SIGTERM; log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
         }
     }
 
@@ -430,6 +445,14 @@ fn crash_and_recover(step: Step, stop: Stop) -> (Setup, Value) {
         });
         assert!(setup.head_message().contains(TRAILER));
     }
+    // What the stopped run left on the branch; the restart must build on it, not
+    // replace it with a commit of its own.
+    let left_behind = setup.repo.rev_parse(HEAD);
+    assert_eq!(
+        left_behind.is_some(),
+        step.leaves_a_push(),
+        "{left_behind:?}"
+    );
 
     let second = setup.serve("second.log");
     let detail = second.wait_finished(ADMIN_TOKEN, &id);
@@ -439,6 +462,9 @@ fn crash_and_recover(step: Step, stop: Stop) -> (Setup, Value) {
         held.release(&setup);
     }
     assert_delivered_once(&setup, &detail);
+    if let Some(commit) = left_behind {
+        assert_eq!(detail["delivery"]["commit"], commit.as_str(), "{detail}");
+    }
 
     let attempts = detail["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2, "{detail}");
@@ -503,6 +529,18 @@ fn killed_after_github_created_the_pull_request_but_before_answering() {
         Step::Api {
             method: "POST",
             template: PULLS,
+            mode: HoldMode::AfterApply,
+        },
+        Stop::Kill,
+    );
+}
+
+#[test]
+fn killed_while_labelling_the_new_pull_request() {
+    crash_and_recover(
+        Step::Api {
+            method: "POST",
+            template: "/repos/{owner}/{repo}/issues/{issue_number}/labels",
             mode: HoldMode::AfterApply,
         },
         Stop::Kill,
