@@ -535,6 +535,27 @@ fn killed_after_github_created_the_pull_request_but_before_answering() {
     );
 }
 
+/// The pull request a crashed run created is found open by the restart, which updates
+/// it but, as for any open PR, does not decorate it again (that would undo people's
+/// changes to labels and reviewers); so the crashed run's missing decorations stay
+/// missing. Telling "created by this delivery's own crashed run" from "opened by an
+/// earlier job" needs the PR to name the delivery that created it.
+#[test]
+#[ignore = "known gap: labels and reviewers are lost when killed between create and decorate"]
+fn killed_after_github_created_the_pull_request_it_is_still_decorated() {
+    let (setup, _) = crash_and_recover(
+        Step::Api {
+            method: "POST",
+            template: PULLS,
+            mode: HoldMode::AfterApply,
+        },
+        Stop::Kill,
+    );
+    let pr = &setup.fake.prs(REPO)[0];
+    assert_eq!(pr.labels, vec!["design-tokens".to_owned()]);
+    assert_eq!(pr.reviewers, vec!["octocat".to_owned()]);
+}
+
 #[test]
 fn killed_while_labelling_the_new_pull_request() {
     crash_and_recover(
