@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::serve::{ArtifactServer, ServeCommand, Server, http, wait_until};
-use courier_testkit::forges::github_fake::{GitHubFake, Hold, HoldMode};
+use courier_testkit::forges::github_fake::{Fault, GitHubFake, Hold, HoldMode};
 use courier_testkit::{BareRepo, GitServer, install_pre_receive_hook, make_bare_repo, zip_bytes};
 use serde_json::Value;
 
@@ -578,4 +578,41 @@ fn sigterm_while_creating_the_pull_request() {
         },
         Stop::Terminate,
     );
+}
+
+/// Not a crash but the same recovery: the pull request step keeps failing after the push
+/// (GitHub answers 502 to every try of the run), the delivery is retried later, finds its
+/// own commit on the branch, opens the PR and is recorded `delivered` with that commit.
+#[test]
+fn a_pull_request_step_failing_after_the_push_is_retried_and_delivered() {
+    let setup = Setup::new();
+    // The pipeline tries a provider call 5 times before the attempt gives up.
+    for _ in 0..5 {
+        setup
+            .fake
+            .enqueue_fault("POST", PULLS, Fault::status(502, "Server Error"));
+    }
+    let server = setup.serve("serve.log");
+    let id = server.post_event(HOOK_TOKEN, &setup.payload());
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_delivered_once(&setup, &detail);
+    let attempts = detail["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{detail}");
+    assert_eq!(attempts[0]["outcome"], "retry", "{detail}");
+    assert!(
+        attempts[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("pull request step failed")),
+        "{detail}"
+    );
+    assert_eq!(attempts[1]["outcome"], "delivered", "{detail}");
+    let creates = setup
+        .fake
+        .request_lines()
+        .iter()
+        .filter(|l| *l == "POST /repos/acme/web/pulls")
+        .count();
+    assert_eq!(creates, 6, "five refused, one accepted");
+    setup.fake.assert_contract();
+    assert_no_secrets(&server);
 }
