@@ -178,6 +178,11 @@ pub struct TargetReport {
     pub action: &'static str,
     /// Whether anything was sent to the remote (always false in a dry run).
     pub pushed: bool,
+    /// For `up_to_date`: the commit already on the head branch is this same delivery's
+    /// (this job at this target, by its `Courier-Delivery` trailer), pushed by an earlier
+    /// run of it: one that crashed or failed after its push, or the run a replay repeats.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pushed_earlier: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit_message: Option<String>,
     /// The commit pushed (or that would be pushed), or the one already on the branch.
@@ -230,6 +235,7 @@ impl TargetReport {
             target,
             action,
             pushed: false,
+            pushed_earlier: false,
             commit_message: None,
             commit: None,
             base_commit: None,
@@ -398,6 +404,8 @@ impl Pipeline {
         };
         let commit_message = Some(plan.commit_message().to_owned());
         let base_commit = Some(plan.base_commit().to_string());
+        let pushed_earlier = matches!(plan.outcome(), Outcome::UpToDate { .. })
+            && plan.head_delivery() == Some(spec.delivery_id.as_str());
         let (outcome, files, pushed) = match mode {
             Mode::DryRun { .. } => (plan.outcome().clone(), plan.files().clone(), false),
             Mode::Deliver => match self.git.push(plan).await {
@@ -421,6 +429,7 @@ impl Pipeline {
             target: view,
             action: outcome.action(),
             pushed,
+            pushed_earlier,
             commit_message,
             commit,
             base_commit,

@@ -252,7 +252,7 @@ impl Worker {
         )
         .await;
         match delivered {
-            Ok(Delivered::Report(report)) => (decide(*report), provider),
+            Ok(Delivered::Report(report)) => (decide(*report, d.commit.as_deref()), provider),
             Ok(Delivered::Refused(reason)) => {
                 tracing::warn!(%reason, "the platform does not confirm the job; not delivered");
                 let mut finish = Finish::new(Outcome::Skipped);
@@ -414,8 +414,9 @@ fn routing_failure(config: &Config, job: &JobEvent, target: &Target) -> String {
     )
 }
 
-/// What a target's report means for the store.
-fn decide(report: TargetReport) -> Decision {
+/// What a target's report means for the store, given the commit the delivery has
+/// recorded so far (from an earlier run it finished, if any).
+fn decide(report: TargetReport, recorded_commit: Option<&str>) -> Decision {
     let files = report.files.as_ref().map(|f| FileCounts {
         added: f.added.len() as u64,
         modified: f.modified.len() as u64,
@@ -423,6 +424,14 @@ fn decide(report: TargetReport) -> Decision {
     });
     let outcome = match report.action {
         "push" => Outcome::Delivered,
+        // The branch already holds this delivery's own commit, which the store does not
+        // know: an attempt pushed it and never recorded the outcome (killed after the
+        // push, or its pull request step failed and was retried). This delivery did
+        // deliver the export. A replay of a finished delivery has recorded that commit,
+        // and stays `up_to_date`: nothing new happened.
+        "up_to_date" if report.pushed_earlier && report.commit.as_deref() != recorded_commit => {
+            Outcome::Delivered
+        }
         "up_to_date" => Outcome::UpToDate,
         "no_changes" => Outcome::NoChanges,
         "branch_diverged" => Outcome::BranchDiverged,
@@ -484,6 +493,7 @@ mod tests {
             },
             action,
             pushed: false,
+            pushed_earlier: false,
             commit_message: None,
             commit: Some("0123".into()),
             base_commit: None,
@@ -499,22 +509,48 @@ mod tests {
     #[test]
     fn only_passing_failures_are_retried() {
         assert!(matches!(
-            decide(report("error", Some("provider_rate_limited"), true)),
+            decide(report("error", Some("provider_rate_limited"), true), None),
             Decision::Retry(m) if m == "provider_rate_limited: what happened"
         ));
         assert!(matches!(
-            decide(report("error", Some("auth"), false)),
+            decide(report("error", Some("auth"), false), None),
             Decision::Fail(m) if m == "auth: what happened"
         ));
-        let Decision::Finish(finish) = decide(report("push", None, false)) else {
+        let Decision::Finish(finish) = decide(report("push", None, false), None) else {
             panic!("a push finishes the delivery");
         };
         assert_eq!(finish.outcome, Outcome::Delivered);
         assert_eq!(finish.commit.as_deref(), Some("0123"));
-        let Decision::Finish(finish) = decide(report("branch_diverged", None, false)) else {
+        let Decision::Finish(finish) = decide(report("branch_diverged", None, false), None) else {
             panic!("a diverged branch finishes the delivery");
         };
         assert_eq!(finish.error.as_deref(), Some("what happened"));
+    }
+
+    #[test]
+    fn a_push_no_attempt_recorded_is_delivered_when_found_on_the_branch() {
+        let ours = |recorded: Option<&str>| {
+            let mut found = report("up_to_date", None, false);
+            found.pushed_earlier = true;
+            match decide(found, recorded) {
+                Decision::Finish(finish) => finish,
+                other => panic!("an up-to-date branch finishes the delivery: {other:?}"),
+            }
+        };
+        // A crashed (or retried) attempt pushed "0123" and recorded nothing.
+        let finish = ours(None);
+        assert_eq!(finish.outcome, Outcome::Delivered);
+        assert_eq!(finish.commit.as_deref(), Some("0123"));
+        // An older commit of this delivery was recorded; the branch now holds a newer
+        // one of it (the base moved, then the run died after pushing).
+        assert_eq!(ours(Some("abcd")).outcome, Outcome::Delivered);
+        // A replay of a finished delivery finds the commit it recorded: nothing new.
+        assert_eq!(ours(Some("0123")).outcome, Outcome::UpToDate);
+        // Another delivery's commit with the same export: up to date, whatever is recorded.
+        let Decision::Finish(finish) = decide(report("up_to_date", None, false), None) else {
+            panic!("an up-to-date branch finishes the delivery");
+        };
+        assert_eq!(finish.outcome, Outcome::UpToDate);
     }
 
     #[test]

@@ -153,6 +153,7 @@ pub struct Plan {
     base_tree: Oid,
     new_tree: Oid,
     head_before: Option<Oid>,
+    head_delivery: Option<String>,
     commit_message: String,
     outcome: Outcome,
     files: FileChanges,
@@ -166,6 +167,7 @@ impl fmt::Debug for Plan {
             .field("head_branch", &self.head_branch)
             .field("base_commit", &self.base_commit)
             .field("head_before", &self.head_before)
+            .field("head_delivery", &self.head_delivery)
             .field("outcome", &self.outcome)
             .field("files", &self.files)
             .finish_non_exhaustive()
@@ -193,6 +195,14 @@ impl Plan {
     /// Where the head branch pointed on the remote when planning (`None`: absent).
     pub fn head_before(&self) -> Option<CommitId> {
         self.head_before.map(Into::into)
+    }
+    /// Which delivery made the head branch's commit when planning: its
+    /// `Courier-Delivery` trailer (`None`: no head branch, or no trailer). Equal to this
+    /// spec's `delivery_id` on an [`Outcome::UpToDate`], it tells that the commit already
+    /// there is this same delivery's, pushed by an earlier run of it (one that crashed
+    /// after the push, say), not another delivery's that happened to hold the same export.
+    pub fn head_delivery(&self) -> Option<&str> {
+        self.head_delivery.as_deref()
     }
     /// The full commit message, trailer included.
     pub fn commit_message(&self) -> &str {
@@ -310,6 +320,7 @@ impl GitWorkspace {
             base_tree: planned.base_tree,
             new_tree: planned.new_tree,
             head_before: planned.head_before,
+            head_delivery: planned.head_delivery,
             commit_message: planned.commit_message,
             outcome: planned.outcome,
             files: planned.files,
@@ -437,6 +448,7 @@ struct Planned {
     base_tree: Oid,
     new_tree: Oid,
     head_before: Option<Oid>,
+    head_delivery: Option<String>,
     commit_message: String,
     outcome: Outcome,
     files: FileChanges,
@@ -538,6 +550,13 @@ fn plan_in(
     tree::check_lfs(repo, &new_tree, &written)?;
 
     let commit_message = commit_message(&spec.commit_message, &spec.delivery_id);
+    let head_delivery = match advertised.head {
+        Some(head) => {
+            let commit = repo.find_commit(head).map_err(cache_fault)?;
+            delivery_trailer(&String::from_utf8_lossy(commit.message_bytes()))
+        }
+        None => None,
+    };
     let outcome = if new_tree_id == base_tree.id() {
         Outcome::NoChanges
     } else {
@@ -585,6 +604,7 @@ fn plan_in(
         base_tree: base_tree.id(),
         new_tree: new_tree_id,
         head_before: advertised.head,
+        head_delivery,
         commit_message,
         outcome,
         files,
@@ -603,13 +623,17 @@ fn commit_message(message: &str, delivery_id: &str) -> String {
 }
 
 fn has_trailer(message: &str) -> bool {
-    git2::message_trailers_strs(message)
-        .map(|trailers| {
-            trailers
-                .iter()
-                .any(|(key, _)| key.eq_ignore_ascii_case(DELIVERY_TRAILER))
-        })
-        .unwrap_or(false)
+    delivery_trailer(message).is_some()
+}
+
+/// The value of the message's `Courier-Delivery` trailer (the last, if several), read
+/// the way git reads trailers: from the message's last paragraph only.
+fn delivery_trailer(message: &str) -> Option<String> {
+    let trailers = git2::message_trailers_strs(message).ok()?;
+    trailers
+        .iter()
+        .rfind(|(key, _)| key.eq_ignore_ascii_case(DELIVERY_TRAILER))
+        .map(|(_, value)| value.trim().to_owned())
 }
 
 /// Parents as recorded in the commit object itself. In a shallow cache libgit2 hides
@@ -698,5 +722,17 @@ mod tests {
         assert!(!has_trailer(
             "Update tokens\n\nCourier-Delivery is mentioned here but not as a trailer\n"
         ));
+    }
+
+    #[test]
+    fn the_trailer_names_the_delivery_that_made_the_commit() {
+        let id = "1/6 hooks[0].targets[0]";
+        let m = commit_message("Update tokens\n\nSigned-off-by: A <a@b>", id);
+        assert_eq!(delivery_trailer(&m).as_deref(), Some(id));
+        // A template quoting the trailer in its body does not name the delivery: only
+        // the last paragraph holds trailers.
+        let quoted = commit_message("Update\n\nCourier-Delivery: someone-else\n\nMore.", id);
+        assert_eq!(delivery_trailer(&quoted).as_deref(), Some(id));
+        assert_eq!(delivery_trailer("Update tokens by hand\n"), None);
     }
 }
