@@ -295,7 +295,8 @@ pub(super) struct RawTarget {
     /// `relative_path`).
     #[schemars(extend("default" = false))]
     pub allow_empty_export: Option<bool>,
-    /// Allow writing under protected paths such as `.github/` or `.gitlab-ci.yml`.
+    /// Allow the export to change CI or submodule files: `.github/workflows/`,
+    /// `.gitlab-ci.yml`, `azure-pipelines.yml`, `.gitmodules`.
     #[schemars(extend("default" = false))]
     pub allow_protected_paths: Option<bool>,
     /// Overwrite a head branch someone else has pushed to (otherwise the delivery stops as
