@@ -89,6 +89,15 @@ fn every_flag_with_an_env_var_says_so() {
             seen.insert(piece.split('=').next().unwrap().to_owned());
         }
     }
+    // And the README's flag table documents every one of them.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    for var in &seen {
+        assert!(
+            readme.contains(&format!("| `{var}` |")),
+            "{var} (in --help) has no row in the README's flags table"
+        );
+    }
     for var in [
         "COURIER_CONFIG",
         "COURIER_PAYLOAD",
