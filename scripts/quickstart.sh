@@ -171,6 +171,10 @@ curl -sf "$base/readyz" >/dev/null || fail "$base/readyz does not answer 200"
 say "posting the sample event to $base/webhooks/supernova"
 answer=$(scripts/send-sample-event.sh "$base") || fail "the webhook was refused: $answer"
 say "courier answered: $answer"
+grep -q '"status":"accepted"' <<< "$answer" || fail "the sample event was not accepted as new"
+if grep -q '"deliveries":\[\]' <<< "$answer"; then
+  fail "the sample event routed to no target: check hooks[].match in $qs/courier.yaml"
+fi
 
 say "waiting for the branch in the bare repository"
 branch=""
