@@ -364,6 +364,16 @@ fn validate(root: &Value, schema: &Value, value: &Value, path: &str, errors: &mu
                     }
                 }
             }
+            "if" => {
+                let mut failed = Vec::new();
+                validate(root, argument, value, path, &mut failed);
+                if failed.is_empty()
+                    && let Some(then) = keywords.get("then")
+                {
+                    validate(root, then, value, path, errors);
+                }
+            }
+            "then" => {} // applied by "if"
             "allOf" => {
                 for part in argument.as_array().unwrap() {
                     validate(root, part, value, path, errors);
@@ -604,4 +614,65 @@ fn configuration_md_limit_defaults_are_the_codes() {
         checked += 1;
     }
     assert_eq!(checked, 15);
+}
+
+/// The schema's per-kind rules against the loader's: every kind with every optional key.
+#[test]
+fn connection_kind_rules_match_the_loader() {
+    let keys: [(&str, &str); 6] = [
+        ("app", "{ app_id: 1, private_key_path: ./app.pem }"),
+        ("api_url", "https://api.example.com"),
+        ("git_url", "https://git.example.com"),
+        ("url", "https://forge.example.com"),
+        ("organization", "acme"),
+        ("username", "courier"),
+    ];
+    let bases = [
+        ("github", "kind: github, token: t"),
+        ("gitlab", "kind: gitlab, token: t"),
+        ("azure", "kind: azure, token: t, organization: o"),
+        ("git", "kind: git"),
+    ];
+    let mut compared = 0;
+    for (kind, base) in bases {
+        for (key, value) in keys {
+            if base.contains(&format!("{key}:")) || (kind == "github" && key == "app") {
+                // Already in the base, or refused for another reason (`token` and `app`).
+                continue;
+            }
+            let yaml = format!(
+                "connections:\n  c: {{ {base}, {key}: {value} }}\n\
+                 hooks:\n  - match: any\n    targets:\n      - {{ connection: c, repository: acme/web }}\n"
+            );
+            let document: Value = serde_norway::from_str(&yaml).unwrap();
+            let schema_ok = schema_errors(&document).is_empty();
+            let loaded = Config::from_yaml_str_in(&yaml, "c.yaml", Path::new("/tmp"), &|_| None);
+            let applicability_refused = match &loaded {
+                Ok(_) => false,
+                Err(e) => e.to_string().contains("does not apply"),
+            };
+            assert_eq!(
+                schema_ok, !applicability_refused,
+                "`{key}` on a `{kind}` connection: schema says {schema_ok}, loader says {loaded:?}"
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 22);
+
+    // Required per kind: a gitlab connection without a token, an azure one without an
+    // organization.
+    for (connection, key) in [
+        ("{ kind: gitlab }", "token"),
+        ("{ kind: azure, token: t }", "organization"),
+    ] {
+        let yaml = format!("connections:\n  c: {connection}\nhooks: []\n");
+        let errors = schema_errors(&serde_norway::from_str(&yaml).unwrap());
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains(&format!("missing `{key}`"))),
+            "{errors:?}"
+        );
+    }
 }

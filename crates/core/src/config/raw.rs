@@ -147,7 +147,7 @@ pub(super) enum RawKind {
 /// (docs/configuration.md#connections); a key that does not apply is an error.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "Connection")]
+#[schemars(rename = "Connection", transform = connection_kinds)]
 pub(super) struct RawConnection {
     /// Which forge: `github`, `gitlab`, `azure`, or `git` (a plain remote).
     pub kind: RawKind,
@@ -419,6 +419,44 @@ impl JsonSchema for RawMatch {
             "oneOf": [{ "const": "any" }, keys],
         })
     }
+}
+
+/// Which keys each connection kind refuses or needs, as `if kind = K then ...` clauses, so
+/// that editors flag `organization` on a `github` connection the way `validate.rs` does.
+/// A test loads every kind with every key and compares the loader's verdict with this.
+fn connection_kinds(schema: &mut Schema) {
+    let rules: [(&str, &[&str], &[&str]); 4] = [
+        ("github", &["url", "organization", "username"], &[]),
+        (
+            "gitlab",
+            &["app", "api_url", "organization", "username"],
+            &["token"],
+        ),
+        (
+            "azure",
+            &["app", "api_url", "username"],
+            &["token", "organization"],
+        ),
+        (
+            "git",
+            &["app", "api_url", "git_url", "url", "organization"],
+            &[],
+        ),
+    ];
+    let clauses: Vec<serde_json::Value> = rules
+        .iter()
+        .map(|(kind, refused, required)| {
+            let refused: serde_json::Map<String, serde_json::Value> = refused
+                .iter()
+                .map(|key| ((*key).to_owned(), serde_json::Value::Bool(false)))
+                .collect();
+            serde_json::json!({
+                "if": { "properties": { "kind": { "const": kind } }, "required": ["kind"] },
+                "then": { "properties": refused, "required": required },
+            })
+        })
+        .collect();
+    schema.insert("allOf".to_owned(), clauses.into());
 }
 
 fn connections_schema(generator: &mut SchemaGenerator) -> Schema {
