@@ -3,6 +3,7 @@
 mod deliver;
 mod deliveries;
 mod inspect;
+mod schema;
 mod serve;
 mod validate;
 
@@ -15,7 +16,19 @@ use crate::logging::LogArgs;
 
 /// Courier delivers design-system exports into git repositories as pull requests.
 #[derive(Debug, Parser)]
-#[command(name = "courier", version, propagate_version = true)]
+#[command(
+    name = "courier",
+    version,
+    propagate_version = true,
+    // The logging flags are global: listed after each command's own, under their heading.
+    next_display_order = 100,
+    next_help_heading = "Logging",
+    after_help = "The platform's webhook goes to `courier serve`; the other commands check a \
+                  configuration, show what an event would do, and run or inspect deliveries by hand.\n\n\
+                  Exit codes: 0 done, 1 failed while running, 2 invalid input (configuration, \
+                  payload, archive), 3 nothing to deliver.\n\
+                  Configuration: docs/configuration.md; its JSON Schema: `courier schema`."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub log: LogArgs,
@@ -42,6 +55,9 @@ pub enum Command {
     /// Put a delivery (or every delivery of a job) back in the queue; a running server
     /// picks it up.
     Replay(deliveries::ReplayArgs),
+    /// Print the configuration's JSON Schema (deploy/courier.schema.json), for editors and
+    /// CI.
+    Schema(schema::SchemaArgs),
 }
 
 /// What the process exits with. Scripts branch on these, so they are part of the interface
@@ -82,6 +98,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Deliveries(args) => runtime()?.block_on(deliveries::list(&args)),
         Command::Replay(args) => runtime()?.block_on(deliveries::replay(&args)),
+        Command::Schema(args) => schema::run(&args),
     }
 }
 

@@ -30,6 +30,7 @@ use crate::template::{TargetFacts, TemplateField, Templates};
 
 pub use error::{ConfigError, Location, Problem};
 pub use interpolate::{InterpolationError, interpolate};
+pub use raw::json_schema;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
