@@ -219,8 +219,15 @@ hooks:{hooks}"#,
                 ),
             )
             .unwrap();
+            // The last replica logs JSON, the others the human format: both must name it.
+            let format = if replica == REPLICAS - 1 {
+                "json"
+            } else {
+                "human"
+            };
             let server = ServeCommand::new(&home, &config, &home.join("serve.log"))
                 .env("TEST_GITHUB_TOKEN", TOKEN)
+                .env("COURIER_LOG_FORMAT", format)
                 .arg("--replica-id")
                 .arg(&format!("r{replica}"))
                 .arg("--lease-seconds")
@@ -709,11 +716,19 @@ fn three_replicas_deliver_a_thousand_jobs_exactly_once_in_order() {
         let log = cluster.log(replica);
         let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
         assert!(!lines.is_empty());
-        let tag = format!("replica=r{replica} ");
-        assert!(
-            lines.iter().all(|l| l.starts_with(&tag)),
-            "r{replica}: a line without {tag}"
-        );
+        if replica == REPLICAS - 1 {
+            for line in &lines {
+                let parsed: Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("r{replica}: not JSON ({e}): {line}"));
+                assert_eq!(parsed["replica"], format!("r{replica}"), "{line}");
+            }
+        } else {
+            let tag = format!("replica=r{replica} ");
+            assert!(
+                lines.iter().all(|l| l.starts_with(&tag)),
+                "r{replica}: a line without {tag}"
+            );
+        }
         assert!(
             !log.contains(TOKEN),
             "the token leaked into r{replica}'s log"
