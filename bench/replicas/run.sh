@@ -3,7 +3,7 @@
 # (requests answered per second) and deliveries finished per second. See driver.py for
 # what each phase does, and docs/benchmarks.md for figures.
 #
-# Usage (from the workspace root):
+# Needs wrk for the intake phase. Usage (from the workspace root):
 #   CARGO_TARGET_DIR=$PWD/target bench/replicas/run.sh [driver options]
 #   COURIER_BIN=target/debug/courier bench/replicas/run.sh --replicas 1,2,3
 # Without COURIER_BIN the release binary is built first. Needs PostgreSQL's server
