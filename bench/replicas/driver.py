@@ -320,7 +320,7 @@ def main():
     ap.add_argument("--intake-seconds", type=int, default=10, help="length of the intake phase")
     ap.add_argument("--connections", type=int, default=32,
                     help="webhook connections in the intake phase, over all replicas")
-    ap.add_argument("--targets", type=int, default=150, help="jobs delivered (one per target)")
+    ap.add_argument("--targets", type=int, default=300, help="jobs delivered (one per target)")
     ap.add_argument("--workers", type=int, default=4, help="workers per replica")
     ap.add_argument("--clients", type=int, default=16,
                     help="concurrent clients posting the delivery jobs")
