@@ -41,6 +41,9 @@ pub struct WorkerOptions {
     pub workers: u32,
     pub lease: Duration,
     pub poll_interval: Duration,
+    /// This replica's name (`courier serve --replica-id`): the start of every lease owner
+    /// it writes, so `lease_owner` and the attempts say which replica ran what.
+    pub replica_id: String,
 }
 
 impl WorkerOptions {
@@ -49,6 +52,7 @@ impl WorkerOptions {
             workers: config.workers.max(1),
             lease: DEFAULT_LEASE,
             poll_interval: POLL_INTERVAL,
+            replica_id: default_replica_id(),
         }
     }
 }
@@ -65,7 +69,7 @@ impl WorkerPool {
     pub fn spawn(state: AppState, pipeline: Arc<Pipeline>, options: WorkerOptions) -> WorkerPool {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        let prefix = owner_prefix();
+        let prefix = owner_prefix(&options.replica_id);
         for n in 0..options.workers {
             let worker = Worker {
                 owner: format!("{prefix}-{n}"),
@@ -101,15 +105,27 @@ impl WorkerPool {
     }
 }
 
-/// `<hostname>-<pid>-<random>`: unique per process, readable in `lease_owner`.
-fn owner_prefix() -> String {
+/// `<hostname>-<pid>`: unique among the processes running at one time (a host runs one
+/// process per pid; in a container the hostname is the pod's or container's name).
+pub fn default_replica_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "courier".to_owned());
-    format!("{host}-{}-{:08x}", std::process::id(), fastrand::u32(..))
+    format!("{host}-{}", std::process::id())
+}
+
+/// `<replica>-<random>`: the workers' lease owners are this plus `-<n>`.
+///
+/// The random part keeps owners unique per process even when two replicas are given the
+/// same id by mistake (one `COURIER_REPLICA_ID` in a Deployment template) or a replica
+/// restarts under its old id while its dead predecessor's leases are still live: the store
+/// lets only the exact owner renew or finish a delivery, and that is what tells a worker
+/// whose lease was taken over to stop.
+fn owner_prefix(replica_id: &str) -> String {
+    format!("{replica_id}-{:08x}", fastrand::u32(..))
 }
 
 struct Worker {

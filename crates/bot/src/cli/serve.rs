@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::Exit;
 use crate::pipeline::Pipeline;
-use crate::server::{AppState, create_app};
+use crate::server::{AppState, Metrics, create_app};
 use crate::store::Store;
 use crate::worker::{WorkerOptions, WorkerPool};
 
@@ -24,16 +24,49 @@ pub struct ServeArgs {
     #[arg(long, env = "COURIER_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// Seconds a worker's claim on a delivery lasts without renewal; after a crash, the
-    /// delivery runs again this long after its last renewal.
-    #[arg(long, env = "COURIER_LEASE_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    /// delivery runs again this long after its last renewal. Given twice, the last wins
+    /// (so a wrapper's default can be overridden).
+    #[arg(long, env = "COURIER_LEASE_SECONDS", default_value_t = 60, overrides_with = "lease_seconds", value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub lease_seconds: u64,
     /// Seconds running deliveries get to finish on SIGTERM/SIGINT before they are
     /// abandoned (to run again once their leases expire).
     #[arg(long, env = "COURIER_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
     pub shutdown_grace_seconds: u64,
+    /// This replica's name in logs (`replica`), metrics (`courier_replica_info`),
+    /// `/readyz` and the store's lease owners. Letters, digits, `.`, `_` and `-`, at most
+    /// 64 characters; e.g. the pod name. Default: `<hostname>-<pid>`.
+    #[arg(long, env = "COURIER_REPLICA_ID", value_parser = parse_replica_id)]
+    pub replica_id: Option<String>,
+}
+
+/// The longest replica id: it goes into every lease owner and log line.
+pub const MAX_REPLICA_ID: usize = 64;
+
+/// A replica id fit for a Prometheus label, a log field and a lease owner.
+fn parse_replica_id(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > MAX_REPLICA_ID {
+        return Err(format!(
+            "must be 1 to {MAX_REPLICA_ID} characters long, not {}",
+            text.len()
+        ));
+    }
+    match text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        Some(bad) => Err(format!(
+            "{bad:?} is not allowed: use letters, digits, `.`, `_` and `-`"
+        )),
+        None => Ok(text.to_owned()),
+    }
 }
 
 pub async fn run(args: &ServeArgs) -> anyhow::Result<Exit> {
+    let replica = args
+        .replica_id
+        .clone()
+        .unwrap_or_else(crate::worker::default_replica_id);
+    crate::logging::set_replica(&replica);
     let config = match super::load_config(&args.config) {
         Ok(config) => Arc::new(config),
         Err(exit) => return Ok(exit),
@@ -42,9 +75,11 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<Exit> {
         .await
         .context("opening the store")?;
     let pipeline = Arc::new(Pipeline::new(config.clone())?);
-    let state = AppState::new(config.clone(), store.clone());
+    let mut state = AppState::new(config.clone(), store.clone());
+    state.metrics = Arc::new(Metrics::for_replica(&replica));
     let mut options = WorkerOptions::from_config(&config);
     options.lease = Duration::from_secs(args.lease_seconds);
+    options.replica_id = replica.clone();
     let addr = args.listen.unwrap_or(config.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -55,7 +90,12 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<Exit> {
     // On stdout as well as in the log: scripts and tests that pass port 0 read it there,
     // whatever the log level.
     println!("listening on {bound}");
-    tracing::info!(address = %bound, workers = config.workers, "listening on {bound}");
+    tracing::info!(
+        address = %bound,
+        workers = config.workers,
+        backend = ?store.backend(),
+        "listening on {bound}"
+    );
 
     let served = axum::serve(listener, create_app(state.clone()))
         .with_graceful_shutdown(shutdown_signal())
@@ -87,5 +127,23 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = interrupt => tracing::info!("SIGINT received"),
         _ = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replica_ids_are_short_and_plain() {
+        assert_eq!(
+            parse_replica_id("courier-7f9c.eu_1").unwrap(),
+            "courier-7f9c.eu_1"
+        );
+        assert!(parse_replica_id("").is_err());
+        assert!(parse_replica_id(&"a".repeat(MAX_REPLICA_ID + 1)).is_err());
+        let err = parse_replica_id("web 1").unwrap_err();
+        assert!(err.contains("' '"), "{err}");
+        assert!(parse_replica_id("web\"1\"").is_err());
     }
 }

@@ -1,16 +1,27 @@
 //! Prometheus metrics (`GET /metrics`). Counters and histograms are updated where things
 //! happen; queue gauges are read from the store when scraped, so several replicas never
 //! disagree about the queue.
+//!
+//! Each replica serves its own counters; `courier_replica_info{replica, version}` says
+//! which replica (and which build) a scrape came from, next to the `instance` label
+//! Prometheus adds. Sum the counters over replicas for the service's totals.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
     result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReplicaLabels {
+    replica: String,
+    version: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -26,6 +37,7 @@ pub struct Metrics {
     attempts: Counter,
     delivery_seconds: Histogram,
     download_bytes: Histogram,
+    replica: Option<String>,
 }
 
 impl Default for Metrics {
@@ -35,8 +47,33 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Metrics of a process that is not a named replica (tests, one-off commands).
     pub fn new() -> Metrics {
+        Metrics::build(None)
+    }
+
+    /// Metrics of the replica `replica`, which `courier_replica_info` names.
+    pub fn for_replica(replica: &str) -> Metrics {
+        Metrics::build(Some(replica))
+    }
+
+    /// The replica these metrics belong to, if named.
+    pub fn replica(&self) -> Option<&str> {
+        self.replica.as_deref()
+    }
+
+    fn build(replica: Option<&str>) -> Metrics {
         let mut registry = Registry::with_prefix("courier");
+        if let Some(replica) = replica {
+            registry.register(
+                "replica",
+                "This replica's id and Courier version",
+                Info::new(ReplicaLabels {
+                    replica: replica.to_owned(),
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                }),
+            );
+        }
         let webhooks = Family::<ResultLabel, Counter>::default();
         registry.register(
             "webhooks",
@@ -76,6 +113,7 @@ impl Metrics {
             attempts,
             delivery_seconds,
             download_bytes,
+            replica: replica.map(str::to_owned),
         }
     }
 

@@ -1,14 +1,18 @@
 //! Health, readiness and metrics.
 
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use courier_core::config::Store as StoreConfig;
+use secrecy::ExposeSecret as _;
 use serde_json::json;
 
 use super::AppState;
+use crate::store::Backend;
 
 /// The process is up and serving HTTP.
 pub async fn healthz() -> Response {
@@ -16,14 +20,29 @@ pub async fn healthz() -> Response {
 }
 
 /// The store answers and the workers run: the replica can take traffic and work.
+///
+/// Also says which replica answered and which store it uses (backend, whether it answered
+/// and how fast), so an operator behind a load balancer can tell replicas apart and spot
+/// the one that cannot reach the database. Never the store's URL: it may hold a password.
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    let started = Instant::now();
     let store = state.store.ping().await;
+    let store_ms = started.elapsed().as_secs_f64() * 1000.0;
     let workers = state.workers_running.load(Ordering::SeqCst);
     let ready = store.is_ok() && workers;
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
-        "store": match &store { Ok(()) => "ok".to_owned(), Err(e) => e.to_string() },
-        "backend": format!("{:?}", state.store.backend()).to_lowercase(),
+        "replica": state.metrics.replica(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "store": match &store {
+            Ok(()) => "ok".to_owned(),
+            Err(e) => redact(&e.to_string(), &state.config.store),
+        },
+        "backend": match state.store.backend() {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        },
+        "store_ms": (store_ms * 10.0).round() / 10.0,
         "workers": if workers { "running" } else { "stopped" },
     });
     let status = if ready {
@@ -32,6 +51,51 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body)).into_response()
+}
+
+/// `message` with the store URL's password (raw or percent-encoded) masked. Database
+/// drivers do not normally echo the URL, but a readiness endpoint is often public inside
+/// a cluster, so this does not rely on it.
+fn redact(message: &str, store: &StoreConfig) -> String {
+    let StoreConfig::Postgres { url } = store else {
+        return message.to_owned();
+    };
+    let Ok(parsed) = url::Url::parse(url.expose_secret()) else {
+        return message.to_owned();
+    };
+    let Some(encoded) = parsed.password().filter(|p| !p.is_empty()) else {
+        return message.to_owned();
+    };
+    let mut out = message.replace(encoded, "***");
+    if let Ok(decoded) = percent_decode(encoded)
+        && !decoded.is_empty()
+    {
+        out = out.replace(&decoded, "***");
+    }
+    out
+}
+
+fn percent_decode(text: &str) -> Result<String, std::string::FromUtf8Error> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out)
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
@@ -60,4 +124,27 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         text,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+
+    #[test]
+    fn the_store_password_never_reaches_the_readiness_report() {
+        let store = StoreConfig::Postgres {
+            url: SecretString::from("postgres://courier:p%40ss%2Fw0rd@db:5432/courier"),
+        };
+        let text = redact(
+            "connection to p@ss/w0rd failed (p%40ss%2Fw0rd); courier@db refused",
+            &store,
+        );
+        assert_eq!(text, "connection to *** failed (***); courier@db refused");
+        let sqlite = StoreConfig::Sqlite {
+            path: "/var/lib/courier/courier.db".into(),
+        };
+        assert_eq!(redact("disk I/O error", &sqlite), "disk I/O error");
+    }
 }

@@ -104,6 +104,23 @@ impl TestStore {
     }
 }
 
+/// The URL of a fresh, empty database on the shared test PostgreSQL (started on first
+/// use), for tests that hand it to `courier serve` processes. `None` only when
+/// PostgreSQL is skipped on purpose (`COURIER_SKIP_POSTGRES=1`).
+pub async fn postgres_database_url() -> Option<String> {
+    if std::env::var_os("COURIER_SKIP_POSTGRES").is_some_and(|v| v == "1") {
+        eprintln!("COURIER_SKIP_POSTGRES=1: PostgreSQL test skipped");
+        return None;
+    }
+    match pg_server() {
+        Ok(server) => Some(server.create_database().await),
+        Err(e) => panic!(
+            "cannot start PostgreSQL: {e}\n(install PostgreSQL server binaries, set \
+             COURIER_PG_BIN, or set COURIER_SKIP_POSTGRES=1 to skip these tests)"
+        ),
+    }
+}
+
 pub struct PgServer {
     port: u16,
     databases: AtomicUsize,
