@@ -230,8 +230,7 @@ hooks:{hooks}"#,
                 .env("COURIER_LOG_FORMAT", format)
                 .arg("--replica-id")
                 .arg(&format!("r{replica}"))
-                .arg("--lease-seconds")
-                .arg(&lease_seconds.to_string())
+                .lease_seconds(lease_seconds)
                 .start();
             cluster.addrs.push(server.addr);
             cluster.replicas.push(Some(server));

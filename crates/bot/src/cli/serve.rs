@@ -24,9 +24,8 @@ pub struct ServeArgs {
     #[arg(long, env = "COURIER_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// Seconds a worker's claim on a delivery lasts without renewal; after a crash, the
-    /// delivery runs again this long after its last renewal. Given twice, the last wins
-    /// (so a wrapper's default can be overridden).
-    #[arg(long, env = "COURIER_LEASE_SECONDS", default_value_t = 60, overrides_with = "lease_seconds", value_parser = clap::value_parser!(u64).range(3..=3600))]
+    /// delivery runs again this long after its last renewal.
+    #[arg(long, env = "COURIER_LEASE_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub lease_seconds: u64,
     /// Seconds running deliveries get to finish on SIGTERM/SIGINT before they are
     /// abandoned (to run again once their leases expire).

@@ -149,6 +149,8 @@ pub struct ServeCommand {
     pub log: PathBuf,
     pub env: Vec<(String, String)>,
     pub args: Vec<String>,
+    /// Short, so that crash tests see a dead server's work taken over soon.
+    pub lease_seconds: u64,
 }
 
 impl ServeCommand {
@@ -159,7 +161,13 @@ impl ServeCommand {
             log: log.to_owned(),
             env: Vec::new(),
             args: Vec::new(),
+            lease_seconds: 3,
         }
+    }
+
+    pub fn lease_seconds(mut self, seconds: u64) -> ServeCommand {
+        self.lease_seconds = seconds;
+        self
     }
 
     pub fn env(mut self, key: &str, value: &str) -> ServeCommand {
@@ -172,15 +180,17 @@ impl ServeCommand {
         self
     }
 
-    /// Starts the server with a 3 s lease and a 2 s shutdown grace (so crash tests do
-    /// not wait long), on a free port, and waits for it to print its address.
+    /// Starts the server with its lease (3 s unless set) and a 2 s shutdown grace (so
+    /// crash tests do not wait long), on a free port, and waits for it to print its
+    /// address.
     pub fn start(self) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_courier"));
         command
             .current_dir(&self.cwd)
             .args(["serve", "--config"])
             .arg(&self.config)
-            .args(["--listen", "127.0.0.1:0", "--lease-seconds", "3"])
+            .args(["--listen", "127.0.0.1:0", "--lease-seconds"])
+            .arg(self.lease_seconds.to_string())
             .args(["--shutdown-grace-seconds", "2"])
             .args(&self.args)
             .env_remove("COURIER_CONFIG")
