@@ -364,18 +364,10 @@ impl Downloader {
         let limit = self.policy.limits.max_log_bytes;
         let (body, _) = self
             .bounded(async || {
-                let mut response = self
+                let response = self
                     .get(url.expose(), Auth::PlatformOrigin, true, limit)
                     .await?;
-                let host = host_of(response.url());
-                let mut body = Vec::new();
-                while let Some(chunk) = next_chunk(&mut response, &host).await? {
-                    if body.len() as u64 + chunk.len() as u64 > limit {
-                        return Err(DownloadError::TooLarge { limit });
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(body)
+                read_capped(response, limit).await
             })
             .await?;
         if let Some((lines, omitted)) = parse_log_lines(&body) {
@@ -641,6 +633,19 @@ fn is_redirect(status: StatusCode) -> bool {
 
 fn host_of(url: &Url) -> String {
     url.host_str().unwrap_or("?").to_owned()
+}
+
+/// The whole body in memory, refused past `limit` bytes (for small answers: logs, JSON).
+async fn read_capped(mut response: Response, limit: u64) -> Result<Vec<u8>, DownloadError> {
+    let host = host_of(response.url());
+    let mut body = Vec::new();
+    while let Some(chunk) = next_chunk(&mut response, &host).await? {
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Err(DownloadError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 async fn next_chunk(

@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tracing::info;
 
-use super::{Auth, DownloadError, Downloader, JobEvent, host_of, next_chunk};
+use super::{Auth, DownloadError, Downloader, JobEvent, host_of, read_capped};
 use crate::event::JobStatus;
 
 /// Where the job lives under the platform API URL. Placeholders as for the result path.
@@ -64,20 +64,13 @@ impl Downloader {
         let limit = self.policy.limits.max_log_bytes;
         let (body, _) = self
             .bounded(async || {
-                let mut response = match self.get(&url, Auth::PlatformOrigin, false, limit).await {
+                let response = match self.get(&url, Auth::PlatformOrigin, false, limit).await {
                     Ok(response) => response,
                     Err(DownloadError::Http { status: 404, .. }) => return Ok(None),
                     Err(e) => return Err(e),
                 };
                 let host = host_of(response.url());
-                let mut body = Vec::new();
-                while let Some(chunk) = next_chunk(&mut response, &host).await? {
-                    if body.len() as u64 + chunk.len() as u64 > limit {
-                        return Err(DownloadError::TooLarge { limit });
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(Some((body, host)))
+                Ok(Some((read_capped(response, limit).await?, host)))
             })
             .await?;
         let Some((body, host)) = body else {
