@@ -2,16 +2,16 @@
 """A burst of distinct jobs against a running `courier serve`, then proof that each was
 delivered exactly once.
 
-Posts N distinct `job:updated` events as fast as C connections allow, each routed to its
-own head branch (`courier/{{ job.id }}`) of one local bare repository, so none supersedes
-another. Then waits for the queue to drain and checks, from the store and from git:
+Posts N distinct `job:updated` events as fast as C connections allow; job i names hook
+`h{i mod R}`, routed to its own head branch (`courier/{{ job.id }}`) of repository
+`r{i mod R}.git`, so none supersedes another. Then waits for the queue to drain and checks, from the store and from git:
 
 * every post was answered 202 with one delivery id, and the ids are distinct;
 * every delivery is `delivered`, with exactly one attempt;
-* the repository has one branch per job, each exactly one commit on top of `main`.
+* the repositories have one branch per job, each exactly one commit on top of `main`.
 
 Usage (bench/intake/burst.sh sets everything up):
-  burst.py ADDR TOKEN ARTIFACT_URL DB REPO [N] [CONNECTIONS]
+  burst.py ADDR TOKEN ARTIFACT_URL DB REPOS_DIR [N] [CONNECTIONS] [R]
 """
 
 import http.client
@@ -34,7 +34,7 @@ SEED = {
 }
 
 
-def post_all(addr, token, artifact, n, connections):
+def post_all(addr, token, artifact, n, connections, repos):
     host, port = addr.rsplit(":", 1)
     work = queue.Queue()
     for i in range(n):
@@ -52,6 +52,7 @@ def post_all(addr, token, artifact, n, connections):
                 return
             body = dict(SEED)
             body["job"] = dict(SEED["job"], id=f"burst-{i:05d}", urls=[artifact])
+            body["hook"] = dict(SEED["hook"], id=f"h{i % repos}")
             data = json.dumps(body).encode()
             headers = {
                 "Authorization": f"Bearer {token}",
@@ -91,12 +92,13 @@ def queue_depth(db):
 
 
 def main():
-    addr, token, artifact, db, repo = sys.argv[1:6]
+    addr, token, artifact, db, repos_dir = sys.argv[1:6]
     n = int(sys.argv[6]) if len(sys.argv) > 6 else 10_000
     connections = int(sys.argv[7]) if len(sys.argv) > 7 else 64
+    repos = int(sys.argv[8]) if len(sys.argv) > 8 else 100
 
     started = time.monotonic()
-    answers, failures, took = post_all(addr, token, artifact, n, connections)
+    answers, failures, took = post_all(addr, token, artifact, n, connections, repos)
     print(f"posted {n} distinct jobs over {connections} connections in {took:.1f} s "
           f"({n / took:.0f} accepted/s); failures: {len(failures)}")
     for f in failures[:10]:
@@ -135,18 +137,21 @@ def main():
     if stored != set(ids):
         problems.append("the store's deliveries are not the ids answered")
 
-    git = ["git", "--git-dir", repo]
-    base = subprocess.check_output(git + ["rev-parse", "main"], text=True).strip()
     # Two jobs delivered in the same second may make the very same commit (same tree,
     # parent, message and time), so commits are not expected to be distinct.
-    refs = subprocess.check_output(
-        git + ["for-each-ref", "--format=%(parent)", "refs/heads/courier/"], text=True
-    ).splitlines()
-    print(f"branches: {len(refs)}")
-    if len(refs) != n:
-        problems.append(f"expected {n} branches, got {len(refs)}")
-    if any(parent != base for parent in refs):
-        problems.append("a branch is not exactly one commit on top of main")
+    branches = 0
+    for r in range(repos):
+        git = ["git", "--git-dir", f"{repos_dir}/r{r}.git"]
+        base = subprocess.check_output(git + ["rev-parse", "main"], text=True).strip()
+        parents = subprocess.check_output(
+            git + ["for-each-ref", "--format=%(parent)", "refs/heads/courier/"], text=True
+        ).splitlines()
+        branches += len(parents)
+        if any(parent != base for parent in parents):
+            problems.append(f"a branch of r{r}.git is not exactly one commit on top of main")
+    print(f"branches: {branches}")
+    if branches != n:
+        problems.append(f"expected {n} branches, got {branches}")
 
     if problems:
         print("FAILED:\n  " + "\n  ".join(problems))

@@ -1,13 +1,15 @@
 #!/bin/sh
 # A burst of distinct jobs, each delivered exactly once: `courier serve` (SQLite) takes N
 # webhooks as fast as 64 connections send them, then delivers every job to its own
-# branch of a local bare repository; bench/intake/burst.py checks the outcome.
+# branch of one of REPOS local bare repositories (job i goes to hook i mod REPOS, whose
+# target is repository i mod REPOS); bench/intake/burst.py checks the outcome.
 # Usage (from the workspace root):
-#   CARGO_TARGET_DIR=$PWD/target bench/intake/burst.sh [JOBS] [CONNECTIONS] [WORKERS]
+#   CARGO_TARGET_DIR=$PWD/target bench/intake/burst.sh [JOBS] [CONNECTIONS] [WORKERS] [REPOS]
 set -eu
 jobs=${1:-10000}
 connections=${2:-64}
 workers=${3:-4}
+repos=${4:-100}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 cargo build --quiet --release -p courier --bin courier
@@ -16,13 +18,18 @@ pids=""
 trap 'for p in $pids; do kill $p 2>/dev/null || true; done; rm -rf "$work"' EXIT
 token=bench-webhook-token-0123456789
 
-# The repository every job is delivered to, with a first commit on its base branch.
-git init -q --bare --initial-branch=main "$work/remote.git"
+# The repositories the jobs are delivered to, each with a first commit on its base
+# branch: jobs are spread over them as a platform's hooks spread over projects (ten
+# thousand branches in one repository would measure ref listing, not Courier).
 git -C "$work" init -q --initial-branch=main seed
 printf '# web\n' >"$work/seed/README.md"
 git -C "$work/seed" add README.md
 git -C "$work/seed" -c user.name=Bench -c user.email=bench@example.invalid commit -qm init
-git -C "$work/seed" push -q "$work/remote.git" HEAD:main
+mkdir -p "$work/repos"
+for r in $(seq 0 $((repos - 1))); do
+  git init -q --bare --initial-branch=main "$work/repos/r$r.git"
+  git -C "$work/seed" push -q "$work/repos/r$r.git" HEAD:main
+done
 
 # The export, served on loopback as the platform's signed URL would be.
 mkdir -p "$work/www"
@@ -46,15 +53,19 @@ platform:
 connections:
   local: { kind: git }
 hooks:
-  - match: { hook_id: "5" }
+YAML
+for r in $(seq 0 $((repos - 1))); do
+  cat >>"$work/courier.yaml" <<YAML
+  - match: { hook_id: "h$r" }
     targets:
       - connection: local
-        repository: ./remote.git
+        repository: ./repos/r$r.git
         branch: main
         relative_path: tokens
         # One branch per job, so that no job supersedes another: each is delivered.
         head_branch: "courier/{{ job.id }}"
 YAML
+done
 
 cd "$work"
 "$target/release/courier" serve --config courier.yaml >"$work/out" 2>"$work/err" &
@@ -68,6 +79,6 @@ done
 [ -n "$addr" ] || { cat "$work/err" >&2; exit 1; }
 
 python3 "$root/bench/intake/burst.py" "$addr" "$token" "http://127.0.0.1:$www/result.zip" \
-  "$work/data/courier.db" "$work/remote.git" "$jobs" "$connections"
+  "$work/data/courier.db" "$work/repos" "$jobs" "$connections" "$repos"
 curl -s "http://$addr/metrics" | grep -E '^courier_(webhooks_total|deliveries_total|delivery_attempts_total)'
 echo "courier serve CPU time: $(ps -o cputime= -p "$courier"), peak RSS: $(sed -n 's/^VmHWM:[[:space:]]*//p' "/proc/$courier/status")"
