@@ -24,6 +24,15 @@
 //! [`Store::insert_job`] goes through a group-commit writer: concurrent inserts are
 //! gathered and committed in one transaction, each caller answered only after that commit.
 //!
+//! The workers' own bookkeeping (claim, renew, finish, fail, retry) runs on SQLite
+//! connections with `synchronous = NORMAL`: those commits do not wait for a sync of their
+//! own, so a busy worker does not hold SQLite's single write lock through an fsync per
+//! step while webhooks wait. They are durable with the next synced commit (the WAL is one
+//! file, synced in order) or checkpoint, and survive a crash of the process in any case;
+//! a power loss may forget the last few of them, which only means a delivery runs again
+//! (every step converges, and the commit trailer makes the re-run record `delivered`).
+//! Everything a person asks for (replay, retry, pruning) stays on synced connections.
+//!
 //! # Schema
 //!
 //! - `jobs`: `id` (ours), the platform's `(workspace_id, job_id)` (unique), `hook_id`,
@@ -77,7 +86,7 @@ use secrecy::ExposeSecret;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{AnyPool, ConnectOptions, Executor, SqlSafeStr};
+use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions, Executor, SqlSafeStr};
 use tokio::sync::mpsc;
 
 pub use retention::Pruned;
@@ -176,6 +185,8 @@ pub struct Store {
 
 struct Inner {
     pool: AnyPool,
+    /// The workers' bookkeeping; on SQLite without a sync per commit (see Durability).
+    queue_pool: AnyPool,
     backend: Backend,
     intake: mpsc::Sender<intake::Request>,
 }
@@ -277,27 +288,12 @@ impl Store {
             reason: e.to_string(),
         };
         let pool = match backend {
-            Backend::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(8)
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            conn.execute(
-                                "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; \
-                                 PRAGMA foreign_keys = ON",
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect_with(options)
-                    .await
-            }
+            Backend::Sqlite => sqlite_pool(options.clone(), 8, "FULL").await,
             Backend::Postgres => {
                 AnyPoolOptions::new()
                     .max_connections(10)
                     .acquire_timeout(Duration::from_secs(10))
-                    .connect_with(options)
+                    .connect_with(options.clone())
                     .await
             }
         }
@@ -309,6 +305,12 @@ impl Store {
                 .await
                 .map_err(open_error)?;
         }
+        let queue_pool = match backend {
+            Backend::Sqlite => sqlite_pool(options, 4, "NORMAL")
+                .await
+                .map_err(open_error)?,
+            Backend::Postgres => pool.clone(),
+        };
         migrate(&pool, backend)
             .await
             .map_err(|e| StoreError::Migrate {
@@ -321,6 +323,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
+                queue_pool,
                 backend,
                 intake: tx,
             }),
@@ -340,19 +343,48 @@ impl Store {
     /// Closes the pool: waits for connections in use, then closes them (SQLite
     /// checkpoints its WAL). Other clones of this store fail afterwards.
     pub async fn close(&self) {
+        self.inner.queue_pool.close().await;
         self.inner.pool.close().await;
     }
 
     fn pool(&self) -> &AnyPool {
         &self.inner.pool
     }
+
+    /// For the workers' claim, renew, finish, fail and retry (see Durability).
+    fn queue_pool(&self) -> &AnyPool {
+        &self.inner.queue_pool
+    }
+}
+
+/// A pool of SQLite connections with `synchronous` set to `sync` (`FULL` or `NORMAL`).
+async fn sqlite_pool(
+    options: AnyConnectOptions,
+    max: u32,
+    sync: &'static str,
+) -> Result<AnyPool, sqlx::Error> {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                conn.execute(AssertSqlSafe(format!(
+                    "PRAGMA busy_timeout = 10000; PRAGMA synchronous = {sync}; \
+                     PRAGMA foreign_keys = ON"
+                )))
+                .await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The durability promise rests on these settings of every pooled connection.
+    /// The durability promise rests on these settings of every pooled connection: a sync
+    /// per commit for everything but the workers' bookkeeping (see Durability).
     #[tokio::test]
     async fn sqlite_connections_sync_every_commit() {
         let dir = tempfile::tempdir().unwrap();
@@ -363,9 +395,12 @@ mod tests {
         .unwrap();
         let mut conns = Vec::new();
         for _ in 0..3 {
-            conns.push(store.pool().acquire().await.unwrap());
+            conns.push((2, store.pool().acquire().await.unwrap()));
         }
-        for conn in &mut conns {
+        for _ in 0..2 {
+            conns.push((1, store.queue_pool().acquire().await.unwrap()));
+        }
+        for (expected, conn) in &mut conns {
             let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
                 .fetch_one(&mut **conn)
                 .await
@@ -379,7 +414,7 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(journal, "wal");
-            assert_eq!(synchronous, 2, "FULL");
+            assert_eq!(synchronous, *expected, "2 = FULL, 1 = NORMAL");
             assert_eq!(foreign_keys, 1);
         }
     }

@@ -106,7 +106,7 @@ impl Store {
     /// running two deliveries of one key.
     pub async fn claim(&self, owner: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
         let backend = self.backend();
-        let mut tx = self.pool().begin_with(backend.begin_write()).await?;
+        let mut tx = self.queue_pool().begin_with(backend.begin_write()).await?;
         let now = Timestamp::now();
         let select = match backend {
             Backend::Sqlite => CANDIDATES_SQLITE,
@@ -199,7 +199,7 @@ impl Store {
         .bind(id.as_str())
         .bind(owner)
         .bind(expires.as_millis())
-        .execute(self.pool())
+        .execute(self.queue_pool())
         .await?
         .rows_affected();
         if done == 1 {
@@ -222,7 +222,10 @@ impl Store {
         let warnings = serde_json::to_string(&finish.warnings)
             .map_err(|e| StoreError::Corrupt(format!("warnings not serialisable: {e}")))?;
         let files = finish.files;
-        let mut tx = self.pool().begin_with(self.backend().begin_write()).await?;
+        let mut tx = self
+            .queue_pool()
+            .begin_with(self.backend().begin_write())
+            .await?;
         let done = sqlx::query(
             "UPDATE deliveries SET state = $3, lease_owner = NULL, lease_expires_at = NULL, \
              next_attempt_at = NULL, finished_at = $4, last_error = $5, \
@@ -278,7 +281,10 @@ impl Store {
         error: &str,
     ) -> Result<DeliveryView, StoreError> {
         let now = Timestamp::now();
-        let mut tx = self.pool().begin_with(self.backend().begin_write()).await?;
+        let mut tx = self
+            .queue_pool()
+            .begin_with(self.backend().begin_write())
+            .await?;
         let done = sqlx::query(
             "UPDATE deliveries SET state = 'retrying', next_attempt_at = $3, last_error = $4, \
              lease_owner = NULL, lease_expires_at = NULL \
