@@ -67,35 +67,12 @@ fn redact(message: &str, store: &StoreConfig) -> String {
         return message.to_owned();
     };
     let mut out = message.replace(encoded, "***");
-    if let Ok(decoded) = percent_decode(encoded)
+    if let Ok(decoded) = percent_encoding::percent_decode_str(encoded).decode_utf8()
         && !decoded.is_empty()
     {
-        out = out.replace(&decoded, "***");
+        out = out.replace(decoded.as_ref(), "***");
     }
     out
-}
-
-fn percent_decode(text: &str) -> Result<String, std::string::FromUtf8Error> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out)
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
