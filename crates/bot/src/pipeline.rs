@@ -443,12 +443,15 @@ impl Pipeline {
         if let Some(provider) = provider {
             let mut facts = export_facts(export, report.files.as_ref());
             facts.notes = self.log_notes(job).await;
-            let pr = match self.pr_spec(job, routed, &facts) {
+            let mut pr = match self.pr_spec(job, routed, &facts) {
                 Ok(pr) => pr,
                 Err(err) => {
                     return TargetReport::failed(report.target, "template", format!("{err:#}"));
                 }
             };
+            // Our own earlier run pushed this commit and may have opened the pull request
+            // without getting to its labels and reviewers (a crash in between).
+            pr.redecorate = report.pushed_earlier;
             let step = match mode {
                 Mode::DryRun { .. } => {
                     pull_request::plan(provider.as_ref(), &self.retry, &pr, git_outcome)
@@ -650,6 +653,7 @@ impl Pipeline {
             update_description: target.update_description,
             delete_branch_on_converge: target.delete_branch_on_converge,
             auto_merge: target.auto_merge,
+            redecorate: false,
         })
     }
 }

@@ -541,7 +541,6 @@ fn killed_after_github_created_the_pull_request_but_before_answering() {
 /// missing. Telling "created by this delivery's own crashed run" from "opened by an
 /// earlier job" needs the PR to name the delivery that created it.
 #[test]
-#[ignore = "known gap: labels and reviewers are lost when killed between create and decorate"]
 fn killed_after_github_created_the_pull_request_it_is_still_decorated() {
     let (setup, _) = crash_and_recover(
         Step::Api {

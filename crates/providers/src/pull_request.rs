@@ -47,6 +47,11 @@ pub struct PrSpec {
     /// Delete the head branch when closing a converged pull request (default true).
     pub delete_branch_on_converge: bool,
     pub auto_merge: bool,
+    /// Apply the decorations to an open pull request found for the head too (they only add:
+    /// labels, reviewers, assignees). Set when this delivery's own earlier run pushed the
+    /// head commit: that run may have created the pull request and stopped (a crash)
+    /// before decorating it. Otherwise a found pull request is left to the people on it.
+    pub redecorate: bool,
 }
 
 impl PrSpec {
@@ -70,6 +75,7 @@ impl PrSpec {
             update_description: true,
             delete_branch_on_converge: true,
             auto_merge: false,
+            redecorate: false,
         }
     }
 }
@@ -193,6 +199,9 @@ pub async fn open_or_update(
             }
         }
         (GitOutcome::Pushed | GitOutcome::UpToDate, Some(pr)) => {
+            if spec.redecorate {
+                decorate(provider, retry, spec, pr.number, &mut outcome.warnings).await;
+            }
             outcome.action = update_existing(provider, retry, spec, pr, git).await?;
         }
         (GitOutcome::Pushed | GitOutcome::UpToDate, None) => {
@@ -214,21 +223,7 @@ pub async fn open_or_update(
             {
                 Ok(pr) => {
                     outcome.supersedes = closed.map(|c| c.number);
-                    // The pull request exists now; a forge that keeps failing the decoration
-                    // calls costs the labels, not the delivery (a rerun would find the PR
-                    // open and, rightly, not decorate it again over human changes).
-                    match retry
-                        .run("decorate pull request", || {
-                            provider.decorate(repo, pr.number, &spec.decorations)
-                        })
-                        .await
-                    {
-                        Ok(warnings) => outcome.warnings.extend(warnings),
-                        Err(error) => outcome.warnings.push(Warning(format!(
-                            "labels, reviewers and assignees not applied to #{}: {error}",
-                            pr.number
-                        ))),
-                    }
+                    decorate(provider, retry, spec, pr.number, &mut outcome.warnings).await;
                     outcome.action = PrAction::Created { pr };
                 }
                 Err(ProviderError::Conflict { message, .. }) => {
@@ -283,6 +278,32 @@ pub async fn open_or_update(
         }
     }
     Ok(outcome)
+}
+
+/// Applies the spec's labels, reviewers and assignees. The pull request exists by now, so
+/// a forge that keeps failing these calls costs the decorations (a warning), not the
+/// delivery.
+async fn decorate(
+    provider: &dyn Provider,
+    retry: &RetryPolicy,
+    spec: &PrSpec,
+    number: PrNumber,
+    warnings: &mut Vec<Warning>,
+) {
+    if spec.decorations == Decorations::default() {
+        return;
+    }
+    match retry
+        .run("decorate pull request", || {
+            provider.decorate(&spec.repo, number, &spec.decorations)
+        })
+        .await
+    {
+        Ok(more) => warnings.extend(more),
+        Err(error) => warnings.push(Warning(format!(
+            "labels, reviewers and assignees not applied to #{number}: {error}"
+        ))),
+    }
 }
 
 /// Title and description to write onto an existing pull request, if any differ and the

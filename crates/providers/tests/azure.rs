@@ -817,6 +817,7 @@ fn spec() -> PrSpec {
         update_description: true,
         delete_branch_on_converge: true,
         auto_merge: false,
+        redecorate: false,
     }
 }
 

@@ -44,6 +44,7 @@ fn spec(title: &str, body: &str) -> PrSpec {
         update_description: true,
         delete_branch_on_converge: true,
         auto_merge: false,
+        redecorate: false,
     }
 }
 

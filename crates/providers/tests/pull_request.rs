@@ -682,3 +682,45 @@ async fn failure_markers_are_found_beyond_the_first_page_of_comments() {
     })
     .await;
 }
+
+/// A found pull request is decorated only when the delivery's own earlier run may have
+/// created it and stopped before decorating (`redecorate`); otherwise it is left to people.
+#[tokio::test]
+async fn an_open_pull_request_is_decorated_again_only_when_asked() {
+    bounded(20, async {
+        let (fake, gh) = setup().await;
+        let retry = RetryPolicy::fast();
+        let number = fake.seed_pr(REPO, HEAD, "main", "Tokens v1", "one", "open");
+
+        let left = open_or_update(
+            gh.as_ref(),
+            &retry,
+            &spec("Tokens v1", "one"),
+            GitOutcome::UpToDate,
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(left.action, PrAction::Unchanged { .. }),
+            "{left:?}"
+        );
+        assert!(fake.pr(REPO, number).labels.is_empty());
+        assert!(writes(&fake).is_empty(), "{:?}", writes(&fake));
+
+        let mut resumed = spec("Tokens v1", "one");
+        resumed.redecorate = true;
+        let outcome = open_or_update(gh.as_ref(), &retry, &resumed, GitOutcome::UpToDate)
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome.action, PrAction::Unchanged { .. }),
+            "{outcome:?}"
+        );
+        let state = fake.pr(REPO, number);
+        assert_eq!(state.labels, ["design-tokens"]);
+        assert_eq!(state.reviewers, ["alice"]);
+        assert_eq!(state.assignees, ["alice"]);
+        assert_eq!(fake.prs(REPO).len(), 1, "no second pull request");
+    })
+    .await;
+}
