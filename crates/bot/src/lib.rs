@@ -3,6 +3,7 @@
 //! `main.rs` only parses and calls in here, so tests drive exactly what users run.
 
 pub mod cli;
+pub mod exports;
 pub mod logging;
 pub mod pipeline;
 pub mod server;

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
+use crate::exports::ExportCache;
 use crate::pipeline::{
     Mode, Pipeline, PipelineError, PullRequestReport, TargetReport, parse_payload,
 };
@@ -70,11 +71,16 @@ impl WorkerPool {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let prefix = owner_prefix(&options.replica_id);
+        let exports = Arc::new(ExportCache::new());
         for n in 0..options.workers {
             let worker = Worker {
                 owner: format!("{prefix}-{n}"),
                 state: state.clone(),
-                pipeline: pipeline.clone(),
+                tools: Tools {
+                    pipeline: pipeline.clone(),
+                    exports: exports.clone(),
+                    metrics: state.metrics.clone(),
+                },
                 options: options.clone(),
                 stopped: stopped.clone(),
             };
@@ -131,7 +137,7 @@ fn owner_prefix(replica_id: &str) -> String {
 struct Worker {
     owner: String,
     state: AppState,
-    pipeline: Arc<Pipeline>,
+    tools: Tools,
     options: WorkerOptions,
     stopped: watch::Receiver<bool>,
 }
@@ -232,7 +238,7 @@ impl Worker {
 
     /// Runs the delivery; returns what to record and the provider kind for metrics.
     async fn process(&self, claimed: &Claimed) -> (Decision, &'static str) {
-        let config = self.pipeline.config();
+        let config = self.tools.pipeline.config();
         let d = &claimed.delivery;
         let Some((hook_index, target_index, target)) = find_target(config, &d.target_key) else {
             return (
@@ -259,8 +265,8 @@ impl Worker {
             .as_ref()
             .is_some_and(|w| w.verify_with_platform);
         let delivered = deliver(
-            self.pipeline.clone(),
-            self.state.metrics.clone(),
+            self.tools.clone(),
+            claimed.job.id.to_string(),
             job,
             (hook_index, target_index),
             d.head_branch.clone(),
@@ -340,8 +346,18 @@ enum Delivered {
     Refused(String),
 }
 
-/// Verifies the job with the platform when asked to, downloads and validates its export,
-/// then delivers it to one target.
+/// What a delivery runs with, shared by the pool's workers.
+#[derive(Clone)]
+struct Tools {
+    pipeline: Arc<Pipeline>,
+    /// One download per job, whatever its number of targets.
+    exports: Arc<ExportCache>,
+    metrics: Arc<Metrics>,
+}
+
+/// Verifies the job with the platform when asked to, obtains its validated export (shared
+/// with the job's other deliveries on this replica: [`ExportCache`]), then delivers it to
+/// one target.
 ///
 /// The pipeline's futures cannot be proven `Send` for every lifetime (a known compiler
 /// limitation with higher-ranked lifetimes, hit by the download and by the provider calls
@@ -349,8 +365,8 @@ enum Delivered {
 /// blocking-pool thread that drives them on the same runtime instead. One thread per
 /// delivery in flight, at most `workers` of them.
 async fn deliver(
-    pipeline: Arc<Pipeline>,
-    metrics: Arc<Metrics>,
+    tools: Tools,
+    job_ref: String,
     job: JobEvent,
     (hook_index, target_index): (usize, usize),
     head_branch: String,
@@ -358,14 +374,24 @@ async fn deliver(
 ) -> Result<Delivered, PipelineError> {
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
+        let Tools {
+            pipeline,
+            exports,
+            metrics,
+        } = tools;
         runtime.block_on(async {
             // Before the download: a job the platform does not know has nothing to fetch,
             // and an event describing one must not make Courier fetch anything.
             if verify && let Some(reason) = pipeline.verify(&job).await?.refusal() {
                 return Ok(Delivered::Refused(reason));
             }
-            let obtained = pipeline.obtain_export(&job, None).await?;
-            metrics.downloaded(obtained.export.summary().bytes);
+            let obtained = exports
+                .get_or_obtain(&job_ref, || async {
+                    let obtained = pipeline.obtain_export(&job, None).await?;
+                    metrics.downloaded(obtained.export.summary().bytes);
+                    Ok(obtained)
+                })
+                .await?;
             let routed = RoutedTarget {
                 hook_index,
                 target_index,

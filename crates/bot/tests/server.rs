@@ -28,20 +28,32 @@ struct Setup {
 
 impl Setup {
     fn new() -> Setup {
-        Setup::build(false, "")
+        Setup::build(false, |_| String::new())
     }
 
     /// With the platform API and its PAT configured, and `webhook.verify_with_platform`.
     fn verified() -> Setup {
-        Setup::build(true, "")
+        Setup::build(true, |_| String::new())
     }
 
     /// Each job to a branch of its own, so that none supersedes another.
     fn branch_per_job() -> Setup {
-        Setup::build(false, "        head_branch: \"courier/{{ job.id }}\"\n")
+        Setup::build(false, |_| {
+            "        head_branch: \"courier/{{ job.id }}\"\n".to_owned()
+        })
     }
 
-    fn build(verify: bool, target_extra: &str) -> Setup {
+    /// The job fans out to a second target: the same repository, another directory.
+    fn fan_out() -> Setup {
+        Setup::build(false, |url| {
+            format!(
+                "      - connection: server\n        repository: {url}\n        branch: main\n        relative_path: copy\n"
+            )
+        })
+    }
+
+    /// `target_extra` gets the repository URL and adds to the hook's one target entry.
+    fn build(verify: bool, target_extra: impl Fn(&str) -> String) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let repos = dir.path().join("repos");
         std::fs::create_dir_all(&repos).unwrap();
@@ -77,6 +89,7 @@ hooks:
         relative_path: tokens
 {target_extra}"#,
                 url = git.url("web"),
+                target_extra = target_extra(&git.url("web")),
                 platform = if verify {
                     format!(
                         "  api_url: {}\n  token: \"${{TEST_PLATFORM_TOKEN}}\"",
@@ -454,4 +467,40 @@ fn a_burst_of_distinct_jobs_is_each_delivered_exactly_once() {
     ] {
         assert!(metrics.contains(&line), "{line} in:\n{metrics}");
     }
+}
+
+#[test]
+fn a_job_fanned_out_to_two_targets_is_downloaded_once() {
+    let setup = Setup::fan_out();
+    let server = setup.serve("serve.log");
+    let (status, answer) =
+        server.request("POST", "/webhooks/supernova", HOOK_TOKEN, &setup.payload());
+    assert_eq!(status, 202, "{answer}");
+    let ids: Vec<String> = answer["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2, "{answer}");
+    let mut heads = Vec::new();
+    for id in &ids {
+        let detail = server.wait_finished(ADMIN_TOKEN, id);
+        assert_eq!(detail["delivery"]["state"], "delivered", "{detail}");
+        heads.push(
+            detail["delivery"]["head_branch"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(setup.artifacts.hits(), 1, "one download for both targets");
+    assert_eq!(
+        setup.repo.read_file(&heads[0], "tokens/colors.css"),
+        b":root { --primary: #1463ff; }\n"
+    );
+    assert_eq!(
+        setup.repo.read_file(&heads[1], "copy/colors.css"),
+        b":root { --primary: #1463ff; }\n"
+    );
 }
