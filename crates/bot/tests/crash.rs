@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::serve::{ArtifactServer, ServeCommand, Server, http, wait_until};
+use common::serve::{ArtifactServer, ServeCommand, Server, http, seed_payload, wait_until};
 use courier_testkit::forges::github_fake::{Fault, GitHubFake, Hold, HoldMode};
 use courier_testkit::{BareRepo, GitServer, install_pre_receive_hook, make_bare_repo, zip_bytes};
 use serde_json::Value;
@@ -31,7 +31,6 @@ use serde_json::Value;
 const TOKEN: &str = "ghp_crash_token_7c41e9a05b3d";
 const HOOK_TOKEN: &str = "webhook-token-0123456789";
 const ADMIN_TOKEN: &str = "admin-token-abcdef012345";
-const SEED_V1: &str = include_str!("../../../tests/fixtures/payloads/v1-seed.json");
 const REPO: &str = "acme/web";
 /// The head branch routing gives hook 5's target (base `main`, path `tokens`).
 const HEAD: &str = "courier/5/main-tokens-e0db30c6";
@@ -129,9 +128,7 @@ hooks:
 
     /// The first seed's payload, its artifact URL pointing at the local artifact server.
     fn payload(&self) -> String {
-        let seed_url = "https://example.supernova.io/codegen/job-results/2/example-01234567-89ab-cdef/result.zip";
-        assert!(SEED_V1.contains(seed_url));
-        SEED_V1.replace(seed_url, &self.artifacts.url())
+        seed_payload(&self.artifacts.url())
     }
 
     fn serve(&self, log_name: &str) -> Server {

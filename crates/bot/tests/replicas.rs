@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::serve::{ServeCommand, Server, http};
+use common::serve::{SEED_ARTIFACT_URL, SEED_V1, ServeCommand, Server, http};
 use courier_testkit::forges::github_fake::GitHubFake;
 use courier_testkit::{BareRepo, GitServer, make_bare_repo, zip_bytes};
 use serde_json::Value;
@@ -34,9 +34,6 @@ use sqlx::{Connection, Row};
 const TOKEN: &str = "ghp_replicas_token_8d1e4c7a2b5f";
 const HOOK_TOKEN: &str = "webhook-token-replicas-0123";
 const ADMIN_TOKEN: &str = "admin-token-replicas-4567";
-const SEED_V1: &str = include_str!("../../../tests/fixtures/payloads/v1-seed.json");
-const SEED_URL: &str =
-    "https://example.supernova.io/codegen/job-results/2/example-01234567-89ab-cdef/result.zip";
 /// Targets, each its own repository and head branch (a serialisation key of its own).
 const TARGETS: usize = 50;
 const REPLICAS: usize = 3;
@@ -244,14 +241,14 @@ hooks:{hooks}"#,
     }
 
     fn payload(&self, job: usize) -> String {
-        assert!(SEED_V1.contains(SEED_URL));
+        assert!(SEED_V1.contains(SEED_ARTIFACT_URL));
         let job_id = "\"id\": \"6\"";
         let design_system_id = "\"id\": \"2\"";
         assert_eq!(SEED_V1.matches(job_id).count(), 1);
         assert_eq!(SEED_V1.matches(design_system_id).count(), 1);
         SEED_V1
             .replace(
-                SEED_URL,
+                SEED_ARTIFACT_URL,
                 &format!("http://{}/zips/{job}.zip", self.artifacts),
             )
             // The design system first: a job numbered 2 would otherwise match it.

@@ -9,14 +9,15 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::Ordering;
 
-use common::serve::{ArtifactServer, PLATFORM_TOKEN, ServeCommand, Server, http, wait_until};
+use common::serve::{
+    ArtifactServer, PLATFORM_TOKEN, ServeCommand, Server, http, seed_payload, wait_until,
+};
 use courier_testkit::{BareRepo, GitServer, make_bare_repo, zip_bytes};
 use serde_json::Value;
 
 const GIT_TOKEN: &str = "git-token-3f9c2a7d51e84b06";
 const HOOK_TOKEN: &str = "webhook-token-0123456789";
 const ADMIN_TOKEN: &str = "admin-token-abcdef012345";
-const SEED_V1: &str = include_str!("../../../tests/fixtures/payloads/v1-seed.json");
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -111,9 +112,7 @@ hooks:
     }
 
     fn payload(&self) -> String {
-        let seed_url = "https://example.supernova.io/codegen/job-results/2/example-01234567-89ab-cdef/result.zip";
-        assert!(SEED_V1.contains(seed_url));
-        SEED_V1.replace(seed_url, &self.artifacts.url())
+        seed_payload(&self.artifacts.url())
     }
 
     fn serve(&self, log_name: &str) -> Server {

@@ -15,6 +15,18 @@ use serde_json::Value;
 /// Bound on anything a test waits for.
 pub const WAIT: Duration = Duration::from_secs(90);
 
+/// The platform's first-version sample event, as the seeds give it.
+pub const SEED_V1: &str = include_str!("../../../../tests/fixtures/payloads/v1-seed.json");
+/// The artifact URL in [`SEED_V1`].
+pub const SEED_ARTIFACT_URL: &str =
+    "https://example.supernova.io/codegen/job-results/2/example-01234567-89ab-cdef/result.zip";
+
+/// [`SEED_V1`] with its artifact URL replaced by `artifact_url` (a local server's).
+pub fn seed_payload(artifact_url: &str) -> String {
+    assert!(SEED_V1.contains(SEED_ARTIFACT_URL));
+    SEED_V1.replace(SEED_ARTIFACT_URL, artifact_url)
+}
+
 /// Serves the export zip at `/result.zip`; when `stall` is set, requests hang (a delivery
 /// stuck mid-flight).
 ///
