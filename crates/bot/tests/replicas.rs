@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::serve::{SEED_ARTIFACT_URL, SEED_V1, ServeCommand, Server, http};
+use common::serve::{SEED_ARTIFACT_URL, SEED_V1, ServeCommand, Server, http, with_job_id};
 use courier_testkit::forges::github_fake::GitHubFake;
 use courier_testkit::{BareRepo, GitServer, make_bare_repo, zip_bytes};
 use serde_json::Value;
@@ -242,21 +242,18 @@ hooks:{hooks}"#,
 
     fn payload(&self, job: usize) -> String {
         assert!(SEED_V1.contains(SEED_ARTIFACT_URL));
-        let job_id = "\"id\": \"6\"";
         let design_system_id = "\"id\": \"2\"";
-        assert_eq!(SEED_V1.matches(job_id).count(), 1);
         assert_eq!(SEED_V1.matches(design_system_id).count(), 1);
-        SEED_V1
+        let payload = SEED_V1
             .replace(
                 SEED_ARTIFACT_URL,
                 &format!("http://{}/zips/{job}.zip", self.artifacts),
             )
-            // The design system first: a job numbered 2 would otherwise match it.
             .replace(
                 design_system_id,
                 &format!("\"id\": \"ds{:02}\"", target_of(job)),
-            )
-            .replace(job_id, &format!("\"id\": \"{job}\""))
+            );
+        with_job_id(&payload, &job.to_string())
     }
 
     /// Posts job `job` to replicas `first` and `second` at the same moment: one copy is

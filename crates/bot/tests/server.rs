@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 
 use common::serve::{
     ArtifactServer, PLATFORM_TOKEN, ServeCommand, Server, http, seed_payload, wait_until,
+    with_job_id,
 };
 use courier_testkit::{BareRepo, GitServer, make_bare_repo, zip_bytes};
 use serde_json::Value;
@@ -125,16 +126,6 @@ hooks:
         .env("TEST_PLATFORM_TOKEN", PLATFORM_TOKEN)
         .start()
     }
-}
-
-/// The seed payload with another platform job id.
-fn with_job_id(payload: &str, id: &str) -> String {
-    let seed = "\"id\": \"6\",\n    \"status\"";
-    assert!(
-        payload.contains(seed),
-        "the seed's job id is where expected"
-    );
-    payload.replace(seed, &format!("\"id\": \"{id}\",\n    \"status\""))
 }
 
 /// The branch holds the export on top of the base, in exactly one commit.

@@ -153,6 +153,16 @@ fn platform_api(
     }
 }
 
+/// A payload made from [`SEED_V1`] with another platform job id.
+pub fn with_job_id(payload: &str, id: &str) -> String {
+    let seed = "\"id\": \"6\",\n    \"status\"";
+    assert!(
+        payload.contains(seed),
+        "the seed's job id is where expected"
+    );
+    payload.replace(seed, &format!("\"id\": \"{id}\",\n    \"status\""))
+}
+
 /// How to start `courier serve`: the working directory, the config, where its log goes,
 /// and what to add to its environment and arguments.
 pub struct ServeCommand {
