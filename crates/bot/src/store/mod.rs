@@ -9,6 +9,9 @@
 //! same query text (`$1` placeholders, which SQLite also accepts) and the same embedded
 //! migrations (`crates/bot/migrations`). The few places where the SQL must differ are
 //! chosen by [`Backend`]: how a write transaction begins, and the locking in [`Store::claim`].
+//! One exception to sqlx: on SQLite, webhook intake is written by one rusqlite connection
+//! on a thread of its own, with the same statements (see `intake`), because the sqlx
+//! machinery around each statement cost more than SQLite's work at webhook rates.
 //!
 //! PostgreSQL connections take TLS from the URL's `sslmode` (`prefer` by default;
 //! `require`, `verify-ca`, `verify-full`) and `sslrootcert` (else the system's roots),
@@ -137,6 +140,9 @@ pub enum StoreError {
     Closed,
     #[error("store query failed: {0}")]
     Database(#[source] Arc<sqlx::Error>),
+    /// From SQLite's intake writer, which does not go through sqlx.
+    #[error("store query failed: {0}")]
+    Sqlite(#[source] Arc<rusqlite::Error>),
     #[error("the store holds a value this version of Courier does not understand: {0}")]
     Corrupt(String),
 }
@@ -144,6 +150,12 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         StoreError::Database(Arc::new(e))
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(Arc::new(e))
     }
 }
 
@@ -188,7 +200,7 @@ struct Inner {
     /// The workers' bookkeeping; on SQLite without a sync per commit (see Durability).
     queue_pool: AnyPool,
     backend: Backend,
-    intake: mpsc::Sender<intake::Request>,
+    intake: mpsc::Sender<intake::Message>,
 }
 
 impl std::fmt::Debug for Store {
@@ -319,7 +331,12 @@ impl Store {
             })?;
 
         let (tx, rx) = mpsc::channel(INTAKE_QUEUE);
-        tokio::spawn(intake::run_writer(pool.clone(), backend, rx));
+        match config {
+            StoreConfig::Sqlite { path } => intake::start_sqlite_writer(path, rx)?,
+            StoreConfig::Postgres { .. } => {
+                tokio::spawn(intake::run_pooled_writer(pool.clone(), backend, rx));
+            }
+        }
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
@@ -340,9 +357,11 @@ impl Store {
         Ok(())
     }
 
-    /// Closes the pool: waits for connections in use, then closes them (SQLite
-    /// checkpoints its WAL). Other clones of this store fail afterwards.
+    /// Closes the store: stops the intake writer once what was sent to it is recorded,
+    /// then waits for the pools' connections in use and closes them (SQLite checkpoints
+    /// its WAL). Other clones of this store fail afterwards.
     pub async fn close(&self) {
+        self.close_intake().await;
         self.inner.queue_pool.close().await;
         self.inner.pool.close().await;
     }

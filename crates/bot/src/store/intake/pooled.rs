@@ -1,120 +1,51 @@
-//! Recording jobs, with group commit.
+//! PostgreSQL's intake writer: a task on the sqlx pool (see the parent module).
 //!
-//! One synced commit per webhook caps intake at the disk's sync rate. Instead every
-//! `insert_job` goes to one writer task; while it commits a batch, new requests queue up,
-//! and the next batch takes all of them (up to [`MAX_BATCH`]) into one transaction,
-//! written with a few multi-row statements. Should any of them fail, the batch is rolled
+//! A batch is written with a handful of multi-row statements, not several per item: each
+//! statement is a round trip to the server. Should any of them fail, the batch is rolled
 //! back and recorded again item by item, each in its own savepoint, so the item at fault
-//! fails alone and its caller gets the error while the rest commit. Nobody is answered
-//! before the commit.
+//! fails alone.
 
 use std::collections::{HashMap, HashSet};
 
 use sqlx::{Acquire, Any, AnyPool, AssertSqlSafe, Row, Transaction};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use super::{
-    Backend, DeliveryId, Inserted, JobId, MAX_BATCH, NewDelivery, NewJob, Store, StoreError,
-    Timestamp,
+use super::{Message, Request, serial_key, sql};
+use crate::store::{
+    Backend, DeliveryId, Inserted, JobId, MAX_BATCH, NewDelivery, NewJob, StoreError, Timestamp,
 };
 
-pub(super) struct Request {
-    job: NewJob,
-    reply: oneshot::Sender<Result<Inserted, StoreError>>,
-}
-
-impl Store {
-    /// Records a job and its deliveries, durably, before returning.
-    ///
-    /// The same `(workspace_id, job_id)` again creates nothing and returns the existing
-    /// ids with `duplicate: true` — also when the copies arrive concurrently, on any
-    /// replica. One exception: if the recorded copy was `ignored` (not deliverable, e.g.
-    /// `InProgress`) and this one is not, the record is upgraded to this copy (status,
-    /// body, routing) and its deliveries are created (`duplicate: false`).
-    ///
-    /// Goes through the group-commit writer (see the module documentation).
-    pub async fn insert_job(&self, job: NewJob) -> Result<Inserted, StoreError> {
-        validate(&job)?;
-        let (reply, answer) = oneshot::channel();
-        self.inner
-            .intake
-            .send(Request { job, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
-    }
-
-    /// [`Store::insert_job`] in a transaction of its own, bypassing the group-commit
-    /// writer: one synced commit per call. For tools and for comparison in benchmarks.
-    pub async fn insert_job_unbatched(&self, job: NewJob) -> Result<Inserted, StoreError> {
-        validate(&job)?;
-        let mut tx = self.pool().begin_with(self.backend().begin_write()).await?;
-        let inserted = insert_one(&mut tx, &job, Timestamp::now()).await?;
-        tx.commit().await?;
-        Ok(inserted)
-    }
-}
-
-/// Longest identifier, key, repository or branch name the store takes, in bytes.
-const MAX_TEXT: usize = 1024;
-
-fn validate(job: &NewJob) -> Result<(), StoreError> {
-    let invalid = |reason: String| StoreError::InvalidJob {
-        workspace_id: job.workspace_id.clone(),
-        job_id: job.job_id.clone(),
-        reason,
-    };
-    // Both backends must accept what one accepts: PostgreSQL stores no NUL in text and
-    // cannot index very long values, so neither store takes them.
-    let texts = [
-        ("workspace id", job.workspace_id.as_str()),
-        ("job id", &job.job_id),
-        ("hook id", &job.hook_id),
-        ("design system id", &job.design_system_id),
-        ("status", &job.status),
-    ]
-    .into_iter()
-    .chain(job.deliveries.iter().flat_map(|d| {
-        [
-            ("target key", d.target_key.as_str()),
-            ("target hook id", &d.hook_id),
-            ("repository", &d.repository),
-            ("head branch", &d.head_branch),
-        ]
-    }));
-    for (what, text) in texts {
-        if text.contains('\0') {
-            return Err(invalid(format!("the {what} contains a NUL character")));
-        }
-        if text.len() > MAX_TEXT {
-            return Err(invalid(format!(
-                "the {what} is {} bytes long (at most {MAX_TEXT})",
-                text.len()
-            )));
-        }
-    }
-    if job.ignored && !job.deliveries.is_empty() {
-        return Err(invalid("an ignored job cannot have deliveries".to_owned()));
-    }
-    let mut keys = HashSet::new();
-    for d in &job.deliveries {
-        if !keys.insert(d.target_key.as_str()) {
-            return Err(invalid(format!("target `{}` appears twice", d.target_key)));
-        }
-        if d.repository.contains('\n') || d.head_branch.contains('\n') {
-            return Err(invalid(format!(
-                "target `{}` has a line break in its repository or branch",
-                d.target_key
-            )));
-        }
-    }
-    Ok(())
+/// One job in a transaction of its own (see `Store::insert_job_unbatched`).
+pub(super) async fn insert_unbatched(
+    pool: &AnyPool,
+    backend: Backend,
+    job: &NewJob,
+) -> Result<Inserted, StoreError> {
+    let mut tx = pool.begin_with(backend.begin_write()).await?;
+    let inserted = insert_one(&mut tx, job, Timestamp::now()).await?;
+    tx.commit().await?;
+    Ok(inserted)
 }
 
 /// The writer task: runs until every `Store` clone is gone.
-pub(super) async fn run_writer(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Request>) {
+pub(in crate::store) async fn run_writer(
+    pool: AnyPool,
+    backend: Backend,
+    mut rx: mpsc::Receiver<Message>,
+) {
+    let mut messages = Vec::with_capacity(MAX_BATCH);
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while rx.recv_many(&mut messages, MAX_BATCH).await > 0 {
+        let mut closing = None;
+        for message in messages.drain(..) {
+            match message {
+                Message::Insert(request) => batch.push(request),
+                Message::Close(ack) => {
+                    closing = Some(ack);
+                    break;
+                }
+            }
+        }
         // A caller that gave up (its request timed out) still gets its job recorded: the
         // platform will send it again and find it.
         match commit_batch(&pool, backend, &batch).await {
@@ -129,6 +60,10 @@ pub(super) async fn run_writer(pool: AnyPool, backend: Backend, mut rx: mpsc::Re
                     let _ = request.reply.send(Err(e.clone()));
                 }
             }
+        }
+        if let Some(ack) = closing {
+            let _ = ack.send(());
+            return;
         }
     }
 }
@@ -352,36 +287,29 @@ impl Placeholders {
     }
 }
 
-fn serial_key(d: &NewDelivery) -> String {
-    format!("{}\n{}", d.repository, d.head_branch)
-}
-
 async fn insert_one(
     tx: &mut Transaction<'_, Any>,
     job: &NewJob,
     now: Timestamp,
 ) -> Result<Inserted, StoreError> {
     let id = JobId::generate();
-    let created: Option<String> = sqlx::query_scalar(
-        "INSERT INTO jobs (id, workspace_id, job_id, hook_id, design_system_id, status, \
-         ignored, routing, routing_reason, body, received_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
-         ON CONFLICT (workspace_id, job_id) DO NOTHING RETURNING id",
-    )
-    .bind(id.as_str())
-    .bind(&job.workspace_id)
-    .bind(&job.job_id)
-    .bind(&job.hook_id)
-    .bind(&job.design_system_id)
-    .bind(&job.status)
-    .bind(i64::from(job.ignored))
-    .bind(job.routing.kind())
-    .bind(job.routing.reason())
-    .bind(&job.body)
-    .bind(now.as_millis())
-    .fetch_optional(&mut **tx)
-    .await?;
-    if created.is_some() {
+    let created = sqlx::query(sql::INSERT_JOB)
+        .bind(id.as_str())
+        .bind(&job.workspace_id)
+        .bind(&job.job_id)
+        .bind(&job.hook_id)
+        .bind(&job.design_system_id)
+        .bind(&job.status)
+        .bind(i64::from(job.ignored))
+        .bind(job.routing.kind())
+        .bind(job.routing.reason())
+        .bind(&job.body)
+        .bind(now.as_millis())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+        == 1;
+    if created {
         let deliveries = insert_deliveries(tx, &id, job, now).await?;
         return Ok(Inserted {
             job: id,
@@ -401,31 +329,25 @@ async fn recorded_before(
 ) -> Result<Inserted, StoreError> {
     // Under concurrency on PostgreSQL the insert waited for the other transaction, and
     // this statement (a new snapshot) sees its committed row.
-    let row = sqlx::query("SELECT id FROM jobs WHERE workspace_id = $1 AND job_id = $2")
+    let row = sqlx::query(sql::FIND_JOB)
         .bind(&job.workspace_id)
         .bind(&job.job_id)
         .fetch_one(&mut **tx)
         .await?;
     let existing = JobId::from_db(row.try_get("id")?);
     if !job.ignored {
-        // Upgrade an ignored record; the `ignored = 1` condition makes exactly one of
-        // several concurrent upgraders win (the others see 0 rows once it commits).
-        let upgraded = sqlx::query(
-            "UPDATE jobs SET status = $2, ignored = 0, routing = $3, routing_reason = $4, \
-             body = $5, hook_id = $6, design_system_id = $7, updated_at = $8 \
-             WHERE id = $1 AND ignored = 1",
-        )
-        .bind(existing.as_str())
-        .bind(&job.status)
-        .bind(job.routing.kind())
-        .bind(job.routing.reason())
-        .bind(&job.body)
-        .bind(&job.hook_id)
-        .bind(&job.design_system_id)
-        .bind(now.as_millis())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+        let upgraded = sqlx::query(sql::UPGRADE_JOB)
+            .bind(&job.status)
+            .bind(job.routing.kind())
+            .bind(job.routing.reason())
+            .bind(&job.body)
+            .bind(&job.hook_id)
+            .bind(&job.design_system_id)
+            .bind(now.as_millis())
+            .bind(existing.as_str())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
         if upgraded == 1 {
             let deliveries = insert_deliveries(tx, &existing, job, now).await?;
             return Ok(Inserted {
@@ -435,11 +357,10 @@ async fn recorded_before(
             });
         }
     }
-    let deliveries: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM deliveries WHERE job_ref = $1 ORDER BY id")
-            .bind(existing.as_str())
-            .fetch_all(&mut **tx)
-            .await?;
+    let deliveries: Vec<String> = sqlx::query_scalar(sql::JOB_DELIVERIES)
+        .bind(existing.as_str())
+        .fetch_all(&mut **tx)
+        .await?;
     Ok(Inserted {
         job: existing,
         deliveries: deliveries.into_iter().map(DeliveryId::from_db).collect(),
@@ -455,21 +376,17 @@ async fn insert_deliveries(
 ) -> Result<Vec<DeliveryId>, StoreError> {
     let ids = assign_ids(tx, job.deliveries.iter().map(serial_key)).await?;
     for (d, id) in job.deliveries.iter().zip(&ids) {
-        sqlx::query(
-            "INSERT INTO deliveries (id, job_ref, target_key, hook_id, repository, head_branch, \
-             serial_key, state, attempts, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8)",
-        )
-        .bind(id.as_str())
-        .bind(job_ref.as_str())
-        .bind(&d.target_key)
-        .bind(&d.hook_id)
-        .bind(&d.repository)
-        .bind(&d.head_branch)
-        .bind(serial_key(d))
-        .bind(now.as_millis())
-        .execute(&mut **tx)
-        .await?;
+        sqlx::query(sql::INSERT_DELIVERY)
+            .bind(id.as_str())
+            .bind(job_ref.as_str())
+            .bind(&d.target_key)
+            .bind(&d.hook_id)
+            .bind(&d.repository)
+            .bind(&d.head_branch)
+            .bind(serial_key(d))
+            .bind(now.as_millis())
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(ids)
 }
@@ -543,48 +460,10 @@ async fn assign_ids(
 
 #[cfg(test)]
 mod tests {
-    //! The batch paths directly, below `insert_job`'s validation, so that an item the
-    //! database itself refuses can be put into a batch.
-
+    use super::super::test_support::{job, requests};
     use super::*;
-    use crate::store::{DeliveryState, Routing};
+    use crate::store::{DeliveryState, Store};
     use courier_core::config::Store as StoreConfig;
-
-    fn job(job_id: &str, keys: &[&str]) -> NewJob {
-        NewJob {
-            workspace_id: "ws".into(),
-            job_id: job_id.into(),
-            hook_id: "5".into(),
-            design_system_id: "7".into(),
-            status: "Success".into(),
-            ignored: false,
-            body: b"{}".to_vec(),
-            routing: Routing::Routed,
-            deliveries: keys
-                .iter()
-                .map(|k| NewDelivery {
-                    target_key: (*k).into(),
-                    hook_id: "5".into(),
-                    repository: "acme/web".into(),
-                    head_branch: format!("b-{k}"),
-                })
-                .collect(),
-        }
-    }
-
-    fn requests(
-        jobs: Vec<NewJob>,
-    ) -> (
-        Vec<Request>,
-        Vec<oneshot::Receiver<Result<Inserted, StoreError>>>,
-    ) {
-        jobs.into_iter()
-            .map(|job| {
-                let (reply, answer) = oneshot::channel();
-                (Request { job, reply }, answer)
-            })
-            .unzip()
-    }
 
     #[tokio::test]
     async fn a_refused_item_fails_alone_and_the_rest_commit() {
