@@ -74,8 +74,11 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<Exit> {
         .await
         .context("opening the store")?;
     let pipeline = Arc::new(Pipeline::new(config.clone())?);
-    let mut state = AppState::new(config.clone(), store.clone());
-    state.metrics = Arc::new(Metrics::for_replica(&replica));
+    let state = AppState::with_metrics(
+        config.clone(),
+        store.clone(),
+        Metrics::for_replica(&replica),
+    );
     let mut options = WorkerOptions::from_config(&config);
     options.lease = Duration::from_secs(args.lease_seconds);
     options.replica_id = replica.clone();

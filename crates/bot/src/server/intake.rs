@@ -12,11 +12,12 @@ use axum::response::{IntoResponse, Response};
 use courier_core::config::Config;
 use courier_core::event::{Event, JobEvent};
 use courier_core::routing::{self, Routing};
+use serde::Serialize;
 use serde_json::json;
 
 use super::{AppState, MAX_BODY_BYTES, auth};
 use crate::pipeline::parse_payload;
-use crate::store::{NewDelivery, NewJob, Routing as StoredRouting};
+use crate::store::{DeliveryId, JobId, NewDelivery, NewJob, Routing as StoredRouting};
 
 pub async fn webhook(State(state): State<AppState>, request: Request) -> Response {
     let token = auth::bearer(request.headers().get(header::AUTHORIZATION)).map(<[u8]>::to_vec);
@@ -91,7 +92,7 @@ async fn receive(state: AppState, token: Option<Vec<u8>>, body: Body) -> Respons
         }
     };
     let refusal = refusal(&state.config, &job);
-    let record = record(&state.config, &job, body.to_vec(), refusal.as_deref());
+    let record = record(&state.config, &job, Vec::from(body), refusal.as_deref());
     let inserted = match state.store.insert_job(record).await {
         Ok(inserted) => inserted,
         Err(err) => {
@@ -130,15 +131,24 @@ async fn receive(state: AppState, token: Option<Vec<u8>>, body: Body) -> Respons
         duplicate = inserted.duplicate,
         "webhook recorded"
     );
-    (
-        status,
-        Json(json!({
-            "status": if inserted.duplicate { "duplicate" } else { "accepted" },
-            "job": inserted.job,
-            "deliveries": inserted.deliveries,
-        })),
-    )
-        .into_response()
+    let answer = Answer {
+        status: if inserted.duplicate {
+            "duplicate"
+        } else {
+            "accepted"
+        },
+        job: &inserted.job,
+        deliveries: &inserted.deliveries,
+    };
+    (status, Json(answer)).into_response()
+}
+
+/// The answer to an accepted or duplicate job.
+#[derive(Serialize)]
+struct Answer<'a> {
+    status: &'static str,
+    job: &'a JobId,
+    deliveries: &'a [DeliveryId],
 }
 
 /// Why a sender with a valid token may still not submit this job: the allowlists.

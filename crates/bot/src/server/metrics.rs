@@ -30,9 +30,23 @@ struct OutcomeLabels {
     provider: String,
 }
 
+/// Every `result` of `courier_webhooks_total`, counted from the start (at 0).
+const WEBHOOK_RESULTS: [&str; 7] = [
+    "accepted",
+    "duplicate",
+    "unauthorized",
+    "forbidden",
+    "invalid",
+    "ignored",
+    "error",
+];
+
 pub struct Metrics {
     registry: Registry,
     webhooks: Family<ResultLabel, Counter>,
+    /// The family's counters for [`WEBHOOK_RESULTS`], looked up once rather than hashed
+    /// and locked on every request.
+    webhook_counters: Vec<(&'static str, Counter)>,
     deliveries: Family<OutcomeLabels, Counter>,
     attempts: Counter,
     delivery_seconds: Histogram,
@@ -106,9 +120,19 @@ impl Metrics {
             "Uncompressed size of each export obtained for a delivery",
             download_bytes.clone(),
         );
+        let webhook_counters = WEBHOOK_RESULTS
+            .into_iter()
+            .map(|result| {
+                let label = ResultLabel {
+                    result: result.to_owned(),
+                };
+                (result, webhooks.get_or_create(&label).clone())
+            })
+            .collect();
         Metrics {
             registry,
             webhooks,
+            webhook_counters,
             deliveries,
             attempts,
             delivery_seconds,
@@ -118,6 +142,10 @@ impl Metrics {
     }
 
     pub fn webhook(&self, result: &str) {
+        if let Some((_, counter)) = self.webhook_counters.iter().find(|(r, _)| *r == result) {
+            counter.inc();
+            return;
+        }
         self.webhooks
             .get_or_create(&ResultLabel {
                 result: result.to_owned(),

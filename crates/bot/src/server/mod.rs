@@ -34,27 +34,41 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests served at once; beyond that, callers wait in the listener's backlog.
 pub const MAX_CONCURRENT_REQUESTS: usize = 512;
 
-/// What every handler shares.
+/// What every handler shares: one `Arc`, since axum clones the state for every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub config: Arc<Config>,
     pub store: Store,
     pub metrics: Arc<Metrics>,
     /// Woken when intake queues new deliveries, so idle workers claim them at once.
     pub work_available: Arc<Notify>,
     /// Set while the worker pool runs; `/readyz` reports it.
-    pub workers_running: Arc<AtomicBool>,
+    pub workers_running: AtomicBool,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
     pub fn new(config: Arc<Config>, store: Store) -> AppState {
-        AppState {
+        AppState::with_metrics(config, store, Metrics::new())
+    }
+
+    pub fn with_metrics(config: Arc<Config>, store: Store, metrics: Metrics) -> AppState {
+        AppState(Arc::new(Shared {
             config,
             store,
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(metrics),
             work_available: Arc::new(Notify::new()),
-            workers_running: Arc::new(AtomicBool::new(false)),
-        }
+            workers_running: AtomicBool::new(false),
+        }))
     }
 
     pub fn set_workers_running(&self, running: bool) {

@@ -199,6 +199,11 @@ fn parse_strict(body: &[u8]) -> Result<Event, EventError> {
 }
 
 fn deserialize<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, EventError> {
+    // Tracking the path costs on every value; it is only needed to report an error, so
+    // a failed parse runs again with it (the same input fails at the same place).
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| from_json_error(json_path(e.path()), e.inner()))?;
@@ -536,27 +541,30 @@ fn invalid(path: impl Into<String>, message: impl Into<String>) -> EventError {
     EventError::new(EventErrorKind::Invalid, path, message)
 }
 
-fn check_id(path: &str, Id(id): Id) -> Result<String, EventError> {
+/// `parent.field`: built only for an error, as this runs for every webhook.
+fn field_path(parent: &str, field: &str) -> String {
+    format!("{parent}.{field}")
+}
+
+fn check_id(parent: &str, field: &str, Id(id): Id) -> Result<String, EventError> {
+    let fail = |message: String| Err(invalid(field_path(parent, field), message));
     if id.is_empty() {
-        return Err(invalid(path, "must not be empty"));
+        return fail("must not be empty".to_owned());
     }
     if id.chars().count() > MAX_ID_CHARS {
-        return Err(invalid(
-            path,
-            format!("longer than {MAX_ID_CHARS} characters"),
-        ));
+        return fail(format!("longer than {MAX_ID_CHARS} characters"));
     }
     if id.chars().any(char::is_control) {
-        return Err(invalid(path, "contains a control character"));
+        return fail("contains a control character".to_owned());
     }
     Ok(id)
 }
 
-fn check_name(path: &str, name: Option<Text>) -> Result<String, EventError> {
+fn check_name(parent: &str, field: &str, name: Option<Text>) -> Result<String, EventError> {
     let name = name.map(|Text(s)| s).unwrap_or_default();
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(invalid(
-            path,
+            field_path(parent, field),
             format!("longer than {MAX_NAME_CHARS} characters"),
         ));
     }
@@ -565,8 +573,8 @@ fn check_name(path: &str, name: Option<Text>) -> Result<String, EventError> {
 
 fn named(path: &str, Obj(raw): Obj<RawNamed>) -> Result<Named, EventError> {
     Ok(Named {
-        id: check_id(&format!("{path}.id"), raw.id)?,
-        name: check_name(&format!("{path}.name"), raw.name)?,
+        id: check_id(path, "id", raw.id)?,
+        name: check_name(path, "name", raw.name)?,
     })
 }
 
@@ -603,9 +611,9 @@ impl RawJobUpdated {
     fn normalise(self) -> Result<JobEvent, EventError> {
         let Obj(version) = self.design_system_version;
         let version = VersionRef {
-            id: check_id("designSystemVersion.id", version.id)?,
-            name: check_name("designSystemVersion.name", version.name)?,
-            version: check_name("designSystemVersion.version", version.version)?,
+            id: check_id("designSystemVersion", "id", version.id)?,
+            name: check_name("designSystemVersion", "name", version.name)?,
+            version: check_name("designSystemVersion", "version", version.version)?,
         };
         let Obj(job) = self.job;
         let Text(status) = job.status;
@@ -616,7 +624,7 @@ impl RawJobUpdated {
             ));
         }
         let status = JobStatus::from_platform(&status);
-        let job_id = check_id("job.id", job.id)?;
+        let job_id = check_id("job", "id", job.id)?;
 
         let newer = job.s3.is_some() || job.logs_url.is_some();
         let (payload_version, logs, artifact) = if newer {
