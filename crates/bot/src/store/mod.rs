@@ -89,8 +89,9 @@ use secrecy::ExposeSecret;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Any, Transaction};
 use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions, Executor, SqlSafeStr};
-use tokio::sync::mpsc;
+use tokio::sync::{Mutex, OwnedMutexGuard, mpsc};
 
 pub use retention::Pruned;
 pub use types::{
@@ -201,7 +202,16 @@ struct Inner {
     queue_pool: AnyPool,
     backend: Backend,
     intake: mpsc::Sender<intake::Message>,
+    /// SQLite admits one writer at a time. This process's writers (the intake thread, the
+    /// workers, the API) take turns here, first come first served, instead of in SQLite's
+    /// busy handler, which sleeps 1, 2, 5 ... 100 ms between tries: a lock held for a
+    /// millisecond cost waiting webhooks tens of milliseconds. Other processes on the
+    /// same file (the CLI) still meet the busy handler. Unused on PostgreSQL.
+    write_turn: Arc<Mutex<()>>,
 }
+
+/// This process's turn to write to SQLite (see `Inner::write_turn`); `None` on PostgreSQL.
+type WriteTurn = Option<OwnedMutexGuard<()>>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -330,9 +340,12 @@ impl Store {
                 source: Arc::new(e),
             })?;
 
+        let write_turn = Arc::new(Mutex::new(()));
         let (tx, rx) = mpsc::channel(INTAKE_QUEUE);
         match config {
-            StoreConfig::Sqlite { path } => intake::start_sqlite_writer(path, rx)?,
+            StoreConfig::Sqlite { path } => {
+                intake::start_sqlite_writer(path, rx, write_turn.clone())?
+            }
             StoreConfig::Postgres { .. } => {
                 tokio::spawn(intake::run_pooled_writer(pool.clone(), backend, rx));
             }
@@ -343,6 +356,7 @@ impl Store {
                 queue_pool,
                 backend,
                 intake: tx,
+                write_turn,
             }),
         })
     }
@@ -373,6 +387,27 @@ impl Store {
     /// For the workers' claim, renew, finish, fail and retry (see Durability).
     fn queue_pool(&self) -> &AnyPool {
         &self.inner.queue_pool
+    }
+
+    /// Waits for this process's turn to write (SQLite); hold it until the write is
+    /// committed or rolled back.
+    async fn write_turn(&self) -> WriteTurn {
+        match self.backend() {
+            Backend::Sqlite => Some(self.inner.write_turn.clone().lock_owned().await),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// A write transaction on `pool`, with the turn it holds. Bind them in this order,
+    /// `let (_turn, mut tx) = ...`, so that the transaction ends before the turn is given
+    /// up (locals drop in reverse order).
+    async fn begin_write(
+        &self,
+        pool: &AnyPool,
+    ) -> Result<(WriteTurn, Transaction<'static, Any>), StoreError> {
+        let turn = self.write_turn().await;
+        let tx = pool.begin_with(self.backend().begin_write()).await?;
+        Ok((turn, tx))
     }
 }
 

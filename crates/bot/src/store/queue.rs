@@ -30,6 +30,20 @@ macro_rules! no_other_running {
     };
 }
 
+/// The unfinished deliveries of serialisation key `$3` with ids before (`<`) or after
+/// (`>`) `$4`, read from the partial index of unfinished deliveries. Filtering a target's
+/// deliveries by key and state instead would walk the target's whole history on every
+/// claim (the `deliveries_by_target` index), which grew a claim to milliseconds.
+macro_rules! unfinished_of_key {
+    ($op:literal) => {
+        concat!(
+            "SELECT u.id FROM deliveries u WHERE u.serial_key = $3 AND u.id ",
+            $op,
+            " $4 AND u.state IN ('queued', 'retrying', 'running')"
+        )
+    };
+}
+
 /// The claimable deliveries, oldest first: for each serialisation key only its oldest
 /// unfinished delivery (arrival order), if that one is due and nothing else of its key
 /// runs. The keys are walked with a recursive query (a "loose index scan") over the
@@ -106,7 +120,7 @@ impl Store {
     /// running two deliveries of one key.
     pub async fn claim(&self, owner: &str, lease: Duration) -> Result<Option<Claimed>, StoreError> {
         let backend = self.backend();
-        let mut tx = self.queue_pool().begin_with(backend.begin_write()).await?;
+        let (_turn, mut tx) = self.begin_write(self.queue_pool()).await?;
         let now = Timestamp::now();
         let select = match backend {
             Backend::Sqlite => CANDIDATES_SQLITE,
@@ -155,12 +169,14 @@ impl Store {
                 {
                     // Every waiting export of this target older than the newest, not
                     // only this one: the newest is now the next in line for the branch.
-                    sqlx::query(
+                    sqlx::query(concat!(
                         "UPDATE deliveries SET state = 'superseded', finished_at = $5, \
                          next_attempt_at = NULL, last_error = $6 \
-                         WHERE hook_id = $1 AND target_key = $2 AND serial_key = $3 \
-                         AND id < $4 AND state IN ('queued', 'retrying')",
-                    )
+                         WHERE id IN (",
+                        unfinished_of_key!("<"),
+                        ") AND hook_id = $1 AND target_key = $2 \
+                         AND state IN ('queued', 'retrying')"
+                    ))
                     .bind(&c.hook_id)
                     .bind(&c.target_key)
                     .bind(&c.serial_key)
@@ -192,6 +208,7 @@ impl Store {
         lease: Duration,
     ) -> Result<(), StoreError> {
         let expires = Timestamp::now().plus(lease);
+        let turn = self.write_turn().await;
         let done = sqlx::query(
             "UPDATE deliveries SET lease_expires_at = $3 \
              WHERE id = $1 AND state = 'running' AND lease_owner = $2",
@@ -202,6 +219,7 @@ impl Store {
         .execute(self.queue_pool())
         .await?
         .rows_affected();
+        drop(turn);
         if done == 1 {
             Ok(())
         } else {
@@ -222,10 +240,7 @@ impl Store {
         let warnings = serde_json::to_string(&finish.warnings)
             .map_err(|e| StoreError::Corrupt(format!("warnings not serialisable: {e}")))?;
         let files = finish.files;
-        let mut tx = self
-            .queue_pool()
-            .begin_with(self.backend().begin_write())
-            .await?;
+        let (_turn, mut tx) = self.begin_write(self.queue_pool()).await?;
         let done = sqlx::query(
             "UPDATE deliveries SET state = $3, lease_owner = NULL, lease_expires_at = NULL, \
              next_attempt_at = NULL, finished_at = $4, last_error = $5, \
@@ -281,10 +296,7 @@ impl Store {
         error: &str,
     ) -> Result<DeliveryView, StoreError> {
         let now = Timestamp::now();
-        let mut tx = self
-            .queue_pool()
-            .begin_with(self.backend().begin_write())
-            .await?;
+        let (_turn, mut tx) = self.begin_write(self.queue_pool()).await?;
         let done = sqlx::query(
             "UPDATE deliveries SET state = 'retrying', next_attempt_at = $3, last_error = $4, \
              lease_owner = NULL, lease_expires_at = NULL \
@@ -319,7 +331,7 @@ impl Store {
     /// Already queued: unchanged. Running: [`StoreError::IllegalTransition`].
     pub async fn requeue(&self, id: &DeliveryId) -> Result<DeliveryView, StoreError> {
         let backend = self.backend();
-        let mut tx = self.pool().begin_with(backend.begin_write()).await?;
+        let (_turn, mut tx) = self.begin_write(self.pool()).await?;
         let current = fetch_delivery(&mut *tx, id)
             .await?
             .ok_or_else(|| StoreError::NoSuchDelivery(id.clone()))?;
@@ -400,10 +412,12 @@ async fn newest_queued(
     tx: &mut Transaction<'_, Any>,
     c: &Candidate,
 ) -> Result<Option<String>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM deliveries WHERE hook_id = $1 AND target_key = $2 AND serial_key = $3 \
-         AND id > $4 AND state = 'queued' ORDER BY id DESC LIMIT 1",
-    )
+    Ok(sqlx::query_scalar(concat!(
+        "SELECT d.id FROM deliveries d WHERE d.id IN (",
+        unfinished_of_key!(">"),
+        ") AND d.hook_id = $1 AND d.target_key = $2 AND d.state = 'queued' \
+         ORDER BY d.id DESC LIMIT 1"
+    ))
     .bind(&c.hook_id)
     .bind(&c.target_key)
     .bind(&c.serial_key)

@@ -19,6 +19,7 @@ impl Store {
     /// artifact through the platform API ([`Claimed::body`](super::Claimed::body) is
     /// `None`). Returns how many bodies were cleared.
     pub async fn forget_bodies(&self, received_before: Timestamp) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query(
             "UPDATE jobs SET body = NULL WHERE received_at < $1 AND body IS NOT NULL \
              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.job_ref = jobs.id \
@@ -35,7 +36,7 @@ impl Store {
     /// longer recognised as a duplicate, so `before` should lie well beyond the time the
     /// platform may send a job again (hours): days or weeks, not minutes.
     pub async fn prune(&self, before: Timestamp) -> Result<Pruned, StoreError> {
-        let mut tx = self.pool().begin_with(self.backend().begin_write()).await?;
+        let (_turn, mut tx) = self.begin_write(self.pool()).await?;
         let attempts = sqlx::query(
             "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries \
              WHERE finished_at < $1 AND state NOT IN ('queued', 'retrying', 'running'))",

@@ -70,6 +70,7 @@ impl Store {
     /// benchmarks.
     pub async fn insert_job_unbatched(&self, job: NewJob) -> Result<Inserted, StoreError> {
         validate(&job)?;
+        let _turn = self.write_turn().await;
         pooled::insert_unbatched(self.pool(), self.backend(), &job).await
     }
 
