@@ -9,6 +9,9 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::routing::post;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::args()
