@@ -264,6 +264,29 @@ mod tests {
         }
     }
 
+    /// An answered webhook must survive a power loss: the connection `start` opens for
+    /// the writer syncs every commit, in WAL mode, and keeps its savepoints in memory.
+    #[tokio::test]
+    async fn the_writer_connection_syncs_every_commit() {
+        let (_dir, _store, conn) = store().await;
+        let pragma = |name: &str| -> String {
+            conn.query_row(&format!("PRAGMA {name}"), [], |row| {
+                row.get::<_, rusqlite::types::Value>(0)
+            })
+            .map(|v| match v {
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                rusqlite::types::Value::Text(t) => t,
+                other => format!("{other:?}"),
+            })
+            .unwrap()
+        };
+        assert_eq!(pragma("journal_mode"), "wal");
+        assert_eq!(pragma("synchronous"), "2", "2 = FULL");
+        assert_eq!(pragma("foreign_keys"), "1");
+        assert_eq!(pragma("temp_store"), "2", "2 = MEMORY");
+        assert_eq!(pragma("cache_size"), "-65536");
+    }
+
     #[tokio::test]
     async fn a_refused_item_fails_alone_and_the_rest_commit() {
         let (_dir, store, conn) = store().await;
