@@ -22,18 +22,16 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use common::github::{self, HEAD, REPO};
 use common::serve::{ArtifactServer, ServeCommand, Server, http, seed_payload, wait_until};
 use courier_testkit::forges::github_fake::{Fault, GitHubFake, Hold, HoldMode};
-use courier_testkit::{BareRepo, GitServer, install_pre_receive_hook, make_bare_repo, zip_bytes};
+use courier_testkit::{BareRepo, GitServer, install_pre_receive_hook, zip_bytes};
 use serde_json::Value;
 
 /// GitHub takes the same token for the API and for git over HTTPS.
 const TOKEN: &str = "ghp_crash_token_7c41e9a05b3d";
 const HOOK_TOKEN: &str = "webhook-token-0123456789";
 const ADMIN_TOKEN: &str = "admin-token-abcdef012345";
-const REPO: &str = "acme/web";
-/// The head branch routing gives hook 5's target (base `main`, path `tokens`).
-const HEAD: &str = "courier/5/main-tokens-e0db30c6";
 /// The `Courier-Delivery` trailer of the seed's job (workspace 1, job 6) at that target.
 const TRAILER: &str = "Courier-Delivery: 1/6 hooks[0].targets[0]";
 const PULLS: &str = "/repos/{owner}/{repo}/pulls";
@@ -55,13 +53,7 @@ impl Setup {
     fn new() -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("repos");
-        std::fs::create_dir_all(root.join("acme")).unwrap();
-        let repo = make_bare_repo(
-            &root.join("acme"),
-            "web",
-            "main",
-            &[("README.md", b"# web\n"), ("tokens/colors.css", b"old\n")],
-        );
+        let repo = github::web_repo(&root);
         let git = GitServer::start(&root, TOKEN);
         let artifacts = ArtifactServer::start(zip_bytes(&[
             ("colors.css", b":root { --primary: #1463ff; }\n"),
@@ -75,11 +67,7 @@ impl Setup {
             .build()
             .unwrap();
         let fake = runtime.block_on(GitHubFake::start());
-        fake.accept_token(TOKEN);
-        fake.add_repo(REPO);
-        // The fake models the API only; the branch Courier pushes lives on the git server.
-        fake.add_branch(REPO, HEAD);
-        fake.add_collaborator(REPO, "octocat");
+        github::prepare_fake(&fake, TOKEN);
         let config = dir.path().join("courier.yaml");
         std::fs::write(
             &config,
@@ -92,26 +80,8 @@ webhook: {{ tokens: ["{HOOK_TOKEN}"] }}
 admin: {{ tokens: ["{ADMIN_TOKEN}"] }}
 platform:
   insecure_hosts: ["127.0.0.1"]
-connections:
-  github:
-    kind: github
-    token: "${{TEST_GITHUB_TOKEN}}"
-    api_url: {api}
-    git_url: {git}
-hooks:
-  - match: {{ hook_id: "5" }}
-    targets:
-      - connection: github
-        repository: {REPO}
-        branch: main
-        relative_path: tokens
-        purge_directory: true
-        pull_request_title: "Tokens {{{{ version.version }}}}: {{{{ export.files }}}} files"
-        labels: [design-tokens]
-        reviewers: [octocat]
-"#,
-                api = fake.api_url(),
-                git = git.url("").trim_end_matches(".git"),
+{github}"#,
+                github = github::target_yaml(&fake.api_url(), git.url("").trim_end_matches(".git")),
             ),
         )
         .unwrap();

@@ -6,18 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod common;
+
+use common::github::{self, HEAD, REPO};
+use common::serve::SEED_V1;
 use courier_testkit::forges::github_fake::GitHubFake;
-use courier_testkit::{BareRepo, GitServer, make_bare_repo, write_zip};
+use courier_testkit::{BareRepo, GitServer, write_zip};
 use serde_json::Value;
 
 /// GitHub takes the same token for the API and for git over HTTPS.
 const TOKEN: &str = "ghp_e2e_token_5a1f9c3b7d2e";
-const SEED_V1: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../tests/fixtures/payloads/v1-seed.json"
-);
-const REPO: &str = "acme/web";
-const HEAD: &str = "courier/5/main-tokens-e0db30c6";
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -31,21 +29,10 @@ impl Setup {
     async fn new() -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("repos");
-        std::fs::create_dir_all(root.join("acme")).unwrap();
-        let repo = make_bare_repo(
-            &root.join("acme"),
-            "web",
-            "main",
-            &[("README.md", b"# web\n"), ("tokens/colors.css", b"old\n")],
-        );
+        let repo = github::web_repo(&root);
         let server = GitServer::start(&root, TOKEN);
         let fake = GitHubFake::start().await;
-        fake.accept_token(TOKEN);
-        fake.add_repo(REPO);
-        fake.add_branch(REPO, "main");
-        // The fake models the API only; the branch Courier pushes lives on the git server.
-        fake.add_branch(REPO, HEAD);
-        fake.add_collaborator(REPO, "octocat");
+        github::prepare_fake(&fake, TOKEN);
         let config = dir.path().join("courier.yaml");
         std::fs::write(
             &config,
@@ -54,33 +41,14 @@ impl Setup {
 data_dir: ./data
 platform:
   insecure_hosts: ["127.0.0.1"]
-connections:
-  github:
-    kind: github
-    token: "${{TEST_GITHUB_TOKEN}}"
-    api_url: {api}
-    git_url: {git}
-hooks:
-  - match: {{ hook_id: "5" }}
-    targets:
-      - connection: github
-        repository: {REPO}
-        branch: main
-        relative_path: tokens
-        purge_directory: true
-        pull_request_title: "Tokens {{{{ version.version }}}}: {{{{ export.files }}}} files"
-        labels: [design-tokens]
-        reviewers: [octocat]
-"#,
-                api = fake.api_url(),
-                git = server.url("").trim_end_matches(".git"),
+{github}"#,
+                github =
+                    github::target_yaml(&fake.api_url(), server.url("").trim_end_matches(".git")),
             ),
         )
         .unwrap();
         // The seed's one log line, as a warning, so the description quotes it.
-        let payload = std::fs::read_to_string(SEED_V1)
-            .unwrap()
-            .replace("\"type\": \"info\"", "\"type\": \"warning\"");
+        let payload = SEED_V1.replace("\"type\": \"info\"", "\"type\": \"warning\"");
         std::fs::write(dir.path().join("payload.json"), payload).unwrap();
         Setup {
             dir,
@@ -220,9 +188,7 @@ async fn a_failed_job_comments_once_on_the_open_pull_request() {
     setup
         .fake
         .seed_pr(REPO, HEAD, "main", "Tokens", "body", "open");
-    let failed = std::fs::read_to_string(SEED_V1)
-        .unwrap()
-        .replace("\"Success\"", "\"Failed\"");
+    let failed = SEED_V1.replace("\"Success\"", "\"Failed\"");
     let payload = setup.dir.path().join("failed.json");
     std::fs::write(&payload, failed).unwrap();
     let zip = setup.zip("unused.zip", &[("a.css", b"a")]);

@@ -20,6 +20,7 @@
 //! `COURIER_SKIP_POSTGRES=1` to skip them deliberately.
 #![allow(dead_code)]
 
+pub mod github;
 pub mod serve;
 
 use std::fs;
