@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::contract::{Contract, RecordedRequest, percent_decode};
+pub use super::fault::Fault;
 
 /// Operations Courier calls that the Git description (tests/contracts/azure-git.json) does
 /// not contain; the fake checks their shape by hand.
@@ -46,36 +47,6 @@ pub enum Route {
     ListRefs,
     UpdateRefs,
     ConnectionData,
-}
-
-/// A scripted answer, consumed by the next request to its route.
-#[derive(Debug, Clone)]
-pub enum Fault {
-    Respond {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: Value,
-    },
-    /// Accept the request and never answer.
-    Hang,
-}
-
-impl Fault {
-    /// An Azure DevOps error body (`{"message": ..., "typeKey": ...}`).
-    pub fn status(status: u16, message: &str) -> Fault {
-        Fault::with_headers(status, message, &[])
-    }
-
-    pub fn with_headers(status: u16, message: &str, headers: &[(&str, &str)]) -> Fault {
-        Fault::Respond {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: error_body(message, "FakeScriptedException"),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -569,26 +540,10 @@ async fn handle(
         route(&shared.prefix, &shared.organization, &method, uri.path())
             .and_then(|(r, _)| state.faults.get_mut(&r).and_then(VecDeque::pop_front))
     };
-    match fault {
-        Some(Fault::Hang) => {
-            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
-            return refuse(500, "hung", "Hang");
-        }
-        Some(Fault::Respond {
-            status,
-            headers,
-            body,
-        }) => {
-            let mut response = answer(status, body);
-            for (name, value) in headers {
-                response.headers_mut().insert(
-                    axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                    value.parse().unwrap(),
-                );
-            }
-            return response;
-        }
-        None => {}
+    if let Some(fault) = fault {
+        return fault
+            .answer(|m| error_body(m, "FakeScriptedException"))
+            .await;
     }
     let Some((route, params)) = route(&shared.prefix, &shared.organization, &method, uri.path())
     else {

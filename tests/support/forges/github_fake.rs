@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::contract::{Contract, RecordedRequest, percent_decode};
+pub use super::fault::Fault;
 
 /// Operations Courier calls that GitHub's REST description (tests/contracts/github.json)
 /// does not contain; the fake checks their shape by hand.
@@ -32,39 +33,6 @@ pub const OUTSIDE_REST_DESCRIPTION: &[(&str, &str)] = &[
     ("GET", "/repos/{owner}/{repo}/installation"),
     ("POST", "/app/installations/{installation_id}/access_tokens"),
 ];
-
-/// A scripted answer, consumed by the next request to its route.
-#[derive(Debug, Clone)]
-pub enum Fault {
-    Respond {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: Value,
-    },
-    /// Accept the request and never answer.
-    Hang,
-}
-
-impl Fault {
-    pub fn status(status: u16, message: &str) -> Fault {
-        Fault::Respond {
-            status,
-            headers: Vec::new(),
-            body: json!({ "message": message, "documentation_url": "https://docs.github.com/rest" }),
-        }
-    }
-
-    pub fn with_headers(status: u16, message: &str, headers: &[(&str, &str)]) -> Fault {
-        Fault::Respond {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: json!({ "message": message, "documentation_url": "https://docs.github.com/rest" }),
-        }
-    }
-}
 
 /// Where a held request waits, relative to the fake applying it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -698,26 +666,12 @@ async fn respond(
             state.faults.get_mut(&key).and_then(VecDeque::pop_front)
         })
     };
-    match fault {
-        Some(Fault::Hang) => {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            return message(500, "hung");
-        }
-        Some(Fault::Respond {
-            status,
-            headers,
-            body,
-        }) => {
-            let mut response = answer(status, body);
-            for (name, value) in headers {
-                response.headers_mut().insert(
-                    axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                    value.parse().unwrap(),
-                );
-            }
-            return response;
-        }
-        None => {}
+    if let Some(fault) = fault {
+        return fault
+            .answer(
+                |m| json!({ "message": m, "documentation_url": "https://docs.github.com/rest" }),
+            )
+            .await;
     }
     let Some((_, template, params)) = route else {
         return message(404, "Not Found");

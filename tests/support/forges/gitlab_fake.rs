@@ -15,7 +15,6 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -25,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::contract::{Contract, RecordedRequest, percent_decode};
+pub use super::fault::Fault;
 
 /// Operations Courier calls that GitLab's REST description (tests/contracts/gitlab.yaml)
 /// does not contain; the fake checks their shape by hand (`hand_check`).
@@ -70,36 +70,6 @@ const ROUTES: &[(&str, &str)] = &[
     ),
     ("GET", "/api/v4/users"),
 ];
-
-/// A scripted answer, consumed by the next request to its route.
-#[derive(Debug, Clone)]
-pub enum Fault {
-    Respond {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: Value,
-    },
-    /// Accept the request and never answer.
-    Hang,
-}
-
-impl Fault {
-    /// GitLab's usual error shape: `{"message": "..."}`.
-    pub fn status(status: u16, message: &str) -> Fault {
-        Fault::with_headers(status, message, &[])
-    }
-
-    pub fn with_headers(status: u16, message: &str, headers: &[(&str, &str)]) -> Fault {
-        Fault::Respond {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: json!({ "message": message }),
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FakeMr {
@@ -799,26 +769,8 @@ async fn handle(
                 .and_then(VecDeque::pop_front)
         })
     };
-    match fault {
-        Some(Fault::Hang) => {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            return message(500, "hung");
-        }
-        Some(Fault::Respond {
-            status,
-            headers,
-            body,
-        }) => {
-            let mut response = answer(status, body);
-            for (name, value) in headers {
-                response.headers_mut().insert(
-                    axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                    value.parse().unwrap(),
-                );
-            }
-            return response;
-        }
-        None => {}
+    if let Some(fault) = fault {
+        return fault.answer(|m| json!({ "message": m })).await;
     }
     let Some((_, template, params)) = route else {
         // GitLab's answer for a path it has no route for.

@@ -5,5 +5,6 @@
 
 pub mod azure_fake;
 pub mod contract;
+pub mod fault;
 pub mod github_fake;
 pub mod gitlab_fake;
