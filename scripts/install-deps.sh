@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages Courier's build and tests need, and only those missing.
+# Installs the system packages Courier's build and tests need, and only those missing;
+# further package names given as arguments (e.g. `wrk` for the benchmarks) too.
 # Idempotent; safe to run on every invocation. Needs root (or sudo) only when
 # something is actually missing.
 set -euo pipefail
@@ -9,7 +10,7 @@ set -euo pipefail
 # python3: the shared contract scripts and benchmark helpers.
 # postgresql: the store suite runs against a real server (initdb in a temp dir).
 # time: GNU time for peak-RSS figures in benchmarks.
-wanted=(pkg-config libssl-dev git unzip zip rsync python3 postgresql time)
+wanted=(pkg-config libssl-dev git unzip zip rsync python3 postgresql time "$@")
 
 missing=()
 for pkg in "${wanted[@]}"; do

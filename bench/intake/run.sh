@@ -8,6 +8,7 @@ seconds=${1:-20}
 connections=${2:-64}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
+"$root/scripts/install-deps.sh" wrk
 cargo build --quiet --release -p courier --bin courier --example bare_intake
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -3,7 +3,7 @@
 # (requests answered per second) and deliveries finished per second. See driver.py for
 # what each phase does, and docs/benchmarks.md for figures.
 #
-# Needs wrk for the intake phase. Usage (from the workspace root):
+# Installs wrk for the intake phase if missing. Usage (from the workspace root):
 #   CARGO_TARGET_DIR=$PWD/target bench/replicas/run.sh [driver options]
 #   COURIER_BIN=target/debug/courier bench/replicas/run.sh --replicas 1,2,3
 # Without COURIER_BIN the release binary is built first. Needs PostgreSQL's server
@@ -13,6 +13,7 @@ set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 bin=${COURIER_BIN:-}
+"$root/scripts/install-deps.sh" wrk
 if [ -z "$bin" ]; then
   cargo build --quiet --release -p courier --bin courier
   bin=$target/release/courier
