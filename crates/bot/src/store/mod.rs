@@ -398,9 +398,10 @@ impl Store {
         }
     }
 
-    /// A write transaction on `pool`, with the turn it holds. Bind them in this order,
-    /// `let (_turn, mut tx) = ...`, so that the transaction ends before the turn is given
-    /// up (locals drop in reverse order).
+    /// A write transaction on `pool`, with the turn it holds; keep the turn until the
+    /// transaction is committed (`let (_turn, mut tx) = ...`). sqlx starts the rollback of a
+    /// transaction dropped on an error path without waiting for it, so the next writer may
+    /// still meet SQLite's busy handler once: slower, never wrong.
     async fn begin_write(
         &self,
         pool: &AnyPool,

@@ -208,18 +208,19 @@ impl Store {
         lease: Duration,
     ) -> Result<(), StoreError> {
         let expires = Timestamp::now().plus(lease);
-        let turn = self.write_turn().await;
-        let done = sqlx::query(
-            "UPDATE deliveries SET lease_expires_at = $3 \
-             WHERE id = $1 AND state = 'running' AND lease_owner = $2",
-        )
-        .bind(id.as_str())
-        .bind(owner)
-        .bind(expires.as_millis())
-        .execute(self.queue_pool())
-        .await?
-        .rows_affected();
-        drop(turn);
+        let done = {
+            let _turn = self.write_turn().await;
+            sqlx::query(
+                "UPDATE deliveries SET lease_expires_at = $3 \
+                 WHERE id = $1 AND state = 'running' AND lease_owner = $2",
+            )
+            .bind(id.as_str())
+            .bind(owner)
+            .bind(expires.as_millis())
+            .execute(self.queue_pool())
+            .await?
+            .rows_affected()
+        };
         if done == 1 {
             Ok(())
         } else {
