@@ -50,6 +50,7 @@ on_both!(
     expired_lease_is_reclaimed_and_stale_owner_refused,
     renewed_lease_is_not_reclaimed,
     newer_queued_export_supersedes_older,
+    supersede_spares_another_hooks_delivery_to_the_same_branch,
     running_delivery_is_not_superseded,
     retry_later_waits_until_due,
     requeue_puts_finished_back,
@@ -642,6 +643,25 @@ async fn newer_queued_export_supersedes_older(t: TestStore) {
     }
     let counts = s.counts_by_state().await.unwrap();
     assert_eq!(counts[&DeliveryState::Superseded], 2);
+}
+
+/// Two hooks delivering to one repository and branch share its queue, but a newer export
+/// of one hook supersedes only that hook's older exports.
+async fn supersede_spares_another_hooks_delivery_to_the_same_branch(t: TestStore) {
+    let s = &t.store;
+    let old = one(s, "j1", "5", "t0", "acme/web", "b").await;
+    let other_hook = one(s, "j2", "6", "t0", "acme/web", "b").await;
+    let newest = one(s, "j3", "5", "t0", "acme/web", "b").await;
+
+    let first = s.claim("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(first.delivery.id, other_hook, "next in line on the branch");
+    assert_eq!(state_of(s, &old).await, DeliveryState::Superseded);
+    s.finish(&other_hook, "w1", Finish::new(Outcome::Delivered))
+        .await
+        .unwrap();
+    let second = s.claim("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(second.delivery.id, newest);
+    assert_eq!(state_of(s, &other_hook).await, DeliveryState::Delivered);
 }
 
 async fn running_delivery_is_not_superseded(t: TestStore) {

@@ -269,22 +269,62 @@ mod tests {
     #[tokio::test]
     async fn the_writer_connection_syncs_every_commit() {
         let (_dir, _store, conn) = store().await;
-        let pragma = |name: &str| -> String {
-            conn.query_row(&format!("PRAGMA {name}"), [], |row| {
-                row.get::<_, rusqlite::types::Value>(0)
-            })
-            .map(|v| match v {
-                rusqlite::types::Value::Integer(i) => i.to_string(),
-                rusqlite::types::Value::Text(t) => t,
-                other => format!("{other:?}"),
-            })
-            .unwrap()
+        let number = |name: &str| -> i64 {
+            conn.pragma_query_value(None, name, |row| row.get(0))
+                .unwrap()
         };
-        assert_eq!(pragma("journal_mode"), "wal");
-        assert_eq!(pragma("synchronous"), "2", "2 = FULL");
-        assert_eq!(pragma("foreign_keys"), "1");
-        assert_eq!(pragma("temp_store"), "2", "2 = MEMORY");
-        assert_eq!(pragma("cache_size"), "-65536");
+        let journal: String = conn
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .unwrap();
+        assert_eq!(journal, "wal");
+        assert_eq!(number("synchronous"), 2, "2 = FULL");
+        assert_eq!(number("foreign_keys"), 1);
+        assert_eq!(number("temp_store"), 2, "2 = MEMORY");
+        assert_eq!(number("cache_size"), -65536);
+    }
+
+    /// The intake thread writes only in the process's write turn, like every other writer
+    /// (`Store::write_turn`): while the turn is held, a webhook, a claim and a person's
+    /// requeue all wait; once it is given up, each of them goes through.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_writer_waits_for_the_write_turn() {
+        let (_dir, store, _conn) = store().await;
+        // A delivered delivery, for the requeue: whichever of the three goes first once
+        // the turn is free, the others still succeed.
+        let done = store.insert_job(job("done", &["t0"])).await.unwrap();
+        let held = store.claim("w0", Duration::from_secs(60)).await.unwrap();
+        let id = held.expect("the delivery is claimable").delivery.id;
+        assert_eq!(id, done.deliveries[0]);
+        store
+            .finish(
+                &id,
+                "w0",
+                crate::store::Finish::new(crate::store::Outcome::Delivered),
+            )
+            .await
+            .unwrap();
+        let turn = store.write_turn().await;
+        let insert = tokio::spawn({
+            let store = store.clone();
+            async move { store.insert_job(job("waiting", &["t1"])).await }
+        });
+        let claim = tokio::spawn({
+            let store = store.clone();
+            async move { store.claim("w1", Duration::from_secs(60)).await }
+        });
+        let requeue = tokio::spawn({
+            let store = store.clone();
+            async move { store.requeue(&id).await }
+        });
+        // Each would take milliseconds; with the turn held none may finish at all.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!insert.is_finished(), "the intake thread wrote out of turn");
+        assert!(!claim.is_finished(), "a claim wrote out of turn");
+        assert!(!requeue.is_finished(), "a requeue wrote out of turn");
+        drop(turn);
+        assert!(!insert.await.unwrap().unwrap().duplicate);
+        claim.await.unwrap().unwrap();
+        requeue.await.unwrap().unwrap();
     }
 
     #[tokio::test]
