@@ -81,7 +81,7 @@ admin: {{ tokens: ["{ADMIN_TOKEN}"] }}
 platform:
   insecure_hosts: ["127.0.0.1"]
 {github}"#,
-                github = github::target_yaml(&fake.api_url(), git.url("").trim_end_matches(".git")),
+                github = github::target_yaml(&fake, &git),
             ),
         )
         .unwrap();

@@ -42,8 +42,7 @@ data_dir: ./data
 platform:
   insecure_hosts: ["127.0.0.1"]
 {github}"#,
-                github =
-                    github::target_yaml(&fake.api_url(), server.url("").trim_end_matches(".git")),
+                github = github::target_yaml(&fake, &server),
             ),
         )
         .unwrap();

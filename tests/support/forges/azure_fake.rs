@@ -19,10 +19,11 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::answer;
 use super::contract::{Contract, RecordedRequest, percent_decode};
 pub use super::fault::Fault;
 
@@ -396,10 +397,6 @@ fn error_body(message: &str, type_key: &str) -> Value {
         "errorCode": 0,
         "eventId": 3000
     })
-}
-
-fn answer(status: u16, body: Value) -> Response {
-    (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
 }
 
 fn refuse(status: u16, message: &str, type_key: &str) -> Response {

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use axum::http::{HeaderName, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderName;
+use axum::response::Response;
 use serde_json::Value;
 
 /// A scripted answer, consumed by the next request to its route.
@@ -65,12 +65,7 @@ impl Fault {
                 (500, Vec::new(), error_body("hung"))
             }
         };
-        let status = StatusCode::from_u16(status).unwrap();
-        let mut response = if status == StatusCode::NO_CONTENT {
-            status.into_response()
-        } else {
-            (status, axum::Json(body)).into_response()
-        };
+        let mut response = super::answer(status, body);
         for (name, value) in headers {
             response.headers_mut().insert(
                 HeaderName::from_bytes(name.as_bytes()).unwrap(),

@@ -18,10 +18,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::answer;
 use super::contract::{Contract, RecordedRequest, percent_decode};
 pub use super::fault::Fault;
 
@@ -519,14 +520,6 @@ fn node_id(slug: &str, number: u64) -> String {
 struct Shared {
     state: Arc<Mutex<FakeState>>,
     prefix: String,
-}
-
-fn answer(status: u16, body: Value) -> Response {
-    let status = StatusCode::from_u16(status).unwrap();
-    if status == StatusCode::NO_CONTENT {
-        return status.into_response();
-    }
-    (status, axum::Json(body)).into_response()
 }
 
 fn message(status: u16, text: &str) -> Response {

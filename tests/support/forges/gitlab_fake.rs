@@ -19,10 +19,11 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
 use serde_json::{Map, Value, json};
 
+use super::answer;
 use super::contract::{Contract, RecordedRequest, percent_decode};
 pub use super::fault::Fault;
 
@@ -544,14 +545,6 @@ fn mr_mut(project: &mut FakeProject, iid: u64) -> &mut FakeMr {
         .iter_mut()
         .find(|m| m.iid == iid)
         .unwrap_or_else(|| panic!("no merge request !{iid}"))
-}
-
-fn answer(status: u16, body: Value) -> Response {
-    let status = StatusCode::from_u16(status).unwrap();
-    if status == StatusCode::NO_CONTENT {
-        return status.into_response();
-    }
-    (status, axum::Json(body)).into_response()
 }
 
 fn message(status: u16, text: &str) -> Response {
@@ -1099,7 +1092,7 @@ fn serve(
         ("DELETE", "/api/v4/projects/{id}/repository/branches/{branch}") => {
             let branch = &params[1];
             if project_mut(state, path).branches.remove(branch) {
-                StatusCode::NO_CONTENT.into_response()
+                answer(204, Value::Null)
             } else {
                 message(404, "404 Branch Not Found")
             }

@@ -8,3 +8,16 @@ pub mod contract;
 pub mod fault;
 pub mod github_fake;
 pub mod gitlab_fake;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+/// A fake's JSON answer; a 204 goes without a body, as the forges send it.
+fn answer(status: u16, body: Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap();
+    if status == StatusCode::NO_CONTENT {
+        return status.into_response();
+    }
+    (status, axum::Json(body)).into_response()
+}

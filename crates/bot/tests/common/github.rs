@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use courier_testkit::forges::github_fake::GitHubFake;
-use courier_testkit::{BareRepo, make_bare_repo};
+use courier_testkit::{BareRepo, GitServer, make_bare_repo};
 
 pub const REPO: &str = "acme/web";
 /// The head branch routing gives hook 5's target (base `main`, path `tokens`).
@@ -22,19 +22,21 @@ pub fn web_repo(root: &Path) -> BareRepo {
     )
 }
 
-/// The fake knows `acme/web` with `token`, its base and head branches, and the reviewer.
-/// It models the API only; the branch Courier pushes lives on the git server.
+/// The fake knows `acme/web` (with `main`) with `token`, the head branch, and the
+/// reviewer. It models the API only; the branch Courier pushes lives on the git server.
 pub fn prepare_fake(fake: &GitHubFake, token: &str) {
     fake.accept_token(token);
     fake.add_repo(REPO);
-    fake.add_branch(REPO, "main");
     fake.add_branch(REPO, HEAD);
     fake.add_collaborator(REPO, "octocat");
 }
 
 /// The `connections:` and `hooks:` of a configuration delivering hook 5 to `acme/web` on
-/// GitHub (API at `api`, git at `git`), with the token from `TEST_GITHUB_TOKEN`.
-pub fn target_yaml(api: &str, git: &str) -> String {
+/// GitHub (the API on `fake`, git on `git`), with the token from `TEST_GITHUB_TOKEN`.
+pub fn target_yaml(fake: &GitHubFake, git: &GitServer) -> String {
+    let api = fake.api_url();
+    let git = git.url("");
+    let git = git.trim_end_matches(".git");
     format!(
         r#"connections:
   github:
