@@ -3,7 +3,7 @@
 //!
 //! Loading goes in two steps, as in ripgrep's low-level/high-level arguments: the
 //! YAML is parsed into raw structs (`raw.rs`; unknown keys and type errors stop here,
-//! with file, line and column), then validated into the types below (`validate.rs`),
+//! with file, line and column), then validated into the types below (`validate/`),
 //! collecting every problem with its key path. The types below are therefore always
 //! valid: a [`Target`]'s connection exists, its templates compile, its clone URL is
 //! known.

@@ -1,5 +1,5 @@
 //! The configuration exactly as written: every string still uninterpolated, nothing
-//! checked beyond its YAML type. `validate.rs` turns this into [`super::Config`].
+//! checked beyond its YAML type. `validate/` turns this into [`super::Config`].
 //!
 //! Everything here is a plain struct with `deny_unknown_fields` (no `flatten`, no
 //! internally tagged enums): those would buffer the input and lose the line and
@@ -422,7 +422,8 @@ impl JsonSchema for RawMatch {
 }
 
 /// Which keys each connection kind refuses or needs, as `if kind = K then ...` clauses, so
-/// that editors flag `organization` on a `github` connection the way `validate.rs` does.
+/// that editors flag `organization` on a `github` connection the way
+/// `validate/connections.rs` does.
 /// A test loads every kind with every key and compares the loader's verdict with this.
 fn connection_kinds(schema: &mut Schema) {
     let rules: [(&str, &[&str], &[&str]); 4] = [

@@ -1,0 +1,323 @@
+//! One target of a hook entry: its keys, defaults and templates.
+
+use std::collections::BTreeMap;
+
+use super::Validator;
+use crate::config::raw::RawTarget;
+use crate::config::{
+    Connection, ConnectionKind, DEFAULT_AUTHOR_EMAIL, DEFAULT_AUTHOR_NAME, DEFAULT_COMMIT_MESSAGE,
+    DEFAULT_PULL_REQUEST_DESCRIPTION, DEFAULT_PULL_REQUEST_TITLE, Target,
+};
+use crate::paths::RelPath;
+use crate::template::{TemplateField, check_branch_name};
+
+impl Validator<'_> {
+    pub(super) fn target(
+        &mut self,
+        h: usize,
+        t: usize,
+        raw: &RawTarget,
+        connections: &BTreeMap<String, Connection>,
+    ) -> Option<Target> {
+        let key = format!("hooks[{h}].targets[{t}]");
+        let p = |field: &str| format!("{key}.{field}");
+
+        let connection_name = self.non_empty(&p("connection"), &raw.connection);
+        let connection = connection_name.as_ref().and_then(|name| {
+            let found = connections.get(name);
+            if found.is_none() && !self.broken_connections.contains(name) {
+                let known: Vec<&str> = connections.keys().map(String::as_str).collect();
+                let defined = if known.is_empty() {
+                    "no connections are defined".to_owned()
+                } else {
+                    format!("defined: {}", known.join(", "))
+                };
+                self.problem(
+                    p("connection"),
+                    format!("unknown connection `{name}` ({defined})"),
+                );
+            }
+            found
+        });
+        let repository = self.non_empty(&p("repository"), &raw.repository);
+        let resolved = match (connection, repository) {
+            (Some(c), Some(r)) => self.repository(&p("repository"), c, &r),
+            _ => None,
+        };
+
+        let branch = match &raw.branch {
+            Some(b) => self.non_empty(&p("branch"), b).and_then(|b| {
+                check_branch_name(&b)
+                    .map_err(|rule| {
+                        self.problem(p("branch"), format!("not a valid branch name: {rule}"))
+                    })
+                    .ok()
+                    .map(|()| b)
+            }),
+            None => Some("main".to_owned()),
+        };
+
+        let relative_path = match &raw.relative_path {
+            Some(rp) => match self.text(&p("relative_path"), rp) {
+                // An empty or `/` path is how people write "the root".
+                Some(s) if s.is_empty() || s == "/" => Some(None),
+                Some(s) => match RelPath::parse(&s) {
+                    Ok(path) => Some(Some(path)),
+                    Err(rule) => {
+                        self.problem(p("relative_path"), rule.to_string());
+                        None
+                    }
+                },
+                None => None,
+            },
+            None => Some(None),
+        };
+
+        let purge_directory = raw.purge_directory.unwrap_or(false);
+        let allow_purge_root = raw.allow_purge_root.unwrap_or(false);
+        if purge_directory && !allow_purge_root && matches!(relative_path, Some(None)) {
+            self.problem(
+                p("purge_directory"),
+                "would delete every file of the repository that the export does not contain, because `relative_path` is the repository root; set `allow_purge_root: true` if that is intended",
+            );
+        }
+
+        let commit_author_name = match &raw.commit_author_name {
+            Some(n) => self.non_empty(&p("commit_author_name"), n).and_then(|n| {
+                if n.contains(['<', '>', '\n']) {
+                    self.problem(
+                        p("commit_author_name"),
+                        "must not contain `<`, `>` or a newline",
+                    );
+                    None
+                } else {
+                    Some(n)
+                }
+            }),
+            None => Some(DEFAULT_AUTHOR_NAME.to_owned()),
+        };
+        let commit_author_email = match &raw.commit_author_email {
+            Some(e) => self.non_empty(&p("commit_author_email"), e).and_then(|e| {
+                let ok = e
+                    .split_once('@')
+                    .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
+                    && !e.contains(['<', '>', ' ', '\n']);
+                if ok {
+                    Some(e)
+                } else {
+                    self.problem(p("commit_author_email"), "not an e-mail address");
+                    None
+                }
+            }),
+            None => Some(DEFAULT_AUTHOR_EMAIL.to_owned()),
+        };
+
+        // Kind-specific keys: refuse what the connection's kind would silently ignore.
+        if let Some(conn) = connection {
+            let pr_only: [(&str, bool); 9] = [
+                ("pull_request_title", raw.pull_request_title.is_some()),
+                (
+                    "pull_request_description",
+                    raw.pull_request_description.is_some(),
+                ),
+                ("labels", raw.labels.is_some()),
+                ("reviewers", raw.reviewers.is_some()),
+                ("team_reviewers", raw.team_reviewers.is_some()),
+                ("assignees", raw.assignees.is_some()),
+                ("draft", raw.draft.is_some()),
+                ("update_description", raw.update_description.is_some()),
+                ("auto_merge", raw.auto_merge.is_some()),
+            ];
+            match &conn.kind {
+                ConnectionKind::Git(_) => {
+                    for (field, present) in pr_only {
+                        if present {
+                            self.problem(
+                                p(field),
+                                "does not apply to a `git` connection (it pushes a branch and opens no pull request)",
+                            );
+                        }
+                    }
+                }
+                ConnectionKind::Github(_) => {}
+                ConnectionKind::Gitlab(_) | ConnectionKind::Azure(_) => {
+                    if raw.team_reviewers.is_some() {
+                        self.problem(
+                            p("team_reviewers"),
+                            format!(
+                                "only GitHub has team reviewers; not a `{}` connection",
+                                conn.kind.name()
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+
+        let labels = self.list(&p("labels"), raw.labels.as_ref());
+        let reviewers = self.list(&p("reviewers"), raw.reviewers.as_ref());
+        let team_reviewers = self.list(&p("team_reviewers"), raw.team_reviewers.as_ref());
+        let assignees = self.list(&p("assignees"), raw.assignees.as_ref());
+
+        let relative_for_default = relative_path.clone().flatten();
+        let head_branch = match &raw.head_branch {
+            Some(hb) => self.non_empty(&p("head_branch"), hb),
+            None => branch
+                .as_deref()
+                .map(|b| default_head_branch(b, relative_for_default.as_ref())),
+        };
+        let commit_message = self.template_source(
+            &p("commit_message"),
+            raw.commit_message.as_deref(),
+            DEFAULT_COMMIT_MESSAGE,
+        );
+        let pull_request_title = self.template_source(
+            &p("pull_request_title"),
+            raw.pull_request_title.as_deref(),
+            DEFAULT_PULL_REQUEST_TITLE,
+        );
+        let pull_request_description = self.template_source(
+            &p("pull_request_description"),
+            raw.pull_request_description.as_deref(),
+            DEFAULT_PULL_REQUEST_DESCRIPTION,
+        );
+
+        // Templates are compiled before the early returns below, so that one run
+        // reports a template problem together with any other problem of the target.
+        let mut templates_ok = true;
+        let sources = [
+            (TemplateField::HeadBranch, &head_branch),
+            (TemplateField::CommitMessage, &commit_message),
+            (TemplateField::PullRequestTitle, &pull_request_title),
+            (
+                TemplateField::PullRequestDescription,
+                &pull_request_description,
+            ),
+        ];
+        for (field, source) in sources {
+            let Some(source) = source else { continue };
+            let name = format!("{key}.{}", field.key());
+            if let Err(e) = self.templates.add(&name, field, source) {
+                self.problem(name, template_message(&e));
+                templates_ok = false;
+            }
+        }
+        if !templates_ok {
+            return None;
+        }
+
+        let (repository, clone_url) = resolved?;
+        let target = Target {
+            key: key.clone(),
+            hook_index: h,
+            target_index: t,
+            connection: connection_name?,
+            repository,
+            branch: branch?,
+            head_branch: head_branch?,
+            relative_path: relative_path?,
+            purge_directory,
+            allow_purge_root,
+            commit_author_name: commit_author_name?,
+            commit_author_email: commit_author_email?,
+            commit_message: commit_message?,
+            pull_request_title: pull_request_title?,
+            pull_request_description: pull_request_description?,
+            labels,
+            reviewers,
+            team_reviewers,
+            assignees,
+            draft: raw.draft.unwrap_or(false),
+            update_description: raw.update_description.unwrap_or(true),
+            delete_branch_on_converge: raw.delete_branch_on_converge.unwrap_or(true),
+            auto_merge: raw.auto_merge.unwrap_or(false),
+            allow_empty_export: raw.allow_empty_export.unwrap_or(false),
+            allow_protected_paths: raw.allow_protected_paths.unwrap_or(false),
+            overwrite_diverged: raw.overwrite_diverged.unwrap_or(false),
+            clone_url,
+        };
+        Some(target)
+    }
+
+    fn template_source(&mut self, path: &str, raw: Option<&str>, default: &str) -> Option<String> {
+        match raw {
+            Some(s) => self.non_empty(path, s),
+            None => Some(default.to_owned()),
+        }
+    }
+}
+
+fn template_message(e: &crate::template::TemplateError) -> String {
+    use crate::template::TemplateError;
+    match e {
+        TemplateError::Invalid { message, .. } | TemplateError::Render { message, .. } => {
+            message.clone()
+        }
+        TemplateError::InvalidBranch { branch, rule, .. } => format!(
+            "renders `{branch}` for a sample event, which is not a valid branch name: {rule}"
+        ),
+        TemplateError::Unknown(name) => format!("template {name} is missing"),
+    }
+}
+
+/// `courier/{{ hook.id }}/<slug>-<hash>`: one branch per hook and per (base branch,
+/// relative path), so that targets into one repository never share a branch. The
+/// hash keeps two paths that slug alike (`a-b` and `a/b`) apart; it is CRC-32, fixed
+/// forever, because changing it would orphan every open pull request.
+fn default_head_branch(branch: &str, relative_path: Option<&RelPath>) -> String {
+    let identity = format!(
+        "{branch}\0{}",
+        relative_path.map(RelPath::as_str).unwrap_or_default()
+    );
+    let hash = crc32fast::hash(identity.as_bytes());
+    let mut slug = String::new();
+    let readable = match relative_path {
+        Some(p) => format!("{branch}-{p}"),
+        None => branch.to_owned(),
+    };
+    for c in readable.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+            c
+        } else {
+            '-'
+        };
+        // No `..` (invalid in refs) and no runs of `-`.
+        if (c == '-' || c == '.') && slug.ends_with(['-', '.']) {
+            continue;
+        }
+        slug.push(c);
+        if slug.len() >= 40 {
+            break;
+        }
+    }
+    let slug = slug.trim_matches(['-', '.']);
+    format!("courier/{{{{ hook.id }}}}/{slug}-{hash:08x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_head_branches_are_valid_and_distinct() {
+        let rp = |s: &str| RelPath::parse(s).unwrap();
+        let cases = [
+            default_head_branch("main", None),
+            default_head_branch("main", Some(&rp("src/tokens"))),
+            default_head_branch("main", Some(&rp("src-tokens"))),
+            default_head_branch("develop", Some(&rp("src/tokens"))),
+            default_head_branch("release/1.x", Some(&rp("a..b/.x"))),
+        ];
+        // Pinned: changing the scheme would orphan every open pull request
+        // (CRC-32 of "main\0", as computed by zlib).
+        assert_eq!(cases[0], "courier/{{ hook.id }}/main-98626201");
+        assert!(cases[1].starts_with("courier/{{ hook.id }}/main-src-tokens-"));
+        for (i, a) in cases.iter().enumerate() {
+            let rendered = a.replace("{{ hook.id }}", "5");
+            assert_eq!(check_branch_name(&rendered), Ok(()), "{rendered}");
+            for b in &cases[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+}
