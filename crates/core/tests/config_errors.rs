@@ -411,6 +411,30 @@ hooks:
 }
 
 #[test]
+fn invalid_target_ids() {
+    let long = "a".repeat(101);
+    check(
+        "invalid_target_ids",
+        &format!(
+            r#"
+connections:
+  github: {{ kind: github, token: t }}
+hooks:
+  - match: any
+    targets:
+      - {{ id: "", connection: github, repository: acme/a }}
+      - {{ id: "web tokens", connection: github, repository: acme/b }}
+      - {{ id: "tökens", connection: github, repository: acme/c }}
+      - {{ id: {long}, connection: github, repository: acme/d }}
+      - {{ id: "${{UNSET}}", connection: github, repository: acme/e }}
+      # Reported together with the target's other problems.
+      - {{ id: "a#b", connection: nowhere, repository: acme/f }}
+"#
+        ),
+    );
+}
+
+#[test]
 fn many_problems_are_reported_at_once() {
     let e = error(
         r#"

@@ -1,5 +1,6 @@
 //! Valid configurations: defaults, resolved values, and every shipped example.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use courier_core::config::{
@@ -65,6 +66,7 @@ hooks:
 
     let t = &c.hooks[0].targets[0];
     assert_eq!(t.key, "hooks[0].targets[0]");
+    assert_eq!(t.id, "github:acme/web@main");
     assert_eq!(t.branch, "main");
     assert!(t.head_branch.starts_with("courier/{{ hook.id }}/main-"));
     assert_eq!(t.relative_path, None);
@@ -380,4 +382,96 @@ fn admin_tokens_are_loaded_and_must_be_distinct_and_long() {
     let none = "hooks:\n  - match: any\n    targets: []\n";
     let config = Config::from_yaml_str(none, "config.yaml", &env).unwrap();
     assert!(config.admin.is_none());
+}
+
+#[test]
+fn target_ids_are_explicit_or_derived_from_what_is_delivered() {
+    let c = load(
+        r#"
+connections:
+  github: { kind: github, token: t }
+  git: { kind: git }
+hooks:
+  - match: any
+    targets:
+      - { connection: github, repository: " acme/web ", relative_path: src/tokens/ }
+      - { connection: github, repository: acme/web, branch: release/1.x, relative_path: / }
+      - { id: "web-icons@main", connection: github, repository: acme/icons }
+      - { connection: git, repository: "./repos/../remote.git" }
+"#,
+    );
+    let ids: Vec<(&str, &str)> = c
+        .targets()
+        .map(|t| (t.id.as_str(), t.key.as_str()))
+        .collect();
+    // The normalised values: repository trimmed, trailing `/` and a root path dropped,
+    // a git path resolved to its URL.
+    assert_eq!(
+        ids,
+        [
+            ("github:acme/web@main:src/tokens", "hooks[0].targets[0]"),
+            ("github:acme/web@release/1.x", "hooks[0].targets[1]"),
+            ("web-icons@main", "hooks[0].targets[2]"),
+            (
+                "git:file:///etc/courier/remote.git@main",
+                "hooks[0].targets[3]"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn reordering_targets_and_hook_entries_keeps_every_id() {
+    let before = load(
+        r#"
+connections:
+  github: { kind: github, token: t }
+hooks:
+  - name: tokens
+    match: { exporter_id: "1" }
+    targets:
+      - { connection: github, repository: acme/web, relative_path: src/tokens }
+      - { connection: github, repository: acme/app }
+  - name: icons
+    match: { exporter_id: "2" }
+    targets:
+      - { id: icons, connection: github, repository: acme/web, relative_path: src/icons }
+"#,
+    );
+    let after = load(
+        r#"
+connections:
+  github: { kind: github, token: t }
+hooks:
+  - name: icons
+    match: { exporter_id: "2" }
+    targets:
+      - { id: icons, connection: github, repository: acme/web, relative_path: src/icons }
+  - name: tokens
+    match: { exporter_id: "1" }
+    targets:
+      - { connection: github, repository: acme/app }
+      - { connection: github, repository: acme/web, relative_path: src/tokens }
+"#,
+    );
+    // What each target delivers, by id: the same on both sides, though every key moved.
+    let by_id = |c: &Config| -> BTreeMap<String, (String, Option<String>, String)> {
+        c.targets()
+            .map(|t| {
+                let path = t.relative_path.as_ref().map(|p| p.to_string());
+                (t.id.clone(), (t.repository.clone(), path, t.key.clone()))
+            })
+            .collect()
+    };
+    let (before, after) = (by_id(&before), by_id(&after));
+    assert_eq!(before.len(), 3);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+    for (id, (repository, path, key)) in &before {
+        let (repository_after, path_after, key_after) = &after[id];
+        assert_eq!((repository, path), (repository_after, path_after), "{id}");
+        assert_ne!(key, key_after, "{id}");
+    }
 }

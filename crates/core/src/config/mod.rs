@@ -268,10 +268,18 @@ pub struct MatchKeys {
 }
 
 /// One delivery target of a hook entry, validated. Defaults are those documented on
-/// each field; key paths such as `hooks[0].targets[1]` are in [`Target::key`].
+/// each field; key paths such as `hooks[0].targets[1]` are in [`Target::key`], the
+/// stable identity in [`Target::id`].
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// `hooks[H].targets[T]`, used in errors and logs.
+    /// Stable identity, unique in the configuration: what anything that outlives a
+    /// configuration change (a queued delivery, a commit trailer, a pull request marker)
+    /// names the target by. The `id` key, or by default what the target delivers to:
+    /// `{connection}:{repository}@{branch}`, plus `:{relative_path}` when one is set.
+    /// Never derived from the target's position, so reordering the file keeps it.
+    pub id: String,
+    /// `hooks[H].targets[T]`, the target's position in the file: for error messages and
+    /// logs only, since it changes when entries or targets are reordered.
     pub key: String,
     pub hook_index: usize,
     pub target_index: usize,

@@ -237,6 +237,11 @@ pub(super) struct RawMatchKeys {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Target")]
 pub(super) struct RawTarget {
+    /// Stable identity of this target, named by queued deliveries, the `Courier-Delivery`
+    /// commit trailer and the pull request marker. At most 100 ASCII letters, digits and
+    /// `-_.:/@`; unique in the file. Default: `CONNECTION:REPOSITORY@BRANCH`, plus
+    /// `:RELATIVE_PATH` when one is set.
+    pub id: Option<String>,
     /// Name of an entry under `connections`.
     pub connection: String,
     /// `OWNER/NAME` (github), a project path (gitlab), `PROJECT/REPO` (azure), or a URL

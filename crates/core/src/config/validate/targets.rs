@@ -22,6 +22,18 @@ impl Validator<'_> {
         let key = format!("hooks[{h}].targets[{t}]");
         let p = |field: &str| format!("{key}.{field}");
 
+        // `None`: absent (derived below, once the parts are known); `Some(None)`: invalid.
+        let explicit_id = raw.id.as_ref().map(|id| {
+            let id = self.non_empty(&p("id"), id)?;
+            match explicit_id_problem(&id) {
+                Some(why) => {
+                    self.problem(p("id"), why);
+                    None
+                }
+                None => Some(id),
+            }
+        });
+
         let connection_name = self.non_empty(&p("connection"), &raw.connection);
         let connection = connection_name.as_ref().and_then(|name| {
             let found = connections.get(name);
@@ -207,15 +219,23 @@ impl Validator<'_> {
         }
 
         let (repository, clone_url) = resolved?;
+        let connection = connection_name?;
+        let branch = branch?;
+        let relative_path = relative_path?;
+        let id = match explicit_id {
+            Some(id) => id?,
+            None => default_id(&connection, &repository, &branch, relative_path.as_ref()),
+        };
         let target = Target {
+            id,
             key: key.clone(),
             hook_index: h,
             target_index: t,
-            connection: connection_name?,
+            connection,
             repository,
-            branch: branch?,
+            branch,
             head_branch: head_branch?,
-            relative_path: relative_path?,
+            relative_path,
             purge_directory,
             allow_purge_root,
             commit_author_name: commit_author_name?,
@@ -244,6 +264,39 @@ impl Validator<'_> {
             Some(s) => self.non_empty(path, s),
             None => Some(default.to_owned()),
         }
+    }
+}
+
+/// Explicit ids go into commit trailers and URLs, so they keep to an alphabet that needs
+/// no quoting in either.
+const MAX_ID_CHARS: usize = 100;
+
+fn explicit_id_problem(id: &str) -> Option<String> {
+    let chars = id.chars().count();
+    if chars > MAX_ID_CHARS {
+        return Some(format!(
+            "is {chars} characters long; at most {MAX_ID_CHARS} (the id goes into commit trailers and URLs)"
+        ));
+    }
+    let bad = id
+        .chars()
+        .find(|c| !c.is_ascii_alphanumeric() && !"-_.:/@".contains(*c))?;
+    Some(format!(
+        "`{id}` contains {bad:?}: use only ASCII letters, digits and `-_.:/@` (the id goes into commit trailers and URLs)"
+    ))
+}
+
+/// The id of a target without `id:`: what it delivers to, never its position, so that
+/// reordering targets or hook entries keeps every id.
+fn default_id(
+    connection: &str,
+    repository: &str,
+    branch: &str,
+    relative_path: Option<&RelPath>,
+) -> String {
+    match relative_path {
+        Some(path) => format!("{connection}:{repository}@{branch}:{path}"),
+        None => format!("{connection}:{repository}@{branch}"),
     }
 }
 
@@ -297,6 +350,31 @@ fn default_head_branch(branch: &str, relative_path: Option<&RelPath>) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn explicit_id_rules() {
+        assert_eq!(explicit_id_problem("web-tokens_1.x:src/a@b"), None);
+        assert_eq!(explicit_id_problem(&"a".repeat(100)), None);
+        let long = explicit_id_problem(&"a".repeat(101)).unwrap();
+        assert!(long.starts_with("is 101 characters long"), "{long}");
+        let spaced = explicit_id_problem("web tokens").unwrap();
+        assert!(spaced.starts_with("`web tokens` contains ' '"), "{spaced}");
+        assert!(explicit_id_problem("tökens").is_some());
+        assert!(explicit_id_problem("a#b").is_some());
+    }
+
+    #[test]
+    fn default_ids_name_what_is_delivered() {
+        let path = RelPath::parse("src/tokens").unwrap();
+        assert_eq!(
+            default_id("github", "acme/web", "main", Some(&path)),
+            "github:acme/web@main:src/tokens"
+        );
+        assert_eq!(
+            default_id("github", "acme/web", "release/1.x", None),
+            "github:acme/web@release/1.x"
+        );
+    }
 
     #[test]
     fn default_head_branches_are_valid_and_distinct() {
