@@ -22,7 +22,7 @@ use common::{bounded, github};
 fn assert_send<T: Send>(_: &T) {}
 
 /// Never called: building these futures is the test.
-#[allow(dead_code)]
+#[allow(dead_code, clippy::too_many_arguments)]
 fn futures_with_borrowed_arguments_are_send(
     provider: &dyn Provider,
     retry: &RetryPolicy,
