@@ -14,3 +14,5 @@ pub(crate) mod decorations;
 pub(crate) mod http;
 pub(crate) mod paging;
 pub(crate) mod rate_limit;
+#[cfg(test)]
+pub(crate) mod testing;
