@@ -2,9 +2,13 @@
 //! pushes it ([`git`]), and the pull-request providers on top of it: one
 //! [`provider::Provider`] trait, its forges ([`github`], [`gitlab`], [`azure`]), the
 //! open-or-update logic written once over the trait ([`pull_request`]) and the one retry
-//! policy ([`retry`]).
+//! policy ([`retry`]). What the forges share (answers, rate-limit headers, paging,
+//! refused decorations) is written once in the crate-private `forge` module; [`connect`]
+//! builds a forge's provider from a configured connection.
 
 pub mod azure;
+pub mod connect;
+mod forge;
 pub mod git;
 pub mod github;
 pub mod gitlab;

@@ -3,7 +3,7 @@
 //! no retries: the caller's retry policy decides), plus one policy that pins every
 //! request to API version 7.1.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::error::ErrorKind;
@@ -14,6 +14,8 @@ use azure_core::http::{
 use azure_devops_rust_api::Credential;
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::forge::http::install_crypto_provider;
 
 /// The Git REST API version Courier speaks, and the one its contract tests check against.
 pub(crate) const API_VERSION: &str = "7.1";
@@ -85,16 +87,6 @@ fn normalise(url: &mut Url) {
     }
 }
 
-/// reqwest is built without a bundled crypto provider in this workspace's own use; make
-/// ring the process default (first caller wins, as in courier-core's downloader) so the
-/// client below never falls back to the aws-lc-rs provider azure_core's features link in.
-fn install_crypto_provider() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
 pub(crate) struct Timeouts {
     pub connect: Duration,
     pub read: Duration,
@@ -102,6 +94,7 @@ pub(crate) struct Timeouts {
 }
 
 pub(crate) fn transport(timeouts: &Timeouts) -> Result<Transport, String> {
+    // Ring, so the client never falls back to the aws-lc-rs azure_core's features link in.
     install_crypto_provider();
     let client = reqwest::Client::builder()
         .connect_timeout(timeouts.connect)

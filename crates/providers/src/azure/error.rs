@@ -4,13 +4,16 @@
 //! (`ErrorKind::HttpResponse { raw_response }`), so the mapping reads them from there and
 //! no lower-level request path is needed for errors.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use azure_core::error::ErrorKind;
 use azure_core::http::RawResponse;
 use azure_core::http::headers::{HeaderName, Headers};
 use serde_json::Value;
 
+use crate::forge::http::{ResponseHeaders, with_causes};
+// Waited when a 429 carries neither `Retry-After` nor `X-RateLimit-Reset`.
+use crate::forge::rate_limit::{DEFAULT_RATE_LIMIT_WAIT, retry_after, until_reset};
 use crate::provider::ProviderError;
 
 pub(crate) const PROVIDER: &str = "azure";
@@ -23,9 +26,6 @@ const ALREADY_EXISTS: &str = "TF401179";
 pub(crate) const SCOPES_HINT: &str = "the PAT needs the \"Code (Read & write)\" scope \
      (vso.code_write) and, on the repository, the Contribute and \"Contribute to pull \
      requests\" permissions (branch deletion also needs \"Force push\" on the branch)";
-
-/// Waited when a 429 carries neither `Retry-After` nor `X-RateLimit-Reset`.
-const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
 /// The parts of an Azure DevOps error body worth showing a person.
 fn body_message(raw: &RawResponse) -> Option<String> {
@@ -51,21 +51,22 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-fn header<'h>(headers: &'h Headers, name: &'static str) -> Option<&'h str> {
-    headers.get_optional_str(&HeaderName::from_static(name))
+/// azure_core's headers, read like the other forges' (trimmed text).
+impl ResponseHeaders for Headers {
+    fn text(&self, name: &'static str) -> Option<&str> {
+        self.get_optional_str(&HeaderName::from_static(name))
+            .map(str::trim)
+    }
 }
 
 /// How long a 429 asks us to wait: `Retry-After` (seconds), else `X-RateLimit-Reset`
 /// (epoch seconds) from now, else a minute.
 pub(crate) fn rate_limit_wait(headers: &Headers, now: SystemTime) -> Duration {
-    if let Some(secs) = header(headers, "retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
+    if let Some(secs) = retry_after(headers) {
         return Duration::from_secs(secs);
     }
-    if let Some(reset) =
-        header(headers, "x-ratelimit-reset").and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-        return Duration::from_secs(reset.saturating_sub(now).max(1));
+    if let Some(wait) = until_reset(headers, "x-ratelimit-reset", now) {
+        return Duration::from_secs(wait.max(1));
     }
     DEFAULT_RATE_LIMIT_WAIT
 }
@@ -86,7 +87,7 @@ pub(crate) fn map_status(
         };
     }
     // Azure DevOps also signals exhaustion with X-RateLimit-Remaining: 0 on a 429 or 503.
-    let exhausted = header(headers, "x-ratelimit-remaining").is_some_and(|v| v.trim() == "0");
+    let exhausted = headers.text("x-ratelimit-remaining") == Some("0");
     match status {
         // Set by the client's policy: Azure DevOps' sign-in page instead of a 401.
         203 | 302 => ProviderError::Auth {
@@ -117,12 +118,10 @@ pub(crate) fn map_status(
             provider: PROVIDER,
             retry_after: rate_limit_wait(headers, SystemTime::now()),
         },
-        503 if exhausted || header(headers, "retry-after").is_some() => {
-            ProviderError::RateLimited {
-                provider: PROVIDER,
-                retry_after: rate_limit_wait(headers, SystemTime::now()),
-            }
-        }
+        503 if exhausted || headers.text("retry-after").is_some() => ProviderError::RateLimited {
+            provider: PROVIDER,
+            retry_after: rate_limit_wait(headers, SystemTime::now()),
+        },
         400 | 422 => ProviderError::Invalid {
             provider: PROVIDER,
             message,
@@ -178,21 +177,13 @@ pub(crate) fn map_error(error: &azure_core::Error, what: &str) -> ProviderError 
 
 /// The error and its causes on one line (azure_core's Display shows only the top).
 fn describe(error: &azure_core::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    with_causes(error.to_string(), error)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
 
     fn headers(pairs: &[(&'static str, &str)]) -> Headers {

@@ -24,6 +24,8 @@ use url::Url;
 
 use self::client::{RawApi, Timeouts};
 use self::error::{PROVIDER, SCOPES_HINT, map_error};
+use crate::forge::decorations::is_refusal;
+use crate::forge::http::{decode_json, encode_segment};
 use crate::provider::{
     AutoMerge, BranchName, Comment, Decorations, NewPullRequest, PrNumber, PrState, Provider,
     ProviderError, PullRequest, PullRequestUpdate, PushCredentials, RepoSlug, Warning,
@@ -293,10 +295,7 @@ impl AzureProvider {
                 let what = "the PAT's identity (connectionData)";
                 let raw = self.raw.get(url).await.map_err(|e| map_error(&e, what))?;
                 let data: ConnectionData =
-                    serde_json::from_slice(raw.body()).map_err(|e| ProviderError::Invalid {
-                        provider: PROVIDER,
-                        message: format!("{what}: unexpected answer: {e}"),
-                    })?;
+                    decode_json(PROVIDER, raw.body(), what, "unexpected answer")?;
                 Ok(data.authenticated_user.id)
             })
             .await
@@ -349,37 +348,11 @@ fn is_identity_id(text: &str) -> bool {
             .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters, so a project or
-/// repository name ("Design System", "a#b") stays one path segment.
-fn encode_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 fn percent_decode(text: &str) -> String {
     url::form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default()
-}
-
-/// Whether a refusal of one decoration (a label, a reviewer) is a warning rather than a
-/// failed call: permanent answers are; auth, rate limits and outages are not.
-fn decoration_refused(error: &ProviderError) -> bool {
-    matches!(
-        error,
-        ProviderError::Forbidden { .. }
-            | ProviderError::NotFound { .. }
-            | ProviderError::Invalid { .. }
-            | ProviderError::Conflict { .. }
-    )
 }
 
 #[async_trait::async_trait]
@@ -507,7 +480,7 @@ impl Provider for AzureProvider {
                 .map_err(|e| map_error(&e, &pr_what(number, &repo)));
             match result {
                 Ok(_) => {}
-                Err(error) if decoration_refused(&error) => {
+                Err(error) if is_refusal(&error) => {
                     warnings.push(Warning(format!("label {label:?} was not added: {error}")))
                 }
                 Err(error) => return Err(error),
@@ -539,7 +512,7 @@ impl Provider for AzureProvider {
                 .map_err(|e| map_error(&e, &format!("reviewer {reviewer}")));
             match result {
                 Ok(_) => {}
-                Err(error) if decoration_refused(&error) => warnings.push(Warning(format!(
+                Err(error) if is_refusal(&error) => warnings.push(Warning(format!(
                     "reviewer {reviewer:?} was not added: {error}"
                 ))),
                 Err(error) => return Err(error),
@@ -724,7 +697,7 @@ impl Provider for AzureProvider {
         let repo_ref = self.repo(repo)?;
         let identity = match self.identity().await {
             Ok(identity) => identity,
-            Err(error) if decoration_refused(&error) => {
+            Err(error) if is_refusal(&error) => {
                 return Ok(AutoMerge::Unavailable {
                     reason: format!("the PAT's identity could not be read: {error}"),
                 });
@@ -742,7 +715,7 @@ impl Provider for AzureProvider {
                     pr.number
                 ),
             }),
-            Err(error) if decoration_refused(&error) => Ok(AutoMerge::Unavailable {
+            Err(error) if is_refusal(&error) => Ok(AutoMerge::Unavailable {
                 reason: format!("Azure DevOps refused auto-complete: {error}"),
             }),
             Err(error) => Err(error),

@@ -11,8 +11,9 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::Installation;
-use super::client::{Api, segment};
+use super::client::Api;
 use super::error::PROVIDER;
+use crate::forge::http::encode_segment;
 use crate::provider::{ProviderError, RepoSlug};
 
 struct CachedToken {
@@ -78,8 +79,8 @@ impl AppTokens {
                 &format!(
                     "{}/repos/{}/{}/installation",
                     self.rest_prefix,
-                    segment(owner),
-                    segment(name)
+                    encode_segment(owner),
+                    encode_segment(name)
                 ),
                 None,
                 None,

@@ -3,34 +3,20 @@
 //! `execute` entry points. The typed octocrab calls turn every answer into an error that
 //! drops the response headers, and Courier needs them (`retry-after`, `x-ratelimit-*`,
 //! `x-accepted-github-permissions`), so responses are read here and mapped by
-//! [`super::error::map_status`]. Bodies are decoded into this module's own small structs,
-//! which also keeps Courier independent of octocrab's model churn.
+//! [`super::error::map_status`] (through [`Answer::success`]). Bodies are decoded into this
+//! module's own small structs, which also keeps Courier independent of octocrab's model
+//! churn.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderValue, Method};
 use octocrab::Octocrab;
 use secrecy::{ExposeSecret, SecretString};
-use serde::de::DeserializeOwned;
 
-use super::error::{PROVIDER, map_status};
+use super::error::{FORGE, PROVIDER};
+pub(crate) use crate::forge::http::Answer;
+use crate::forge::http::{encode_segment, with_causes};
 use crate::provider::ProviderError;
-
-/// A successful (or, from [`Api::raw`], any) answer, read whole.
-pub(crate) struct Answer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: String,
-}
-
-impl Answer {
-    pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, ProviderError> {
-        serde_json::from_str(&self.body).map_err(|e| ProviderError::Invalid {
-            provider: PROVIDER,
-            message: format!("{what}: GitHub's answer did not have the expected shape: {e}"),
-        })
-    }
-}
 
 pub(crate) struct Api {
     pub client: Octocrab,
@@ -79,13 +65,14 @@ impl Api {
                 status,
                 headers,
                 body,
+                forge: &FORGE,
             })
         };
         match tokio::time::timeout(self.request_timeout, exchange).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(error)) => Err(ProviderError::Transient {
                 provider: PROVIDER,
-                message: format!("{what}: {}", describe_transport_error(&error)),
+                message: format!("{what}: {}", with_causes(error.to_string(), &error)),
             }),
             Err(_) => Err(ProviderError::Transient {
                 provider: PROVIDER,
@@ -106,54 +93,19 @@ impl Api {
         bearer: Option<&SecretString>,
         what: &str,
     ) -> Result<Answer, ProviderError> {
-        let answer = self.raw(method, path_and_query, body, bearer, what).await?;
-        if answer.status.is_success() {
-            Ok(answer)
-        } else {
-            Err(map_status(
-                answer.status,
-                &answer.headers,
-                &answer.body,
-                what,
-                SystemTime::now(),
-            ))
-        }
+        self.raw(method, path_and_query, body, bearer, what)
+            .await?
+            .success(what)
     }
-}
-
-/// octocrab's error chain, flattened: the interesting part (connection refused, timed out)
-/// is usually a few sources down.
-fn describe_transport_error(error: &octocrab::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        let part = inner.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = inner.source();
-    }
-    text
-}
-
-/// Percent-encodes one path segment (everything but RFC 3986 unreserved characters).
-pub(crate) fn segment(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for byte in raw.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// A branch name inside a path where GitHub expects its slashes as they are
 /// (`git/refs/heads/feature/x`): each part encoded, slashes kept.
 pub(crate) fn multi_segment(raw: &str) -> String {
-    raw.split('/').map(segment).collect::<Vec<_>>().join("/")
+    raw.split('/')
+        .map(encode_segment)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// `?a=b&c=d`, form-encoded.
@@ -171,7 +123,7 @@ mod tests {
 
     #[test]
     fn segments_are_encoded_and_branch_slashes_kept() {
-        assert_eq!(segment("a b/c%"), "a%20b%2Fc%25");
+        assert_eq!(encode_segment("a b/c%"), "a%20b%2Fc%25");
         assert_eq!(multi_segment("courier/tokens #1"), "courier/tokens%20%231");
         assert_eq!(
             query(&[("head", "acme:courier/x"), ("state", "open")]),

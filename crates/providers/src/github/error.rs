@@ -1,14 +1,23 @@
 //! GitHub's HTTP answers mapped to [`ProviderError`]. Kept apart from the transport so the
 //! rules (which 403 is a rate limit, which 422 means "look it up") read in one place.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
+use crate::forge::http::{Forge, ResponseHeaders};
+use crate::forge::rate_limit::{retry_after, until_reset};
 use crate::provider::ProviderError;
 
 pub(crate) const PROVIDER: &str = "github";
+
+/// GitHub, for the answers [`super::client::Api`] reads.
+pub(crate) static FORGE: Forge = Forge {
+    provider: PROVIDER,
+    name: "GitHub",
+    map_status,
+};
 
 /// GitHub asks integrators to wait at least a minute after a secondary rate limit when it
 /// sends no `retry-after`.
@@ -78,13 +87,6 @@ impl ErrorBody {
     }
 }
 
-fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-}
-
 /// A rate limit, if this answer is one: `retry-after` first, then the primary limit's
 /// `x-ratelimit-remaining: 0` + `x-ratelimit-reset`, then the secondary limit's message.
 fn rate_limit(
@@ -96,14 +98,11 @@ fn rate_limit(
     if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
         return None;
     }
-    if let Some(secs) = header(headers, "retry-after").and_then(|v| v.parse::<u64>().ok()) {
+    if let Some(secs) = retry_after(headers) {
         return Some(Duration::from_secs(secs.max(1)));
     }
-    if header(headers, "x-ratelimit-remaining") == Some("0") {
-        let now_secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-        let wait = header(headers, "x-ratelimit-reset")
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(|reset| reset.saturating_sub(now_secs))
+    if headers.text("x-ratelimit-remaining") == Some("0") {
+        let wait = until_reset(headers, "x-ratelimit-reset", now)
             .unwrap_or(SECONDARY_LIMIT_WAIT.as_secs());
         // The reset is a whole second; one more avoids arriving a hair early.
         return Some(Duration::from_secs(wait + 1));
@@ -144,16 +143,17 @@ pub(crate) fn map_status(
         },
         StatusCode::FORBIDDEN => {
             let mut message = format!("{what}: {described}");
-            if let Some(needed) = header(headers, "x-accepted-github-permissions") {
+            if let Some(needed) = headers.text("x-accepted-github-permissions") {
                 message.push_str(&format!(
                     "; this call needs the GitHub App / fine-grained token permission(s) \
                      `{needed}`"
                 ));
             }
-            if let Some(scopes) =
-                header(headers, "x-accepted-oauth-scopes").filter(|s| !s.is_empty())
+            if let Some(scopes) = headers
+                .text("x-accepted-oauth-scopes")
+                .filter(|s| !s.is_empty())
             {
-                let held = header(headers, "x-oauth-scopes").unwrap_or("none");
+                let held = headers.text("x-oauth-scopes").unwrap_or("none");
                 message.push_str(&format!(
                     "; a classic token needs one of the scopes `{scopes}` (it has `{held}`)"
                 ));
@@ -195,21 +195,8 @@ pub(crate) fn map_status(
 
 #[cfg(test)]
 mod tests {
-    use http::HeaderValue;
-
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, HeaderValue::from_str(value).unwrap());
-        }
-        map
-    }
-
-    fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
-    }
+    use crate::forge::testing::{at, headers};
 
     #[test]
     fn primary_rate_limit_waits_until_the_reset() {

@@ -9,7 +9,7 @@ mod client;
 mod error;
 
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use http::{Method, StatusCode};
 use octocrab::Octocrab;
@@ -19,8 +19,11 @@ use serde_json::json;
 use url::Url;
 
 use self::app::AppTokens;
-use self::client::{Api, multi_segment, query, segment};
-use self::error::{PROVIDER, map_status};
+use self::client::{Api, multi_segment, query};
+use self::error::PROVIDER;
+use crate::forge::decorations::refused_as_warning;
+use crate::forge::http::encode_segment;
+use crate::forge::paging::COMMENT_PAGES;
 use crate::provider::{
     AutoMerge, BranchName, Comment, Decorations, NewPullRequest, PrNumber, PrState, Provider,
     ProviderError, PullRequest, PullRequestUpdate, PushCredentials, RepoSlug, Warning,
@@ -238,8 +241,8 @@ impl GitHubProvider {
         format!(
             "{}/repos/{}/{}{rest}",
             self.rest_prefix,
-            segment(owner),
-            segment(name)
+            encode_segment(owner),
+            encode_segment(name)
         )
     }
 
@@ -252,18 +255,9 @@ impl GitHubProvider {
         body: Option<&serde_json::Value>,
         what: &str,
     ) -> Result<client::Answer, ProviderError> {
-        let answer = self.call_raw(repo, method, path, body, what).await?;
-        if answer.status.is_success() {
-            Ok(answer)
-        } else {
-            Err(map_status(
-                answer.status,
-                &answer.headers,
-                &answer.body,
-                what,
-                SystemTime::now(),
-            ))
-        }
+        self.call_raw(repo, method, path, body, what)
+            .await?
+            .success(what)
     }
 
     async fn call_raw(
@@ -368,30 +362,6 @@ struct GhComment {
     id: u64,
     #[serde(default)]
     body: Option<String>,
-}
-
-/// Decoration calls that fail on what was asked (unknown label, reviewer who is not a
-/// collaborator, missing permission) become warnings; a failing forge (timeouts, rate
-/// limits, a refused token) stays an error so the retry policy sees it.
-fn refused_as_warning(
-    result: Result<client::Answer, ProviderError>,
-    what: &str,
-    warnings: &mut Vec<Warning>,
-) -> Result<Option<client::Answer>, ProviderError> {
-    match result {
-        Ok(answer) => Ok(Some(answer)),
-        Err(
-            e @ (ProviderError::Invalid { .. }
-            | ProviderError::NotFound { .. }
-            | ProviderError::Forbidden { .. }
-            | ProviderError::Conflict { .. }),
-        ) => {
-            tracing::warn!(%e, "{what} refused");
-            warnings.push(Warning(e.to_string()));
-            Ok(None)
-        }
-        Err(other) => Err(other),
-    }
 }
 
 #[async_trait::async_trait]
@@ -592,30 +562,25 @@ impl Provider for GitHubProvider {
         repo: &RepoSlug,
         number: PrNumber,
     ) -> Result<Vec<Comment>, ProviderError> {
-        let what = format!("comments of #{number} in {repo}");
-        let mut comments = Vec::new();
-        // A bound, not a loop on trust: 50 pages is 5,000 comments.
-        for page in 1..=50u32 {
-            let page_text = page.to_string();
-            let path = self.repo_path(
-                repo,
-                &format!(
-                    "/issues/{number}/comments{}",
-                    query(&[("per_page", "100"), ("page", &page_text)])
-                ),
-            );
-            let answer = self.call(repo, Method::GET, &path, None, &what).await?;
-            let batch: Vec<GhComment> = answer.json(&what)?;
-            let last = batch.len() < 100;
-            comments.extend(batch.into_iter().map(|c| Comment {
+        let what = &format!("comments of #{number} in {repo}");
+        let comments: Vec<GhComment> = COMMENT_PAGES
+            .read_all(|page| async move {
+                let path = self.repo_path(
+                    repo,
+                    &format!("/issues/{number}/comments{}", query(&page.query_pairs())),
+                );
+                self.call(repo, Method::GET, &path, None, what)
+                    .await?
+                    .json(what)
+            })
+            .await?;
+        Ok(comments
+            .into_iter()
+            .map(|c| Comment {
                 id: c.id,
                 body: c.body.unwrap_or_default(),
-            }));
-            if last {
-                break;
-            }
-        }
-        Ok(comments)
+            })
+            .collect())
     }
 
     async fn close(&self, repo: &RepoSlug, number: PrNumber) -> Result<(), ProviderError> {
@@ -651,13 +616,7 @@ impl Provider for GitHubProvider {
         if answer.status.is_success() || already_gone {
             Ok(())
         } else {
-            Err(map_status(
-                answer.status,
-                &answer.headers,
-                &answer.body,
-                &what,
-                SystemTime::now(),
-            ))
+            Err(answer.error(&what))
         }
     }
 

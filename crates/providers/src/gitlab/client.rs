@@ -17,29 +17,14 @@
 use std::time::Duration;
 
 use gitlab::api::Endpoint;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
-use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::error::PROVIDER;
+use super::error::{FORGE, PROVIDER};
+pub(crate) use crate::forge::http::Answer;
+use crate::forge::http::{install_crypto_provider, with_causes};
 use crate::provider::ProviderError;
-
-/// An answer, read whole, whatever its status.
-pub(crate) struct Answer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: String,
-}
-
-impl Answer {
-    pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, ProviderError> {
-        serde_json::from_str(&self.body).map_err(|e| ProviderError::Invalid {
-            provider: PROVIDER,
-            message: format!("{what}: GitLab's answer did not have the expected shape: {e}"),
-        })
-    }
-}
 
 pub(crate) struct Api {
     http: reqwest::Client,
@@ -59,7 +44,7 @@ impl Api {
         read_timeout: Duration,
         request_timeout: Duration,
     ) -> Result<Api, String> {
-        crate::gitlab::install_crypto_provider();
+        install_crypto_provider();
         let mut token = HeaderValue::from_str(token.expose_secret().trim())
             .map_err(|_| "the token contains characters not allowed in an HTTP header")?;
         token.set_sensitive(true);
@@ -127,6 +112,7 @@ impl Api {
                 status,
                 headers,
                 body,
+                forge: &FORGE,
             })
         };
         exchange.await.map_err(|error| ProviderError::Transient {
@@ -136,22 +122,13 @@ impl Api {
     }
 }
 
-/// reqwest's error chain, flattened: the useful part (connection refused, timed out) is
-/// usually a few sources down. URLs carry no secret (the token is a header).
+/// reqwest's error chain, flattened, a timeout said as one. URLs carry no secret (the
+/// token is a header).
 fn describe_transport_error(error: &reqwest::Error) -> String {
-    let mut text = if error.is_timeout() {
+    let text = if error.is_timeout() {
         format!("no answer in time ({error})")
     } else {
         error.to_string()
     };
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        let part = inner.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = inner.source();
-    }
-    text
+    with_causes(text, error)
 }

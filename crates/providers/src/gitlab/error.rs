@@ -1,18 +1,25 @@
 //! GitLab's HTTP answers mapped to [`ProviderError`]. Kept apart from the transport so the
 //! rules (what a 403 tells about the token, which 409 means "look it up") read in one place.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
+use crate::forge::http::Forge;
+// GitLab's rate limiter sends `Retry-After` (and `RateLimit-Reset`) with every 429; when
+// a proxy in front of it answers 429 bare, Courier waits the default.
+use crate::forge::rate_limit::{DEFAULT_RATE_LIMIT_WAIT, retry_after, until_reset};
 use crate::provider::ProviderError;
 
 pub(crate) const PROVIDER: &str = "gitlab";
 
-/// GitLab's rate limiter sends `Retry-After` (and `RateLimit-Reset`) with every 429; when
-/// a proxy in front of it answers 429 bare, wait this long.
-const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// GitLab, for the answers [`super::client::Api`] reads.
+pub(crate) static FORGE: Forge = Forge {
+    provider: PROVIDER,
+    name: "GitLab",
+    map_status,
+};
 
 /// What a GitLab error body says, as one line. GitLab's `message` is a string
 /// (`"404 Project Not Found"`), a list (`["Another open merge request already exists…"]`)
@@ -80,23 +87,15 @@ fn flatten(value: &Value, field: Option<&str>, out: &mut Vec<String>) {
     }
 }
 
-fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-}
-
 /// `Retry-After` (seconds) first, then `RateLimit-Reset` (epoch seconds, GitLab's own
 /// header), then a minute.
 fn rate_limit_wait(headers: &HeaderMap, now: SystemTime) -> Duration {
-    if let Some(secs) = header(headers, "retry-after").and_then(|v| v.parse::<u64>().ok()) {
+    if let Some(secs) = retry_after(headers) {
         return Duration::from_secs(secs.max(1));
     }
-    if let Some(reset) = header(headers, "ratelimit-reset").and_then(|v| v.parse::<u64>().ok()) {
-        let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    if let Some(wait) = until_reset(headers, "ratelimit-reset", now) {
         // The reset is a whole second; one more avoids arriving a hair early.
-        return Duration::from_secs(reset.saturating_sub(now) + 1);
+        return Duration::from_secs(wait + 1);
     }
     DEFAULT_RATE_LIMIT_WAIT
 }
@@ -169,21 +168,8 @@ pub(crate) fn map_status(
 
 #[cfg(test)]
 mod tests {
-    use http::HeaderValue;
-
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, HeaderValue::from_str(value).unwrap());
-        }
-        map
-    }
-
-    fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
-    }
+    use crate::forge::testing::{at, headers};
 
     #[test]
     fn rate_limit_prefers_retry_after_then_reset_then_a_minute() {

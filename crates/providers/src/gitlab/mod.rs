@@ -10,8 +10,7 @@ mod client;
 mod error;
 
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use gitlab::api::common::SortOrder;
 use gitlab::api::common::{NameOrId, path_escaped};
@@ -30,21 +29,13 @@ use serde::Deserialize;
 use url::Url;
 
 use self::client::{Answer, Api};
-use self::error::{ErrorBody, PROVIDER, map_status};
+use self::error::{ErrorBody, PROVIDER};
+use crate::forge::decorations::refused_as_warning;
+use crate::forge::paging::COMMENT_PAGES;
 use crate::provider::{
     AutoMerge, BranchName, Comment, Decorations, NewPullRequest, PrNumber, PrState, Provider,
     ProviderError, PullRequest, PullRequestUpdate, PushCredentials, RepoSlug, Warning,
 };
-
-/// reqwest is built without a bundled crypto provider; install ring once per process (the
-/// same as the artifact downloader does). If someone installed a provider first, theirs
-/// is used.
-pub(crate) fn install_crypto_provider() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
 
 #[derive(Debug, Clone)]
 pub struct GitLabConfig {
@@ -154,18 +145,7 @@ impl GitLabProvider {
         extra: &[(&str, &str)],
         what: &str,
     ) -> Result<Answer, ProviderError> {
-        let answer = self.api.raw(endpoint, extra, what).await?;
-        if answer.status.is_success() {
-            Ok(answer)
-        } else {
-            Err(map_status(
-                answer.status,
-                &answer.headers,
-                &answer.body,
-                what,
-                SystemTime::now(),
-            ))
-        }
+        self.api.raw(endpoint, extra, what).await?.success(what)
     }
 
     async fn get_mr(
@@ -264,30 +244,6 @@ fn built<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> ProviderError + '_ {
     move |e| ProviderError::Invalid {
         provider: PROVIDER,
         message: format!("{what}: could not build the request: {e}"),
-    }
-}
-
-/// Decoration calls that fail on what was asked (a user without access, a missing
-/// permission) become warnings; a failing forge (timeouts, rate limits, a refused token)
-/// stays an error so the retry policy sees it.
-fn refused_as_warning(
-    result: Result<Answer, ProviderError>,
-    what: &str,
-    warnings: &mut Vec<Warning>,
-) -> Result<Option<Answer>, ProviderError> {
-    match result {
-        Ok(answer) => Ok(Some(answer)),
-        Err(
-            e @ (ProviderError::Invalid { .. }
-            | ProviderError::NotFound { .. }
-            | ProviderError::Forbidden { .. }
-            | ProviderError::Conflict { .. }),
-        ) => {
-            tracing::warn!(%e, "{what} refused");
-            warnings.push(Warning(e.to_string()));
-            Ok(None)
-        }
-        Err(other) => Err(other),
     }
 }
 
@@ -660,28 +616,22 @@ impl Provider for GitLabProvider {
             .sort(SortOrder::Ascending)
             .build()
             .map_err(built(&what))?;
-        let mut comments = Vec::new();
-        // A bound, not a loop on trust: 50 pages is 5,000 notes.
-        for page in 1..=50u32 {
-            let page_text = page.to_string();
-            let answer = self
-                .call(
-                    &endpoint,
-                    &[("per_page", "100"), ("page", &page_text)],
-                    &what,
-                )
-                .await?;
-            let batch: Vec<GlNote> = answer.json(&what)?;
-            let last = batch.len() < 100;
-            comments.extend(batch.into_iter().filter(|n| !n.system).map(|n| Comment {
+        let (endpoint, what) = (&endpoint, &what);
+        let notes: Vec<GlNote> = COMMENT_PAGES
+            .read_all(|page| async move {
+                self.call(endpoint, &page.query_pairs(), what)
+                    .await?
+                    .json(what)
+            })
+            .await?;
+        Ok(notes
+            .into_iter()
+            .filter(|n| !n.system)
+            .map(|n| Comment {
                 id: n.id,
                 body: n.body,
-            }));
-            if last {
-                break;
-            }
-        }
-        Ok(comments)
+            })
+            .collect())
     }
 
     async fn close(&self, repo: &RepoSlug, number: PrNumber) -> Result<(), ProviderError> {
@@ -717,13 +667,7 @@ impl Provider for GitLabProvider {
         if answer.status.is_success() || already_gone {
             Ok(())
         } else {
-            Err(map_status(
-                answer.status,
-                &answer.headers,
-                &answer.body,
-                &what,
-                SystemTime::now(),
-            ))
+            Err(answer.error(&what))
         }
     }
 
@@ -760,13 +704,7 @@ impl Provider for GitLabProvider {
                 reason: format!("GitLab answered {}: {text}", answer.status),
             });
         }
-        Err(map_status(
-            answer.status,
-            &answer.headers,
-            &answer.body,
-            &what,
-            SystemTime::now(),
-        ))
+        Err(answer.error(&what))
     }
 }
 

@@ -1,0 +1,70 @@
+//! From a configured connection (`connections:` in courier.yaml) to what delivers to it:
+//! the pull-request [`Provider`] of a forge connection, and the push credentials of a
+//! plain `git` one (forges give theirs through the provider).
+
+use std::sync::Arc;
+
+use courier_core::config::{ConnectionKind, GithubAuth};
+
+use crate::azure::{AzureConfig, AzureProvider};
+use crate::git::Credentials;
+use crate::github::{GitHubApp, GitHubAuth, GitHubConfig, GitHubProvider, Installation};
+use crate::gitlab::{GitLabConfig, GitLabProvider};
+use crate::provider::Provider;
+
+/// The push credentials of a plain `git` connection: its token, with its user name or
+/// `courier`. `None` for a `git` connection without a token (anonymous, `file://`) and
+/// for forge connections, whose provider gives them ([`Provider::push_credentials`]).
+pub fn plain_git_credentials(kind: &ConnectionKind) -> Option<Credentials> {
+    match kind {
+        ConnectionKind::Git(git) => git.token.as_ref().map(|token| Credentials {
+            username: git.username.clone().unwrap_or_else(|| "courier".to_owned()),
+            token: token.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// The pull-request client for a connection, or why it could not be built (a GitHub App
+/// key file that cannot be read, an unusable URL or token), as text for a person; `None`
+/// for plain `git` connections, which have no pull requests.
+///
+/// Sends nothing. Call it inside a Tokio runtime: the GitHub client spawns on it.
+pub fn provider_for(kind: &ConnectionKind) -> Option<Result<Arc<dyn Provider>, String>> {
+    let built: Result<Arc<dyn Provider>, String> = match kind {
+        ConnectionKind::Git(_) => return None,
+        ConnectionKind::Github(github) => {
+            let auth = match &github.auth {
+                GithubAuth::Token(token) => Ok(GitHubAuth::Token(token.clone())),
+                GithubAuth::App(app) => {
+                    let installation = match app.installation_id {
+                        Some(id) => Installation::Id(id),
+                        None => Installation::ByRepository,
+                    };
+                    GitHubApp::from_key_file(app.app_id, &app.private_key_path, installation)
+                        .map(GitHubAuth::App)
+                        .map_err(|e| e.to_string())
+                }
+            };
+            auth.and_then(|auth| {
+                GitHubConfig::new(auth)
+                    .with_api_url(github.api_url.as_str())
+                    .and_then(GitHubProvider::new)
+                    .map(|p| Arc::new(p) as Arc<dyn Provider>)
+                    .map_err(|e| e.to_string())
+            })
+        }
+        ConnectionKind::Gitlab(gitlab) => {
+            GitLabConfig::new(gitlab.url.as_str(), gitlab.token.clone())
+                .and_then(GitLabProvider::new)
+                .map(|p| Arc::new(p) as Arc<dyn Provider>)
+                .map_err(|e| e.to_string())
+        }
+        ConnectionKind::Azure(azure) => AzureConfig::new(&azure.organization, azure.token.clone())
+            .with_base_url(azure.url.as_str())
+            .and_then(AzureProvider::new)
+            .map(|p| Arc::new(p) as Arc<dyn Provider>)
+            .map_err(|e| e.to_string()),
+    };
+    Some(built)
+}
