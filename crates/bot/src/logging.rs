@@ -6,7 +6,9 @@
 //! formatter rather than as a span field because most of a server's work runs in tasks
 //! (connections, workers, blocking git threads) that do not inherit the span of `main`.
 
+use std::ffi::OsStr;
 use std::fmt;
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use clap::{Args, ValueEnum};
@@ -48,9 +50,12 @@ pub fn set_replica(replica: &str) {
 
 pub fn init(args: &LogArgs) {
     let filter = EnvFilter::try_new(&args.log).unwrap_or_else(|_| EnvFilter::new("warn"));
+    let no_color = std::env::var_os("NO_COLOR");
+    let ansi = use_colour(std::io::stderr().is_terminal(), no_color.as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     // A second init (tests calling the CLI in one process) is harmless: keep the first.
     let _ = match args.log_format {
         LogFormat::Human => builder
@@ -61,6 +66,12 @@ pub fn init(args: &LogArgs) {
             .event_format(WithReplica(Format::<Full>::default().json()))
             .try_init(),
     };
+}
+
+/// Colour codes only on a terminal: in a file or a log collector they are noise. A
+/// non-empty `NO_COLOR` turns them off anywhere (<https://no-color.org>).
+fn use_colour(stderr_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(OsStr::is_empty)
 }
 
 /// The standard formats, with the replica added to each line once it is known.
@@ -125,6 +136,16 @@ impl ReplicaStyle for Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        let set = |v: &'static str| Some(OsStr::new(v));
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, set("")));
+        assert!(!use_colour(true, set("1")));
+        assert!(!use_colour(false, None));
+        assert!(!use_colour(false, set("")));
+    }
 
     #[test]
     fn the_replica_goes_into_the_json_object_and_in_front_of_a_human_line() {

@@ -403,9 +403,35 @@ hooks:
       - { connection: github, repository: acme/lib, head_branch: design-tokens }
   - match: { hook_id: "3" }
     targets:
-      - { connection: github, repository: acme/lib, head_branch: design-tokens }
+      - { connection: github, repository: acme/lib, head_branch: design-tokens, id: lib-3 }
       # Event-dependent branches in different entries are only checked when routing.
+      - { connection: github, repository: acme/web, relative_path: src, id: web-src-3 }
+"#,
+    );
+}
+
+#[test]
+fn duplicate_target_ids() {
+    check(
+        "duplicate_target_ids",
+        r#"
+connections:
+  github: { kind: github, token: t }
+hooks:
+  - match: { hook_id: "1" }
+    targets:
       - { connection: github, repository: acme/web, relative_path: src }
+      - { id: web, connection: github, repository: acme/web, relative_path: docs }
+  - match: { hook_id: "2" }
+    targets:
+      # Another entry delivering to the same place derives the same id.
+      - connection: github
+        repository: acme/web
+        relative_path: src/
+        head_branch: "tokens-{{ hook.id }}"
+      # An explicit id may clash with another explicit one, or with a derived one.
+      - { id: web, connection: github, repository: acme/app }
+      - { id: "github:acme/web@main:src", connection: github, repository: acme/lib }
 "#,
     );
 }

@@ -1,6 +1,6 @@
 //! `hooks`: each entry's `match` and targets, and the checks across targets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::Validator;
 use crate::config::raw::{IdString, RawHook, RawMatch};
@@ -14,6 +14,14 @@ struct BranchClaim {
     clone_url: String,
     sample_branch: String,
     uses_event: bool,
+}
+
+/// What the duplicate id check needs to know about one target.
+struct IdClaim {
+    id: String,
+    key: String,
+    /// Written as `id:` (reported there) rather than derived (reported at the target).
+    explicit: bool,
 }
 
 impl Validator<'_> {
@@ -30,6 +38,7 @@ impl Validator<'_> {
         }
         let mut hooks = Vec::new();
         let mut claims = Vec::new();
+        let mut ids = Vec::new();
         for (h, raw_hook) in raw.into_iter().enumerate() {
             let path = format!("hooks[{h}]");
             let name = raw_hook
@@ -52,6 +61,11 @@ impl Validator<'_> {
                             uses_event: self.templates.uses_event(&name),
                         });
                     }
+                    ids.push(IdClaim {
+                        id: target.id.clone(),
+                        key: target.key.clone(),
+                        explicit: raw_target.id.is_some(),
+                    });
                     targets.push(target);
                 }
             }
@@ -62,7 +76,37 @@ impl Validator<'_> {
             });
         }
         self.duplicate_branches(&claims);
+        self.duplicate_ids(&ids);
         hooks
+    }
+
+    /// An id names one target wherever it is stored; two targets sharing one would let a
+    /// queued delivery go to either.
+    fn duplicate_ids(&mut self, ids: &[IdClaim]) {
+        let mut first: HashMap<&str, &str> = HashMap::new();
+        for claim in ids {
+            let Some(other) = first.get(claim.id.as_str()).copied() else {
+                first.insert(&claim.id, &claim.key);
+                continue;
+            };
+            if claim.explicit {
+                self.problem(
+                    format!("{}.id", claim.key),
+                    format!(
+                        "`{}` is also the id of {other}; give one of them another explicit `id:`",
+                        claim.id
+                    ),
+                );
+            } else {
+                self.problem(
+                    &claim.key,
+                    format!(
+                        "has the same id as {other}: `{}`, derived from the connection, repository, branch and relative path; give one of them an explicit `id:`",
+                        claim.id
+                    ),
+                );
+            }
+        }
     }
 
     /// Two targets pushing to one branch of one repository would overwrite each other.
