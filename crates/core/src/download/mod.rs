@@ -326,9 +326,12 @@ impl Downloader {
         };
         let limit = self.policy.limits.max_bytes;
         let fetched = self
-            .bounded(async || {
-                let response = self.get(&start, auth, signed, limit).await?;
-                self.stream_to_file(response, limit).await
+            .bounded(|| {
+                let start = &start;
+                async move {
+                    let response = self.get(start, auth, signed, limit).await?;
+                    self.stream_to_file(response, limit).await
+                }
             })
             .await;
         let (mut artifact, attempts) = match fetched {
@@ -338,9 +341,12 @@ impl Downloader {
             {
                 info!(%host, "the signed artifact URL has expired; re-resolving it through the platform API");
                 let fresh = self.result_url(event)?;
-                self.bounded(async || {
-                    let response = self.get(&fresh, Auth::PlatformOrigin, false, limit).await?;
-                    self.stream_to_file(response, limit).await
+                self.bounded(|| {
+                    let fresh = &fresh;
+                    async move {
+                        let response = self.get(fresh, Auth::PlatformOrigin, false, limit).await?;
+                        self.stream_to_file(response, limit).await
+                    }
                 })
                 .await?
             }
@@ -363,7 +369,7 @@ impl Downloader {
     pub async fn fetch_logs(&self, url: &SecretUrl) -> Result<Vec<LogLine>, DownloadError> {
         let limit = self.policy.limits.max_log_bytes;
         let (body, _) = self
-            .bounded(async || {
+            .bounded(|| async move {
                 let response = self
                     .get(url.expose(), Auth::PlatformOrigin, true, limit)
                     .await?;
@@ -420,10 +426,16 @@ impl Downloader {
 
     /// Runs `attempt` with retries and backoff, all under the total deadline. Returns the
     /// value and the number of attempts made.
-    async fn bounded<T>(
-        &self,
-        mut attempt: impl AsyncFnMut() -> Result<T, DownloadError>,
-    ) -> Result<(T, u32), DownloadError> {
+    ///
+    /// `attempt` returns an owning future (`move` of the references it needs) rather than
+    /// being an async closure: an async closure's future borrows the closure for a
+    /// higher-ranked lifetime, and rustc then cannot prove the download `Send`, which the
+    /// workers' tasks need.
+    async fn bounded<T, F, Fut>(&self, mut attempt: F) -> Result<(T, u32), DownloadError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, DownloadError>>,
+    {
         let limits = &self.policy.limits;
         let retrying = async {
             let mut made = 0;

@@ -63,14 +63,17 @@ impl Downloader {
         let url = self.platform_url(&self.policy.job_path_template, event)?;
         let limit = self.policy.limits.max_log_bytes;
         let (body, _) = self
-            .bounded(async || {
-                let response = match self.get(&url, Auth::PlatformOrigin, false, limit).await {
-                    Ok(response) => response,
-                    Err(DownloadError::Http { status: 404, .. }) => return Ok(None),
-                    Err(e) => return Err(e),
-                };
-                let host = host_of(response.url());
-                Ok(Some((read_capped(response, limit).await?, host)))
+            .bounded(|| {
+                let url = &url;
+                async move {
+                    let response = match self.get(url, Auth::PlatformOrigin, false, limit).await {
+                        Ok(response) => response,
+                        Err(DownloadError::Http { status: 404, .. }) => return Ok(None),
+                        Err(e) => return Err(e),
+                    };
+                    let host = host_of(response.url());
+                    Ok(Some((read_capped(response, limit).await?, host)))
+                }
             })
             .await?;
         let Some((body, host)) = body else {
