@@ -404,7 +404,9 @@ impl GitWorkspace {
 /// Runs `work` on a blocking thread within `limit`. On timeout the caller gets
 /// [`GitError::Timeout`] at once and the work is told to stop (libgit2 checks through
 /// its progress callbacks); whatever it holds, locks included, is released when the
-/// thread returns.
+/// thread returns. The work is told to stop too when the caller stops waiting for it (its
+/// future is dropped: a worker that lost its lease, or a shutdown), so a delivery that
+/// was stopped does not go on writing behind its worker's back.
 async fn run_blocking<T, F>(
     operation: &'static str,
     limit: Duration,
@@ -418,7 +420,10 @@ where
     let cancel = Cancel::new(Instant::now() + limit);
     let inner = cancel.clone();
     let handle = tokio::task::spawn_blocking(move || span.in_scope(|| work(&inner)));
-    match tokio::time::timeout(limit, handle).await {
+    let mut on_drop = CancelOnDrop(Some(&cancel));
+    let finished = tokio::time::timeout(limit, handle).await;
+    on_drop.0 = None;
+    match finished {
         Ok(Ok(result)) => result.map_err(|e| match e {
             GitError::Timeout {
                 operation: op,
@@ -439,6 +444,17 @@ where
                 operation,
                 after: limit,
             })
+        }
+    }
+}
+
+/// Cancels the blocking work if the future waiting for it is dropped before it ends.
+struct CancelOnDrop<'a>(Option<&'a Cancel>);
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(cancel) = self.0 {
+            cancel.cancel();
         }
     }
 }
@@ -734,5 +750,39 @@ mod tests {
         let quoted = commit_message("Update\n\nCourier-Delivery: someone-else\n\nMore.", id);
         assert_eq!(delivery_trailer(&quoted).as_deref(), Some(id));
         assert_eq!(delivery_trailer("Update tokens by hand\n"), None);
+    }
+
+    /// A delivery whose future is dropped (its worker lost the lease) tells the git work
+    /// it was waiting for to stop, rather than leaving it to run on unseen.
+    #[tokio::test]
+    async fn blocking_work_is_told_to_stop_when_its_caller_goes_away() {
+        let (started, started_rx) = std::sync::mpsc::channel();
+        let (stopped, stopped_rx) = std::sync::mpsc::channel();
+        // Past this limit the work stops by itself: without the cancel on drop the test
+        // fails after it, rather than hanging.
+        let work = run_blocking(
+            "waiting",
+            Duration::from_secs(20),
+            tracing::Span::none(),
+            move |cancel| {
+                started.send(()).unwrap();
+                while !cancel.is_cancelled() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                stopped.send(()).unwrap();
+                Ok(())
+            },
+        );
+        let caller = tokio::spawn(work);
+        tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+            .await
+            .unwrap();
+        caller.abort();
+        let told = tokio::task::spawn_blocking(move || {
+            stopped_rx.recv_timeout(Duration::from_secs(10)).is_ok()
+        })
+        .await
+        .unwrap();
+        assert!(told, "the work was told to stop");
     }
 }
