@@ -3,9 +3,10 @@
 //! `main.rs` only parses and calls in here, so tests drive exactly what users run.
 
 pub mod cli;
-pub mod exports;
+pub mod context;
+pub mod delivery;
 pub mod logging;
-pub mod pipeline;
+pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod worker;

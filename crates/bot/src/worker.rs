@@ -1,27 +1,30 @@
-//! The worker pool: tasks that claim deliveries from the store and run them through the
-//! pipeline, one at a time each.
+//! The worker pool: tasks that claim deliveries from the store and run each through the
+//! one delivery path ([`Deliverer::run_job`]), one at a time each. What is the worker's
+//! own: claiming, the lease, recording the outcome, and when to try again.
 //!
 //! Every step of a delivery converges (the head branch is deterministic, the pull request
 //! is found by its head, an unchanged export pushes nothing), so a delivery may safely run
 //! twice. That is what makes the crash story simple: a worker that dies, or loses its
 //! lease, just stops; the lease expires and another worker runs the delivery again.
+//!
+//! A delivery runs as part of its worker's task, so stopping it is dropping its future:
+//! it stops at its next await point, before any further write. Its blocking parts (zip
+//! validation, libgit2) are told to stop too. At most `workers` deliveries run at once.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use courier_core::config::{Config, Target};
+use courier_core::config::Config;
 use courier_core::event::{Event, JobEvent};
-use courier_core::routing::{self, RoutedTarget, Routing};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
-use crate::exports::ExportCache;
-use crate::pipeline::{
-    Mode, Pipeline, PipelineError, PullRequestReport, TargetReport, parse_payload,
+use crate::context::Context;
+use crate::delivery::{
+    Deliverer, Failure, Mode, Outcome, PullRequestReport, Queued, Run, TargetReport, parse_payload,
 };
-use crate::server::{AppState, Metrics};
-use crate::store::{Claimed, DeliveryState, FileCounts, Finish, Outcome, StoreError, Timestamp};
+use crate::store::{Claimed, DeliveryState, FileCounts, Finish, StoreError, Timestamp};
 
 /// How long a claim holds a delivery without renewal. Renewed every third of it.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
@@ -62,39 +65,42 @@ impl WorkerOptions {
 pub struct WorkerPool {
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
-    state: AppState,
+    context: Context,
 }
 
 impl WorkerPool {
     /// Starts the workers and marks them running for `/readyz`.
-    pub fn spawn(state: AppState, pipeline: Arc<Pipeline>, options: WorkerOptions) -> WorkerPool {
+    pub fn spawn(
+        context: Context,
+        deliverer: Arc<Deliverer>,
+        options: WorkerOptions,
+    ) -> WorkerPool {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let prefix = owner_prefix(&options.replica_id);
-        let exports = Arc::new(ExportCache::new());
         for n in 0..options.workers {
             let worker = Worker {
                 owner: format!("{prefix}-{n}"),
-                state: state.clone(),
-                tools: Tools {
-                    pipeline: pipeline.clone(),
-                    exports: exports.clone(),
-                    metrics: state.metrics.clone(),
-                },
+                context: context.clone(),
+                deliverer: deliverer.clone(),
                 options: options.clone(),
                 stopped: stopped.clone(),
             };
             tasks.spawn(worker.run());
         }
-        state.set_workers_running(true);
-        WorkerPool { stop, tasks, state }
+        context.set_workers_running(true);
+        WorkerPool {
+            stop,
+            tasks,
+            context,
+        }
     }
 
     /// Stops claiming, and lets deliveries in progress finish within `grace`. Those still
-    /// running after it are abandoned: their leases expire and another worker (this
-    /// replica after a restart, or another one) runs them again.
+    /// running after it are stopped at their next await point: their leases expire and
+    /// another worker (this replica after a restart, or another one) runs them again.
     pub async fn shutdown(mut self, grace: Duration) {
-        self.state.set_workers_running(false);
+        self.context.set_workers_running(false);
         let _ = self.stop.send(true);
         let drained = tokio::time::timeout(grace, async {
             while self.tasks.join_next().await.is_some() {}
@@ -103,7 +109,7 @@ impl WorkerPool {
         if drained.is_err() {
             tracing::warn!(
                 running = self.tasks.len(),
-                "deliveries still running after the shutdown grace period; abandoning them (their leases will expire and they will run again)"
+                "deliveries still running after the shutdown grace period; stopping them (their leases will expire and they will run again)"
             );
             self.tasks.abort_all();
             while self.tasks.join_next().await.is_some() {}
@@ -136,8 +142,8 @@ fn owner_prefix(replica_id: &str) -> String {
 
 struct Worker {
     owner: String,
-    state: AppState,
-    tools: Tools,
+    context: Context,
+    deliverer: Arc<Deliverer>,
     options: WorkerOptions,
     stopped: watch::Receiver<bool>,
 }
@@ -147,7 +153,7 @@ struct Worker {
 enum Decision {
     Finish(Finish),
     /// Worth trying again later.
-    Retry(String),
+    Retry(Failure),
     /// Permanent: a person must act.
     Fail(String),
 }
@@ -160,12 +166,12 @@ impl Worker {
                 break;
             }
             // Registered before claiming, so a signal sent while we claim is not lost.
-            let notify = self.state.work_available.clone();
+            let notify = self.context.work_available.clone();
             let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             match self
-                .state
+                .context
                 .store
                 .claim(&self.owner, self.options.lease)
                 .await
@@ -186,7 +192,8 @@ impl Worker {
         tracing::debug!(owner = %self.owner, "worker stopped");
     }
 
-    /// Runs one claimed delivery while renewing its lease; stops it if the lease is lost.
+    /// Runs one claimed delivery while renewing its lease. If the lease is lost, the
+    /// delivery's future is dropped: it stops at its next await point and records nothing.
     async fn run_claimed(&self, claimed: Claimed) {
         let d = &claimed.delivery;
         let span = tracing::info_span!(
@@ -200,13 +207,16 @@ impl Worker {
         );
         async {
             let started = Instant::now();
-            self.state.metrics.attempt_started();
+            let metrics = &self.context.metrics;
+            metrics.attempt_started();
+            let _running = metrics.delivery_running();
             tokio::select! {
                 (decision, provider) = self.process(&claimed) => {
                     self.record(&claimed, decision, provider, started).await;
                 }
                 err = self.keep_lease(&claimed) => {
                     tracing::warn!(error = %err, "lost the lease; stopping this delivery (another worker runs it)");
+                    metrics.lease_lost();
                 }
             }
         }
@@ -220,7 +230,7 @@ impl Worker {
         loop {
             tokio::time::sleep(self.options.lease / 3).await;
             match self
-                .state
+                .context
                 .store
                 .renew(id, &self.owner, self.options.lease)
                 .await
@@ -238,52 +248,32 @@ impl Worker {
 
     /// Runs the delivery; returns what to record and the provider kind for metrics.
     async fn process(&self, claimed: &Claimed) -> (Decision, &'static str) {
-        let config = self.tools.pipeline.config();
         let d = &claimed.delivery;
-        let Some((hook_index, target_index, target)) = find_target(config, &d.target_key) else {
-            return (
-                Decision::Fail(format!(
-                    "target {} is no longer in the configuration",
-                    d.target_key
-                )),
-                "unknown",
-            );
-        };
-        let provider = config.connection(target).kind.name();
         let job = match job_event(claimed) {
             Ok(job) => job,
-            Err(reason) => return (Decision::Fail(reason), provider),
+            Err(reason) => return (Decision::Fail(reason), "unknown"),
         };
-        if d.head_branch.is_empty() {
-            return (
-                Decision::Fail(routing_failure(config, &job, target)),
-                provider,
-            );
-        }
-        let verify = config
-            .webhook
-            .as_ref()
-            .is_some_and(|w| w.verify_with_platform);
-        let delivered = deliver(
-            self.tools.clone(),
-            claimed.job.id.to_string(),
-            job,
-            (hook_index, target_index),
-            d.head_branch.clone(),
-            verify,
-        )
-        .await;
-        match delivered {
-            Ok(Delivered::Report(report)) => (decide(*report, d.commit.as_deref()), provider),
-            Ok(Delivered::Refused(reason)) => {
-                tracing::warn!(%reason, "the platform does not confirm the job; not delivered");
-                let mut finish = Finish::new(Outcome::Skipped);
-                finish.error = Some(reason);
-                (Decision::Finish(finish), provider)
-            }
-            Err(err) if err.is_transient() => (Decision::Retry(err.to_string()), provider),
-            Err(err) => (Decision::Fail(err.to_string()), provider),
-        }
+        let run = Run {
+            mode: Mode::Deliver,
+            artifact: None,
+            queued: Some(Queued {
+                job_ref: claimed.job.id.as_str(),
+                target_id: &d.target_key,
+                repository: &d.repository,
+                head_branch: &d.head_branch,
+            }),
+        };
+        let mut report = self.deliverer.run_job(&job, run).await;
+        let Some(target) = report.targets.pop() else {
+            // Routing found nothing for a queued target: only a changed configuration
+            // (the job now matches no hook, or only build) can do that.
+            let reason = report
+                .reason
+                .unwrap_or_else(|| "the job no longer routes to this target".to_owned());
+            return (Decision::Fail(reason), "unknown");
+        };
+        let provider = target.target.kind;
+        (decide(target, d.commit.as_deref()), provider)
     }
 
     /// Writes the decision to the store, turning a retry into a failure once the run has
@@ -295,41 +285,39 @@ impl Worker {
         provider: &str,
         started: Instant,
     ) {
-        let store = &self.state.store;
+        let store = &self.context.store;
         let id = &claimed.delivery.id;
-        let mut retry_at = None;
         let decision = match decision {
-            Decision::Retry(reason) => {
-                // The store counts attempts since the delivery was (re)queued.
-                let n = claimed.attempt_in_run;
-                if n >= MAX_ATTEMPTS_PER_RUN {
-                    Decision::Fail(format!("gave up after {n} attempts: {reason}"))
-                } else {
-                    tracing::info!(error = %reason, attempt = n, "delivery will be retried");
-                    retry_at = Some(Timestamp::now().plus(backoff(n)));
-                    Decision::Retry(reason)
-                }
+            Decision::Retry(failure) if claimed.attempt_in_run >= MAX_ATTEMPTS_PER_RUN => {
+                Decision::Fail(format!(
+                    "gave up after {} attempts: {}",
+                    claimed.attempt_in_run,
+                    failure.summary()
+                ))
             }
             other => other,
         };
         let (result, outcome) = match decision {
             Decision::Finish(finish) => {
-                let outcome = DeliveryState::from(finish.outcome).as_str();
-                (store.finish(id, &self.owner, finish).await, outcome)
+                let state = finish.state;
+                (store.finish(id, &self.owner, finish).await, state.as_str())
             }
             Decision::Fail(reason) => {
                 tracing::warn!(error = %reason, "delivery failed");
                 (store.fail(id, &self.owner, &reason).await, "failed")
             }
-            Decision::Retry(reason) => {
-                let at = retry_at.unwrap_or_else(Timestamp::now);
+            Decision::Retry(failure) => {
+                let n = claimed.attempt_in_run;
+                let reason = failure.summary();
+                tracing::info!(error = %reason, attempt = n, "delivery will be retried");
+                let at = Timestamp::now().plus(backoff(n));
                 (
                     store.retry_later(id, &self.owner, at, &reason).await,
                     "retry",
                 )
             }
         };
-        self.state
+        self.context
             .metrics
             .delivery_finished(outcome, provider, started.elapsed().as_secs_f64());
         match result {
@@ -337,91 +325,6 @@ impl Worker {
             Err(err) => tracing::warn!(error = %err, "could not record the delivery's outcome"),
         }
     }
-}
-
-/// What running a delivery came to, short of an error.
-enum Delivered {
-    Report(Box<TargetReport>),
-    /// The platform API did not confirm the job (`webhook.verify_with_platform`).
-    Refused(String),
-}
-
-/// What a delivery runs with, shared by the pool's workers.
-#[derive(Clone)]
-struct Tools {
-    pipeline: Arc<Pipeline>,
-    /// One download per job, whatever its number of targets.
-    exports: Arc<ExportCache>,
-    metrics: Arc<Metrics>,
-}
-
-/// Verifies the job with the platform when asked to, obtains its validated export (shared
-/// with the job's other deliveries on this replica: [`ExportCache`]), then delivers it to
-/// one target.
-///
-/// The pipeline's futures cannot be proven `Send` for every lifetime (a known compiler
-/// limitation with higher-ranked lifetimes, hit by the download and by the provider calls
-/// behind `&dyn Provider`), so they cannot run inside a spawned worker task; they run on a
-/// blocking-pool thread that drives them on the same runtime instead. One thread per
-/// delivery in flight, at most `workers` of them.
-async fn deliver(
-    tools: Tools,
-    job_ref: String,
-    job: JobEvent,
-    (hook_index, target_index): (usize, usize),
-    head_branch: String,
-    verify: bool,
-) -> Result<Delivered, PipelineError> {
-    let runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
-        let Tools {
-            pipeline,
-            exports,
-            metrics,
-        } = tools;
-        runtime.block_on(async {
-            // Before the download: a job the platform does not know has nothing to fetch,
-            // and an event describing one must not make Courier fetch anything.
-            if verify && let Some(reason) = pipeline.verify(&job).await?.refusal() {
-                return Ok(Delivered::Refused(reason));
-            }
-            let obtained = exports
-                .get_or_obtain(&job_ref, || async {
-                    let obtained = pipeline.obtain_export(&job, None).await?;
-                    metrics.downloaded(obtained.export.summary().bytes);
-                    Ok(obtained)
-                })
-                .await?;
-            let routed = RoutedTarget {
-                hook_index,
-                target_index,
-                target: &pipeline.config().hooks[hook_index].targets[target_index],
-                head_branch,
-            };
-            Ok(Delivered::Report(Box::new(
-                pipeline
-                    .run_target(&job, &obtained.export, &routed, Mode::Deliver)
-                    .await,
-            )))
-        })
-    })
-    .await
-    .unwrap_or_else(|e| {
-        Err(PipelineError::Io(std::io::Error::other(format!(
-            "the delivery task failed: {e}"
-        ))))
-    })
-}
-
-/// The hook and target indices and the target with this key, in the current configuration.
-fn find_target<'c>(config: &'c Config, key: &str) -> Option<(usize, usize, &'c Target)> {
-    config.hooks.iter().enumerate().find_map(|(h, hook)| {
-        hook.targets
-            .iter()
-            .enumerate()
-            .find(|(_, t)| t.key == key)
-            .map(|(t, target)| (h, t, target))
-    })
 }
 
 /// The job event stored with the delivery.
@@ -440,58 +343,35 @@ fn job_event(claimed: &Claimed) -> Result<JobEvent, String> {
     }
 }
 
-/// Why routing could not resolve this target when the job arrived, worked out again.
-fn routing_failure(config: &Config, job: &JobEvent, target: &Target) -> String {
-    if let Routing::Routed(route) = routing::route(config, job)
-        && let Some(failure) = route.failures.iter().find(|f| f.target.key == target.key)
-    {
-        return format!(
-            "routing failed for target {}: {}",
-            target.key, failure.error
-        );
-    }
-    format!(
-        "target {} could not be routed when the job arrived (no head branch); the configuration has changed since, so re-send the event",
-        target.key
-    )
-}
-
 /// What a target's report means for the store, given the commit the delivery has
 /// recorded so far (from an earlier run it finished, if any).
 fn decide(report: TargetReport, recorded_commit: Option<&str>) -> Decision {
-    let files = report.files.as_ref().map(|f| FileCounts {
-        added: f.added.len() as u64,
-        modified: f.modified.len() as u64,
-        deleted: f.deleted.len() as u64,
-    });
-    let outcome = match report.action {
-        "push" => Outcome::Delivered,
+    let state = match &report.outcome {
+        Outcome::Pushed => DeliveryState::Delivered,
         // The branch already holds this delivery's own commit, which the store does not
         // know: an attempt pushed it and never recorded the outcome (killed after the
         // push, or its pull request step failed and was retried). This delivery did
         // deliver the export. A replay of a finished delivery has recorded that commit,
         // and stays `up_to_date`: nothing new happened.
-        "up_to_date" if report.pushed_earlier && report.commit.as_deref() != recorded_commit => {
-            Outcome::Delivered
+        Outcome::UpToDate
+            if report.pushed_earlier && report.commit.as_deref() != recorded_commit =>
+        {
+            DeliveryState::Delivered
         }
-        "up_to_date" => Outcome::UpToDate,
-        "no_changes" => Outcome::NoChanges,
-        "branch_diverged" => Outcome::BranchDiverged,
-        _ => {
-            let message = report
-                .message
-                .unwrap_or_else(|| "the delivery failed without a message".to_owned());
-            let kind = report.error_kind.unwrap_or("error");
-            // The pipeline knows which failures pass by themselves (timeouts, 5xx, rate
-            // limits, a branch that moved under us): those are tried again later.
-            return if report.retryable {
-                Decision::Retry(format!("{kind}: {message}"))
-            } else {
-                Decision::Fail(format!("{kind}: {message}"))
-            };
+        Outcome::UpToDate => DeliveryState::UpToDate,
+        Outcome::NoChanges => DeliveryState::NoChanges,
+        Outcome::BranchDiverged => DeliveryState::BranchDiverged,
+        Outcome::Commented => DeliveryState::Commented,
+        Outcome::NoOpenPullRequest => DeliveryState::NoOpenPullRequest,
+        Outcome::Skipped => DeliveryState::Skipped,
+        // The delivery knows which failures pass by themselves (timeouts, 5xx, rate
+        // limits, a branch that moved under us): those are tried again later.
+        Outcome::Failed(failure) if failure.retryable => {
+            return Decision::Retry(failure.clone());
         }
+        Outcome::Failed(failure) => return Decision::Fail(failure.summary()),
     };
-    let mut finish = Finish::new(outcome);
+    let mut finish = Finish::new(state);
     if let Some(PullRequestReport::Done(pr)) = &report.pull_request {
         finish.warnings = pr.warnings.iter().map(ToString::to_string).collect();
     }
@@ -500,11 +380,20 @@ fn decide(report: TargetReport, recorded_commit: Option<&str>) -> Decision {
         .as_ref()
         .and_then(|pr| pr.url())
         .map(str::to_owned);
-    finish.commit = report.commit;
-    finish.files = files;
-    if outcome == Outcome::BranchDiverged {
-        finish.error = report.message;
+    finish.files = report.files.as_ref().map(|f| FileCounts {
+        added: f.added.len() as u64,
+        modified: f.modified.len() as u64,
+        deleted: f.deleted.len() as u64,
+    });
+    // A note on what was left alone (a diverged branch, a skipped job, where the failure
+    // was told) is kept where people read errors.
+    if !matches!(
+        state,
+        DeliveryState::Delivered | DeliveryState::UpToDate | DeliveryState::NoChanges
+    ) {
+        finish.error = report.message().map(str::to_owned);
     }
+    finish.commit = report.commit;
     Decision::Finish(finish)
 }
 
@@ -520,59 +409,73 @@ pub fn backoff(n: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::{Cause, TargetView};
 
-    fn report(action: &'static str, kind: Option<&'static str>, retryable: bool) -> TargetReport {
-        TargetReport {
-            target: crate::pipeline::TargetView {
-                target: "hooks[0].targets[0]".into(),
-                connection: "c".into(),
-                kind: "github",
-                repository: "acme/web".into(),
-                base: "main".into(),
-                head_branch: "courier/5".into(),
-                relative_path: None,
-                purge_directory: false,
-            },
-            action,
-            pushed: false,
-            pushed_earlier: false,
-            commit_message: None,
-            commit: Some("0123".into()),
-            base_commit: None,
-            files: None,
-            diff: None,
-            message: Some("what happened".into()),
-            error_kind: kind,
-            retryable,
-            pull_request: None,
-        }
+    fn report(outcome: Outcome) -> TargetReport {
+        let view = TargetView {
+            target: "github:acme/web@main".into(),
+            key: "hooks[0].targets[0]".into(),
+            connection: "c".into(),
+            kind: "github",
+            repository: "acme/web".into(),
+            base: "main".into(),
+            head_branch: "courier/5".into(),
+            relative_path: None,
+            purge_directory: false,
+        };
+        let mut report = TargetReport::new(view, outcome);
+        report.commit = Some("0123".into());
+        report.note = Some("what happened".into());
+        report
+    }
+
+    fn failed(cause: Cause, retryable: bool) -> Outcome {
+        let mut failure = Failure::new(cause, "what happened");
+        failure.retryable = retryable;
+        Outcome::Failed(failure)
     }
 
     #[test]
     fn only_passing_failures_are_retried() {
         assert!(matches!(
-            decide(report("error", Some("provider_rate_limited"), true), None),
-            Decision::Retry(m) if m == "provider_rate_limited: what happened"
+            decide(report(failed(Cause::Provider("provider_rate_limited"), true)), None),
+            Decision::Retry(f) if f.summary() == "provider_rate_limited: what happened"
         ));
         assert!(matches!(
-            decide(report("error", Some("auth"), false), None),
+            decide(report(failed(Cause::Git("auth"), false)), None),
             Decision::Fail(m) if m == "auth: what happened"
         ));
-        let Decision::Finish(finish) = decide(report("push", None, false), None) else {
+        let Decision::Finish(finish) = decide(report(Outcome::Pushed), None) else {
             panic!("a push finishes the delivery");
         };
-        assert_eq!(finish.outcome, Outcome::Delivered);
+        assert_eq!(finish.state, DeliveryState::Delivered);
         assert_eq!(finish.commit.as_deref(), Some("0123"));
-        let Decision::Finish(finish) = decide(report("branch_diverged", None, false), None) else {
+        assert_eq!(finish.error, None);
+        let Decision::Finish(finish) = decide(report(Outcome::BranchDiverged), None) else {
             panic!("a diverged branch finishes the delivery");
         };
         assert_eq!(finish.error.as_deref(), Some("what happened"));
     }
 
     #[test]
+    fn failure_reports_are_recorded_as_such() {
+        for (outcome, state) in [
+            (Outcome::Commented, DeliveryState::Commented),
+            (Outcome::NoOpenPullRequest, DeliveryState::NoOpenPullRequest),
+            (Outcome::Skipped, DeliveryState::Skipped),
+        ] {
+            let Decision::Finish(finish) = decide(report(outcome), None) else {
+                panic!("{state} finishes the delivery");
+            };
+            assert_eq!(finish.state, state);
+            assert_eq!(finish.error.as_deref(), Some("what happened"));
+        }
+    }
+
+    #[test]
     fn a_push_no_attempt_recorded_is_delivered_when_found_on_the_branch() {
         let ours = |recorded: Option<&str>| {
-            let mut found = report("up_to_date", None, false);
+            let mut found = report(Outcome::UpToDate);
             found.pushed_earlier = true;
             match decide(found, recorded) {
                 Decision::Finish(finish) => finish,
@@ -581,18 +484,18 @@ mod tests {
         };
         // A crashed (or retried) attempt pushed "0123" and recorded nothing.
         let finish = ours(None);
-        assert_eq!(finish.outcome, Outcome::Delivered);
+        assert_eq!(finish.state, DeliveryState::Delivered);
         assert_eq!(finish.commit.as_deref(), Some("0123"));
         // An older commit of this delivery was recorded; the branch now holds a newer
         // one of it (the base moved, then the run died after pushing).
-        assert_eq!(ours(Some("abcd")).outcome, Outcome::Delivered);
+        assert_eq!(ours(Some("abcd")).state, DeliveryState::Delivered);
         // A replay of a finished delivery finds the commit it recorded: nothing new.
-        assert_eq!(ours(Some("0123")).outcome, Outcome::UpToDate);
+        assert_eq!(ours(Some("0123")).state, DeliveryState::UpToDate);
         // Another delivery's commit with the same export: up to date, whatever is recorded.
-        let Decision::Finish(finish) = decide(report("up_to_date", None, false), None) else {
+        let Decision::Finish(finish) = decide(report(Outcome::UpToDate), None) else {
             panic!("an up-to-date branch finishes the delivery");
         };
-        assert_eq!(finish.outcome, Outcome::UpToDate);
+        assert_eq!(finish.state, DeliveryState::UpToDate);
     }
 
     #[test]

@@ -207,8 +207,11 @@ fn deliver_pushes_then_converges() {
         message.starts_with("Tokens from Example Design System v0.1"),
         "{message}"
     );
+    // The trailer names the job and the target by its stable id (derived from the
+    // connection, repository, base branch and path).
+    let trailer = message.lines().last().unwrap();
     assert!(
-        message.contains("Courier-Delivery: 1/6 hooks[0].targets[0]"),
+        trailer.starts_with("Courier-Delivery: 1/6 server:") && trailer.ends_with("@main:tokens"),
         "{message}"
     );
 

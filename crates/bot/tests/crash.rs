@@ -18,128 +18,24 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::github::{self, HEAD, REPO};
-use common::serve::{ArtifactServer, ServeCommand, Server, http, seed_payload, wait_until};
-use courier_testkit::forges::github_fake::{Fault, GitHubFake, Hold, HoldMode};
-use courier_testkit::{BareRepo, GitServer, install_pre_receive_hook, zip_bytes};
+use common::github::{HEAD, REPO};
+use common::serve::{http, wait_until};
+use common::world::{ADMIN_TOKEN, HOOK_TOKEN, PushHold, World, assert_no_secrets};
+use courier_testkit::forges::github_fake::{Fault, Hold, HoldMode};
 use serde_json::Value;
 
-/// GitHub takes the same token for the API and for git over HTTPS.
-const TOKEN: &str = "ghp_crash_token_7c41e9a05b3d";
-const HOOK_TOKEN: &str = "webhook-token-0123456789";
-const ADMIN_TOKEN: &str = "admin-token-abcdef012345";
 /// The `Courier-Delivery` trailer of the seed's job (workspace 1, job 6) at that target.
-const TRAILER: &str = "Courier-Delivery: 1/6 hooks[0].targets[0]";
+const TRAILER: &str = "Courier-Delivery: 1/6 github:acme/web@main:tokens";
 const PULLS: &str = "/repos/{owner}/{repo}/pulls";
 /// Bound on waiting for a held request to arrive or settle.
 const HOLD_WAIT: Duration = Duration::from_secs(60);
 
-struct Setup {
-    dir: tempfile::TempDir,
-    _git: GitServer,
-    repo: BareRepo,
-    artifacts: ArtifactServer,
-    /// Declared before the runtime that serves it, so it is dropped first.
-    fake: GitHubFake,
-    _runtime: tokio::runtime::Runtime,
-    config: PathBuf,
-}
-
-impl Setup {
-    fn new() -> Setup {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("repos");
-        let repo = github::web_repo(&root);
-        let git = GitServer::start(&root, TOKEN);
-        let artifacts = ArtifactServer::start(zip_bytes(&[
-            ("colors.css", b":root { --primary: #1463ff; }\n"),
-            ("nested/typography.css", b":root { --body: 16px; }\n"),
-        ]));
-        // The fake runs on a runtime of its own, so this thread may block (waiting on
-        // the server, on holds) while the fake keeps answering.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let fake = runtime.block_on(GitHubFake::start());
-        github::prepare_fake(&fake, TOKEN);
-        let config = dir.path().join("courier.yaml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
-listen: 127.0.0.1:0
-data_dir: ./data
-workers: 2
-webhook: {{ tokens: ["{HOOK_TOKEN}"] }}
-admin: {{ tokens: ["{ADMIN_TOKEN}"] }}
-platform:
-  insecure_hosts: ["127.0.0.1"]
-{github}"#,
-                github = github::target_yaml(&fake, &git),
-            ),
-        )
-        .unwrap();
-        Setup {
-            dir,
-            _git: git,
-            repo,
-            artifacts,
-            fake,
-            _runtime: runtime,
-            config,
-        }
-    }
-
-    /// The first seed's payload, its artifact URL pointing at the local artifact server.
-    fn payload(&self) -> String {
-        seed_payload(&self.artifacts.url())
-    }
-
-    fn serve(&self, log_name: &str) -> Server {
-        ServeCommand::new(
-            self.dir.path(),
-            &self.config,
-            &self.dir.path().join(log_name),
-        )
-        .env("TEST_GITHUB_TOKEN", TOKEN)
-        .start()
-    }
-
-    fn commits_on_head(&self) -> String {
-        courier_testkit::git(
-            self.repo.path.as_path(),
-            ["rev-list", "--count", &format!("main..{HEAD}")],
-        )
-        .trim()
-        .to_owned()
-    }
-
-    fn head_message(&self) -> String {
-        courier_testkit::git(self.repo.path.as_path(), ["log", "-1", "--format=%B", HEAD])
-    }
-}
-
-/// No secret in a server's log.
-fn assert_no_secrets(server: &Server) {
-    let log = server.log();
-    for (what, secret) in [
-        ("GitHub token", TOKEN),
-        ("webhook token", HOOK_TOKEN),
-        ("admin token", ADMIN_TOKEN),
-    ] {
-        assert!(!log.contains(secret), "the {what} leaked into the log");
-    }
-}
-
 /// The delivery finished `delivered` exactly once: one commit on the base holding the
 /// export, one pull request from the head branch, its URL recorded.
-fn assert_delivered_once(setup: &Setup, detail: &Value) {
+fn assert_delivered_once(setup: &World, detail: &Value) {
     let delivery = &detail["delivery"];
     assert_eq!(delivery["state"], "delivered", "{detail}");
     assert_eq!(delivery["head_branch"], HEAD, "{detail}");
@@ -173,7 +69,7 @@ fn assert_delivered_once(setup: &Setup, detail: &Value) {
     assert_eq!(pr.title, "Tokens v0.1: 2 files");
     assert!(
         pr.body
-            .ends_with("<!-- courier: hook=5 target=hooks[0].targets[0] -->"),
+            .ends_with("<!-- courier: hook=5 target=github:acme/web@main:tokens -->"),
         "{}",
         pr.body
     );
@@ -188,7 +84,7 @@ fn assert_delivered_once(setup: &Setup, detail: &Value) {
 
 #[test]
 fn a_webhook_over_tcp_opens_one_pull_request_on_github() {
-    let setup = Setup::new();
+    let setup = World::new();
     let server = setup.serve("serve.log");
     wait_until("readiness", || {
         server.request("GET", "/readyz", "", "").0 == 200
@@ -305,38 +201,18 @@ enum Stop {
 /// The test's grip on the held request.
 enum Held {
     Download,
-    /// The hook's control directory: `armed` is taken by the first push, which then
-    /// waits while `holding` exists and writes `done` when let go.
-    Push(PathBuf),
+    Push(PushHold),
     Api(Hold),
 }
 
 impl Held {
-    fn arm(setup: &Setup, step: &Step) -> Held {
+    fn arm(setup: &World, step: &Step) -> Held {
         match step {
             Step::Download => {
                 setup.artifacts.stall.store(true, Ordering::SeqCst);
                 Held::Download
             }
-            Step::Push { .. } => {
-                let control = setup.dir.path().join("push-hold");
-                std::fs::create_dir_all(&control).unwrap();
-                std::fs::write(control.join("armed"), b"").unwrap();
-                install_pre_receive_hook(
-                    &setup.repo,
-                    &format!(
-                        r#"cat >/dev/null
-control='{}'
-if mv "$control/armed" "$control/holding" 2>/dev/null; then
-  while [ -e "$control/holding" ]; do sleep 0.05; done
-  touch "$control/done"
-fi
-exit 0"#,
-                        control.display()
-                    ),
-                );
-                Held::Push(control)
-            }
+            Step::Push { .. } => Held::Push(setup.hold_first_push()),
             Step::Api {
                 method,
                 template,
@@ -345,28 +221,19 @@ exit 0"#,
         }
     }
 
-    fn wait_arrived(&self, setup: &Setup) {
+    fn wait_arrived(&self, setup: &World) {
         match self {
             Held::Download => wait_until("the download to start", || setup.artifacts.hits() >= 1),
-            Held::Push(control) => {
-                wait_until("the push to reach the hook", || {
-                    control.join("holding").exists()
-                });
-            }
+            Held::Push(push) => push.wait_arrived(),
             Held::Api(hold) => assert!(hold.wait_arrived(HOLD_WAIT), "the held call arrived"),
         }
     }
 
     /// Lets the held request go, and waits until it is over.
-    fn release(&self, setup: &Setup) {
+    fn release(&self, setup: &World) {
         match self {
             Held::Download => setup.artifacts.stall.store(false, Ordering::SeqCst),
-            Held::Push(control) => {
-                std::fs::remove_file(control.join("holding")).unwrap();
-                wait_until("the held push to finish its hook", || {
-                    control.join("done").exists()
-                });
-            }
+            Held::Push(push) => push.release(),
             Held::Api(hold) => {
                 hold.release();
                 assert!(hold.wait_settled(HOLD_WAIT), "the held call settled");
@@ -377,8 +244,8 @@ exit 0"#,
 
 /// Delivers the seed, stops the server at `step`, starts it again on the same data
 /// directory and checks the delivery finished exactly once.
-fn crash_and_recover(step: Step, stop: Stop) -> (Setup, Value) {
-    let setup = Setup::new();
+fn crash_and_recover(step: Step, stop: Stop) -> (World, Value) {
+    let setup = World::new();
     let held = Held::arm(&setup, &step);
     let first = setup.serve("first.log");
     let id = first.post_event(HOOK_TOKEN, &setup.payload());
@@ -551,7 +418,7 @@ fn sigterm_while_creating_the_pull_request() {
 /// own commit on the branch, opens the PR and is recorded `delivered` with that commit.
 #[test]
 fn a_pull_request_step_failing_after_the_push_is_retried_and_delivered() {
-    let setup = Setup::new();
+    let setup = World::new();
     // The pipeline tries a provider call 5 times before the attempt gives up.
     for _ in 0..5 {
         setup

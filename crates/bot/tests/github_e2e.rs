@@ -135,7 +135,7 @@ async fn deliver_opens_then_updates_then_closes_one_pull_request() {
     );
     assert!(
         pr.body
-            .ends_with("<!-- courier: hook=5 target=hooks[0].targets[0] -->"),
+            .ends_with("<!-- courier: hook=5 target=github:acme/web@main:tokens -->"),
         "{}",
         pr.body
     );

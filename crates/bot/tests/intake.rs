@@ -234,7 +234,7 @@ async fn oversized_and_malformed_bodies_are_refused() {
 }
 
 #[tokio::test]
-async fn other_events_are_ignored_and_failed_jobs_recorded_without_deliveries() {
+async fn other_events_are_ignored_and_failed_jobs_queued_to_be_reported() {
     let app = app().await;
     let other = SEED_V1.replace("job:updated", "design_system:updated");
     let (status, answer) = app.post(Some(HOOK_TOKEN), other).await;
@@ -247,7 +247,27 @@ async fn other_events_are_ignored_and_failed_jobs_recorded_without_deliveries() 
             .contains("design_system:updated")
     );
 
+    // A job that ended without success gets a delivery per target, which tells the
+    // target's open pull request.
     let (status, answer) = app.post(Some(HOOK_TOKEN), payload("f1", "Failed")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(delivery_ids(&answer).len(), 1, "{answer}");
+    let job: JobId = answer["job"].as_str().unwrap().parse().unwrap();
+    let detail = app
+        .state
+        .store
+        .get_job(&job)
+        .await
+        .unwrap()
+        .expect("recorded");
+    assert_eq!(detail.job.status, "Failed");
+    assert!(!detail.job.ignored);
+    assert_eq!(detail.deliveries.len(), 1);
+
+    // One still in progress is recorded only.
+    let (status, answer) = app
+        .post(Some(HOOK_TOKEN), payload("p1", "InProgress"))
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     assert!(delivery_ids(&answer).is_empty(), "{answer}");
     let job: JobId = answer["job"].as_str().unwrap().parse().unwrap();
@@ -258,7 +278,6 @@ async fn other_events_are_ignored_and_failed_jobs_recorded_without_deliveries() 
         .await
         .unwrap()
         .expect("recorded");
-    assert_eq!(detail.job.status, "Failed");
     assert!(detail.job.ignored);
     assert!(detail.deliveries.is_empty());
 }

@@ -50,8 +50,9 @@ fn head_branch(target: usize) -> String {
     format!("tokens/t{target:02}")
 }
 
+/// The target's stable id, derived from its connection, repository, base and path.
 fn target_key(target: usize) -> String {
-    format!("hooks[{target}].targets[0]")
+    format!("github:{}@main:tokens", repository(target))
 }
 
 /// Jobs are numbered from 1 and go to the targets round-robin.

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::{Backend, TestStore};
 use courier::store::{
-    DeliveryFilter, DeliveryId, DeliveryState, FileCounts, Finish, NewDelivery, NewJob, Outcome,
-    Page, Routing, Store, StoreError, Timestamp,
+    DeliveryFilter, DeliveryId, DeliveryState, FileCounts, Finish, NewDelivery, NewJob, Page,
+    Routing, Store, StoreError, Timestamp,
 };
 
 /// Each case runs once per backend, bounded in time.
@@ -51,6 +51,7 @@ on_both!(
     renewed_lease_is_not_reclaimed,
     newer_queued_export_supersedes_older,
     supersede_spares_another_hooks_delivery_to_the_same_branch,
+    a_failure_report_never_supersedes_an_export,
     running_delivery_is_not_superseded,
     retry_later_waits_until_due,
     requeue_puts_finished_back,
@@ -346,7 +347,7 @@ async fn claim_finish_records_outcome(t: TestStore) {
             &id,
             "w1",
             Finish {
-                outcome: Outcome::Delivered,
+                state: DeliveryState::Delivered,
                 pr_url: Some("https://github.example/acme/web/pull/7".into()),
                 commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
                 files: Some(FileCounts {
@@ -425,7 +426,10 @@ async fn illegal_transitions_are_refused(t: TestStore) {
     let s = &t.store;
     let id = one(s, "j1", "5", "t0", "acme/web", "b").await;
     // Not claimed: nobody holds it.
-    match s.finish(&id, "w1", Finish::new(Outcome::Delivered)).await {
+    match s
+        .finish(&id, "w1", Finish::new(DeliveryState::Delivered))
+        .await
+    {
         Err(StoreError::LeaseLost { state, holder, .. }) => {
             assert_eq!(state, DeliveryState::Queued);
             assert_eq!(holder, None);
@@ -450,7 +454,10 @@ async fn illegal_transitions_are_refused(t: TestStore) {
         other => panic!("expected IllegalTransition, got {other:?}"),
     }
     // Someone else cannot finish it.
-    match s.finish(&id, "w2", Finish::new(Outcome::Delivered)).await {
+    match s
+        .finish(&id, "w2", Finish::new(DeliveryState::Delivered))
+        .await
+    {
         Err(StoreError::LeaseLost {
             owner,
             holder,
@@ -463,12 +470,13 @@ async fn illegal_transitions_are_refused(t: TestStore) {
         }
         other => panic!("expected LeaseLost, got {other:?}"),
     }
-    s.finish(&id, "w1", Finish::new(Outcome::NoChanges))
+    s.finish(&id, "w1", Finish::new(DeliveryState::NoChanges))
         .await
         .unwrap();
     // Finished: not again, not renewed, not retried.
     assert!(matches!(
-        s.finish(&id, "w1", Finish::new(Outcome::Delivered)).await,
+        s.finish(&id, "w1", Finish::new(DeliveryState::Delivered))
+            .await,
         Err(StoreError::LeaseLost {
             state: DeliveryState::NoChanges,
             ..
@@ -505,9 +513,13 @@ async fn same_key_runs_in_arrival_order(t: TestStore) {
             s.claim("w2", LEASE).await.unwrap().is_none(),
             "a second delivery for the same branch must wait"
         );
-        s.finish(&claimed.delivery.id, "w1", Finish::new(Outcome::Delivered))
-            .await
-            .unwrap();
+        s.finish(
+            &claimed.delivery.id,
+            "w1",
+            Finish::new(DeliveryState::Delivered),
+        )
+        .await
+        .unwrap();
         order.push(claimed.delivery.id);
     }
     assert_eq!(order, vec![a, b, c]);
@@ -536,9 +548,13 @@ async fn different_keys_run_concurrently(t: TestStore) {
         s.claim("w4", LEASE).await.unwrap().is_none(),
         "{a2} waits for its branch"
     );
-    s.finish(&third.delivery.id, "w3", Finish::new(Outcome::UpToDate))
-        .await
-        .unwrap();
+    s.finish(
+        &third.delivery.id,
+        "w3",
+        Finish::new(DeliveryState::UpToDate),
+    )
+    .await
+    .unwrap();
     assert!(
         s.claim("w4", LEASE).await.unwrap().is_none(),
         "another key finishing frees nothing"
@@ -573,7 +589,10 @@ async fn expired_lease_is_reclaimed_and_stale_owner_refused(t: TestStore) {
     assert_eq!(second.attempt, 2);
     assert_eq!(second.delivery.lease_owner.as_deref(), Some("w2"));
 
-    match s.finish(&id, "w1", Finish::new(Outcome::Delivered)).await {
+    match s
+        .finish(&id, "w1", Finish::new(DeliveryState::Delivered))
+        .await
+    {
         Err(StoreError::LeaseLost { holder, .. }) => assert_eq!(holder.as_deref(), Some("w2")),
         other => panic!("stale owner must be refused, got {other:?}"),
     }
@@ -581,7 +600,7 @@ async fn expired_lease_is_reclaimed_and_stale_owner_refused(t: TestStore) {
         s.renew(&id, "w1", LEASE).await,
         Err(StoreError::LeaseLost { .. })
     ));
-    s.finish(&id, "w2", Finish::new(Outcome::Delivered))
+    s.finish(&id, "w2", Finish::new(DeliveryState::Delivered))
         .await
         .unwrap();
 
@@ -609,7 +628,7 @@ async fn renewed_lease_is_not_reclaimed(t: TestStore) {
         s.claim("w2", LEASE).await.unwrap().is_none(),
         "renewed lease holds"
     );
-    s.finish(&id, "w1", Finish::new(Outcome::Delivered))
+    s.finish(&id, "w1", Finish::new(DeliveryState::Delivered))
         .await
         .unwrap();
 }
@@ -656,12 +675,41 @@ async fn supersede_spares_another_hooks_delivery_to_the_same_branch(t: TestStore
     let first = s.claim("w1", LEASE).await.unwrap().unwrap();
     assert_eq!(first.delivery.id, other_hook, "next in line on the branch");
     assert_eq!(state_of(s, &old).await, DeliveryState::Superseded);
-    s.finish(&other_hook, "w1", Finish::new(Outcome::Delivered))
+    s.finish(&other_hook, "w1", Finish::new(DeliveryState::Delivered))
         .await
         .unwrap();
     let second = s.claim("w1", LEASE).await.unwrap().unwrap();
     assert_eq!(second.delivery.id, newest);
     assert_eq!(state_of(s, &other_hook).await, DeliveryState::Delivered);
+}
+
+/// A failed job's report queued behind a waiting export does not make that export stale:
+/// only a newer export does (and it makes an older report stale too).
+async fn a_failure_report_never_supersedes_an_export(t: TestStore) {
+    let s = &t.store;
+    let export = one(s, "j1", "5", "t0", "acme/web", "b").await;
+    let mut failed = job("j2", &[("5", "t0", "acme/web", "b")]);
+    failed.status = "Failure".into();
+    let report = s.insert_job(failed).await.unwrap().deliveries[0].clone();
+
+    let first = s.claim("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(first.delivery.id, export, "the export is not superseded");
+    s.finish(&export, "w1", Finish::new(DeliveryState::Delivered))
+        .await
+        .unwrap();
+    let second = s.claim("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(second.delivery.id, report);
+    s.finish(&report, "w1", Finish::new(DeliveryState::Commented))
+        .await
+        .unwrap();
+
+    let mut failed = job("j3", &[("5", "t0", "acme/web", "b")]);
+    failed.status = "Failure".into();
+    let stale = s.insert_job(failed).await.unwrap().deliveries[0].clone();
+    let newest = one(s, "j4", "5", "t0", "acme/web", "b").await;
+    let third = s.claim("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(third.delivery.id, newest);
+    assert_eq!(state_of(s, &stale).await, DeliveryState::Superseded);
 }
 
 async fn running_delivery_is_not_superseded(t: TestStore) {
@@ -674,7 +722,7 @@ async fn running_delivery_is_not_superseded(t: TestStore) {
         "same branch is busy"
     );
     assert_eq!(state_of(s, &running).await, DeliveryState::Running);
-    s.finish(&running, "w1", Finish::new(Outcome::Delivered))
+    s.finish(&running, "w1", Finish::new(DeliveryState::Delivered))
         .await
         .unwrap();
     assert_eq!(
@@ -729,7 +777,7 @@ async fn requeue_puts_finished_back(t: TestStore) {
     let s = &t.store;
     let id = one(s, "j1", "5", "t0", "acme/web", "b").await;
     s.claim("w1", LEASE).await.unwrap().unwrap();
-    let mut done = Finish::new(Outcome::Delivered);
+    let mut done = Finish::new(DeliveryState::Delivered);
     done.pr_url = Some("https://github.example/acme/web/pull/1".into());
     s.finish(&id, "w1", done).await.unwrap();
 
@@ -784,7 +832,7 @@ async fn list_filters_and_pages(t: TestStore) {
     // Make ids[0] delivered.
     let c = s.claim("w", LEASE).await.unwrap().unwrap();
     assert_eq!(c.delivery.id, ids[0]);
-    s.finish(&ids[0], "w", Finish::new(Outcome::Delivered))
+    s.finish(&ids[0], "w", Finish::new(DeliveryState::Delivered))
         .await
         .unwrap();
 
@@ -867,7 +915,7 @@ async fn bodies_are_forgotten_and_history_pruned(t: TestStore) {
     let build_only = s.insert_job(build_only).await.unwrap().job;
     let c = s.claim("w", LEASE).await.unwrap().unwrap();
     assert_eq!(c.delivery.id, done);
-    s.finish(&done, "w", Finish::new(Outcome::Delivered))
+    s.finish(&done, "w", Finish::new(DeliveryState::Delivered))
         .await
         .unwrap();
     let job_of = |id: &DeliveryId| {
@@ -923,7 +971,7 @@ async fn metrics_reads(t: TestStore) {
         "{age:?}"
     );
     s.claim("w", LEASE).await.unwrap().unwrap();
-    s.finish(&a, "w", Finish::new(Outcome::BranchDiverged))
+    s.finish(&a, "w", Finish::new(DeliveryState::BranchDiverged))
         .await
         .unwrap();
     assert_eq!(s.queue_depth().await.unwrap(), 1);
@@ -1053,9 +1101,13 @@ async fn concurrent_workers_on_two_handles_never_overlap(t: TestStore) {
                     .push((branch.clone(), c.delivery.id.clone()));
                 tokio::time::sleep(Duration::from_millis(2)).await;
                 running.lock().unwrap().remove(&branch);
-                s.finish(&c.delivery.id, &owner, Finish::new(Outcome::Delivered))
-                    .await
-                    .expect("finish");
+                s.finish(
+                    &c.delivery.id,
+                    &owner,
+                    Finish::new(DeliveryState::Delivered),
+                )
+                .await
+                .expect("finish");
             }
         }));
     }
@@ -1190,7 +1242,7 @@ async fn replicas_share_the_queue_and_take_over_a_dead_one(t: TestStore) {
                     .unwrap()
                     .push((branch.clone(), c.delivery.id.clone()));
                 running.lock().unwrap().remove(&branch);
-                let mut done = Finish::new(Outcome::Delivered);
+                let mut done = Finish::new(DeliveryState::Delivered);
                 done.pr_url = Some(format!("https://github.example/acme/web/pull/{branch}"));
                 s.finish(&c.delivery.id, &owner, done)
                     .await

@@ -16,7 +16,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Backend, TestStore};
-use courier::store::{Finish, Inserted, NewDelivery, NewJob, Outcome, Routing, Store, StoreError};
+use courier::store::{
+    DeliveryState, Finish, Inserted, NewDelivery, NewJob, Routing, Store, StoreError,
+};
 
 const CALLERS: usize = 64;
 
@@ -106,7 +108,11 @@ async fn sqlite_intake_single_vs_batched() {
             .expect("claimable");
         let t1 = Instant::now();
         t.store
-            .finish(&c.delivery.id, "bench", Finish::new(Outcome::Delivered))
+            .finish(
+                &c.delivery.id,
+                "bench",
+                Finish::new(DeliveryState::Delivered),
+            )
             .await
             .unwrap();
         claiming += t1 - t0;

@@ -5,15 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use courier_core::archive::ExportSummary;
-use courier_core::config::Config;
-use courier_core::event::{Event, JobEvent};
-use courier_core::routing::{self, Routing};
-use serde::Serialize;
+use courier_core::event::Event;
 
 use super::{Exit, load_config, read_payload};
-use crate::pipeline::{
-    Mode, Pipeline, PipelineError, PullRequestReport, TargetReport, parse_payload,
+use crate::delivery::{
+    Cause, Deliverer, JobReport, JobStatus, Mode, PullRequestReport, Run, parse_payload,
 };
 
 #[derive(Debug, Args)]
@@ -47,51 +43,6 @@ pub struct RunArgs {
     pub json: bool,
 }
 
-/// The report `dry-run` and `deliver` print; with `--json` this is the documented shape.
-#[derive(Debug, Serialize)]
-pub struct RunReport {
-    /// `dry_run` or `deliver`.
-    pub mode: &'static str,
-    /// `planned` / `delivered` (every target went through), `partial` (some targets
-    /// failed), `failed`, or `nothing_to_deliver`.
-    pub status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub job: Option<JobSummary>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub export: Option<ExportSummary>,
-    pub targets: Vec<TargetReport>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct JobSummary {
-    pub workspace: String,
-    pub design_system: String,
-    pub version: String,
-    pub exporter: String,
-    pub hook: String,
-    pub job: String,
-    pub status: String,
-}
-
-impl JobSummary {
-    fn new(job: &JobEvent) -> JobSummary {
-        JobSummary {
-            workspace: job.workspace.id.clone(),
-            design_system: format!("{} ({})", job.design_system.name, job.design_system.id),
-            version: format!("{} {}", job.version.name, job.version.version),
-            exporter: format!("{} ({})", job.exporter.name, job.exporter.id),
-            hook: format!("{} ({})", job.hook.name, job.hook.id),
-            job: job.job.id.clone(),
-            status: job.job.status.to_string(),
-        }
-    }
-}
-
-/// How much of a failed job's log goes into the pull request comment.
-const FAILURE_LOG_LINES: usize = 20;
-
 pub async fn dry_run(args: &DryRunArgs) -> anyhow::Result<Exit> {
     run(&args.run, Mode::DryRun { diff: args.diff }).await
 }
@@ -113,28 +64,21 @@ async fn run(args: &RunArgs, mode: Mode) -> anyhow::Result<Exit> {
             return Ok(Exit::Invalid);
         }
     };
-    let mode_name = match mode {
-        Mode::DryRun { .. } => "dry_run",
-        Mode::Deliver => "deliver",
-    };
-    let mut report = RunReport {
-        mode: mode_name,
-        status: "nothing_to_deliver",
-        reason: None,
-        job: None,
-        export: None,
-        targets: Vec::new(),
-    };
-    let (exit, report) = match &event {
+    let report = match &event {
         Event::Other { event } => {
+            let mut report = JobReport::new(mode, None);
             report.reason = Some(format!(
                 "event `{event}` is ignored; only job:updated is delivered"
             ));
-            (Exit::NothingToDeliver, report)
+            report
         }
         Event::JobUpdated(job) => {
-            report.job = Some(JobSummary::new(job));
-            run_job(&config, job, args, mode, report).await?
+            let run = Run {
+                mode,
+                artifact: args.artifact.as_deref(),
+                queued: None,
+            };
+            Deliverer::new(config)?.run_job(job, run).await
         }
     };
     if args.json {
@@ -142,83 +86,21 @@ async fn run(args: &RunArgs, mode: Mode) -> anyhow::Result<Exit> {
     } else {
         print_text(&report);
     }
-    Ok(exit)
+    Ok(exit_code(&report))
 }
 
-async fn run_job(
-    config: &Arc<Config>,
-    job: &JobEvent,
-    args: &RunArgs,
-    mode: Mode,
-    mut report: RunReport,
-) -> anyhow::Result<(Exit, RunReport)> {
-    let route = match routing::route(config, job) {
-        Routing::Unrouted { reason } => {
-            report.reason = Some(reason);
-            return Ok((Exit::NothingToDeliver, report));
-        }
-        Routing::Routed(route) if route.is_build_only() => {
-            report.reason = Some("the matching hook entries have no targets (only build)".into());
-            return Ok((Exit::NothingToDeliver, report));
-        }
-        Routing::Routed(route) => route,
-    };
-    let pipeline = Pipeline::new(config.clone())?;
-    if !job.is_deliverable() {
-        // Nothing to push; the targets' open pull requests hear about the failure.
-        report.reason = Some(format!(
-            "job {} has status {}; only successful jobs are delivered",
-            job.job.id, job.job.status
-        ));
-        let tail = pipeline.log_tail(job, FAILURE_LOG_LINES).await;
-        for routed in &route.targets {
-            report
-                .targets
-                .push(pipeline.report_failure(job, routed, &tail, mode).await);
-        }
-        return Ok((Exit::NothingToDeliver, report));
+/// Scripts branch on the exit code: an archive the rules reject is invalid input, any
+/// other failure a failure while running.
+fn exit_code(report: &JobReport) -> Exit {
+    match report.status {
+        JobStatus::Planned | JobStatus::Delivered => Exit::Success,
+        JobStatus::NothingToDeliver => Exit::NothingToDeliver,
+        JobStatus::Failed if report.cause == Some(Cause::Archive) => Exit::Invalid,
+        JobStatus::Failed | JobStatus::Partial => Exit::Failure,
     }
-    let obtained = match pipeline.obtain_export(job, args.artifact.as_deref()).await {
-        Ok(obtained) => obtained,
-        Err(err) => {
-            report.status = "failed";
-            report.reason = Some(err.to_string());
-            let exit = match err {
-                PipelineError::Archive(_) => Exit::Invalid,
-                _ => Exit::Failure,
-            };
-            return Ok((exit, report));
-        }
-    };
-    report.export = Some(obtained.export.summary());
-    for failure in &route.failures {
-        report
-            .targets
-            .push(TargetReport::unroutable(config, failure));
-    }
-    for routed in &route.targets {
-        report.targets.push(
-            pipeline
-                .run_target(job, &obtained.export, routed, mode)
-                .await,
-        );
-    }
-    let failed = report.targets.iter().filter(|t| t.is_error()).count();
-    report.status = match (failed, mode) {
-        (0, Mode::DryRun { .. }) => "planned",
-        (0, Mode::Deliver) => "delivered",
-        (n, _) if n == report.targets.len() => "failed",
-        _ => "partial",
-    };
-    let exit = if failed == 0 {
-        Exit::Success
-    } else {
-        Exit::Failure
-    };
-    Ok((exit, report))
 }
 
-fn print_text(report: &RunReport) {
+fn print_text(report: &JobReport) {
     let writes = if report.mode == "dry_run" {
         " (dry run: nothing is pushed)"
     } else {
@@ -236,8 +118,8 @@ fn print_text(report: &RunReport) {
     for target in &report.targets {
         println!();
         println!("target {}", target.target);
-        println!("  action: {}", target.action);
-        if let Some(message) = &target.message {
+        println!("  action: {}", target.outcome);
+        if let Some(message) = target.message() {
             println!("  {message}");
         }
         if let Some(commit) = &target.commit {
@@ -277,8 +159,8 @@ fn print_text(report: &RunReport) {
     }
     println!();
     match &report.reason {
-        Some(reason) => println!("{}: {reason}", report.status),
-        None => println!("{}", report.status),
+        Some(reason) => println!("{}: {reason}", report.status.word()),
+        None => println!("{}", report.status.word()),
     }
 }
 

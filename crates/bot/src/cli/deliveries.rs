@@ -17,7 +17,8 @@ pub struct DeliveriesArgs {
     #[arg(long, short, env = "COURIER_CONFIG")]
     pub config: PathBuf,
     /// Only deliveries in this state (queued, running, retrying, delivered, no_changes,
-    /// up_to_date, branch_diverged, skipped, failed, superseded).
+    /// up_to_date, branch_diverged, commented, no_open_pull_request, skipped, failed,
+    /// superseded).
     #[arg(long)]
     pub state: Option<DeliveryState>,
     /// Only deliveries of this hook id.

@@ -10,7 +10,7 @@ use courier_core::routing::{self, Routing};
 use serde::Serialize;
 
 use super::{Exit, load_config, read_payload};
-use crate::pipeline::{ParsedPayload, TargetView, parse_payload};
+use crate::delivery::{ParsedPayload, TargetView, export_refusal, parse_payload};
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -100,24 +100,30 @@ pub async fn run(args: &InspectArgs) -> anyhow::Result<Exit> {
         (Some(config), Event::JobUpdated(job)) => Some(routing_view(config, job)),
         _ => None,
     };
-    let export = args.artifact.as_ref().map(|path| {
+    let opened = args.artifact.as_ref().map(|path| {
         let limits = config
             .as_ref()
             .map(|c| c.limits.archive.clone())
             .unwrap_or_default();
-        match Export::open(path, &limits) {
-            Ok(export) => ExportView::Valid {
-                summary: export.summary(),
-            },
-            Err(err) => ExportView::Rejected {
-                rule: err.rule(),
-                entry: err.entry().map(str::to_owned),
-                message: err.to_string(),
-            },
-        }
+        Export::open(path, &limits)
+    });
+    // The targets' own rules on the export, judged as a delivery judges them.
+    let refusal = match (&config, &event, &opened) {
+        (Some(config), Event::JobUpdated(job), Some(Ok(export))) => refusal(config, job, export),
+        _ => None,
+    };
+    let export = opened.map(|opened| match opened {
+        Ok(export) => ExportView::Valid {
+            summary: export.summary(),
+        },
+        Err(err) => ExportView::Rejected {
+            rule: err.rule(),
+            entry: err.entry().map(str::to_owned),
+            message: err.to_string(),
+        },
     });
 
-    let reason = why_not(&event, routing.as_ref(), export.as_ref());
+    let reason = why_not(&event, routing.as_ref(), export.as_ref()).or(refusal);
     let inspection = Inspection {
         deliverable: reason.is_none(),
         reason,
@@ -152,12 +158,23 @@ fn routing_view(config: &Config, job: &JobEvent) -> RoutingView {
                 .failures
                 .iter()
                 .map(|f| FailureView {
-                    target: f.target.key.clone(),
+                    target: f.target.id.clone(),
                     error: f.error.to_string(),
                 })
                 .collect(),
         },
     }
+}
+
+/// The first routed target that would refuse this export, and why.
+fn refusal(config: &Config, job: &JobEvent, export: &Export) -> Option<String> {
+    let Routing::Routed(route) = routing::route(config, job) else {
+        return None;
+    };
+    route.targets.iter().find_map(|routed| {
+        export_refusal(routed.target, export)
+            .map(|why| format!("target {}: {why}", routed.target.id))
+    })
 }
 
 /// The first reason the event would not be delivered, in the order a person fixes them.
@@ -229,7 +246,7 @@ fn print_text(inspection: &Inspection) {
             println!("  job:           {} status {}", job.job.id, job.job.status);
             println!(
                 "  artifact:      {}",
-                crate::pipeline::describe_artifact(&job.job.artifact)
+                crate::delivery::describe_artifact(&job.job.artifact)
             );
         }
     }

@@ -9,8 +9,10 @@ use anyhow::Context as _;
 use clap::Args;
 
 use super::Exit;
-use crate::pipeline::Pipeline;
-use crate::server::{AppState, Metrics, create_app};
+use crate::context::Context;
+use crate::delivery::Deliverer;
+use crate::metrics::Metrics;
+use crate::server::create_app;
 use crate::store::Store;
 use crate::worker::{WorkerOptions, WorkerPool};
 
@@ -73,12 +75,12 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<Exit> {
     let store = Store::open(&config.store)
         .await
         .context("opening the store")?;
-    let pipeline = Arc::new(Pipeline::new(config.clone())?);
-    let state = AppState::with_metrics(
+    let context = Context::with_metrics(
         config.clone(),
         store.clone(),
         Metrics::for_replica(&replica),
     );
+    let deliverer = Arc::new(Deliverer::new(config.clone())?.with_metrics(context.metrics.clone()));
     let mut options = WorkerOptions::from_config(&config);
     options.lease = Duration::from_secs(args.lease_seconds);
     options.replica_id = replica.clone();
@@ -88,7 +90,7 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<Exit> {
         .with_context(|| format!("binding {addr}"))?;
     let bound = listener.local_addr().context("reading the bound address")?;
 
-    let workers = WorkerPool::spawn(state.clone(), pipeline, options);
+    let workers = WorkerPool::spawn(context.clone(), deliverer, options);
     // On stdout as well as in the log: scripts and tests that pass port 0 read it there,
     // whatever the log level.
     println!("listening on {bound}");
@@ -99,7 +101,7 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<Exit> {
         "listening on {bound}"
     );
 
-    let served = axum::serve(listener, create_app(state.clone()))
+    let served = axum::serve(listener, create_app(context.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await;
     tracing::info!("stopping: no new requests; waiting for running deliveries");

@@ -10,13 +10,13 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use courier_core::config::Config;
-use courier_core::event::{Event, JobEvent};
+use courier_core::event::{Event, JobEvent, JobStatus};
 use courier_core::routing::{self, Routing};
 use serde::Serialize;
 use serde_json::json;
 
 use super::{AppState, MAX_BODY_BYTES, auth};
-use crate::pipeline::parse_payload;
+use crate::delivery::parse_payload;
 use crate::store::{DeliveryId, JobId, NewDelivery, NewJob, Routing as StoredRouting};
 
 pub async fn webhook(State(state): State<AppState>, request: Request) -> Response {
@@ -185,7 +185,7 @@ fn record(config: &Config, job: &JobEvent, body: Vec<u8>, refusal: Option<&str>)
         hook_id: job.hook.id.clone(),
         design_system_id: job.design_system.id.clone(),
         status: job.job.status.to_string(),
-        ignored: !job.is_deliverable(),
+        ignored: !acted_on(job),
         body,
         routing: StoredRouting::Unrouted {
             reason: String::new(),
@@ -208,9 +208,11 @@ fn record(config: &Config, job: &JobEvent, body: Vec<u8>, refusal: Option<&str>)
             if record.ignored {
                 return record;
             }
+            // A successful job delivers its export to each target; one that ended without
+            // success tells each target's open pull request (the same path runs both).
             for routed in &route.targets {
                 record.deliveries.push(NewDelivery {
-                    target_key: routed.target.key.clone(),
+                    target_key: routed.target.id.clone(),
                     hook_id: job.hook.id.clone(),
                     repository: routed.target.repository.clone(),
                     head_branch: routed.head_branch.clone(),
@@ -220,7 +222,7 @@ fn record(config: &Config, job: &JobEvent, body: Vec<u8>, refusal: Option<&str>)
             // fails with the reason: recorded where people look, not dropped.
             for failed in &route.failures {
                 record.deliveries.push(NewDelivery {
-                    target_key: failed.target.key.clone(),
+                    target_key: failed.target.id.clone(),
                     hook_id: job.hook.id.clone(),
                     repository: failed.target.repository.clone(),
                     head_branch: String::new(),
@@ -229,6 +231,17 @@ fn record(config: &Config, job: &JobEvent, body: Vec<u8>, refusal: Option<&str>)
         }
     }
     record
+}
+
+/// Whether Courier acts on a job in this state: a success is delivered, and a job that
+/// ended without success is reported on the targets' open pull requests. Anything else
+/// (`InProgress`, a status Courier does not know) is recorded only, and upgraded if a
+/// later copy of the same job says it ended.
+fn acted_on(job: &JobEvent) -> bool {
+    matches!(
+        job.job.status,
+        JobStatus::Success | JobStatus::Failure | JobStatus::Failed | JobStatus::Timeout
+    )
 }
 
 fn error(status: StatusCode, message: String) -> Response {

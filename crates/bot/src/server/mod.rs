@@ -7,24 +7,17 @@
 mod api;
 mod auth;
 mod intake;
-mod metrics;
 mod ops;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use courier_core::config::Config;
-use tokio::sync::Notify;
 use tower::limit::ConcurrencyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-pub use metrics::Metrics;
-
-use crate::store::Store;
+pub use crate::context::Context;
 
 /// The largest webhook body accepted; the platform's events are a few kilobytes, and
 /// first-version events with inline logs stay well under this.
@@ -34,47 +27,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests served at once; beyond that, callers wait in the listener's backlog.
 pub const MAX_CONCURRENT_REQUESTS: usize = 512;
 
-/// What every handler shares: one `Arc`, since axum clones the state for every request.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-pub struct Shared {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub metrics: Arc<Metrics>,
-    /// Woken when intake queues new deliveries, so idle workers claim them at once.
-    pub work_available: Arc<Notify>,
-    /// Set while the worker pool runs; `/readyz` reports it.
-    pub workers_running: AtomicBool,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-impl AppState {
-    pub fn new(config: Arc<Config>, store: Store) -> AppState {
-        AppState::with_metrics(config, store, Metrics::new())
-    }
-
-    pub fn with_metrics(config: Arc<Config>, store: Store, metrics: Metrics) -> AppState {
-        AppState(Arc::new(Shared {
-            config,
-            store,
-            metrics: Arc::new(metrics),
-            work_available: Arc::new(Notify::new()),
-            workers_running: AtomicBool::new(false),
-        }))
-    }
-
-    pub fn set_workers_running(&self, running: bool) {
-        self.workers_running.store(running, Ordering::SeqCst);
-    }
-}
+/// The server's state is the running instance's [`Context`]; the name stays for handlers.
+pub type AppState = Context;
 
 /// The whole HTTP surface as a router, for the server and for tests (`oneshot`).
 pub fn create_app(state: AppState) -> Router {

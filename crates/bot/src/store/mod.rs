@@ -96,8 +96,8 @@ use tokio::sync::{Mutex, OwnedMutexGuard, mpsc};
 pub use retention::Pruned;
 pub use types::{
     AttemptView, Claimed, DeliveryDetail, DeliveryFilter, DeliveryId, DeliveryState, DeliveryView,
-    FileCounts, Finish, Inserted, InvalidId, JobDetail, JobId, JobView, NewDelivery, NewJob,
-    Outcome, Page, Routing, Timestamp, UnknownState,
+    FileCounts, Finish, Inserted, InvalidId, JobDetail, JobId, JobView, NewDelivery, NewJob, Page,
+    Routing, Timestamp, UnknownState,
 };
 
 /// Failures of the store. Callers branch on the lease and state variants; the others are

@@ -6,8 +6,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::read::{fetch_delivery, fetch_job};
 use super::{
-    Backend, Claimed, DeliveryId, DeliveryState, DeliveryView, Finish, Outcome, Store, StoreError,
-    Timestamp,
+    Backend, Claimed, DeliveryId, DeliveryState, DeliveryView, Finish, Store, StoreError, Timestamp,
 };
 
 /// A delivery is due: queued, retrying whose time has come, or running under an expired
@@ -237,7 +236,7 @@ impl Store {
         finish: Finish,
     ) -> Result<DeliveryView, StoreError> {
         let now = Timestamp::now();
-        let state = DeliveryState::from(finish.outcome);
+        let state = finish.state;
         let warnings = serde_json::to_string(&finish.warnings)
             .map_err(|e| StoreError::Corrupt(format!("warnings not serialisable: {e}")))?;
         let files = finish.files;
@@ -282,7 +281,7 @@ impl Store {
         owner: &str,
         error: &str,
     ) -> Result<DeliveryView, StoreError> {
-        let mut finish = Finish::new(Outcome::Failed);
+        let mut finish = Finish::new(DeliveryState::Failed);
         finish.error = Some(error.to_owned());
         self.finish(id, owner, finish).await
     }
@@ -408,7 +407,9 @@ fn saturating_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// The newest queued delivery for the same hook, target and branch that arrived after `c`.
+/// The newest queued delivery of an export (a successful job) for the same hook, target
+/// and branch that arrived after `c`. A failed job's report never supersedes an export:
+/// only a newer export makes an older one (or an older report) stale.
 async fn newest_queued(
     tx: &mut Transaction<'_, Any>,
     c: &Candidate,
@@ -417,6 +418,7 @@ async fn newest_queued(
         "SELECT d.id FROM deliveries d WHERE d.id IN (",
         unfinished_of_key!(">"),
         ") AND d.hook_id = $1 AND d.target_key = $2 AND d.state = 'queued' \
+         AND EXISTS (SELECT 1 FROM jobs j WHERE j.id = d.job_ref AND LOWER(j.status) = 'success') \
          ORDER BY d.id DESC LIMIT 1"
     ))
     .bind(&c.hook_id)

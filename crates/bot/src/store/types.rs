@@ -198,8 +198,8 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 /// Where a delivery is in its life.
 ///
-/// `queued -> running -> {delivered, no_changes, up_to_date, branch_diverged, skipped,
-/// failed}`; `running -> retrying -> running`; `queued | retrying -> superseded` when a
+/// `queued -> running -> {delivered, no_changes, up_to_date, branch_diverged, commented,
+/// no_open_pull_request, skipped, failed}`; `running -> retrying -> running`; `queued | retrying -> superseded` when a
 /// newer export for the same hook and target is waiting; any finished state or
 /// `retrying -> queued` by [`Store::requeue`](super::Store::requeue).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -212,13 +212,17 @@ pub enum DeliveryState {
     NoChanges,
     UpToDate,
     BranchDiverged,
+    /// A failed job was reported on the target's open pull request.
+    Commented,
+    /// A failed job, and the target had no open pull request to tell.
+    NoOpenPullRequest,
     Skipped,
     Failed,
     Superseded,
 }
 
 impl DeliveryState {
-    pub const ALL: [DeliveryState; 10] = [
+    pub const ALL: [DeliveryState; 12] = [
         DeliveryState::Queued,
         DeliveryState::Running,
         DeliveryState::Retrying,
@@ -226,6 +230,8 @@ impl DeliveryState {
         DeliveryState::NoChanges,
         DeliveryState::UpToDate,
         DeliveryState::BranchDiverged,
+        DeliveryState::Commented,
+        DeliveryState::NoOpenPullRequest,
         DeliveryState::Skipped,
         DeliveryState::Failed,
         DeliveryState::Superseded,
@@ -240,6 +246,8 @@ impl DeliveryState {
             DeliveryState::NoChanges => "no_changes",
             DeliveryState::UpToDate => "up_to_date",
             DeliveryState::BranchDiverged => "branch_diverged",
+            DeliveryState::Commented => "commented",
+            DeliveryState::NoOpenPullRequest => "no_open_pull_request",
             DeliveryState::Skipped => "skipped",
             DeliveryState::Failed => "failed",
             DeliveryState::Superseded => "superseded",
@@ -264,7 +272,7 @@ impl fmt::Display for DeliveryState {
 /// The text was not a delivery state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown delivery state `{0}` (expected queued, running, retrying, delivered, no_changes, up_to_date, branch_diverged, skipped, failed or superseded)"
+    "unknown delivery state `{0}` (expected queued, running, retrying, delivered, no_changes, up_to_date, branch_diverged, commented, no_open_pull_request, skipped, failed or superseded)"
 )]
 pub struct UnknownState(pub String);
 
@@ -276,37 +284,6 @@ impl FromStr for DeliveryState {
             .into_iter()
             .find(|state| state.as_str() == s)
             .ok_or_else(|| UnknownState(s.to_owned()))
-    }
-}
-
-/// How a worker ended a delivery it held ([`Store::finish`](super::Store::finish)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Pushed, and the pull request opened or updated.
-    Delivered,
-    /// The export changes nothing against the base branch (any PR was closed).
-    NoChanges,
-    /// The head branch already holds exactly this export.
-    UpToDate,
-    /// Someone else committed to the bot's branch; not overwritten.
-    BranchDiverged,
-    /// Deliberately not delivered (for example the target is disabled).
-    Skipped,
-    /// Permanently failed; `error` says why.
-    Failed,
-}
-
-impl From<Outcome> for DeliveryState {
-    fn from(o: Outcome) -> Self {
-        match o {
-            Outcome::Delivered => DeliveryState::Delivered,
-            Outcome::NoChanges => DeliveryState::NoChanges,
-            Outcome::UpToDate => DeliveryState::UpToDate,
-            Outcome::BranchDiverged => DeliveryState::BranchDiverged,
-            Outcome::Skipped => DeliveryState::Skipped,
-            Outcome::Failed => DeliveryState::Failed,
-        }
     }
 }
 
@@ -359,8 +336,9 @@ pub struct NewJob {
     pub design_system_id: String,
     /// The platform's job status, verbatim.
     pub status: String,
-    /// Not deliverable (a status other than success): recorded, no deliveries. A later
-    /// copy of the same job that is deliverable upgrades the record (see `insert_job`).
+    /// Not acted on (a job still in progress, or a status Courier does not know):
+    /// recorded, no deliveries. A later copy of the same job that is acted on (a success
+    /// to deliver, or a failure to report) upgrades the record (see `insert_job`).
     pub ignored: bool,
     /// The webhook body as received, kept so a worker can re-parse it.
     pub body: Vec<u8>,
@@ -399,7 +377,8 @@ pub struct FileCounts {
 /// What a worker reports when it ends a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finish {
-    pub outcome: Outcome,
+    /// A finished state other than `superseded` (which only the store sets).
+    pub state: DeliveryState,
     pub pr_url: Option<String>,
     pub commit: Option<String>,
     pub files: Option<FileCounts>,
@@ -409,9 +388,10 @@ pub struct Finish {
 }
 
 impl Finish {
-    pub fn new(outcome: Outcome) -> Self {
+    pub fn new(state: DeliveryState) -> Self {
+        debug_assert!(state.is_finished() && state != DeliveryState::Superseded);
         Finish {
-            outcome,
+            state,
             pr_url: None,
             commit: None,
             files: None,

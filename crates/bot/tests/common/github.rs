@@ -1,4 +1,4 @@
-//! One GitHub target for the end-to-end tests (`github_e2e.rs`, `crash.rs`): the
+//! One GitHub target for the end-to-end tests (`github_e2e.rs`, `crash.rs`, ...): the
 //! repository on the git server, the same repository in the GitHub fake, and the
 //! configuration's connection and hook that route the first seed's job to it.
 
@@ -34,6 +34,11 @@ pub fn prepare_fake(fake: &GitHubFake, token: &str) {
 /// The `connections:` and `hooks:` of a configuration delivering hook 5 to `acme/web` on
 /// GitHub (the API on `fake`, git on `git`), with the token from `TEST_GITHUB_TOKEN`.
 pub fn target_yaml(fake: &GitHubFake, git: &GitServer) -> String {
+    format!("{}{}", connection_yaml(fake, git), hooks_yaml())
+}
+
+/// The `connections:` section: one GitHub connection named `github`.
+pub fn connection_yaml(fake: &GitHubFake, git: &GitServer) -> String {
     let api = fake.api_url();
     let git = git.url("");
     let git = git.trim_end_matches(".git");
@@ -44,10 +49,14 @@ pub fn target_yaml(fake: &GitHubFake, git: &GitServer) -> String {
     token: "${{TEST_GITHUB_TOKEN}}"
     api_url: {api}
     git_url: {git}
-hooks:
-  - match: {{ hook_id: "5" }}
-    targets:
-      - connection: github
+"#
+    )
+}
+
+/// The target every end-to-end test delivers to, as a `targets:` list item.
+pub fn web_target_yaml() -> String {
+    format!(
+        r#"      - connection: github
         repository: {REPO}
         branch: main
         relative_path: tokens
@@ -56,5 +65,13 @@ hooks:
         labels: [design-tokens]
         reviewers: [octocat]
 "#
+    )
+}
+
+/// The `hooks:` section routing hook 5 to [`web_target_yaml`].
+pub fn hooks_yaml() -> String {
+    format!(
+        "hooks:\n  - match: {{ hook_id: \"5\" }}\n    targets:\n{}",
+        web_target_yaml()
     )
 }

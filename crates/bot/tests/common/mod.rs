@@ -22,6 +22,7 @@
 
 pub mod github;
 pub mod serve;
+pub mod world;
 
 use std::fs;
 use std::net::TcpListener;

@@ -299,7 +299,7 @@ mod tests {
             .finish(
                 &id,
                 "w0",
-                crate::store::Finish::new(crate::store::Outcome::Delivered),
+                crate::store::Finish::new(DeliveryState::Delivered),
             )
             .await
             .unwrap();

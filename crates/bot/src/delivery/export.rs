@@ -1,4 +1,5 @@
-//! Validated exports shared by the deliveries of one job on this replica.
+//! Obtaining a job's validated export, and sharing it between the deliveries of one job
+//! on this replica.
 //!
 //! A job routed to several targets has one delivery per target, claimed by the workers
 //! one by one or side by side. Without sharing, each would download and validate the same
@@ -9,12 +10,87 @@
 //! so the next delivery of the job tries again.
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use courier_core::archive::Export;
+use courier_core::event::{ArtifactSource, JobEvent};
 use tokio::sync::OnceCell;
 
-use crate::pipeline::{ObtainedExport, PipelineError};
+use super::Deliverer;
+use super::outcome::{Cause, Failure};
+
+/// A validated export and the file it streams from. The download's temp file lives
+/// exactly as long as the export that reads it.
+pub struct ObtainedExport {
+    pub export: Arc<Export>,
+    /// Where it came from, for reports: the `--artifact` path or the redacted source.
+    pub origin: String,
+    _artifact: Option<courier_core::download::Artifact>,
+}
+
+/// Where an artifact comes from, for people: hosts and paths, never signatures.
+pub fn describe_artifact(source: &ArtifactSource) -> String {
+    match source {
+        ArtifactSource::SignedUrl { url } => format!("signed URL {url}"),
+        ArtifactSource::PlatformUrl { url } => {
+            format!("platform URL {url} (with the PAT on the API origin)")
+        }
+        ArtifactSource::ResultEndpoint => {
+            "the job's result endpoint on the platform API".to_owned()
+        }
+        ArtifactSource::None => "none".to_owned(),
+    }
+}
+
+impl Deliverer {
+    /// The export to deliver: the local zip when one is given (`--artifact`), otherwise
+    /// the job's artifact, downloaded under the configured rules. Validated either way.
+    pub async fn obtain_export(
+        &self,
+        job: &JobEvent,
+        local: Option<&Path>,
+    ) -> Result<ObtainedExport, Failure> {
+        let io = |err: std::io::Error| {
+            let mut failure = Failure::new(Cause::Io, format!("reading the artifact: {err}"));
+            failure.retryable = true;
+            failure
+        };
+        let limits = self.config.limits.archive.clone();
+        let (file, origin, artifact) = match local {
+            Some(path) => (
+                std::fs::File::open(path).map_err(io)?,
+                path.display().to_string(),
+                None,
+            ),
+            None => {
+                let artifact = self
+                    .downloader
+                    .fetch(&job.job.artifact, job)
+                    .await
+                    .map_err(|e| Failure::from(&e))?;
+                let file = artifact.file().try_clone().map_err(io)?;
+                (file, describe_artifact(&job.job.artifact), Some(artifact))
+            }
+        };
+        // Inflating every entry is CPU work: keep it off the async workers.
+        let export = tokio::task::spawn_blocking(move || Export::from_file(file, &limits))
+            .await
+            .map_err(|e| {
+                io(std::io::Error::other(format!(
+                    "validation task failed: {e}"
+                )))
+            })?
+            .map_err(|e| Failure::from(&e))?;
+        self.metrics.downloaded(export.summary().bytes);
+        Ok(ObtainedExport {
+            export: Arc::new(export),
+            origin,
+            _artifact: artifact,
+        })
+    }
+}
 
 /// How long an export stays after its last use.
 pub const KEEP: Duration = Duration::from_secs(120);
@@ -44,10 +120,10 @@ impl ExportCache {
         &self,
         job: &str,
         obtain: F,
-    ) -> Result<Arc<ObtainedExport>, PipelineError>
+    ) -> Result<Arc<ObtainedExport>, Failure>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<ObtainedExport, PipelineError>>,
+        Fut: Future<Output = Result<ObtainedExport, Failure>>,
     {
         let cell = self.cell(job, Instant::now());
         cell.get_or_try_init(|| async { obtain().await.map(Arc::new) })
@@ -107,7 +183,7 @@ mod tests {
             let result = cache
                 .get_or_obtain(job, || {
                     calls += 1;
-                    async { Err(PipelineError::Io(std::io::Error::other("unreachable host"))) }
+                    async { Err(Failure::new(Cause::Download, "unreachable host")) }
                 })
                 .await;
             assert!(result.is_err());

@@ -9,6 +9,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
@@ -49,6 +50,8 @@ pub struct Metrics {
     webhook_counters: Vec<(&'static str, Counter)>,
     deliveries: Family<OutcomeLabels, Counter>,
     attempts: Counter,
+    running: Gauge,
+    leases_lost: Counter,
     delivery_seconds: Histogram,
     download_bytes: Histogram,
     replica: Option<String>,
@@ -106,6 +109,18 @@ impl Metrics {
             "Delivery attempts started",
             attempts.clone(),
         );
+        let running = Gauge::default();
+        registry.register(
+            "deliveries_running",
+            "Deliveries running on this replica now (never more than `workers`)",
+            running.clone(),
+        );
+        let leases_lost = Counter::default();
+        registry.register(
+            "delivery_leases_lost",
+            "Deliveries stopped because their lease was lost (another worker runs them)",
+            leases_lost.clone(),
+        );
         let delivery_seconds = Histogram::new(exponential_buckets(0.05, 2.0, 14));
         registry.register(
             "delivery_duration_seconds",
@@ -135,6 +150,8 @@ impl Metrics {
             webhook_counters,
             deliveries,
             attempts,
+            running,
+            leases_lost,
             delivery_seconds,
             download_bytes,
             replica: replica.map(str::to_owned),
@@ -167,6 +184,17 @@ impl Metrics {
         self.attempts.inc();
     }
 
+    /// Counts a delivery as running until the guard is dropped, however it ends (finished,
+    /// or its future dropped when the lease is lost or at shutdown).
+    pub fn delivery_running(&self) -> RunningGuard {
+        self.running.inc();
+        RunningGuard(self.running.clone())
+    }
+
+    pub fn lease_lost(&self) {
+        self.leases_lost.inc();
+    }
+
     pub fn downloaded(&self, bytes: u64) {
         self.download_bytes.observe(bytes as f64);
     }
@@ -181,5 +209,14 @@ impl Metrics {
         }
         out.push_str("# EOF\n");
         out
+    }
+}
+
+/// See [`Metrics::delivery_running`].
+pub struct RunningGuard(Gauge);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

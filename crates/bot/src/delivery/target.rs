@@ -1,0 +1,337 @@
+//! One target of a job: build the tree, push the head branch, then open, update or close
+//! its pull request; or, for a failed job, tell its open pull request.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use courier_core::archive::Export;
+use courier_core::config::Target;
+use courier_core::event::JobEvent;
+use courier_core::routing::RoutedTarget;
+use courier_core::template::{DirectoryChanges, ExportSummary as TemplateExport};
+use courier_providers::connect::plain_git_credentials;
+use courier_providers::git::{self, Credentials, DeliverySpec, FileChanges, Remote, Signature};
+use courier_providers::provider::{BranchName, Decorations, Provider, RepoSlug};
+use courier_providers::pull_request::{self, FailureOutcome, FailureReport, PrSpec};
+
+use super::outcome::{Cause, Failure, Outcome};
+use super::report::{PullRequestReport, TargetReport, TargetView};
+use super::{Deliverer, Mode, export_refusal};
+
+impl Deliverer {
+    /// Plans (and in [`Mode::Deliver`], pushes) one routed target, then opens, updates or
+    /// closes its pull request (dry-run: plans that with read-only calls). An error becomes
+    /// the report's outcome, so the other targets still run.
+    #[tracing::instrument(skip_all, fields(job = %job.job.id, hook = %job.hook.id, target = %routed.target.id, repository = %routed.target.repository))]
+    pub(super) async fn run_target(
+        &self,
+        job: &JobEvent,
+        export: &Arc<Export>,
+        routed: &RoutedTarget<'_>,
+        mode: Mode,
+    ) -> TargetReport {
+        let view = TargetView::new(&self.config, routed);
+        let target = routed.target;
+        if let Some(refusal) = export_refusal(target, export) {
+            return TargetReport::failed(view, Failure::new(Cause::Export, refusal));
+        }
+        let provider = match self.provider(target) {
+            None => None,
+            Some(Ok(provider)) => Some(provider.clone()),
+            Some(Err(why)) => {
+                return TargetReport::failed(view, Failure::new(Cause::ProviderSetup, why));
+            }
+        };
+        let spec = match self.spec(job, export, routed, provider.as_deref()).await {
+            Ok(spec) => spec,
+            Err(failure) => return TargetReport::failed(view, failure),
+        };
+        let plan = match self.git.plan(&spec, export.clone()).await {
+            Ok(plan) => plan,
+            Err(err) => return TargetReport::failed(view, Failure::from(&err)),
+        };
+        let diff = match mode {
+            Mode::DryRun { diff: true } => match self.git.diff(&plan).await {
+                Ok(diff) => Some(diff),
+                Err(err) => return TargetReport::failed(view, Failure::from(&err)),
+            },
+            _ => None,
+        };
+        let commit_message = Some(plan.commit_message().to_owned());
+        let base_commit = Some(plan.base_commit().to_string());
+        let pushed_earlier = matches!(plan.outcome(), git::Outcome::UpToDate { .. })
+            && plan.head_delivery() == Some(spec.delivery_id.as_str());
+        let (git_outcome, files, pushed) = match mode {
+            Mode::DryRun { .. } => (plan.outcome().clone(), plan.files().clone(), false),
+            Mode::Deliver => match self.git.push(plan).await {
+                Ok(done) => (done.outcome, done.files, done.pushed),
+                Err(err) => return TargetReport::failed(view, Failure::from(&err)),
+            },
+        };
+        let (commit, note) = match &git_outcome {
+            git::Outcome::Push { commit, .. } | git::Outcome::UpToDate { commit } => {
+                (Some(commit.to_string()), None)
+            }
+            git::Outcome::NoChanges => (
+                None,
+                Some("the export matches the base branch; nothing to push".to_owned()),
+            ),
+            git::Outcome::BranchDiverged { message } => (None, Some(message.clone())),
+        };
+        let outcome = Outcome::from(&git_outcome);
+        let mut report = TargetReport {
+            pushed,
+            pushed_earlier,
+            commit_message,
+            commit,
+            base_commit,
+            files: Some(files),
+            diff,
+            note,
+            ..TargetReport::new(view, outcome.clone())
+        };
+        let (Some(provider), Some(step)) = (provider, outcome.git_outcome()) else {
+            return report;
+        };
+        let mut facts = export_facts(export, report.files.as_ref());
+        facts.notes = self.log_notes(job).await;
+        let mut pr = match self.pr_spec(job, routed, &facts) {
+            Ok(pr) => pr,
+            Err(err) => {
+                report.outcome = Outcome::Failed(Failure::new(Cause::Template, format!("{err:#}")));
+                return report;
+            }
+        };
+        // Our own earlier run pushed this commit and may have opened the pull request
+        // without getting to its labels and reviewers (a crash in between).
+        pr.redecorate = report.pushed_earlier;
+        let result = match mode {
+            Mode::DryRun { .. } => pull_request::plan(provider.as_ref(), &self.retry, &pr, step)
+                .await
+                .map(PullRequestReport::Planned),
+            Mode::Deliver => {
+                pull_request::open_or_update(provider.as_ref(), &self.retry, &pr, step)
+                    .await
+                    .map(PullRequestReport::Done)
+            }
+        };
+        match result {
+            Ok(step) => report.pull_request = Some(step),
+            Err(err) => {
+                // The branch is pushed; what failed is the pull request. A retry converges:
+                // the push is `up_to_date` and the PR is looked up again.
+                let mut failure = Failure::from(&err);
+                failure.message = format!("the pull request step failed: {err}");
+                report.outcome = Outcome::Failed(failure);
+            }
+        }
+        report
+    }
+
+    /// A failed export closes the loop: the open pull request of the target gets one
+    /// comment with the failure and the last log lines (once per job: a run that finds
+    /// its comment there does not write another); nothing is pushed.
+    pub(super) async fn report_failure(
+        &self,
+        job: &JobEvent,
+        routed: &RoutedTarget<'_>,
+        log_tail: &[String],
+        mode: Mode,
+    ) -> TargetReport {
+        let view = TargetView::new(&self.config, routed);
+        let provider = match self.provider(routed.target) {
+            None => {
+                let mut report = TargetReport::new(view, Outcome::NoOpenPullRequest);
+                report.note = Some("a git target has no pull request to tell".to_owned());
+                return report;
+            }
+            Some(Ok(provider)) => provider.clone(),
+            Some(Err(why)) => {
+                return TargetReport::failed(view, Failure::new(Cause::ProviderSetup, why));
+            }
+        };
+        let target = routed.target;
+        let failure = FailureReport {
+            repo: RepoSlug::new(target.repository.clone()),
+            head: BranchName::new(routed.head_branch.clone()),
+            base: BranchName::new(target.branch.clone()),
+            job_id: job.job.id.clone(),
+            message: format!(
+                "The {} export of {} {} ended with status {}; this pull request still holds the previous export.",
+                job.exporter.name, job.design_system.name, job.version.version, job.job.status
+            ),
+            last_log_lines: log_tail.to_vec(),
+        };
+        if let Mode::DryRun { .. } = mode {
+            let mut report = TargetReport::new(view, Outcome::Commented);
+            report.note = Some(format!(
+                "would comment on the open pull request of {} (if any) with the failure",
+                routed.head_branch
+            ));
+            return report;
+        }
+        match pull_request::report_failure(provider.as_ref(), &self.retry, &failure).await {
+            Ok(outcome) => {
+                let (word, note) = match &outcome {
+                    FailureOutcome::Commented { pr } => {
+                        (Outcome::Commented, format!("commented on #{pr}"))
+                    }
+                    FailureOutcome::AlreadyReported { pr } => (
+                        Outcome::Commented,
+                        format!("#{pr} already has this job's failure comment"),
+                    ),
+                    FailureOutcome::NoOpenPr => (
+                        Outcome::NoOpenPullRequest,
+                        format!("no open pull request from {}", routed.head_branch),
+                    ),
+                };
+                let mut report = TargetReport::new(view, word);
+                report.note = Some(note);
+                report.pull_request = Some(PullRequestReport::FailureReported(outcome));
+                report
+            }
+            Err(err) => TargetReport::failed(view, Failure::from(&err)),
+        }
+    }
+
+    async fn spec(
+        &self,
+        job: &JobEvent,
+        export: &Export,
+        routed: &RoutedTarget<'_>,
+        provider: Option<&dyn Provider>,
+    ) -> Result<DeliverySpec, Failure> {
+        let target = routed.target;
+        let facts = export_facts(export, None);
+        let commit_message = self
+            .config
+            .templates
+            .render_commit_message(target, job, Some(&facts))
+            .context("rendering the commit message")
+            .map_err(|e| Failure::new(Cause::Template, format!("{e:#}")))?;
+        // Forges hand out the push credentials (a GitHub App mints a token); a plain git
+        // remote uses its configured token, if any.
+        let credentials = match provider {
+            Some(provider) => {
+                let repo = RepoSlug::new(target.repository.clone());
+                let creds = self
+                    .retry
+                    .run("push credentials", || provider.push_credentials(&repo))
+                    .await
+                    .map_err(|e| Failure::from(&e))?;
+                Some(Credentials {
+                    username: creds.username,
+                    token: creds.token,
+                })
+            }
+            None => plain_git_credentials(&self.config.connection(target).kind),
+        };
+        let remote =
+            Remote::new(target.clone_url().as_str(), credentials).map_err(|e| Failure::from(&e))?;
+        Ok(DeliverySpec {
+            remote,
+            base_branch: target.branch.clone(),
+            head_branch: routed.head_branch.clone(),
+            relative_path: target.relative_path.clone(),
+            purge: target.purge_directory,
+            author: Signature {
+                name: target.commit_author_name.clone(),
+                email: target.commit_author_email.clone(),
+            },
+            commit_message,
+            delivery_id: delivery_id(job, target),
+            allow_protected_paths: target.allow_protected_paths,
+            overwrite_diverged: target.overwrite_diverged,
+            allow_empty_export: target.allow_empty_export,
+        })
+    }
+
+    fn pr_spec(
+        &self,
+        job: &JobEvent,
+        routed: &RoutedTarget<'_>,
+        facts: &TemplateExport,
+    ) -> anyhow::Result<PrSpec> {
+        let target = routed.target;
+        let templates = &self.config.templates;
+        let title = templates
+            .render_pull_request_title(target, job, Some(facts))
+            .context("rendering the pull request title")?;
+        let body = templates
+            .render_pull_request_description(target, job, Some(facts))
+            .context("rendering the pull request description")?;
+        let body = format!("{}\n\n{}", body.trim_end(), marker(job, target));
+        Ok(PrSpec {
+            repo: RepoSlug::new(target.repository.clone()),
+            head: BranchName::new(routed.head_branch.clone()),
+            base: BranchName::new(target.branch.clone()),
+            title,
+            body,
+            draft: target.draft,
+            decorations: Decorations {
+                labels: target.labels.clone(),
+                reviewers: target.reviewers.clone(),
+                team_reviewers: target.team_reviewers.clone(),
+                assignees: target.assignees.clone(),
+            },
+            update_description: target.update_description,
+            delete_branch_on_converge: target.delete_branch_on_converge,
+            auto_merge: target.auto_merge,
+            redecorate: false,
+        })
+    }
+}
+
+/// What templates may say about the export; the changes once the tree is built.
+fn export_facts(export: &Export, files: Option<&FileChanges>) -> TemplateExport {
+    let summary = export.summary();
+    let mut facts = TemplateExport {
+        files: summary.files,
+        bytes: summary.bytes,
+        ..TemplateExport::default()
+    };
+    if let Some(files) = files {
+        facts.added = Some(files.added.len() as u64);
+        facts.modified = Some(files.modified.len() as u64);
+        facts.deleted = Some(files.deleted.len() as u64);
+        facts.directories = changes_by_directory(files);
+    }
+    facts
+}
+
+/// The changes grouped by the directory that holds each file, sorted by directory.
+fn changes_by_directory(files: &FileChanges) -> Vec<DirectoryChanges> {
+    type Count = fn(&mut DirectoryChanges);
+    let mut dirs: BTreeMap<&str, DirectoryChanges> = BTreeMap::new();
+    let kinds: [(&[String], Count); 3] = [
+        (&files.added, |d| d.added += 1),
+        (&files.modified, |d| d.modified += 1),
+        (&files.deleted, |d| d.deleted += 1),
+    ];
+    for (paths, count) in kinds {
+        for path in paths {
+            let dir = path.rsplit_once('/').map_or(".", |(dir, _)| dir);
+            count(dirs.entry(dir).or_insert_with(|| DirectoryChanges {
+                name: dir.to_owned(),
+                ..DirectoryChanges::default()
+            }));
+        }
+    }
+    dirs.into_values().collect()
+}
+
+/// The hidden line at the end of every description Courier writes, naming the hook and
+/// target, so a person (or a later Courier) can tell which configuration owns the PR.
+fn marker(job: &JobEvent, target: &Target) -> String {
+    format!(
+        "<!-- courier: hook={} target={} -->",
+        job.hook.id, target.id
+    )
+}
+
+/// The `Courier-Delivery` trailer's value: the same for every delivery of one job to one
+/// target (by its stable id), so a re-run of that job recognises its own commit.
+fn delivery_id(job: &JobEvent, target: &Target) -> String {
+    format!("{}/{} {}", job.workspace.id, job.job.id, target.id)
+}
