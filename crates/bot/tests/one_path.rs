@@ -1,0 +1,324 @@
+//! What the one delivery path promises through `courier serve` (the real binary over TCP,
+//! a real git server, the GitHub fake): a failed job is told once on the open pull
+//! request, even across a crash; a queued delivery follows its target's stable id, never
+//! its position; and a delivery whose lease another replica took over stops before any
+//! further write.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::github::{HEAD, REPO, web_target_yaml};
+use common::serve::{http, wait_until, with_job_id};
+use common::world::{ADMIN_TOKEN, HOOK_TOKEN, World, assert_no_secrets};
+use courier_testkit::forges::github_fake::HoldMode;
+use serde_json::Value;
+
+const COMMENTS: &str = "/repos/{owner}/{repo}/issues/{issue_number}/comments";
+const HOLD_WAIT: Duration = Duration::from_secs(60);
+
+/// The seed's job, ended with `Failure`.
+fn failed(world: &World) -> String {
+    let payload = world.payload();
+    assert!(payload.contains("\"status\": \"Success\""));
+    payload.replace("\"status\": \"Success\"", "\"status\": \"Failure\"")
+}
+
+/// Comments Courier wrote about failed exports on pull request `number`.
+fn failure_comments(world: &World, number: u64) -> Vec<String> {
+    world
+        .fake
+        .pr(REPO, number)
+        .comments
+        .into_iter()
+        .map(|(_, body)| body)
+        .filter(|body| body.contains("failed**"))
+        .collect()
+}
+
+/// An open pull request from the target's head branch, as an earlier export left it.
+fn open_pr(world: &World) -> u64 {
+    world.fake.seed_pr(
+        REPO,
+        HEAD,
+        "main",
+        "Tokens v0.0",
+        "The previous export.",
+        "open",
+    )
+}
+
+#[test]
+fn a_failed_job_is_told_once_on_the_open_pull_request() {
+    let world = World::new();
+    let server = world.serve("serve.log");
+
+    // No pull request yet: nothing to tell, and that is recorded.
+    let early = server.post_event(HOOK_TOKEN, &with_job_id(&failed(&world), "5"));
+    let detail = server.wait_finished(ADMIN_TOKEN, &early);
+    assert_eq!(
+        detail["delivery"]["state"], "no_open_pull_request",
+        "{detail}"
+    );
+
+    let number = open_pr(&world);
+    let id = server.post_event(HOOK_TOKEN, &failed(&world));
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_eq!(detail["delivery"]["state"], "commented", "{detail}");
+    assert_eq!(
+        detail["delivery"]["last_error"],
+        format!("commented on #{number}"),
+        "{detail}"
+    );
+    // The platform sends the same event again: recorded once, told once.
+    let (status, answer) =
+        server.request("POST", "/webhooks/supernova", HOOK_TOKEN, &failed(&world));
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("duplicate")),
+        "{answer}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+
+    let comments = failure_comments(&world, number);
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    assert!(
+        comments[0].contains("The export for job `6` failed"),
+        "{}",
+        comments[0]
+    );
+    assert!(
+        comments[0].contains("[info] Finished exporting source colors.pr"),
+        "the log's last lines are quoted: {}",
+        comments[0]
+    );
+    // A failed job downloads nothing and pushes nothing.
+    assert_eq!(world.artifacts.hits(), 0);
+    assert_eq!(world.repo.rev_parse(HEAD), None);
+    let listed = server.deliveries(ADMIN_TOKEN);
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed[0]["state"], "commented");
+    let (_, metrics) = http(server.addr, "GET", "/metrics", "", "");
+    let line = "courier_deliveries_total{outcome=\"commented\",provider=\"github\"} 1";
+    assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    world.fake.assert_contract();
+    assert_no_secrets(&server);
+}
+
+#[test]
+fn killed_after_the_failure_comment_was_made_before_it_was_recorded() {
+    let world = World::new();
+    let number = open_pr(&world);
+    let hold = world.fake.hold("POST", COMMENTS, HoldMode::AfterApply);
+    let first = world.serve("first.log");
+    let id = first.post_event(HOOK_TOKEN, &failed(&world));
+    assert!(hold.wait_arrived(HOLD_WAIT), "the comment was posted");
+    first.kill_hard();
+
+    let second = world.serve("second.log");
+    let detail = second.wait_finished(ADMIN_TOKEN, &id);
+    hold.release();
+    assert!(hold.wait_settled(HOLD_WAIT));
+    assert_eq!(detail["delivery"]["state"], "commented", "{detail}");
+    let attempts = detail["attempts"].as_array().unwrap();
+    let outcomes: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["lease_expired", "commented"], "{detail}");
+    // The restart found the crashed run's comment and wrote none of its own.
+    assert_eq!(failure_comments(&world, number).len(), 1);
+    world.fake.assert_contract();
+}
+
+/// A target with an explicit id, delivering to `repository`.
+fn target_with_id(id: &str, repository: &str) -> String {
+    format!(
+        r#"      - id: {id}
+        connection: github
+        repository: {repository}
+        branch: main
+        relative_path: src/tokens
+"#
+    )
+}
+
+fn hooks(targets: &[String]) -> String {
+    format!(
+        "hooks:\n  - match: {{ hook_id: \"5\" }}\n    targets:\n{}",
+        targets.concat()
+    )
+}
+
+/// Branches of a bare repository.
+fn branches(repo: &courier_testkit::BareRepo) -> Vec<String> {
+    courier_testkit::git(
+        repo.path.as_path(),
+        ["for-each-ref", "--format=%(refname:short)", "refs/heads"],
+    )
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
+#[test]
+fn queued_deliveries_follow_their_target_not_its_position() {
+    let world = World::new();
+    let mobile = world.add_repo("acme/mobile");
+    let extra = world.add_repo("acme/extra");
+    let tablet = world.add_repo("acme/tablet");
+    world.write_config(
+        2,
+        &hooks(&[web_target_yaml(), target_with_id("mobile", "acme/mobile")]),
+    );
+    // The deliveries wait in the download while the configuration changes under them.
+    world
+        .artifacts
+        .stall
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let first = world.serve("first.log");
+    let (status, answer) =
+        first.request("POST", "/webhooks/supernova", HOOK_TOKEN, &world.payload());
+    assert_eq!(status, 202, "{answer}");
+    let ids: Vec<String> = answer["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2, "{answer}");
+    wait_until("the download to start", || world.artifacts.hits() >= 1);
+    first.kill_hard();
+
+    // A target inserted before both, their order swapped, and `mobile` now names
+    // another repository.
+    world.write_config(
+        2,
+        &hooks(&[
+            target_with_id("extra", "acme/extra"),
+            target_with_id("mobile", "acme/tablet"),
+            web_target_yaml(),
+        ]),
+    );
+    world
+        .artifacts
+        .stall
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let second = world.serve("second.log");
+    let details: Vec<Value> = ids
+        .iter()
+        .map(|id| second.wait_finished(ADMIN_TOKEN, id))
+        .collect();
+    let by_target = |key: &str| {
+        details
+            .iter()
+            .find(|d| d["delivery"]["target_key"] == key)
+            .unwrap_or_else(|| panic!("a delivery for {key}: {details:#?}"))
+    };
+
+    let web = by_target("github:acme/web@main:tokens");
+    assert_eq!(web["delivery"]["state"], "delivered", "{web}");
+    assert_eq!(web["delivery"]["repository"], REPO);
+    assert_eq!(
+        world.repo.rev_parse(HEAD).as_deref(),
+        web["delivery"]["commit"].as_str()
+    );
+    assert_eq!(world.head_prs().len(), 1);
+
+    let moved = by_target("mobile");
+    assert_eq!(moved["delivery"]["state"], "failed", "{moved}");
+    let error = moved["delivery"]["last_error"].as_str().unwrap();
+    assert!(
+        error.starts_with("target_changed: ") && error.contains("now delivers to acme/tablet"),
+        "{error}"
+    );
+    // Nothing went to the inserted target, the new repository, or the old one.
+    for repo in [&mobile, &extra, &tablet] {
+        assert_eq!(branches(repo), ["main"], "{}", repo.path.display());
+    }
+    for slug in ["acme/mobile", "acme/extra", "acme/tablet"] {
+        assert!(world.fake.prs(slug).is_empty(), "no pull request on {slug}");
+    }
+    world.fake.assert_contract();
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to the server's process.
+fn signal(server: &common::serve::Server, signal: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// The value of a metric line that starts with `name ` in a Prometheus text answer.
+fn metric(server: &common::serve::Server, name: &str) -> f64 {
+    let (_, text) = http(server.addr, "GET", "/metrics", "", "");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} in:\n{text}"))
+}
+
+#[test]
+fn a_delivery_whose_lease_was_taken_over_stops_before_any_further_write() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let Some(database) = runtime.block_on(common::postgres_database_url()) else {
+        return;
+    };
+    let world = World::on_store(Some(database));
+    let push = world.hold_first_push();
+    let a = world.replica("a").start();
+    let id = a.post_event(HOOK_TOKEN, &world.payload());
+    push.wait_arrived();
+    assert_eq!(metric(&a, "courier_deliveries_running"), 1.0);
+
+    // Replica A freezes mid-push past its lease; replica B takes the delivery over and
+    // delivers it (its own push passes the hook).
+    signal(&a, "STOP");
+    std::thread::sleep(Duration::from_secs(4));
+    let b = world.replica("b").start();
+    let detail = b.wait_finished(ADMIN_TOKEN, &id);
+    assert_eq!(detail["delivery"]["state"], "delivered", "{detail}");
+    let delivered = detail["delivery"]["commit"].as_str().unwrap().to_owned();
+    let calls_by_b = world.fake.request_lines();
+
+    // A wakes up, finds its lease gone and stops; then its held push goes on, and the
+    // git server refuses it, since the branch is no longer where A found it.
+    signal(&a, "CONT");
+    wait_until("replica A to notice the lost lease", || {
+        a.log().contains("lost the lease")
+    });
+    push.release();
+    std::thread::sleep(Duration::from_secs(1));
+
+    assert_eq!(
+        world.repo.rev_parse(HEAD).as_deref(),
+        Some(delivered.as_str())
+    );
+    assert_eq!(world.commits_on_head(), "1");
+    assert_eq!(world.head_prs().len(), 1);
+    assert_eq!(
+        world.fake.request_lines(),
+        calls_by_b,
+        "replica A made no pull-request call after losing its lease"
+    );
+    let (_, after) = b.request("GET", &format!("/api/deliveries/{id}"), ADMIN_TOKEN, "");
+    assert_eq!(after["delivery"]["state"], "delivered", "{after}");
+    assert_eq!(after["delivery"]["commit"], delivered.as_str(), "{after}");
+    let owners: Vec<&str> = after["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["owner"].as_str().unwrap())
+        .collect();
+    assert!(
+        owners.len() == 2 && owners[0].starts_with("a-") && owners[1].starts_with("b-"),
+        "{after}"
+    );
+    assert_eq!(metric(&a, "courier_deliveries_running"), 0.0);
+    assert_eq!(metric(&a, "courier_delivery_leases_lost_total"), 1.0);
+    world.fake.assert_contract();
+    assert_no_secrets(&a);
+    assert_no_secrets(&b);
+}
