@@ -315,6 +315,38 @@ fn inspect_reports_event_routing_and_export() {
     assert_eq!(report["export"]["files"], 2);
 }
 
+/// An export with no file, for a target that purges its directory: `inspect` and
+/// `deliver` give the same verdict, for the same reason.
+#[test]
+fn inspect_and_deliver_judge_an_empty_export_alike() {
+    let setup = Setup::new();
+    let zip = setup.zip("empty.zip", &[]);
+    let out = setup.courier(&[
+        "inspect",
+        "--payload",
+        SEED_V1,
+        "--artifact",
+        zip.to_str().unwrap(),
+        "--config",
+        setup.config.to_str().unwrap(),
+        "--json",
+    ]);
+    let inspected: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(3), "{inspected}");
+    assert_eq!(inspected["deliverable"], false);
+    let reason = inspected["reason"].as_str().unwrap();
+    assert!(reason.contains("the export holds no file"), "{reason}");
+
+    let (out, delivered) = setup.run("deliver", &zip, &[]);
+    assert_eq!(out.status.code(), Some(1), "{delivered}");
+    let target = &delivered["targets"][0];
+    assert_eq!(target["action"], "error");
+    assert_eq!(target["error_kind"], "empty_export");
+    let message = target["message"].as_str().unwrap();
+    assert!(reason.ends_with(message), "{reason} / {message}");
+    assert_eq!(setup.repo.rev_parse(HEAD), None, "nothing pushed");
+}
+
 #[test]
 fn inspect_names_the_rule_of_a_hostile_archive() {
     let setup = Setup::new();

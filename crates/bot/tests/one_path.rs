@@ -12,6 +12,8 @@ use std::time::Duration;
 use common::github::{HEAD, REPO, web_target_yaml};
 use common::serve::{http, wait_until, with_job_id};
 use common::world::{ADMIN_TOKEN, HOOK_TOKEN, World, assert_no_secrets};
+use courier::store::{NewDelivery, NewJob, Routing, Store};
+use courier_core::config::Store as StoreConfig;
 use courier_testkit::forges::github_fake::HoldMode;
 use serde_json::Value;
 
@@ -241,6 +243,55 @@ fn queued_deliveries_follow_their_target_not_its_position() {
         assert!(world.fake.prs(slug).is_empty(), "no pull request on {slug}");
     }
     world.fake.assert_contract();
+}
+
+/// Deliveries queued before targets had ids name a position (`hooks[H].targets[T]`). After
+/// the upgrade they are delivered while the target at that position still names the
+/// repository they were queued for, and fail with the reason when it does not.
+#[test]
+fn deliveries_queued_by_position_before_ids_still_land_where_they_were_meant_to() {
+    let world = World::new();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let legacy = |job_id: &str, repository: &str| NewJob {
+        workspace_id: "1".into(),
+        job_id: job_id.into(),
+        hook_id: "5".into(),
+        design_system_id: "2".into(),
+        status: "Success".into(),
+        ignored: false,
+        body: with_job_id(&world.payload(), job_id).into_bytes(),
+        routing: Routing::Routed,
+        deliveries: vec![NewDelivery {
+            target_key: "hooks[0].targets[0]".into(),
+            hook_id: "5".into(),
+            repository: repository.into(),
+            head_branch: HEAD.into(),
+        }],
+    };
+    let (same, moved) = runtime.block_on(async {
+        let path = world.dir.path().join("data/courier.db");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let store = Store::open(&StoreConfig::Sqlite { path }).await.unwrap();
+        let same = store.insert_job(legacy("6", REPO)).await.unwrap();
+        let moved = store.insert_job(legacy("7", "acme/gone")).await.unwrap();
+        store.close().await;
+        (same.deliveries[0].clone(), moved.deliveries[0].clone())
+    });
+
+    let server = world.serve("serve.log");
+    let detail = server.wait_finished(ADMIN_TOKEN, same.as_str());
+    assert_eq!(detail["delivery"]["state"], "delivered", "{detail}");
+    assert_eq!(world.head_prs().len(), 1);
+    let detail = server.wait_finished(ADMIN_TOKEN, moved.as_str());
+    assert_eq!(detail["delivery"]["state"], "failed", "{detail}");
+    let error = detail["delivery"]["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("hooks[0].targets[0] is no longer in the configuration"),
+        "{error}"
+    );
+    // Only job 6 reached the branch; job 7 went nowhere.
+    assert_eq!(world.commits_on_head(), "1");
+    assert!(world.head_message().contains("Courier-Delivery: 1/6 "));
 }
 
 /// Sends `signal` (`STOP`, `CONT`) to the server's process.
