@@ -766,6 +766,10 @@ fn a_replica_killed_mid_delivery_is_taken_over_by_the_others() {
         orphans = held(&cluster);
     }
     cluster.replicas[DEAD].take().unwrap().kill_hard();
+    // Read again once it is dead: a delivery it held a moment ago may have finished (one
+    // past its download) before the kill; what it holds now it can never finish.
+    orphans = held(&cluster);
+    assert!(!orphans.is_empty(), "r{DEAD} died holding nothing");
     cluster.stall.store(false, Ordering::SeqCst);
     eprintln!("killed r{DEAD} holding {} deliveries", orphans.len());
 
