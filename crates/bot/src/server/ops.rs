@@ -1,7 +1,7 @@
 //! Health, readiness and metrics.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
@@ -13,6 +13,11 @@ use serde_json::json;
 
 use super::AppState;
 use crate::store::Backend;
+
+/// How long a probe waits for the store. A probe must answer promptly (load balancers give
+/// up after a second or two), and a store slower than this is as good as down to it. The
+/// pool's own acquire timeout is far longer, so it is not what bounds a probe.
+pub const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The process is up and serving HTTP.
 pub async fn healthz() -> Response {
@@ -26,7 +31,13 @@ pub async fn healthz() -> Response {
 /// the one that cannot reach the database. Never the store's URL: it may hold a password.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let started = Instant::now();
-    let store = state.store.ping().await;
+    let store = match tokio::time::timeout(STORE_PROBE_TIMEOUT, state.store.ping()).await {
+        Ok(answer) => answer.map_err(|e| redact(&e.to_string(), &state.config.store)),
+        Err(_) => Err(format!(
+            "unreachable: no answer within {} ms",
+            STORE_PROBE_TIMEOUT.as_millis()
+        )),
+    };
     let store_ms = started.elapsed().as_secs_f64() * 1000.0;
     let workers = state.workers_running.load(Ordering::SeqCst);
     let ready = store.is_ok() && workers;
@@ -35,8 +46,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         "replica": state.metrics.replica(),
         "version": env!("CARGO_PKG_VERSION"),
         "store": match &store {
-            Ok(()) => "ok".to_owned(),
-            Err(e) => redact(&e.to_string(), &state.config.store),
+            Ok(()) => "ok",
+            Err(e) => e.as_str(),
         },
         "backend": match state.store.backend() {
             Backend::Sqlite => "sqlite",
@@ -78,8 +89,16 @@ fn redact(message: &str, store: &StoreConfig) -> String {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let store = &state.store;
     let mut gauges = Vec::new();
-    let depth = store.queue_depth().await.ok();
-    let oldest = store.oldest_queued_age().await.ok().flatten();
+    // The queue gauges come from the store; a store that does not answer in time leaves
+    // them out rather than holding the scrape.
+    let depth = tokio::time::timeout(STORE_PROBE_TIMEOUT, store.queue_depth())
+        .await
+        .ok()
+        .and_then(Result::ok);
+    let oldest = tokio::time::timeout(STORE_PROBE_TIMEOUT, store.oldest_queued_age())
+        .await
+        .ok()
+        .and_then(Result::ok);
     if let Some(depth) = depth {
         gauges.push((
             "queue_depth",
@@ -87,11 +106,13 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             depth as f64,
         ));
     }
-    gauges.push((
-        "oldest_queued_age_seconds",
-        "Age of the oldest waiting delivery (0 when none)",
-        oldest.map_or(0.0, |d| d.as_secs_f64()),
-    ));
+    if let Some(oldest) = oldest {
+        gauges.push((
+            "oldest_queued_age_seconds",
+            "Age of the oldest waiting delivery (0 when none)",
+            oldest.map_or(0.0, |d| d.as_secs_f64()),
+        ));
+    }
     let text = state.metrics.render(&gauges);
     (
         [(
