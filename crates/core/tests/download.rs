@@ -128,6 +128,11 @@ async fn handler(State(seen): State<Seen>, req: Request) -> Response {
             _ => ZIP.into_response(),
         },
         "/always-503" => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        "/busy" if n == 1 => (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")]).into_response(),
+        "/busy" => ZIP.into_response(),
+        "/busy-for-an-hour" => {
+            (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "3600")]).into_response()
+        }
         "/404" => StatusCode::NOT_FOUND.into_response(),
         "/403" => StatusCode::FORBIDDEN.into_response(),
         "/slow-headers" => {
@@ -402,6 +407,40 @@ async fn a_500_then_503_is_retried_until_it_succeeds() {
         assert_eq!(seen.count("/flaky"), 3);
         assert_eq!(artifact.attempts(), 3);
         assert_eq!(std::fs::read(artifact.path()).unwrap(), ZIP);
+    })
+    .await;
+}
+
+/// A 429 is a wait, not a refusal: a short `Retry-After` is waited out in place, a long
+/// one goes back to the caller with the time asked for (a worker requeues for it).
+#[tokio::test]
+async fn a_429_waits_as_long_as_asked_or_hands_the_wait_back() {
+    bounded(async {
+        let Fixture {
+            api,
+            seen,
+            dl,
+            temp: _temp,
+        } = fixture().await;
+        let started = std::time::Instant::now();
+        let artifact = dl
+            .fetch(&signed(format!("http://{api}/busy")), &event())
+            .await
+            .unwrap();
+        assert_eq!(artifact.attempts(), 2);
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "waited as asked"
+        );
+
+        let err = dl
+            .fetch(&signed(format!("http://{api}/busy-for-an-hour")), &event())
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)));
+        assert_eq!(seen.count("/busy-for-an-hour"), 1, "not retried in place");
+        assert!(err.to_string().contains("retry after 3600 s"), "{err}");
     })
     .await;
 }

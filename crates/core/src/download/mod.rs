@@ -46,6 +46,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use reqwest::header::{self, HeaderValue};
 use reqwest::{Client, Response, StatusCode, redirect};
@@ -107,6 +108,10 @@ impl DownloadPolicy {
     }
 }
 
+/// The longest `Retry-After` a download waits out in place; beyond it the error goes back
+/// to the caller (a worker requeues the delivery for that time rather than hold on).
+pub const MAX_INLINE_RATE_LIMIT_WAIT: Duration = Duration::from_secs(10);
+
 /// A policy that cannot work; the message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("download policy: {0}")]
@@ -130,6 +135,12 @@ pub enum DownloadError {
     TooLarge { limit: u64 },
     #[error("HTTP {status} from {host}")]
     Http { status: u16, host: String },
+    /// 429: the server asked to be called again later (`Retry-After` seconds, when sent).
+    #[error("{host} is rate limiting downloads (HTTP 429){}", retry_after.map(|d| format!("; retry after {} s", d.as_secs())).unwrap_or_default())]
+    RateLimited {
+        host: String,
+        retry_after: Option<Duration>,
+    },
     /// 403 on a URL fetched without the PAT: a signed URL whose signature has expired (or
     /// was revoked). Re-reading the job through the API gives a fresh one.
     #[error("HTTP 403 from {host}: the signed URL has expired or was revoked")]
@@ -154,9 +165,19 @@ impl DownloadError {
     /// Whether trying again may help: timeouts, connection errors, 5xx answers.
     pub fn is_transient(&self) -> bool {
         match self {
-            DownloadError::Timeout { .. } | DownloadError::Connection { .. } => true,
+            DownloadError::Timeout { .. }
+            | DownloadError::Connection { .. }
+            | DownloadError::RateLimited { .. } => true,
             DownloadError::Http { status, .. } => *status >= 500,
             _ => false,
+        }
+    }
+
+    /// How long the server asked to wait before the next try, when it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            DownloadError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 }
@@ -443,8 +464,16 @@ impl Downloader {
                 made += 1;
                 match attempt().await {
                     Ok(value) => return Ok((value, made)),
+                    // A rate limit is waited out here only while the wait is short: a
+                    // longer one goes back to the caller, who can requeue for it.
+                    Err(e)
+                        if e.retry_after()
+                            .is_some_and(|w| w > MAX_INLINE_RATE_LIMIT_WAIT) =>
+                    {
+                        return Err(e);
+                    }
                     Err(e) if e.is_transient() && made <= limits.retries => {
-                        let wait = limits.backoff(made);
+                        let wait = e.retry_after().unwrap_or_else(|| limits.backoff(made));
                         warn!(error = %e, attempt = made, wait_ms = wait.as_millis() as u64, "download attempt failed, retrying");
                         tokio::time::sleep(wait).await;
                     }
@@ -557,6 +586,15 @@ impl Downloader {
             }
             if status == StatusCode::FORBIDDEN && signed && !sent_token {
                 return Err(DownloadError::Expired { host });
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let retry_after = response
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                return Err(DownloadError::RateLimited { host, retry_after });
             }
             return Err(DownloadError::Http {
                 status: status.as_u16(),
