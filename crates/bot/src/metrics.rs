@@ -26,6 +26,11 @@ struct ReplicaLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabel {
+    provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: String,
     provider: String,
@@ -52,6 +57,7 @@ pub struct Metrics {
     attempts: Counter,
     running: Gauge,
     leases_lost: Counter,
+    rate_limit_waits: Family<ProviderLabel, Counter>,
     delivery_seconds: Histogram,
     download_bytes: Histogram,
     replica: Option<String>,
@@ -121,6 +127,12 @@ impl Metrics {
             "Deliveries stopped because their lease was lost (another worker runs them)",
             leases_lost.clone(),
         );
+        let rate_limit_waits = Family::<ProviderLabel, Counter>::default();
+        registry.register(
+            "rate_limit_waits",
+            "Deliveries requeued to wait out a rate limit (a forge's or the artifact server's), by provider",
+            rate_limit_waits.clone(),
+        );
         let delivery_seconds = Histogram::new(exponential_buckets(0.05, 2.0, 14));
         registry.register(
             "delivery_duration_seconds",
@@ -152,6 +164,7 @@ impl Metrics {
             attempts,
             running,
             leases_lost,
+            rate_limit_waits,
             delivery_seconds,
             download_bytes,
             replica: replica.map(str::to_owned),
@@ -189,6 +202,14 @@ impl Metrics {
     pub fn delivery_running(&self) -> RunningGuard {
         self.running.inc();
         RunningGuard(self.running.clone())
+    }
+
+    pub fn rate_limit_wait(&self, provider: &str) {
+        self.rate_limit_waits
+            .get_or_create(&ProviderLabel {
+                provider: provider.to_owned(),
+            })
+            .inc();
     }
 
     pub fn lease_lost(&self) {

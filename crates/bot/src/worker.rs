@@ -154,6 +154,9 @@ enum Decision {
     Finish(Finish),
     /// Worth trying again later.
     Retry(Failure),
+    /// The other side asked to be called again after this long (a rate limit): requeued
+    /// for then, without using up an attempt, and the worker is free meanwhile.
+    Wait(Failure, Duration),
     /// Permanent: a person must act.
     Fail(String),
 }
@@ -306,6 +309,16 @@ impl Worker {
                 tracing::warn!(error = %reason, "delivery failed");
                 (store.fail(id, &self.owner, &reason).await, "failed")
             }
+            Decision::Wait(failure, wait) => {
+                let reason = failure.summary();
+                let at = Timestamp::now().plus(wait_with_jitter(wait));
+                tracing::info!(error = %reason, until = %at, "waiting out a rate limit");
+                self.context.metrics.rate_limit_wait(provider);
+                (
+                    store.wait_until(id, &self.owner, at, &reason).await,
+                    "rate_limited",
+                )
+            }
             Decision::Retry(failure) => {
                 let n = claimed.attempt_in_run;
                 let reason = failure.summary();
@@ -364,8 +377,13 @@ fn decide(report: TargetReport, recorded_commit: Option<&str>) -> Decision {
         Outcome::Commented => DeliveryState::Commented,
         Outcome::NoOpenPullRequest => DeliveryState::NoOpenPullRequest,
         Outcome::Skipped => DeliveryState::Skipped,
-        // The delivery knows which failures pass by themselves (timeouts, 5xx, rate
-        // limits, a branch that moved under us): those are tried again later.
+        // "Come back at T": waited out, not counted as a failure.
+        Outcome::Failed(failure) if failure.retryable && failure.retry_after.is_some() => {
+            let wait = failure.retry_after.unwrap_or_default();
+            return Decision::Wait(failure.clone(), wait);
+        }
+        // The delivery knows which failures pass by themselves (timeouts, 5xx, a branch
+        // that moved under us): those are tried again later.
         Outcome::Failed(failure) if failure.retryable => {
             return Decision::Retry(failure.clone());
         }
@@ -395,6 +413,13 @@ fn decide(report: TargetReport, recorded_commit: Option<&str>) -> Decision {
     }
     finish.commit = report.commit;
     Decision::Finish(finish)
+}
+
+/// A rate limit's wait plus up to a tenth more (at least a second), so deliveries limited
+/// together do not all come back at the same instant.
+fn wait_with_jitter(wait: Duration) -> Duration {
+    let spread = (wait / 10).max(Duration::from_secs(1));
+    wait + spread.mul_f64(fastrand::f64())
 }
 
 /// Delay before attempt `n + 1`: exponential from [`BACKOFF_BASE`], capped at

@@ -449,3 +449,62 @@ fn a_pull_request_step_failing_after_the_push_is_retried_and_delivered() {
     setup.fake.assert_contract();
     assert_no_secrets(&server);
 }
+
+/// GitHub answers the pull request's creation with a rate limit longer than a worker waits
+/// in place: the delivery goes back to the queue for the time asked (visible in the API),
+/// without counting as a failed attempt, and completes once that time has passed.
+#[test]
+fn a_rate_limit_is_waited_out_not_counted_as_a_failure() {
+    let setup = World::new();
+    setup.fake.enqueue_fault(
+        "POST",
+        PULLS,
+        Fault::with_headers(
+            429,
+            "You have exceeded a secondary rate limit",
+            &[("retry-after", "12")],
+        ),
+    );
+    let server = setup.serve("serve.log");
+    let id = server.post_event(HOOK_TOKEN, &setup.payload());
+    let detail = |server: &common::serve::Server| {
+        server
+            .request("GET", &format!("/api/deliveries/{id}"), ADMIN_TOKEN, "")
+            .1
+    };
+    wait_until("the delivery to wait out the limit", || {
+        detail(&server)["delivery"]["state"] == "retrying"
+    });
+    let waiting = detail(&server);
+    let delivery = &waiting["delivery"];
+    assert!(delivery["next_attempt_at"].is_string(), "{waiting}");
+    assert!(
+        delivery["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("rate limited; retry after 12s")),
+        "{waiting}"
+    );
+    assert_eq!(
+        waiting["attempts"][0]["outcome"], "rate_limited",
+        "{waiting}"
+    );
+    assert!(setup.head_prs().is_empty(), "not before the time asked");
+
+    let done = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_delivered_once(&setup, &done);
+    let outcomes: Vec<&str> = done["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["rate_limited", "delivered"], "{done}");
+    let (_, metrics) = http(server.addr, "GET", "/metrics", "", "");
+    for line in [
+        "courier_rate_limit_waits_total{provider=\"github\"} 1",
+        "courier_deliveries_total{outcome=\"rate_limited\",provider=\"github\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+    setup.fake.assert_contract();
+}

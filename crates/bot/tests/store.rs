@@ -54,6 +54,7 @@ on_both!(
     a_failure_report_never_supersedes_an_export,
     running_delivery_is_not_superseded,
     retry_later_waits_until_due,
+    a_rate_limit_wait_does_not_count_towards_the_retry_limit,
     requeue_puts_finished_back,
     list_filters_and_pages,
     metrics_reads,
@@ -739,6 +740,28 @@ async fn running_delivery_is_not_superseded(t: TestStore) {
     let r2 = one(s, "j4", "6", "t0", "acme/x", "b").await;
     assert_eq!(s.claim("w3", LEASE).await.unwrap().unwrap().delivery.id, r2);
     assert_eq!(state_of(s, &r).await, DeliveryState::Superseded);
+}
+
+async fn a_rate_limit_wait_does_not_count_towards_the_retry_limit(t: TestStore) {
+    let s = &t.store;
+    let id = one(s, "j1", "5", "t0", "acme/web", "b").await;
+    s.claim("w1", LEASE).await.unwrap().unwrap();
+    let at = Timestamp::now().plus(Duration::from_millis(300));
+    let view = s
+        .wait_until(&id, "w1", at, "provider_rate_limited: retry after 3600s")
+        .await
+        .unwrap();
+    assert_eq!(view.state, DeliveryState::Retrying);
+    assert_eq!(view.next_attempt_at, Some(at));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let again = s.claim("w2", LEASE).await.unwrap().expect("due now");
+    assert_eq!(
+        (again.attempt, again.attempt_in_run),
+        (2, 1),
+        "the wait is in the history, not in the run's count"
+    );
+    let detail = s.get_delivery(&id).await.unwrap().unwrap();
+    assert_eq!(detail.attempts[0].outcome.as_deref(), Some("rate_limited"));
 }
 
 async fn retry_later_waits_until_due(t: TestStore) {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
+use courier_providers::retry::RetryPolicy;
 
 use super::Exit;
 use crate::context::Context;
@@ -80,7 +81,17 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<Exit> {
         store.clone(),
         Metrics::for_replica(&replica),
     );
-    let deliverer = Arc::new(Deliverer::new(config.clone())?.with_metrics(context.metrics.clone()));
+    // A worker waits out only short rate limits in place; a longer one requeues the
+    // delivery for the time asked, leaving the worker free for other work.
+    let retry = RetryPolicy {
+        max_rate_limit_wait: Duration::from_secs(10),
+        ..RetryPolicy::default()
+    };
+    let deliverer = Arc::new(
+        Deliverer::new(config.clone())?
+            .with_retry_policy(retry)
+            .with_metrics(context.metrics.clone()),
+    );
     let mut options = WorkerOptions::from_config(&config);
     options.lease = Duration::from_secs(args.lease_seconds);
     options.replica_id = replica.clone();

@@ -148,7 +148,7 @@ impl From<&DownloadError> for Failure {
             cause: Cause::Download,
             message: format!("downloading the artifact: {err}"),
             retryable: err.is_transient(),
-            retry_after: None,
+            retry_after: err.retry_after(),
         }
     }
 }

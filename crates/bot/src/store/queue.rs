@@ -295,17 +295,48 @@ impl Store {
         at: Timestamp,
         error: &str,
     ) -> Result<DeliveryView, StoreError> {
+        self.release_until(id, owner, at, error, Release::Retry)
+            .await
+    }
+
+    /// Releases a delivery `owner` holds because the other side asked to be called again
+    /// at `at` (a rate limit). Unlike [`Store::retry_later`] this attempt does not count
+    /// towards the run's retry limit ([`Claimed::attempt_in_run`]): waiting out a limit is
+    /// not failing. The attempt is recorded as `rate_limited`.
+    pub async fn wait_until(
+        &self,
+        id: &DeliveryId,
+        owner: &str,
+        at: Timestamp,
+        reason: &str,
+    ) -> Result<DeliveryView, StoreError> {
+        self.release_until(id, owner, at, reason, Release::Wait)
+            .await
+    }
+
+    async fn release_until(
+        &self,
+        id: &DeliveryId,
+        owner: &str,
+        at: Timestamp,
+        error: &str,
+        release: Release,
+    ) -> Result<DeliveryView, StoreError> {
         let now = Timestamp::now();
         let (_turn, mut tx) = self.begin_write(self.queue_pool()).await?;
         let done = sqlx::query(
             "UPDATE deliveries SET state = 'retrying', next_attempt_at = $3, last_error = $4, \
-             lease_owner = NULL, lease_expires_at = NULL \
+             lease_owner = NULL, lease_expires_at = NULL, run_base = run_base + $5 \
              WHERE id = $1 AND state = 'running' AND lease_owner = $2",
         )
         .bind(id.as_str())
         .bind(owner)
         .bind(at.as_millis())
         .bind(error)
+        .bind(match release {
+            Release::Retry => 0i64,
+            Release::Wait => 1,
+        })
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -313,7 +344,11 @@ impl Store {
             drop(tx);
             return Err(self.lease_lost(id, owner).await);
         }
-        close_attempt(&mut tx, id, now, "retry", Some(error)).await?;
+        let outcome = match release {
+            Release::Retry => "retry",
+            Release::Wait => "rate_limited",
+        };
+        close_attempt(&mut tx, id, now, outcome, Some(error)).await?;
         let view = fetch_delivery(&mut *tx, id)
             .await?
             .ok_or_else(|| StoreError::NoSuchDelivery(id.clone()))?;
@@ -401,6 +436,15 @@ impl Store {
             Err(e) => e,
         }
     }
+}
+
+/// Why a running delivery goes back to waiting.
+#[derive(Clone, Copy)]
+enum Release {
+    /// A failure worth trying again: counts towards the run's limit.
+    Retry,
+    /// The other side asked to be called again later: does not count.
+    Wait,
 }
 
 fn saturating_i64(n: u64) -> i64 {

@@ -458,7 +458,8 @@ pub struct AttemptView {
     pub owner: String,
     pub started_at: Timestamp,
     pub finished_at: Option<Timestamp>,
-    /// A delivery state name, `retry`, or `lease_expired` (the worker vanished).
+    /// A delivery state name, `retry`, `rate_limited` (released to wait out a rate limit),
+    /// or `lease_expired` (the worker vanished).
     pub outcome: Option<String>,
     pub error: Option<String>,
 }
