@@ -35,6 +35,8 @@ pub fn seed_payload(artifact_url: &str) -> String {
 /// (`.../jobs/{job}`, with the status in `job_status`, or 404 when it is `None`).
 pub struct ArtifactServer {
     pub addr: SocketAddr,
+    /// The export served from now on (the next job's).
+    pub zip: Arc<std::sync::Mutex<Vec<u8>>>,
     pub stall: Arc<AtomicBool>,
     /// When non-zero, requests are answered with this status instead of the zip.
     pub fail_with: Arc<AtomicU16>,
@@ -62,8 +64,9 @@ impl ArtifactServer {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        let zip = Arc::new(zip);
+        let zip = Arc::new(std::sync::Mutex::new(zip));
         let zip_for_api = zip.clone();
+        let served = zip.clone();
         let fail_with = Arc::new(AtomicU16::new(0));
         let (s, h, f) = (stall.clone(), hits.clone(), fail_with.clone());
         let app = axum::Router::new().route(
@@ -76,7 +79,7 @@ impl ArtifactServer {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                     match fail.load(Ordering::SeqCst) {
-                        0 => (axum::http::StatusCode::OK, zip.as_ref().clone()),
+                        0 => (axum::http::StatusCode::OK, zip.lock().unwrap().clone()),
                         code => (axum::http::StatusCode::from_u16(code).unwrap(), Vec::new()),
                     }
                 }
@@ -89,12 +92,13 @@ impl ArtifactServer {
             "/api/v2/{*rest}",
             axum::routing::get(move |request: axum::extract::Request| {
                 let (status, seen, zip) = (status.clone(), seen.clone(), zip.clone());
-                async move { platform_api(request, &status, &seen, &zip) }
+                async move { platform_api(request, &status, &seen, &zip.lock().unwrap()) }
             }),
         );
         runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
         ArtifactServer {
             addr,
+            zip: served,
             stall,
             fail_with,
             hits,
