@@ -15,7 +15,6 @@ use common::world::{ADMIN_TOKEN, HOOK_TOKEN, World, assert_no_secrets};
 use courier::store::{NewDelivery, NewJob, Routing, Store};
 use courier_core::config::Store as StoreConfig;
 use courier_testkit::forges::github_fake::HoldMode;
-use courier_testkit::zip_bytes;
 use serde_json::Value;
 
 const COMMENTS: &str = "/repos/{owner}/{repo}/issues/{issue_number}/comments";
@@ -133,51 +132,6 @@ fn killed_after_the_failure_comment_was_made_before_it_was_recorded() {
     // The restart found the crashed run's comment and wrote none of its own.
     assert_eq!(failure_comments(&world, number).len(), 1);
     world.fake.assert_contract();
-}
-
-/// What `courier deliver` does to a pull request, the server does too: open it, update it
-/// for a newer export, close it (and delete its branch) when an export equals the base.
-#[test]
-fn the_server_opens_updates_and_closes_the_pull_request() {
-    let world = World::new();
-    let server = world.serve("serve.log");
-    let first = server.post_event(HOOK_TOKEN, &world.payload());
-    let detail = server.wait_finished(ADMIN_TOKEN, &first);
-    assert_eq!(detail["delivery"]["state"], "delivered", "{detail}");
-    let prs = world.head_prs();
-    assert_eq!((prs.len(), prs[0].state.as_str()), (1, "open"));
-    let number = prs[0].number;
-
-    *world.artifacts.zip.lock().unwrap() = zip_bytes(&[
-        ("colors.css", b":root { --primary: #0550ae; }\n"),
-        ("nested/typography.css", b":root { --body: 16px; }\n"),
-    ]);
-    let second = server.post_event(HOOK_TOKEN, &with_job_id(&world.payload(), "7"));
-    let detail = server.wait_finished(ADMIN_TOKEN, &second);
-    assert_eq!(detail["delivery"]["state"], "delivered", "{detail}");
-    let url = detail["delivery"]["pr_url"].as_str().unwrap();
-    assert!(url.ends_with(&format!("/{REPO}/pull/{number}")), "{url}");
-    let prs = world.head_prs();
-    assert_eq!(prs.len(), 1, "updated, not a second one");
-    assert_eq!(world.commits_on_head(), "1", "rebuilt on the base");
-    assert_eq!(
-        world.repo.read_file(HEAD, "tokens/colors.css"),
-        b":root { --primary: #0550ae; }\n"
-    );
-
-    // The repository's own `tokens/`: nothing left to propose.
-    *world.artifacts.zip.lock().unwrap() = zip_bytes(&[("colors.css", b"old\n")]);
-    let third = server.post_event(HOOK_TOKEN, &with_job_id(&world.payload(), "8"));
-    let detail = server.wait_finished(ADMIN_TOKEN, &third);
-    assert_eq!(detail["delivery"]["state"], "no_changes", "{detail}");
-    let pr = world.fake.pr(REPO, number);
-    assert_eq!(pr.state, "closed");
-    assert!(
-        !world.fake.has_branch(REPO, HEAD),
-        "the head branch is deleted"
-    );
-    world.fake.assert_contract();
-    assert_no_secrets(&server);
 }
 
 /// A target with an explicit id, delivering to `repository`.

@@ -1,0 +1,402 @@
+//! The same scenarios through `courier serve` on each forge: GitHub, GitLab and Azure
+//! DevOps, each a stateful fake driven by the real SDK client inside the real binary, with
+//! the branch on a real smart-HTTP git server. A scenario is written once, over [`Forge`];
+//! every request each fake received is checked against the forge's official description.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::github::HEAD;
+use common::serve::{ArtifactServer, ServeCommand, Server, seed_payload, with_job_id};
+use courier_testkit::forges::azure_fake::AzureFake;
+use courier_testkit::forges::github_fake::GitHubFake;
+use courier_testkit::forges::gitlab_fake::GitLabFake;
+use courier_testkit::{BareRepo, GitServer, make_bare_repo, zip_bytes};
+
+const TOKEN: &str = "forge-token-3f9a1c7e5b2d";
+const HOOK_TOKEN: &str = "webhook-token-forges-0123";
+const ADMIN_TOKEN: &str = "admin-token-forges-4567";
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    GitHub,
+    GitLab,
+    Azure,
+}
+
+enum Fake {
+    GitHub(GitHubFake),
+    GitLab(GitLabFake),
+    Azure(AzureFake),
+}
+
+/// A pull (merge) request as the scenarios see it, whatever the forge.
+#[derive(Debug)]
+struct Pr {
+    number: u64,
+    open: bool,
+    title: String,
+    comments: Vec<String>,
+}
+
+/// One forge with a repository holding `tokens/colors.css`, the git server behind it,
+/// the artifact server, and a configuration routing hook 5 to it.
+struct Forge {
+    kind: Kind,
+    dir: tempfile::TempDir,
+    _git: GitServer,
+    repo: BareRepo,
+    artifacts: ArtifactServer,
+    /// Declared before the runtime that serves it, so it is dropped first.
+    fake: Fake,
+    _runtime: tokio::runtime::Runtime,
+    config: PathBuf,
+}
+
+impl Forge {
+    fn start(kind: Kind) -> Forge {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repos");
+        // Where each forge's clone URL puts the repository under `git_url`.
+        let (slug, repo_dir) = match kind {
+            Kind::GitHub => ("acme/web", root.join("acme")),
+            Kind::GitLab => ("acme/design/web", root.join("acme/design")),
+            Kind::Azure => ("Design/web", root.join("contoso/Design/_git")),
+        };
+        std::fs::create_dir_all(&repo_dir).unwrap();
+        let repo = make_bare_repo(
+            &repo_dir,
+            "web",
+            "main",
+            &[("README.md", b"# web\n"), ("tokens/colors.css", b"old\n")],
+        );
+        let git = GitServer::start(&root, TOKEN);
+        let artifacts = ArtifactServer::start(export_v1());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let git_url = git.url("");
+        let git_url = git_url.trim_end_matches(".git");
+        let (fake, connection) = runtime.block_on(async {
+            match kind {
+                Kind::GitHub => {
+                    let fake = GitHubFake::start().await;
+                    fake.accept_token(TOKEN);
+                    fake.add_repo(slug);
+                    fake.add_branch(slug, HEAD);
+                    let api = fake.api_url();
+                    let yaml = format!("kind: github\n    api_url: {api}");
+                    (Fake::GitHub(fake), yaml)
+                }
+                Kind::GitLab => {
+                    let fake = GitLabFake::start().await;
+                    fake.accept_token(TOKEN);
+                    fake.add_project(slug);
+                    fake.add_branch(slug, HEAD);
+                    let url = fake.base_url();
+                    (Fake::GitLab(fake), format!("kind: gitlab\n    url: {url}"))
+                }
+                Kind::Azure => {
+                    let fake = AzureFake::start("contoso").await;
+                    fake.accept_token(TOKEN, "courier-identity");
+                    fake.add_repo(slug);
+                    fake.add_branch(slug, HEAD);
+                    let url = fake.base_url();
+                    let yaml = format!("kind: azure\n    organization: contoso\n    url: {url}");
+                    (Fake::Azure(fake), yaml)
+                }
+            }
+        });
+        let config = dir.path().join("courier.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+listen: 127.0.0.1:0
+data_dir: ./data
+workers: 2
+webhook: {{ tokens: ["{HOOK_TOKEN}"] }}
+admin: {{ tokens: ["{ADMIN_TOKEN}"] }}
+platform:
+  insecure_hosts: ["127.0.0.1"]
+connections:
+  forge:
+    {connection}
+    token: "${{TEST_FORGE_TOKEN}}"
+    git_url: {git_url}
+hooks:
+  - match: {{ hook_id: "5" }}
+    targets:
+      - connection: forge
+        repository: {slug}
+        branch: main
+        relative_path: tokens
+        purge_directory: true
+        pull_request_title: "Tokens {{{{ version.version }}}}"
+"#
+            ),
+        )
+        .unwrap();
+        Forge {
+            kind,
+            dir,
+            _git: git,
+            repo,
+            artifacts,
+            fake,
+            _runtime: runtime,
+            config,
+        }
+    }
+
+    fn slug(&self) -> &'static str {
+        match self.kind {
+            Kind::GitHub => "acme/web",
+            Kind::GitLab => "acme/design/web",
+            Kind::Azure => "Design/web",
+        }
+    }
+
+    fn serve(&self) -> Server {
+        ServeCommand::new(
+            self.dir.path(),
+            &self.config,
+            &self.dir.path().join("serve.log"),
+        )
+        .env("TEST_FORGE_TOKEN", TOKEN)
+        .start()
+    }
+
+    /// The seed's job with this id, its artifact on the local artifact server.
+    fn job(&self, id: &str) -> String {
+        with_job_id(&seed_payload(&self.artifacts.url()), id)
+    }
+
+    fn serve_export(&self, files: &[(&str, &[u8])]) {
+        *self.artifacts.zip.lock().unwrap() = zip_bytes(files);
+    }
+
+    /// Pull requests from the head branch, oldest first.
+    fn prs(&self) -> Vec<Pr> {
+        let slug = self.slug();
+        match &self.fake {
+            Fake::GitHub(fake) => fake
+                .prs(slug)
+                .into_iter()
+                .filter(|p| p.head == HEAD)
+                .map(|p| Pr {
+                    number: p.number,
+                    open: p.state == "open",
+                    title: p.title,
+                    comments: p.comments.into_iter().map(|(_, body)| body).collect(),
+                })
+                .collect(),
+            Fake::GitLab(fake) => fake
+                .mrs(slug)
+                .into_iter()
+                .filter(|m| m.source_branch == HEAD)
+                .map(|m| Pr {
+                    number: m.iid,
+                    open: m.state == "opened",
+                    title: m.title,
+                    comments: m
+                        .notes
+                        .into_iter()
+                        .filter(|(_, _, system)| !system)
+                        .map(|(_, body, _)| body)
+                        .collect(),
+                })
+                .collect(),
+            Fake::Azure(fake) => fake
+                .prs()
+                .into_iter()
+                .filter(|p| p.source == format!("refs/heads/{HEAD}"))
+                .map(|p| Pr {
+                    number: p.id,
+                    open: p.status == "active",
+                    title: p.title,
+                    comments: p
+                        .threads
+                        .into_iter()
+                        .flat_map(|t| t.comments.into_iter().map(|(_, text, _)| text))
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// A pull request from the head branch opened by an earlier export.
+    fn seed_open_pr(&self) -> u64 {
+        let slug = self.slug();
+        let (title, body) = ("Tokens v0.0", "The previous export.");
+        match &self.fake {
+            Fake::GitHub(fake) => fake.seed_pr(slug, HEAD, "main", title, body, "open"),
+            Fake::GitLab(fake) => fake.seed_mr(slug, HEAD, "main", title, body, "opened"),
+            Fake::Azure(fake) => fake.seed_pr(slug, HEAD, "main", title, body, "active"),
+        }
+    }
+
+    fn has_head_branch(&self) -> bool {
+        match &self.fake {
+            Fake::GitHub(fake) => fake.has_branch(self.slug(), HEAD),
+            Fake::GitLab(fake) => fake.has_branch(self.slug(), HEAD),
+            Fake::Azure(fake) => fake.has_branch(self.slug(), HEAD),
+        }
+    }
+
+    fn assert_contract(&self) {
+        match &self.fake {
+            Fake::GitHub(fake) => fake.assert_contract(),
+            Fake::GitLab(fake) => fake.assert_contract(),
+            Fake::Azure(fake) => fake.assert_contract(),
+        }
+    }
+
+    fn provider(&self) -> &'static str {
+        match self.kind {
+            Kind::GitHub => "github",
+            Kind::GitLab => "gitlab",
+            Kind::Azure => "azure",
+        }
+    }
+}
+
+fn export_v1() -> Vec<u8> {
+    zip_bytes(&[
+        ("colors.css", b":root { --primary: #1463ff; }\n"),
+        ("nested/typography.css", b":root { --body: 16px; }\n"),
+    ])
+}
+
+/// Open, then update for a newer export, then close when an export equals the base.
+fn opens_updates_and_closes(kind: Kind) {
+    let forge = Forge::start(kind);
+    let server = forge.serve();
+
+    let first = server.post_event(HOOK_TOKEN, &forge.job("6"));
+    let detail = server.wait_finished(ADMIN_TOKEN, &first);
+    assert_eq!(
+        detail["delivery"]["state"], "delivered",
+        "{kind:?}: {detail}"
+    );
+    let prs = forge.prs();
+    assert_eq!(prs.len(), 1, "{kind:?}: {prs:?}");
+    assert!(
+        prs[0].open && prs[0].title == "Tokens v0.1",
+        "{kind:?}: {prs:?}"
+    );
+    let number = prs[0].number;
+    assert!(
+        detail["delivery"]["pr_url"].as_str().is_some(),
+        "{kind:?}: the PR's page is recorded: {detail}"
+    );
+
+    forge.serve_export(&[
+        ("colors.css", b":root { --primary: #0550ae; }\n"),
+        ("nested/typography.css", b":root { --body: 16px; }\n"),
+    ]);
+    let second = server.post_event(HOOK_TOKEN, &forge.job("7"));
+    let detail = server.wait_finished(ADMIN_TOKEN, &second);
+    assert_eq!(
+        detail["delivery"]["state"], "delivered",
+        "{kind:?}: {detail}"
+    );
+    let prs = forge.prs();
+    assert_eq!(prs.len(), 1, "{kind:?}: updated, not a second one: {prs:?}");
+    assert_eq!(
+        forge.repo.read_file(HEAD, "tokens/colors.css"),
+        b":root { --primary: #0550ae; }\n"
+    );
+
+    forge.serve_export(&[("colors.css", b"old\n")]);
+    let third = server.post_event(HOOK_TOKEN, &forge.job("8"));
+    let detail = server.wait_finished(ADMIN_TOKEN, &third);
+    assert_eq!(
+        detail["delivery"]["state"], "no_changes",
+        "{kind:?}: {detail}"
+    );
+    let prs = forge.prs();
+    assert!(
+        prs.len() == 1 && prs[0].number == number && !prs[0].open,
+        "{kind:?}: closed: {prs:?}"
+    );
+    assert!(
+        !forge.has_head_branch(),
+        "{kind:?}: the head branch is deleted"
+    );
+
+    let (_, metrics) = common::serve::http(server.addr, "GET", "/metrics", "", "");
+    let line = format!(
+        "courier_deliveries_total{{outcome=\"delivered\",provider=\"{}\"}} 2",
+        forge.provider()
+    );
+    assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    assert!(!server.log().contains(TOKEN), "{kind:?}: the token leaked");
+    forge.assert_contract();
+}
+
+/// A failed job is told once on the open pull request, also when posted twice.
+fn a_failed_job_is_told_once(kind: Kind) {
+    let forge = Forge::start(kind);
+    let number = forge.seed_open_pr();
+    let server = forge.serve();
+    let failed = forge
+        .job("6")
+        .replace("\"status\": \"Success\"", "\"status\": \"Failure\"");
+    let id = server.post_event(HOOK_TOKEN, &failed);
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_eq!(
+        detail["delivery"]["state"], "commented",
+        "{kind:?}: {detail}"
+    );
+    let (status, answer) = server.request("POST", "/webhooks/supernova", HOOK_TOKEN, &failed);
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("duplicate"))
+    );
+
+    let prs = forge.prs();
+    let pr = prs.iter().find(|p| p.number == number).unwrap();
+    let told: Vec<&String> = pr
+        .comments
+        .iter()
+        .filter(|c| c.contains("The export for job `6` failed"))
+        .collect();
+    assert_eq!(told.len(), 1, "{kind:?}: {:?}", pr.comments);
+    assert!(pr.open, "{kind:?}: left open");
+    assert_eq!(forge.artifacts.hits(), 0, "{kind:?}: nothing downloaded");
+    forge.assert_contract();
+}
+
+#[test]
+fn github_opens_updates_and_closes() {
+    opens_updates_and_closes(Kind::GitHub);
+}
+
+#[test]
+fn gitlab_opens_updates_and_closes() {
+    opens_updates_and_closes(Kind::GitLab);
+}
+
+#[test]
+fn azure_opens_updates_and_closes() {
+    opens_updates_and_closes(Kind::Azure);
+}
+
+#[test]
+fn github_tells_a_failed_job_once() {
+    a_failed_job_is_told_once(Kind::GitHub);
+}
+
+#[test]
+fn gitlab_tells_a_failed_job_once() {
+    a_failed_job_is_told_once(Kind::GitLab);
+}
+
+#[test]
+fn azure_tells_a_failed_job_once() {
+    a_failed_job_is_told_once(Kind::Azure);
+}
