@@ -3,7 +3,7 @@
 
 mod git_env;
 
-use courier_providers::git::Outcome;
+use courier_providers::git::{HeadBranch, Outcome};
 use git_env::{Env, bounded, spec};
 
 #[tokio::test]
@@ -64,7 +64,12 @@ async fn an_export_equal_to_the_base_is_no_changes() {
             .plan(&spec(env.http_remote("web"), Some("tokens"), true), export)
             .await
             .unwrap();
-        assert_eq!(plan.outcome(), &Outcome::NoChanges);
+        assert_eq!(
+            plan.outcome(),
+            &Outcome::NoChanges {
+                head: HeadBranch::Absent
+            }
+        );
         assert!(plan.files().is_empty());
         let done = ws.push(plan).await.unwrap();
         assert!(!done.pushed);
