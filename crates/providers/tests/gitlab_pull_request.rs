@@ -247,7 +247,7 @@ async fn converged_exports_close_with_a_note_and_delete_the_branch() {
             gl.as_ref(),
             &RetryPolicy::fast(),
             &spec("t", "b"),
-            GitOutcome::NoChanges,
+            common::converged(&fake.branch_tip(PROJECT, HEAD).unwrap()),
         )
         .await
         .unwrap();
@@ -471,9 +471,14 @@ async fn dry_run_plans_from_read_only_calls() {
                 rewrites_text: true
             }
         );
-        let close = plan(gl.as_ref(), &retry, &spec("T", "B"), GitOutcome::NoChanges)
-            .await
-            .unwrap();
+        let close = plan(
+            gl.as_ref(),
+            &retry,
+            &spec("T", "B"),
+            common::converged(&fake.branch_tip(PROJECT, HEAD).unwrap()),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             close.action,
             PlannedAction::ClosePr {

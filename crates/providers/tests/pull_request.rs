@@ -255,7 +255,7 @@ async fn converged_exports_close_with_a_comment_and_delete_the_branch() {
             gh.as_ref(),
             &RetryPolicy::fast(),
             &spec("t", "b"),
-            GitOutcome::NoChanges,
+            common::converged(&fake.branch_tip(REPO, HEAD).unwrap()),
         )
         .await
         .unwrap();
@@ -294,7 +294,7 @@ async fn converged_exports_keep_the_branch_when_told_and_do_nothing_without_a_pr
             gh.as_ref(),
             &RetryPolicy::fast(),
             &spec("t", "b"),
-            GitOutcome::NoChanges,
+            common::converged(&fake.branch_tip(REPO, HEAD).unwrap()),
         )
         .await
         .unwrap();
@@ -308,7 +308,7 @@ async fn converged_exports_keep_the_branch_when_told_and_do_nothing_without_a_pr
             gh.as_ref(),
             &RetryPolicy::fast(),
             &keep,
-            GitOutcome::NoChanges,
+            common::converged(&fake.branch_tip(REPO, HEAD).unwrap()),
         )
         .await
         .unwrap();
@@ -519,9 +519,14 @@ async fn plan_reports_each_action_from_read_only_calls() {
         .unwrap();
         assert_eq!(redelivery.action, PlannedAction::NothingToDo);
 
-        let close = plan(gh.as_ref(), &retry, &spec("T", "B"), GitOutcome::NoChanges)
-            .await
-            .unwrap();
+        let close = plan(
+            gh.as_ref(),
+            &retry,
+            &spec("T", "B"),
+            common::converged(&fake.branch_tip(REPO, HEAD).unwrap()),
+        )
+        .await
+        .unwrap();
         assert_eq!(close.action.to_string(), format!("close PR #{number}"));
         assert!(close.body.contains("nothing left to merge"));
 
