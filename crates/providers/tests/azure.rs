@@ -13,8 +13,8 @@ use courier_providers::provider::{
     PullRequestUpdate, RepoSlug,
 };
 use courier_providers::pull_request::{
-    FailureOutcome, FailureReport, GitOutcome, PlannedAction, PrAction, PrSpec, open_or_update,
-    plan, report_failure,
+    FailureOutcome, FailureReport, GitOutcome, LEFT_OPEN_MARKER, PlannedAction, PrAction, PrSpec,
+    open_or_update, plan, report_failure,
 };
 use courier_providers::retry::RetryPolicy;
 use secrecy::{ExposeSecret, SecretString};
@@ -1224,4 +1224,88 @@ fn the_git_description_accepts_what_courier_sends_and_flags_departures() {
             "{r}: expected a violation mentioning {expected:?}, got {violations:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_converged_branch_with_someone_elses_commit_stays_active_with_one_comment() {
+    bounded(15, async {
+        let fake = fake_with_branch().await;
+        let azure = provider(&fake);
+        let retry = RetryPolicy::fast();
+        let id = fake.seed_pr(SLUG, "courier/tokens", "main", "t", "b", "active");
+        let tip = fake.branch_tip(SLUG, "courier/tokens").unwrap();
+        for _ in 0..2 {
+            let outcome = open_or_update(
+                &azure,
+                &retry,
+                &spec(),
+                common::converged_over_foreign(&tip),
+            )
+            .await
+            .unwrap();
+            assert!(
+                matches!(&outcome.action, PrAction::Unchanged { pr } if pr.number == PrNumber(id)),
+                "{outcome:?}"
+            );
+            assert!(outcome.left_open.is_some(), "{outcome:?}");
+        }
+        let stored = fake.pr(id);
+        assert_eq!(stored.status, "active");
+        assert_eq!(
+            fake.branch_tip(SLUG, "courier/tokens").as_deref(),
+            Some(tip.as_str())
+        );
+        let comments: Vec<&str> = stored
+            .threads
+            .iter()
+            .flat_map(|t| t.comments.iter().map(|c| c.1.as_str()))
+            .collect();
+        assert_eq!(comments.len(), 1, "{comments:?}");
+        assert!(comments[0].contains(LEFT_OPEN_MARKER));
+        assert!(
+            !fake
+                .request_lines()
+                .iter()
+                .any(|l| l.starts_with("PATCH") || l.ends_with("/refs") && l.starts_with("POST")),
+            "{:?}",
+            fake.request_lines()
+        );
+        fake.assert_contract();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_converged_branch_is_deleted_only_at_the_tip_courier_saw() {
+    bounded(15, async {
+        let fake = fake_with_branch().await;
+        let azure = provider(&fake);
+        let id = fake.seed_pr(SLUG, "courier/tokens", "main", "t", "b", "active");
+        let seen = fake.branch_tip(SLUG, "courier/tokens").unwrap();
+        fake.push_to(SLUG, "courier/tokens");
+        let outcome = open_or_update(
+            &azure,
+            &RetryPolicy::fast(),
+            &spec(),
+            common::converged(&seen),
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(outcome.action, PrAction::Closed { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(fake.pr(id).status, "abandoned");
+        assert!(fake.has_branch(SLUG, "courier/tokens"));
+        assert!(
+            outcome
+                .warnings
+                .iter()
+                .any(|w| w.0.contains("was not deleted")),
+            "{:?}",
+            outcome.warnings
+        );
+        fake.assert_contract();
+    })
+    .await;
 }
