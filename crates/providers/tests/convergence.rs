@@ -281,3 +281,64 @@ async fn a_deleted_head_branch_is_created_again() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn no_changes_says_whose_commits_the_head_branch_holds() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("web", &[("README.md", b"hi\n"), ("tokens/a.json", b"{}\n")]);
+        let ws = env.workspace();
+        let (_, export) = env.export(&[("a.json", b"1\n")]);
+        let plan = ws
+            .plan(&spec(env.http_remote("web"), Some("tokens"), true), export)
+            .await
+            .unwrap();
+        let done = ws.push(plan).await.unwrap();
+        let Outcome::Push { commit, .. } = &done.outcome else {
+            panic!("{:?}", done.outcome)
+        };
+
+        let (_, same_as_base) = env.export(&[("a.json", b"{}\n")]);
+        let plan = ws
+            .plan(
+                &spec(env.http_remote("web"), Some("tokens"), true),
+                same_as_base,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            plan.outcome(),
+            &Outcome::NoChanges {
+                head: HeadBranch::Courier {
+                    tip: commit.clone()
+                }
+            }
+        );
+        drop(plan);
+
+        let human = repo.commit(
+            "courier/tokens",
+            &[("tokens/fix.md", Some(b"fix\n"))],
+            "Fix by hand",
+        );
+        let (_, same_as_base) = env.export(&[("a.json", b"{}\n")]);
+        let plan = ws
+            .plan(
+                &spec(env.http_remote("web"), Some("tokens"), true),
+                same_as_base,
+            )
+            .await
+            .unwrap();
+        match plan.outcome() {
+            Outcome::NoChanges {
+                head: HeadBranch::Foreign { tip, commits },
+            } => {
+                assert_eq!(tip.as_str(), human);
+                assert_eq!(commits.len(), 1);
+                assert_eq!(commits[0].as_str(), human);
+            }
+            other => panic!("expected NoChanges over foreign commits, got {other:?}"),
+        }
+    })
+    .await;
+}
