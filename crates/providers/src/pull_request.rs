@@ -5,12 +5,17 @@
 //! creation that races another ("already exists") → look it up and update; a pull request
 //! from that branch closed without merge → a new one whose description says which it
 //! supersedes; an export that converged with the base → close with a comment and delete
-//! the head branch. Every provider call goes through the [`RetryPolicy`].
+//! the head branch, but only when every commit on it is Courier's own and the branch has not
+//! moved since the git engine looked; a converged branch holding someone else's commits
+//! leaves the pull request open, with one comment saying why. Descriptions are cut to the
+//! forge's limit ([`fit_description`]) before they are sent or compared. Every provider call
+//! goes through the [`RetryPolicy`].
 
 use std::fmt;
 
 use serde::Serialize;
 
+use crate::git::{self, CommitId, HeadBranch};
 use crate::provider::{
     AutoMerge, BranchName, Decorations, NewPullRequest, PrNumber, PrState, Provider, ProviderError,
     PullRequest, PullRequestUpdate, RepoSlug, Warning,
@@ -18,17 +23,30 @@ use crate::provider::{
 use crate::retry::RetryPolicy;
 
 /// What the git engine did with the export on the head branch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GitOutcome {
     /// A new commit was pushed to the head branch.
     Pushed,
     /// The head branch already held exactly this export (a redelivery).
     UpToDate,
-    /// The export equals the base branch's content: nothing left to propose.
-    NoChanges,
+    /// The export equals the base branch's content: nothing left to propose. `head` is
+    /// what the engine saw of the head branch; only a branch holding Courier's commits
+    /// alone is closed and deleted.
+    NoChanges { head: HeadBranch },
     /// Someone else committed to the head branch; Courier did not push over it.
     BranchDiverged,
+}
+
+impl From<&git::Outcome> for GitOutcome {
+    fn from(outcome: &git::Outcome) -> GitOutcome {
+        match outcome {
+            git::Outcome::Push { .. } => GitOutcome::Pushed,
+            git::Outcome::UpToDate { .. } => GitOutcome::UpToDate,
+            git::Outcome::NoChanges { head } => GitOutcome::NoChanges { head: head.clone() },
+            git::Outcome::BranchDiverged { .. } => GitOutcome::BranchDiverged,
+        }
+    }
 }
 
 /// One target's pull request, as configured and rendered.
@@ -101,6 +119,10 @@ pub struct PrOutcome {
     /// `None` when auto-merge was not asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_merge: Option<AutoMerge>,
+    /// Why a pull request whose export converged with the base was left open (the action
+    /// is then `Unchanged`): its branch holds commits Courier did not make.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_open: Option<String>,
     pub warnings: Vec<Warning>,
 }
 
@@ -130,9 +152,59 @@ fn body_superseding(body: &str, old: Option<&PullRequest>) -> String {
     }
 }
 
+/// A description as the forge will hold it: at most `max` characters, cut at a char
+/// boundary with a note saying so at the end. The one place bodies are cut, before they
+/// are created, updated or compared with what the forge holds.
+pub fn fit_description(body: &str, max: usize) -> String {
+    if body.chars().count() <= max {
+        return body.to_owned();
+    }
+    let note = format!("\n\n… (description truncated to the forge's {max}-character limit)");
+    let keep = max.saturating_sub(note.chars().count());
+    let cut = body
+        .char_indices()
+        .nth(keep)
+        .map_or(body.len(), |(index, _)| index);
+    let mut fitted = format!("{}{note}", &body[..cut]);
+    if fitted.chars().count() > max {
+        // A limit shorter than the note itself: the note gives way.
+        fitted = fitted.chars().take(max).collect();
+    }
+    fitted
+}
+
+/// The hidden marker of Courier's comment on a converged pull request it left open
+/// because its branch holds someone else's commits; one such comment per pull request.
+pub const LEFT_OPEN_MARKER: &str = "<!-- courier:converged-left-open -->";
+
+/// Why Courier leaves a converged pull request open; posted once (found again by
+/// [`LEFT_OPEN_MARKER`]).
+pub fn left_open_comment(spec: &PrSpec, foreign: usize) -> String {
+    format!(
+        "{LEFT_OPEN_MARKER}\nThe latest export is identical to what `{base}` already \
+         contains, so Courier has nothing left to propose here. But the branch `{head}` \
+         holds {foreign} commit(s) Courier did not make, so Courier left this pull request \
+         and the branch alone. A person can close it (and delete the branch) once that work \
+         is no longer needed.",
+        base = spec.base,
+        head = spec.head,
+    )
+}
+
+fn left_open_reason(spec: &PrSpec, number: PrNumber, tip: &CommitId, foreign: usize) -> String {
+    format!(
+        "the export equals {base}, but branch {head} (at {tip}) holds {foreign} commit(s) \
+         Courier did not make; pull request #{number} and the branch were left open",
+        base = spec.base,
+        head = spec.head,
+        tip = &tip.as_str()[..12.min(tip.as_str().len())],
+    )
+}
+
 /// Why Courier closes a converged pull request; posted as a comment before closing.
-pub fn converged_comment(spec: &PrSpec) -> String {
-    let branch = if spec.delete_branch_on_converge {
+/// `deletes_branch`: the head branch is to be deleted too.
+pub fn converged_comment(spec: &PrSpec, deletes_branch: bool) -> String {
+    let branch = if deletes_branch {
         format!(" The branch `{}` is deleted.", spec.head)
     } else {
         String::new()
@@ -158,15 +230,42 @@ pub async fn open_or_update(
             provider.find_open(repo, &spec.head, &spec.base)
         })
         .await?;
+    let max = provider.max_description_len();
+    let body = fit_description(&spec.body, max);
     let mut outcome = PrOutcome {
         action: PrAction::NothingToDo,
         supersedes: None,
         auto_merge: None,
+        left_open: None,
         warnings: Vec::new(),
     };
+    let pushed = git == GitOutcome::Pushed;
     match (git, open) {
-        (GitOutcome::NoChanges, Some(mut pr)) => {
-            let comment = converged_comment(spec);
+        (
+            GitOutcome::NoChanges {
+                head: HeadBranch::Foreign { tip, commits },
+            },
+            Some(pr),
+        ) => {
+            let comments = retry
+                .run("list comments", || provider.list_comments(repo, pr.number))
+                .await?;
+            if !comments.iter().any(|c| c.body.contains(LEFT_OPEN_MARKER)) {
+                let comment = left_open_comment(spec, commits.len());
+                retry
+                    .run("comment on converged pull request left open", || {
+                        provider.comment(repo, pr.number, &comment)
+                    })
+                    .await?;
+            }
+            let reason = left_open_reason(spec, pr.number, &tip, commits.len());
+            outcome.warnings.push(Warning(reason.clone()));
+            outcome.left_open = Some(reason);
+            outcome.action = PrAction::Unchanged { pr };
+        }
+        (GitOutcome::NoChanges { head }, Some(mut pr)) => {
+            let delete = head.tip().filter(|_| spec.delete_branch_on_converge);
+            let comment = converged_comment(spec, delete.is_some());
             retry
                 .run("comment on converged pull request", || {
                     provider.comment(repo, pr.number, &comment)
@@ -177,17 +276,13 @@ pub async fn open_or_update(
                     provider.close(repo, pr.number)
                 })
                 .await?;
-            if spec.delete_branch_on_converge {
-                retry
-                    .run("delete converged branch", || {
-                        provider.delete_branch(repo, &spec.head)
-                    })
-                    .await?;
+            if let Some(tip) = delete {
+                delete_converged_branch(provider, retry, spec, tip, &mut outcome.warnings).await?;
             }
             pr.state = PrState::Closed;
             outcome.action = PrAction::Closed { pr };
         }
-        (GitOutcome::NoChanges, None) => {}
+        (GitOutcome::NoChanges { .. }, None) => {}
         (GitOutcome::BranchDiverged, open) => {
             outcome.warnings.push(Warning(format!(
                 "branch {} has commits Courier did not make; it was not pushed and the pull \
@@ -202,7 +297,7 @@ pub async fn open_or_update(
             if spec.redecorate {
                 decorate(provider, retry, spec, pr.number, &mut outcome.warnings).await;
             }
-            outcome.action = update_existing(provider, retry, spec, pr, git).await?;
+            outcome.action = update_existing(provider, retry, spec, &body, pr, pushed).await?;
         }
         (GitOutcome::Pushed | GitOutcome::UpToDate, None) => {
             let closed = retry
@@ -212,7 +307,7 @@ pub async fn open_or_update(
                 .await?;
             let new = NewPullRequest {
                 title: spec.title.clone(),
-                body: body_superseding(&spec.body, closed.as_ref()),
+                body: fit_description(&body_superseding(&spec.body, closed.as_ref()), max),
                 head: spec.head.clone(),
                 base: spec.base.clone(),
                 draft: spec.draft,
@@ -242,13 +337,15 @@ pub async fn open_or_update(
                                 spec.head, spec.base
                             ),
                         })?;
-                    outcome.action = update_existing(provider, retry, spec, pr, git).await?;
+                    outcome.action =
+                        update_existing(provider, retry, spec, &body, pr, pushed).await?;
                 }
                 Err(other) => return Err(other),
             }
         }
     }
     if spec.auto_merge
+        && outcome.left_open.is_none()
         && let PrAction::Created { pr } | PrAction::Updated { pr } | PrAction::Unchanged { pr } =
             &outcome.action
     {
@@ -280,6 +377,51 @@ pub async fn open_or_update(
     Ok(outcome)
 }
 
+/// Deletes the converged head branch if it still points at `tip`, the commit the git
+/// engine saw holding only Courier's work. GitHub and GitLab cannot delete conditionally,
+/// so the tip is read again right before; Azure DevOps' delete itself carries `tip`. A
+/// branch that moved is left alone, with a warning: whatever was pushed is someone's.
+async fn delete_converged_branch(
+    provider: &dyn Provider,
+    retry: &RetryPolicy,
+    spec: &PrSpec,
+    tip: &CommitId,
+    warnings: &mut Vec<Warning>,
+) -> Result<(), ProviderError> {
+    let repo = &spec.repo;
+    let now = retry
+        .run("read converged branch", || {
+            provider.branch_tip(repo, &spec.head)
+        })
+        .await?;
+    let moved = |now: &str| {
+        Warning(format!(
+            "branch {} was not deleted: it moved from {tip} to {now} after Courier looked \
+             at it, and Courier does not delete what it did not write",
+            spec.head
+        ))
+    };
+    match now {
+        None => {}
+        Some(now) if now != *tip => warnings.push(moved(now.as_str())),
+        Some(_) => {
+            match retry
+                .run("delete converged branch", || {
+                    provider.delete_branch(repo, &spec.head, tip)
+                })
+                .await
+            {
+                Ok(()) => {}
+                Err(ProviderError::Conflict { message, .. }) => {
+                    warnings.push(moved(&format!("another commit ({message})")))
+                }
+                Err(other) => return Err(other),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Applies the spec's labels, reviewers and assignees. The pull request exists by now, so
 /// a forge that keeps failing these calls costs the decorations (a warning), not the
 /// delivery.
@@ -307,14 +449,14 @@ async fn decorate(
 }
 
 /// Title and description to write onto an existing pull request, if any differ and the
-/// target wants them rewritten.
-fn pending_update(spec: &PrSpec, pr: &PullRequest) -> Option<PullRequestUpdate> {
+/// target wants them rewritten. `body` is the spec's, already cut to the forge's limit.
+fn pending_update(spec: &PrSpec, body: &str, pr: &PullRequest) -> Option<PullRequestUpdate> {
     if !spec.update_description {
         return None;
     }
     let update = PullRequestUpdate {
         title: (pr.title != spec.title).then(|| spec.title.clone()),
-        body: (pr.body != spec.body).then(|| spec.body.clone()),
+        body: (pr.body != body).then(|| body.to_owned()),
     };
     (update.title.is_some() || update.body.is_some()).then_some(update)
 }
@@ -323,10 +465,11 @@ async fn update_existing(
     provider: &dyn Provider,
     retry: &RetryPolicy,
     spec: &PrSpec,
+    body: &str,
     pr: PullRequest,
-    git: GitOutcome,
+    pushed: bool,
 ) -> Result<PrAction, ProviderError> {
-    match pending_update(spec, &pr) {
+    match pending_update(spec, body, &pr) {
         Some(update) => {
             let pr = retry
                 .run("update pull request", || {
@@ -336,7 +479,7 @@ async fn update_existing(
             Ok(PrAction::Updated { pr })
         }
         // New commits on the branch change the pull request even when its text stays.
-        None if git == GitOutcome::Pushed => Ok(PrAction::Updated { pr }),
+        None if pushed => Ok(PrAction::Updated { pr }),
         None => Ok(PrAction::Unchanged { pr }),
     }
 }
@@ -357,6 +500,13 @@ pub enum PlannedAction {
     ClosePr {
         number: PrNumber,
         deletes_branch: bool,
+    },
+    /// The export converged with the base, but the branch holds commits Courier did not
+    /// make: the pull request and the branch stay.
+    LeavePrOpen {
+        number: PrNumber,
+        /// False when Courier's explanation is already on the pull request.
+        comments: bool,
     },
     NothingToDo,
 }
@@ -379,6 +529,7 @@ impl fmt::Display for PlannedAction {
             } => write!(f, "create PR (supersedes #{old})"),
             PlannedAction::UpdatePr { number, .. } => write!(f, "update PR #{number}"),
             PlannedAction::ClosePr { number, .. } => write!(f, "close PR #{number}"),
+            PlannedAction::LeavePrOpen { number, .. } => write!(f, "leave PR #{number} open"),
             PlannedAction::NothingToDo => f.write_str("nothing to do"),
         }
     }
@@ -397,22 +548,44 @@ pub async fn plan(
             provider.find_open(repo, &spec.head, &spec.base)
         })
         .await?;
+    let max = provider.max_description_len();
+    let fitted = fit_description(&spec.body, max);
     let (action, title, body) = match (git, open) {
-        (GitOutcome::NoChanges, Some(pr)) => (
-            PlannedAction::ClosePr {
-                number: pr.number,
-                deletes_branch: spec.delete_branch_on_converge,
+        (
+            GitOutcome::NoChanges {
+                head: HeadBranch::Foreign { commits, .. },
             },
-            pr.title.clone(),
-            converged_comment(spec),
-        ),
-        (GitOutcome::NoChanges | GitOutcome::BranchDiverged, _) => (
-            PlannedAction::NothingToDo,
-            spec.title.clone(),
-            spec.body.clone(),
-        ),
-        (GitOutcome::Pushed | GitOutcome::UpToDate, Some(pr)) => {
-            let update = pending_update(spec, &pr);
+            Some(pr),
+        ) => {
+            let comments = retry
+                .run("list comments", || provider.list_comments(repo, pr.number))
+                .await?;
+            let commented = comments.iter().any(|c| c.body.contains(LEFT_OPEN_MARKER));
+            (
+                PlannedAction::LeavePrOpen {
+                    number: pr.number,
+                    comments: !commented,
+                },
+                pr.title.clone(),
+                left_open_comment(spec, commits.len()),
+            )
+        }
+        (GitOutcome::NoChanges { head }, Some(pr)) => {
+            let deletes_branch = spec.delete_branch_on_converge && head.tip().is_some();
+            (
+                PlannedAction::ClosePr {
+                    number: pr.number,
+                    deletes_branch,
+                },
+                pr.title.clone(),
+                converged_comment(spec, deletes_branch),
+            )
+        }
+        (GitOutcome::NoChanges { .. } | GitOutcome::BranchDiverged, _) => {
+            (PlannedAction::NothingToDo, spec.title.clone(), fitted)
+        }
+        (git @ (GitOutcome::Pushed | GitOutcome::UpToDate), Some(pr)) => {
+            let update = pending_update(spec, &fitted, &pr);
             let rewrites_text = update.is_some();
             if !rewrites_text && git == GitOutcome::UpToDate {
                 (
@@ -427,7 +600,7 @@ pub async fn plan(
                         rewrites_text,
                     },
                     spec.title.clone(),
-                    spec.body.clone(),
+                    fitted,
                 )
             } else {
                 (
@@ -451,7 +624,7 @@ pub async fn plan(
                     supersedes: closed.as_ref().map(|c| c.number),
                 },
                 spec.title.clone(),
-                body_superseding(&spec.body, closed.as_ref()),
+                fit_description(&body_superseding(&spec.body, closed.as_ref()), max),
             )
         }
     };
@@ -584,6 +757,24 @@ mod tests {
             "close PR #4"
         );
         assert_eq!(PlannedAction::NothingToDo.to_string(), "nothing to do");
+    }
+
+    #[test]
+    fn long_descriptions_are_cut_to_the_limit_with_a_note() {
+        let long = "é".repeat(4010);
+        let fitted = fit_description(&long, 4000);
+        assert_eq!(fitted.chars().count(), 4000);
+        assert!(
+            fitted.ends_with("… (description truncated to the forge's 4000-character limit)"),
+            "{fitted}"
+        );
+        assert_eq!(
+            fit_description(&fitted, 4000),
+            fitted,
+            "cutting twice changes nothing"
+        );
+        assert_eq!(fit_description("short", 4000), "short");
+        assert_eq!(fit_description("abcdef", 3).chars().count(), 3);
     }
 
     #[test]

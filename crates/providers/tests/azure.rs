@@ -13,8 +13,8 @@ use courier_providers::provider::{
     PullRequestUpdate, RepoSlug,
 };
 use courier_providers::pull_request::{
-    FailureOutcome, FailureReport, GitOutcome, PlannedAction, PrAction, PrSpec, open_or_update,
-    plan, report_failure,
+    FailureOutcome, FailureReport, GitOutcome, LEFT_OPEN_MARKER, PlannedAction, PrAction, PrSpec,
+    open_or_update, plan, report_failure,
 };
 use courier_providers::retry::RetryPolicy;
 use secrecy::{ExposeSecret, SecretString};
@@ -188,14 +188,15 @@ async fn every_provider_method_round_trips_through_the_sdk() {
         assert_eq!(closed.number, created.number);
         assert_eq!(closed.state, PrState::Closed);
 
+        let tip = common::sha(&fake.branch_tip(SLUG, "courier/tokens").unwrap());
         azure
-            .delete_branch(&slug(), &branch("courier/tokens"))
+            .delete_branch(&slug(), &branch("courier/tokens"), &tip)
             .await
             .unwrap();
         assert!(!fake.has_branch(SLUG, "courier/tokens"));
         // Already gone is success.
         azure
-            .delete_branch(&slug(), &branch("courier/tokens"))
+            .delete_branch(&slug(), &branch("courier/tokens"), &tip)
             .await
             .unwrap();
 
@@ -385,8 +386,9 @@ async fn delete_branch_compares_names_and_maps_refusals() {
         let azure = provider(&fake);
         // `filter=heads/courier/tokens` also lists this sibling: it must survive.
         fake.add_branch(SLUG, "courier/tokens-2");
+        let tip = fake.branch_tip(SLUG, "courier/tokens").unwrap();
         azure
-            .delete_branch(&slug(), &branch("courier/tokens"))
+            .delete_branch(&slug(), &branch("courier/tokens"), &common::sha(&tip))
             .await
             .unwrap();
         assert!(!fake.has_branch(SLUG, "courier/tokens"));
@@ -399,11 +401,15 @@ async fn delete_branch_compares_names_and_maps_refusals() {
         let body = update.body.unwrap();
         assert_eq!(body[0]["name"], "refs/heads/courier/tokens");
         assert_eq!(body[0]["newObjectId"], ZERO);
-        assert_eq!(body[0]["oldObjectId"].as_str().unwrap().len(), 40);
+        assert_eq!(body[0]["oldObjectId"], tip.as_str(), "the tip Courier saw");
 
         fake.protect_branch(SLUG, "courier/tokens-2");
         let error = azure
-            .delete_branch(&slug(), &branch("courier/tokens-2"))
+            .delete_branch(
+                &slug(),
+                &branch("courier/tokens-2"),
+                &common::sha(&fake.branch_tip(SLUG, "courier/tokens-2").unwrap()),
+            )
             .await
             .unwrap_err();
         match &error {
@@ -419,6 +425,7 @@ async fn delete_branch_compares_names_and_maps_refusals() {
 
         // Someone pushed between our read and our delete.
         fake.add_branch(SLUG, "courier/race");
+        let seen = common::sha(&fake.branch_tip(SLUG, "courier/race").unwrap());
         fake.enqueue_fault(
             Route::UpdateRefs,
             Fault::Respond {
@@ -431,49 +438,68 @@ async fn delete_branch_compares_names_and_maps_refusals() {
             },
         );
         let error = azure
-            .delete_branch(&slug(), &branch("courier/race"))
+            .delete_branch(&slug(), &branch("courier/race"), &seen)
             .await
             .unwrap_err();
         assert!(matches!(error, ProviderError::Conflict { .. }), "{error:?}");
+        // Without a scripted answer: the branch moved after Courier saw it, and the delete
+        // it sends carries the tip it saw, so Azure DevOps refuses it.
+        fake.push_to(SLUG, "courier/race");
+        let error = azure
+            .delete_branch(&slug(), &branch("courier/race"), &seen)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, ProviderError::Conflict { .. }), "{error:?}");
+        assert!(fake.has_branch(SLUG, "courier/race"));
         fake.assert_contract();
     })
     .await;
 }
 
 #[tokio::test]
-async fn long_descriptions_are_truncated_to_what_azure_accepts() {
-    bounded(10, async {
+async fn long_descriptions_are_cut_once_and_compare_as_sent() {
+    bounded(15, async {
         let fake = fake_with_branch().await;
         let azure = provider(&fake);
-        let body = "x".repeat(MAX_DESCRIPTION_CHARS * 2);
-        let pr = azure
-            .create(
-                &slug(),
-                &NewPullRequest {
-                    body: body.clone(),
-                    ..new_pr(false)
-                },
-            )
+        assert_eq!(azure.max_description_len(), MAX_DESCRIPTION_CHARS);
+        let retry = RetryPolicy::fast();
+        let long = PrSpec {
+            body: "é".repeat(MAX_DESCRIPTION_CHARS * 2),
+            decorations: Decorations::default(),
+            ..spec()
+        };
+        let created = open_or_update(&azure, &retry, &long, GitOutcome::Pushed)
             .await
             .unwrap();
+        let PrAction::Created { pr } = &created.action else {
+            panic!("{created:?}")
+        };
         let stored = fake.pr(pr.number.0).description;
         assert_eq!(stored.chars().count(), MAX_DESCRIPTION_CHARS);
-        assert!(stored.contains("truncated"), "{}", &stored[3900..]);
-        azure
-            .update(
-                &slug(),
-                pr.number,
-                &PullRequestUpdate {
-                    title: None,
-                    body: Some(body),
-                },
-            )
+        assert!(
+            stored.ends_with("(description truncated to the forge's 4000-character limit)"),
+            "{stored}"
+        );
+
+        // The same delivery again: what Azure holds is what Courier would send, so the
+        // pull request is not rewritten.
+        let before = fake.request_lines().len();
+        let again = open_or_update(&azure, &retry, &long, GitOutcome::UpToDate)
             .await
             .unwrap();
-        assert_eq!(
-            fake.pr(pr.number.0).description.chars().count(),
-            MAX_DESCRIPTION_CHARS
+        assert!(
+            matches!(again.action, PrAction::Unchanged { .. }),
+            "{again:?}"
         );
+        let later: Vec<String> = fake.request_lines()[before..].to_vec();
+        assert!(
+            later.iter().all(|l| !l.starts_with("PATCH")),
+            "an unchanged delivery rewrote the pull request: {later:?}"
+        );
+        let planned = plan(&azure, &retry, &long, GitOutcome::UpToDate)
+            .await
+            .unwrap();
+        assert_eq!(planned.action, PlannedAction::NothingToDo);
         fake.assert_contract();
     })
     .await;
@@ -783,8 +809,9 @@ async fn azure_devops_server_collection_urls_work_end_to_end() {
             azure.enable_auto_merge(&slug(), &pr).await.unwrap(),
             AutoMerge::Enabled
         );
+        let tip = common::sha(&fake.branch_tip(SLUG, "courier/tokens").unwrap());
         azure
-            .delete_branch(&slug(), &branch("courier/tokens"))
+            .delete_branch(&slug(), &branch("courier/tokens"), &tip)
             .await
             .unwrap();
         let lines = fake.request_lines();
@@ -876,9 +903,14 @@ async fn open_or_update_creates_updates_and_closes_on_azure() {
             .unwrap();
         assert_eq!(fake.pr(pr.number.0).title, "Design tokens 1.3");
 
-        let closed = open_or_update(&azure, &retry, &second, GitOutcome::NoChanges)
-            .await
-            .unwrap();
+        let closed = open_or_update(
+            &azure,
+            &retry,
+            &second,
+            common::converged(&fake.branch_tip(SLUG, "courier/tokens").unwrap()),
+        )
+        .await
+        .unwrap();
         assert!(matches!(&closed.action, PrAction::Closed { pr: p } if p.number == pr.number));
         let stored = fake.pr(pr.number.0);
         assert_eq!(stored.status, "abandoned");
@@ -990,9 +1022,14 @@ async fn dry_run_plans_from_reads_only() {
                 rewrites_text: true
             }
         );
-        let planned = plan(&azure, &retry, &spec(), GitOutcome::NoChanges)
-            .await
-            .unwrap();
+        let planned = plan(
+            &azure,
+            &retry,
+            &spec(),
+            common::converged(&fake.branch_tip(SLUG, "courier/tokens").unwrap()),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             planned.action,
             PlannedAction::ClosePr {
@@ -1187,4 +1224,88 @@ fn the_git_description_accepts_what_courier_sends_and_flags_departures() {
             "{r}: expected a violation mentioning {expected:?}, got {violations:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_converged_branch_with_someone_elses_commit_stays_active_with_one_comment() {
+    bounded(15, async {
+        let fake = fake_with_branch().await;
+        let azure = provider(&fake);
+        let retry = RetryPolicy::fast();
+        let id = fake.seed_pr(SLUG, "courier/tokens", "main", "t", "b", "active");
+        let tip = fake.branch_tip(SLUG, "courier/tokens").unwrap();
+        for _ in 0..2 {
+            let outcome = open_or_update(
+                &azure,
+                &retry,
+                &spec(),
+                common::converged_over_foreign(&tip),
+            )
+            .await
+            .unwrap();
+            assert!(
+                matches!(&outcome.action, PrAction::Unchanged { pr } if pr.number == PrNumber(id)),
+                "{outcome:?}"
+            );
+            assert!(outcome.left_open.is_some(), "{outcome:?}");
+        }
+        let stored = fake.pr(id);
+        assert_eq!(stored.status, "active");
+        assert_eq!(
+            fake.branch_tip(SLUG, "courier/tokens").as_deref(),
+            Some(tip.as_str())
+        );
+        let comments: Vec<&str> = stored
+            .threads
+            .iter()
+            .flat_map(|t| t.comments.iter().map(|c| c.1.as_str()))
+            .collect();
+        assert_eq!(comments.len(), 1, "{comments:?}");
+        assert!(comments[0].contains(LEFT_OPEN_MARKER));
+        assert!(
+            !fake
+                .request_lines()
+                .iter()
+                .any(|l| l.starts_with("PATCH") || l.ends_with("/refs") && l.starts_with("POST")),
+            "{:?}",
+            fake.request_lines()
+        );
+        fake.assert_contract();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_converged_branch_is_deleted_only_at_the_tip_courier_saw() {
+    bounded(15, async {
+        let fake = fake_with_branch().await;
+        let azure = provider(&fake);
+        let id = fake.seed_pr(SLUG, "courier/tokens", "main", "t", "b", "active");
+        let seen = fake.branch_tip(SLUG, "courier/tokens").unwrap();
+        fake.push_to(SLUG, "courier/tokens");
+        let outcome = open_or_update(
+            &azure,
+            &RetryPolicy::fast(),
+            &spec(),
+            common::converged(&seen),
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(outcome.action, PrAction::Closed { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(fake.pr(id).status, "abandoned");
+        assert!(fake.has_branch(SLUG, "courier/tokens"));
+        assert!(
+            outcome
+                .warnings
+                .iter()
+                .any(|w| w.0.contains("was not deleted")),
+            "{:?}",
+            outcome.warnings
+        );
+        fake.assert_contract();
+    })
+    .await;
 }

@@ -3,7 +3,7 @@
 
 mod git_env;
 
-use courier_providers::git::Outcome;
+use courier_providers::git::{HeadBranch, Outcome};
 use git_env::{Env, bounded, spec};
 
 #[tokio::test]
@@ -64,7 +64,12 @@ async fn an_export_equal_to_the_base_is_no_changes() {
             .plan(&spec(env.http_remote("web"), Some("tokens"), true), export)
             .await
             .unwrap();
-        assert_eq!(plan.outcome(), &Outcome::NoChanges);
+        assert_eq!(
+            plan.outcome(),
+            &Outcome::NoChanges {
+                head: HeadBranch::Absent
+            }
+        );
         assert!(plan.files().is_empty());
         let done = ws.push(plan).await.unwrap();
         assert!(!done.pushed);
@@ -273,6 +278,67 @@ async fn a_deleted_head_branch_is_created_again() {
         );
         ws.push(plan).await.unwrap();
         assert!(repo.rev_parse("courier/tokens").is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn no_changes_says_whose_commits_the_head_branch_holds() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("web", &[("README.md", b"hi\n"), ("tokens/a.json", b"{}\n")]);
+        let ws = env.workspace();
+        let (_, export) = env.export(&[("a.json", b"1\n")]);
+        let plan = ws
+            .plan(&spec(env.http_remote("web"), Some("tokens"), true), export)
+            .await
+            .unwrap();
+        let done = ws.push(plan).await.unwrap();
+        let Outcome::Push { commit, .. } = &done.outcome else {
+            panic!("{:?}", done.outcome)
+        };
+
+        let (_, same_as_base) = env.export(&[("a.json", b"{}\n")]);
+        let plan = ws
+            .plan(
+                &spec(env.http_remote("web"), Some("tokens"), true),
+                same_as_base,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            plan.outcome(),
+            &Outcome::NoChanges {
+                head: HeadBranch::Courier {
+                    tip: commit.clone()
+                }
+            }
+        );
+        drop(plan);
+
+        let human = repo.commit(
+            "courier/tokens",
+            &[("tokens/fix.md", Some(b"fix\n"))],
+            "Fix by hand",
+        );
+        let (_, same_as_base) = env.export(&[("a.json", b"{}\n")]);
+        let plan = ws
+            .plan(
+                &spec(env.http_remote("web"), Some("tokens"), true),
+                same_as_base,
+            )
+            .await
+            .unwrap();
+        match plan.outcome() {
+            Outcome::NoChanges {
+                head: HeadBranch::Foreign { tip, commits },
+            } => {
+                assert_eq!(tip.as_str(), human);
+                assert_eq!(commits.len(), 1);
+                assert_eq!(commits[0].as_str(), human);
+            }
+            other => panic!("expected NoChanges over foreign commits, got {other:?}"),
+        }
     })
     .await;
 }

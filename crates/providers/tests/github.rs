@@ -104,10 +104,14 @@ async fn every_provider_method_round_trips_through_octocrab() {
         assert_eq!(closed.number, pr.number);
         assert_eq!(closed.state, PrState::Closed);
 
-        gh.delete_branch(&repo(), &head).await.unwrap();
+        gh.delete_branch(&repo(), &head, &common::any_sha())
+            .await
+            .unwrap();
         assert!(!fake.has_branch(REPO, "courier/tokens"));
         // Already gone (422 "Reference does not exist") is success.
-        gh.delete_branch(&repo(), &head).await.unwrap();
+        gh.delete_branch(&repo(), &head, &common::any_sha())
+            .await
+            .unwrap();
 
         let creds = gh.push_credentials(&repo()).await.unwrap();
         assert_eq!(creds.username, "x-access-token");

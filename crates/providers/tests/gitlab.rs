@@ -164,7 +164,9 @@ async fn every_provider_method_round_trips_through_the_gitlab_endpoints() {
             (PrNumber(1), PrState::Closed)
         );
 
-        gl.delete_branch(&project(), &head).await.unwrap();
+        gl.delete_branch(&project(), &head, &common::any_sha())
+            .await
+            .unwrap();
         assert!(
             !fake.has_branch(PROJECT, HEAD),
             "{:?}",
@@ -179,7 +181,9 @@ async fn every_provider_method_round_trips_through_the_gitlab_endpoints() {
             fake.request_lines()
         );
         // Already gone (GitLab: 404 Branch Not Found) is what was asked.
-        gl.delete_branch(&project(), &head).await.unwrap();
+        gl.delete_branch(&project(), &head, &common::any_sha())
+            .await
+            .unwrap();
 
         // The token travels only in PRIVATE-TOKEN, which the fake does not record.
         for request in fake.requests() {
@@ -872,13 +876,13 @@ async fn only_a_missing_branch_counts_as_deleted_and_note_failures_are_typed() {
         let gl = gitlab(&fake);
         fake.enqueue_fault("DELETE", BRANCH, Fault::status(403, "403 Forbidden"));
         let e = gl
-            .delete_branch(&project(), &branch(HEAD))
+            .delete_branch(&project(), &branch(HEAD), &common::any_sha())
             .await
             .unwrap_err();
         assert!(matches!(e, ProviderError::Forbidden { .. }), "{e:?}");
         fake.enqueue_fault("DELETE", BRANCH, Fault::status(500, "boom"));
         let e = gl
-            .delete_branch(&project(), &branch(HEAD))
+            .delete_branch(&project(), &branch(HEAD), &common::any_sha())
             .await
             .unwrap_err();
         assert!(e.is_transient(), "{e:?}");
@@ -910,7 +914,11 @@ async fn a_404_that_is_not_a_missing_branch_is_not_success() {
         let fake = fake_with_branch().await;
         let gl = gitlab(&fake);
         let e = gl
-            .delete_branch(&RepoSlug::new("acme/gone"), &branch(HEAD))
+            .delete_branch(
+                &RepoSlug::new("acme/gone"),
+                &branch(HEAD),
+                &common::any_sha(),
+            )
             .await
             .unwrap_err();
         assert!(matches!(e, ProviderError::NotFound { .. }), "{e:?}");
@@ -924,15 +932,19 @@ async fn a_404_that_is_not_a_missing_branch_is_not_success() {
             },
         );
         let e = gl
-            .delete_branch(&project(), &branch(HEAD))
+            .delete_branch(&project(), &branch(HEAD), &common::any_sha())
             .await
             .unwrap_err();
         assert!(matches!(e, ProviderError::NotFound { .. }), "{e:?}");
         // Branch names with characters that mean something in a URL stay one segment.
         fake.add_branch(PROJECT, "courier/tokens #2?x");
-        gl.delete_branch(&project(), &branch("courier/tokens #2?x"))
-            .await
-            .unwrap();
+        gl.delete_branch(
+            &project(),
+            &branch("courier/tokens #2?x"),
+            &common::any_sha(),
+        )
+        .await
+        .unwrap();
         assert!(!fake.has_branch(PROJECT, "courier/tokens #2?x"));
         fake.assert_contract();
     })

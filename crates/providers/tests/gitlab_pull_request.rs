@@ -11,8 +11,8 @@ use courier_providers::provider::{
     AutoMerge, BranchName, Decorations, PrNumber, Provider, ProviderError, RepoSlug,
 };
 use courier_providers::pull_request::{
-    FailureOutcome, FailureReport, GitOutcome, PlannedAction, PrAction, PrSpec, open_or_update,
-    plan, report_failure, supersedes_line,
+    FailureOutcome, FailureReport, GitOutcome, LEFT_OPEN_MARKER, PlannedAction, PrAction, PrSpec,
+    open_or_update, plan, report_failure, supersedes_line,
 };
 use courier_providers::retry::RetryPolicy;
 use secrecy::SecretString;
@@ -247,7 +247,7 @@ async fn converged_exports_close_with_a_note_and_delete_the_branch() {
             gl.as_ref(),
             &RetryPolicy::fast(),
             &spec("t", "b"),
-            GitOutcome::NoChanges,
+            common::converged(&fake.branch_tip(PROJECT, HEAD).unwrap()),
         )
         .await
         .unwrap();
@@ -471,9 +471,14 @@ async fn dry_run_plans_from_read_only_calls() {
                 rewrites_text: true
             }
         );
-        let close = plan(gl.as_ref(), &retry, &spec("T", "B"), GitOutcome::NoChanges)
-            .await
-            .unwrap();
+        let close = plan(
+            gl.as_ref(),
+            &retry,
+            &spec("T", "B"),
+            common::converged(&fake.branch_tip(PROJECT, HEAD).unwrap()),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             close.action,
             PlannedAction::ClosePr {
@@ -484,6 +489,91 @@ async fn dry_run_plans_from_read_only_calls() {
         assert!(
             writes(&fake).is_empty(),
             "dry-run wrote: {:?}",
+            writes(&fake)
+        );
+        fake.assert_contract();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_converged_branch_with_someone_elses_commit_stays_open_with_one_note() {
+    bounded(15, async {
+        let (fake, gl, _) = setup().await;
+        let iid = fake.seed_mr(PROJECT, HEAD, "main", "t", "b", "opened");
+        let tip = fake.branch_tip(PROJECT, HEAD).unwrap();
+        for _ in 0..2 {
+            let outcome = open_or_update(
+                gl.as_ref(),
+                &RetryPolicy::fast(),
+                &spec("t", "b"),
+                common::converged_over_foreign(&tip),
+            )
+            .await
+            .unwrap();
+            assert!(
+                matches!(&outcome.action, PrAction::Unchanged { pr } if pr.number == PrNumber(iid)),
+                "{outcome:?}"
+            );
+            assert!(outcome.left_open.is_some(), "{outcome:?}");
+            assert!(!outcome.warnings.is_empty());
+        }
+        let mr = fake.mr(PROJECT, iid);
+        assert_eq!(mr.state, "opened");
+        assert!(fake.has_branch(PROJECT, HEAD));
+        let notes: Vec<&str> = mr
+            .notes
+            .iter()
+            .filter(|n| !n.2)
+            .map(|n| n.1.as_str())
+            .collect();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains(LEFT_OPEN_MARKER) && notes[0].contains("did not make"));
+        assert!(
+            !writes(&fake)
+                .iter()
+                .any(|w| w.starts_with("DELETE") || w.starts_with("PUT")),
+            "{:?}",
+            writes(&fake)
+        );
+        fake.assert_contract();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_converged_branch_that_moved_before_the_delete_is_kept() {
+    bounded(15, async {
+        let (fake, gl, _) = setup().await;
+        let iid = fake.seed_mr(PROJECT, HEAD, "main", "t", "b", "opened");
+        let seen = fake.branch_tip(PROJECT, HEAD).unwrap();
+        let pushed = "fedcba9876543210fedcba9876543210fedcba98";
+        fake.move_branch(PROJECT, HEAD, pushed);
+        let outcome = open_or_update(
+            gl.as_ref(),
+            &RetryPolicy::fast(),
+            &spec("t", "b"),
+            common::converged(&seen),
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(outcome.action, PrAction::Closed { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(fake.mr(PROJECT, iid).state, "closed");
+        assert_eq!(fake.branch_tip(PROJECT, HEAD).as_deref(), Some(pushed));
+        assert!(
+            outcome
+                .warnings
+                .iter()
+                .any(|w| w.0.contains("was not deleted") && w.0.contains(pushed)),
+            "{:?}",
+            outcome.warnings
+        );
+        assert!(
+            !writes(&fake).iter().any(|w| w.starts_with("DELETE")),
+            "{:?}",
             writes(&fake)
         );
         fake.assert_contract();

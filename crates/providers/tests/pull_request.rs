@@ -5,8 +5,8 @@ mod common;
 
 use courier_providers::provider::{BranchName, Decorations, PrNumber, PrState, Provider, RepoSlug};
 use courier_providers::pull_request::{
-    FailureOutcome, FailureReport, GitOutcome, PlannedAction, PrAction, PrSpec, open_or_update,
-    plan, report_failure, supersedes_line,
+    FailureOutcome, FailureReport, GitOutcome, LEFT_OPEN_MARKER, PlannedAction, PrAction, PrSpec,
+    open_or_update, plan, report_failure, supersedes_line,
 };
 use courier_providers::retry::RetryPolicy;
 use serde_json::json;
@@ -255,7 +255,7 @@ async fn converged_exports_close_with_a_comment_and_delete_the_branch() {
             gh.as_ref(),
             &RetryPolicy::fast(),
             &spec("t", "b"),
-            GitOutcome::NoChanges,
+            common::converged(&fake.branch_tip(REPO, HEAD).unwrap()),
         )
         .await
         .unwrap();
@@ -294,7 +294,7 @@ async fn converged_exports_keep_the_branch_when_told_and_do_nothing_without_a_pr
             gh.as_ref(),
             &RetryPolicy::fast(),
             &spec("t", "b"),
-            GitOutcome::NoChanges,
+            common::converged(&fake.branch_tip(REPO, HEAD).unwrap()),
         )
         .await
         .unwrap();
@@ -308,7 +308,7 @@ async fn converged_exports_keep_the_branch_when_told_and_do_nothing_without_a_pr
             gh.as_ref(),
             &RetryPolicy::fast(),
             &keep,
-            GitOutcome::NoChanges,
+            common::converged(&fake.branch_tip(REPO, HEAD).unwrap()),
         )
         .await
         .unwrap();
@@ -519,9 +519,14 @@ async fn plan_reports_each_action_from_read_only_calls() {
         .unwrap();
         assert_eq!(redelivery.action, PlannedAction::NothingToDo);
 
-        let close = plan(gh.as_ref(), &retry, &spec("T", "B"), GitOutcome::NoChanges)
-            .await
-            .unwrap();
+        let close = plan(
+            gh.as_ref(),
+            &retry,
+            &spec("T", "B"),
+            common::converged(&fake.branch_tip(REPO, HEAD).unwrap()),
+        )
+        .await
+        .unwrap();
         assert_eq!(close.action.to_string(), format!("close PR #{number}"));
         assert!(close.body.contains("nothing left to merge"));
 
@@ -721,6 +726,106 @@ async fn an_open_pull_request_is_decorated_again_only_when_asked() {
         assert_eq!(state.reviewers, ["alice"]);
         assert_eq!(state.assignees, ["alice"]);
         assert_eq!(fake.prs(REPO).len(), 1, "no second pull request");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_converged_branch_with_someone_elses_commit_stays_open_with_one_comment() {
+    bounded(15, async {
+        let (fake, gh) = setup().await;
+        let number = fake.seed_pr(REPO, HEAD, "main", "t", "b", "open");
+        let tip = fake.branch_tip(REPO, HEAD).unwrap();
+        let retry = RetryPolicy::fast();
+        let mut auto = spec("t", "b");
+        auto.auto_merge = true;
+        for _ in 0..2 {
+            let outcome = open_or_update(
+                gh.as_ref(),
+                &retry,
+                &auto,
+                common::converged_over_foreign(&tip),
+            )
+            .await
+            .unwrap();
+            assert!(
+                matches!(&outcome.action, PrAction::Unchanged { pr } if pr.number == PrNumber(number)),
+                "{outcome:?}"
+            );
+            let reason = outcome.left_open.as_deref().unwrap();
+            assert!(reason.contains("did not make"), "{reason}");
+            assert!(outcome.warnings.iter().any(|w| w.0 == reason));
+            assert_eq!(outcome.auto_merge, None, "no auto-merge on a PR left open");
+        }
+        let state = fake.pr(REPO, number);
+        assert_eq!(state.state, "open");
+        assert!(fake.has_branch(REPO, HEAD));
+        assert_eq!(state.comments.len(), 1, "{:?}", state.comments);
+        assert!(state.comments[0].1.contains(LEFT_OPEN_MARKER));
+        assert!(state.comments[0].1.contains("did not make"));
+        assert_eq!(
+            writes(&fake),
+            [format!("POST /repos/acme/web/issues/{number}/comments")]
+        );
+
+        let planned = plan(
+            gh.as_ref(),
+            &retry,
+            &spec("t", "b"),
+            common::converged_over_foreign(&tip),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            planned.action,
+            PlannedAction::LeavePrOpen {
+                number: PrNumber(number),
+                comments: false
+            }
+        );
+        assert_eq!(planned.action.to_string(), format!("leave PR #{number} open"));
+        fake.assert_contract();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_converged_branch_that_moved_before_the_delete_is_kept() {
+    bounded(15, async {
+        let (fake, gh) = setup().await;
+        let number = fake.seed_pr(REPO, HEAD, "main", "t", "b", "open");
+        let seen = fake.branch_tip(REPO, HEAD).unwrap();
+        // Someone pushes after the git engine looked and before the delete.
+        let pushed = "fedcba9876543210fedcba9876543210fedcba98";
+        fake.move_branch(REPO, HEAD, pushed);
+        let outcome = open_or_update(
+            gh.as_ref(),
+            &RetryPolicy::fast(),
+            &spec("t", "b"),
+            common::converged(&seen),
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(outcome.action, PrAction::Closed { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(fake.pr(REPO, number).state, "closed");
+        assert_eq!(fake.branch_tip(REPO, HEAD).as_deref(), Some(pushed));
+        assert!(
+            outcome
+                .warnings
+                .iter()
+                .any(|w| w.0.contains("was not deleted") && w.0.contains(pushed)),
+            "{:?}",
+            outcome.warnings
+        );
+        assert!(
+            !writes(&fake).iter().any(|w| w.starts_with("DELETE")),
+            "{:?}",
+            writes(&fake)
+        );
+        fake.assert_contract();
     })
     .await;
 }

@@ -233,6 +233,11 @@ impl AzureFake {
         self.with(|s| repo_mut(s, slug).branches.contains_key(branch))
     }
 
+    /// The object id a branch points at, if it exists.
+    pub fn branch_tip(&self, slug: &str, branch: &str) -> Option<String> {
+        self.with(|s| repo_mut(s, slug).branches.get(branch).cloned())
+    }
+
     pub fn refuse_auto_complete(&self, slug: &str, message: &str) {
         self.with(|s| repo_mut(s, slug).refuse_auto_complete = Some(message.to_owned()));
     }

@@ -161,6 +161,8 @@ pub struct FakePr {
 #[derive(Default)]
 struct FakeRepo {
     branches: BTreeSet<String>,
+    /// Branch tips a test set; others get one made up from the name (`tip_of`).
+    tips: HashMap<String, String>,
     pulls: Vec<FakePr>,
     allow_auto_merge: bool,
     collaborators: BTreeSet<String>,
@@ -232,6 +234,7 @@ const ROUTES: &[(&str, &str)] = &[
         "POST",
         "/repos/{owner}/{repo}/issues/{issue_number}/comments",
     ),
+    ("GET", "/repos/{owner}/{repo}/git/ref/{ref}"),
     ("DELETE", "/repos/{owner}/{repo}/git/refs/{ref}"),
     ("GET", "/repos/{owner}/{repo}/installation"),
     ("POST", "/app/installations/{installation_id}/access_tokens"),
@@ -302,6 +305,25 @@ impl GitHubFake {
 
     pub fn has_branch(&self, slug: &str, branch: &str) -> bool {
         self.with(|s| repo_mut(s, slug).branches.contains(branch))
+    }
+
+    /// The commit a branch points at, if it exists.
+    pub fn branch_tip(&self, slug: &str, branch: &str) -> Option<String> {
+        self.with(|s| {
+            let repo = repo_mut(s, slug);
+            repo.branches
+                .contains(branch)
+                .then(|| tip_of(&repo.tips, branch))
+        })
+    }
+
+    /// Points a branch at `sha` (creating it), as a push would.
+    pub fn move_branch(&self, slug: &str, branch: &str, sha: &str) {
+        self.with(|s| {
+            let repo = repo_mut(s, slug);
+            repo.branches.insert(branch.to_owned());
+            repo.tips.insert(branch.to_owned(), sha.to_owned());
+        });
     }
 
     pub fn add_collaborator(&self, slug: &str, login: &str) {
@@ -934,6 +956,25 @@ async fn respond(
             state.next_id = next_id;
             response
         }
+        ("GET", "/repos/{owner}/{repo}/git/ref/{ref}") => {
+            let repo = repo_mut(&mut state, &slug);
+            match params[2].strip_prefix("heads/") {
+                Some(branch) if repo.branches.contains(branch) => {
+                    let sha = tip_of(&repo.tips, branch);
+                    let api = format!("{origin_url}/api/repos/{slug}/git");
+                    answer(
+                        200,
+                        json!({
+                            "ref": format!("refs/heads/{branch}"),
+                            "node_id": format!("REF_fake_{branch}"),
+                            "url": format!("{api}/refs/heads/{branch}"),
+                            "object": { "type": "commit", "sha": sha, "url": format!("{api}/commits/{sha}") },
+                        }),
+                    )
+                }
+                _ => message(404, "Not Found"),
+            }
+        }
         ("DELETE", "/repos/{owner}/{repo}/git/refs/{ref}") => {
             let Some(branch) = params[2].strip_prefix("heads/") else {
                 return message(422, "Reference does not exist");
@@ -946,6 +987,22 @@ async fn respond(
         }
         _ => message(404, "Not Found"),
     }
+}
+
+/// Where a branch points in the fake: what a test set with `move_branch`, or a commit id
+/// made up from the branch's name.
+fn tip_of(tips: &HashMap<String, String>, branch: &str) -> String {
+    tips.get(branch).cloned().unwrap_or_else(|| {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in branch.bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        format!(
+            "{hash:016x}{:016x}{:08x}",
+            hash.rotate_left(17),
+            hash as u32
+        )
+    })
 }
 
 fn pull_json(slug: &str, pr: &FakePr, origin: &str) -> Value {

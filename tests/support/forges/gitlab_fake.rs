@@ -65,6 +65,7 @@ const ROUTES: &[(&str, &str)] = &[
         "POST",
         "/api/v4/projects/{id}/merge_requests/{noteable_id}/notes",
     ),
+    ("GET", "/api/v4/projects/{id}/repository/branches/{branch}"),
     (
         "DELETE",
         "/api/v4/projects/{id}/repository/branches/{branch}",
@@ -106,6 +107,8 @@ impl FakeMr {
 struct FakeProject {
     id: u64,
     branches: BTreeSet<String>,
+    /// Branch tips a test set; others get one made up from the name (`tip_of`).
+    tips: HashMap<String, String>,
     mrs: Vec<FakeMr>,
     /// Whether "merge when pipeline succeeds" can be set (the project has CI and allows it).
     auto_merge_allowed: bool,
@@ -210,6 +213,7 @@ impl GitLabFake {
                 FakeProject {
                     id,
                     branches,
+                    tips: HashMap::new(),
                     mrs: Vec::new(),
                     auto_merge_allowed: true,
                     members: BTreeSet::new(),
@@ -225,6 +229,26 @@ impl GitLabFake {
 
     pub fn has_branch(&self, path: &str, branch: &str) -> bool {
         self.with(|s| project_mut(s, path).branches.contains(branch))
+    }
+
+    /// The commit a branch points at, if it exists.
+    pub fn branch_tip(&self, path: &str, branch: &str) -> Option<String> {
+        self.with(|s| {
+            let project = project_mut(s, path);
+            project
+                .branches
+                .contains(branch)
+                .then(|| tip_of(&project.tips, branch))
+        })
+    }
+
+    /// Points a branch at `sha` (creating it), as a push would.
+    pub fn move_branch(&self, path: &str, branch: &str, sha: &str) {
+        self.with(|s| {
+            let project = project_mut(s, path);
+            project.branches.insert(branch.to_owned());
+            project.tips.insert(branch.to_owned(), sha.to_owned());
+        });
     }
 
     /// A user; `member_of` lists the projects where it can review and be assigned.
@@ -399,7 +423,24 @@ impl GitLabFake {
 pub fn gitlab_description() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts/gitlab.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
-    serde_norway::from_str(&text).unwrap()
+    let mut doc: Value = serde_norway::from_str(&text).unwrap();
+    // GitLab's generated description types `branch` of "Get a single repository branch"
+    // as an integer (its DELETE twin, and GitLab's route, take the name as a string);
+    // checked as the string it is.
+    if let Some(params) = doc
+        .pointer_mut(
+            "/paths/~1api~1v4~1projects~1{id}~1repository~1branches~1{branch}/get/parameters",
+        )
+        .and_then(Value::as_array_mut)
+    {
+        for param in params.iter_mut().filter(|p| p["name"] == "branch") {
+            param["type"] = json!("string");
+            if let Some(object) = param.as_object_mut() {
+                object.remove("format");
+            }
+        }
+    }
+    doc
 }
 
 fn is_form(request: &RecordedRequest) -> bool {
@@ -537,6 +578,22 @@ fn project_mut<'s>(state: &'s mut FakeState, path: &str) -> &'s mut FakeProject 
         .projects
         .get_mut(path)
         .unwrap_or_else(|| panic!("the fake has no project {path}"))
+}
+
+/// Where a branch points in the fake: what a test set with `move_branch`, or a commit id
+/// made up from the branch's name.
+fn tip_of(tips: &HashMap<String, String>, branch: &str) -> String {
+    tips.get(branch).cloned().unwrap_or_else(|| {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in branch.bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        format!(
+            "{hash:016x}{:016x}{:08x}",
+            hash.rotate_left(17),
+            hash as u32
+        )
+    })
 }
 
 fn mr_mut(project: &mut FakeProject, iid: u64) -> &mut FakeMr {
@@ -1087,6 +1144,27 @@ fn serve(
             answer(
                 201,
                 json!({ "id": id, "body": text, "system": false, "noteable_type": "MergeRequest" }),
+            )
+        }
+        ("GET", "/api/v4/projects/{id}/repository/branches/{branch}") => {
+            let branch = &params[1];
+            let project = project_mut(state, path);
+            if !project.branches.contains(branch) {
+                return message(404, "404 Branch Not Found");
+            }
+            let sha = tip_of(&project.tips, branch);
+            answer(
+                200,
+                json!({
+                    "name": branch,
+                    "commit": { "id": sha, "short_id": &sha[..8], "title": "A commit" },
+                    "merged": false,
+                    "protected": false,
+                    "default": branch == "main",
+                    "developers_can_push": false,
+                    "developers_can_merge": false,
+                    "can_push": true,
+                }),
             )
         }
         ("DELETE", "/api/v4/projects/{id}/repository/branches/{branch}") => {

@@ -9,7 +9,6 @@ use courier_core::archive::ArchiveError;
 use courier_core::download::DownloadError;
 use courier_providers::git::{self, GitError};
 use courier_providers::provider::ProviderError;
-use courier_providers::pull_request::GitOutcome;
 use serde::{Serialize, Serializer};
 
 /// What a delivery did (or, in a dry run, would do) at one target. The pull request's
@@ -55,17 +54,6 @@ impl Outcome {
             _ => None,
         }
     }
-
-    /// What the pull-request step is told about the branch, for outcomes that have one.
-    pub fn git_outcome(&self) -> Option<GitOutcome> {
-        match self {
-            Outcome::Pushed => Some(GitOutcome::Pushed),
-            Outcome::UpToDate => Some(GitOutcome::UpToDate),
-            Outcome::NoChanges => Some(GitOutcome::NoChanges),
-            Outcome::BranchDiverged => Some(GitOutcome::BranchDiverged),
-            _ => None,
-        }
-    }
 }
 
 impl From<&git::Outcome> for Outcome {
@@ -73,7 +61,7 @@ impl From<&git::Outcome> for Outcome {
         match outcome {
             git::Outcome::Push { .. } => Outcome::Pushed,
             git::Outcome::UpToDate { .. } => Outcome::UpToDate,
-            git::Outcome::NoChanges => Outcome::NoChanges,
+            git::Outcome::NoChanges { .. } => Outcome::NoChanges,
             git::Outcome::BranchDiverged { .. } => Outcome::BranchDiverged,
         }
     }

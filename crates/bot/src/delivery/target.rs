@@ -73,7 +73,7 @@ impl Deliverer {
             git::Outcome::Push { commit, .. } | git::Outcome::UpToDate { commit } => {
                 (Some(commit.to_string()), None)
             }
-            git::Outcome::NoChanges => (
+            git::Outcome::NoChanges { .. } => (
                 None,
                 Some("the export matches the base branch; nothing to push".to_owned()),
             ),
@@ -91,9 +91,10 @@ impl Deliverer {
             note,
             ..TargetReport::new(view, outcome.clone())
         };
-        let (Some(provider), Some(step)) = (provider, outcome.git_outcome()) else {
+        let Some(provider) = provider else {
             return report;
         };
+        let step = pull_request::GitOutcome::from(&git_outcome);
         let mut facts = export_facts(export, report.files.as_ref());
         facts.notes = self.log_notes(job).await;
         let mut pr = match self.pr_spec(job, routed, &facts) {

@@ -26,6 +26,7 @@ use self::client::{RawApi, Timeouts};
 use self::error::{PROVIDER, SCOPES_HINT, map_error};
 use crate::forge::decorations::is_refusal;
 use crate::forge::http::{decode_json, encode_segment};
+use crate::git::CommitId;
 use crate::provider::{
     AutoMerge, BranchName, Comment, Decorations, NewPullRequest, PrNumber, PrState, Provider,
     ProviderError, PullRequest, PullRequestUpdate, PushCredentials, RepoSlug, Warning,
@@ -33,8 +34,6 @@ use crate::provider::{
 
 /// Azure DevOps refuses pull request descriptions longer than this (characters).
 pub const MAX_DESCRIPTION_CHARS: usize = 4000;
-
-const TRUNCATION_NOTE: &str = "\n\n… (description truncated to Azure DevOps' 4000-character limit)";
 
 /// The all-zero object id that deletes a ref in a refs update.
 const ZERO_OBJECT_ID: &str = "0000000000000000000000000000000000000000";
@@ -281,6 +280,29 @@ impl AzureProvider {
             .map_err(|e| map_error(&e, &pr_what(number, repo)))
     }
 
+    /// The object id `refs/heads/<branch>` points at, if the branch exists.
+    async fn current_ref(
+        &self,
+        repo: &Repo,
+        branch: &BranchName,
+        what: &str,
+    ) -> Result<Option<String>, ProviderError> {
+        let ref_name = branch.as_ref_name();
+        // `filter` is a prefix match (`heads/x` also finds `heads/x-y`): compare names.
+        let refs = self
+            .git
+            .refs_client()
+            .list(&self.organization, &repo.repository, &repo.project)
+            .filter(format!("heads/{}", branch.as_str()))
+            .await
+            .map_err(|e| map_error(&e, what))?;
+        Ok(refs
+            .value
+            .into_iter()
+            .find(|r| r.name == ref_name)
+            .map(|r| r.object_id))
+    }
+
     /// The PAT's identity id (`authenticatedUser.id` of `connectionData`), cached.
     async fn identity(&self) -> Result<String, ProviderError> {
         self.identity
@@ -325,19 +347,6 @@ fn pr_what(number: PrNumber, repo: &Repo) -> String {
     format!("pull request {number} in {}", repo.slug)
 }
 
-/// Keeps a description within Azure DevOps' limit, saying so at the end.
-fn fit_description(body: &str) -> String {
-    if body.chars().count() <= MAX_DESCRIPTION_CHARS {
-        return body.to_owned();
-    }
-    let keep = MAX_DESCRIPTION_CHARS - TRUNCATION_NOTE.chars().count();
-    let cut = body
-        .char_indices()
-        .nth(keep)
-        .map_or(body.len(), |(index, _)| index);
-    format!("{}{TRUNCATION_NOTE}", &body[..cut])
-}
-
 /// Identity ids are GUIDs; the reviewer API takes nothing else.
 fn is_identity_id(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
@@ -359,6 +368,10 @@ fn percent_decode(text: &str) -> String {
 impl Provider for AzureProvider {
     fn kind(&self) -> &'static str {
         PROVIDER
+    }
+
+    fn max_description_len(&self) -> usize {
+        MAX_DESCRIPTION_CHARS
     }
 
     async fn push_credentials(&self, _repo: &RepoSlug) -> Result<PushCredentials, ProviderError> {
@@ -412,7 +425,7 @@ impl Provider for AzureProvider {
             pr.base.as_ref_name(),
             pr.title.clone(),
         );
-        options.description = Some(fit_description(&pr.body));
+        options.description = Some(pr.body.clone());
         options.is_draft = Some(pr.draft);
         let created = self
             .git
@@ -451,7 +464,7 @@ impl Provider for AzureProvider {
         }
         let mut options = GitPullRequestUpdateOptions::new();
         options.title = update.title.clone();
-        options.description = update.body.as_deref().map(fit_description);
+        options.description = update.body.clone();
         let updated = self.patch(&repo, number, options).await?;
         Ok(self.convert(&repo, updated))
     }
@@ -609,28 +622,41 @@ impl Provider for AzureProvider {
         Ok(())
     }
 
+    async fn branch_tip(
+        &self,
+        repo: &RepoSlug,
+        branch: &BranchName,
+    ) -> Result<Option<CommitId>, ProviderError> {
+        let repo = self.repo(repo)?;
+        let what = format!("branch {branch} in {}", repo.slug);
+        let Some(object_id) = self.current_ref(&repo, branch, &what).await? else {
+            return Ok(None);
+        };
+        CommitId::parse(&object_id)
+            .map(Some)
+            .ok_or_else(|| ProviderError::Invalid {
+                provider: PROVIDER,
+                message: format!("{what}: {object_id:?} is not a commit id"),
+            })
+    }
+
+    /// The refs update carries `expected` as its `oldObjectId`, so Azure DevOps deletes
+    /// the branch only if it still points where Courier saw it.
     async fn delete_branch(
         &self,
         repo: &RepoSlug,
         branch: &BranchName,
+        expected: &CommitId,
     ) -> Result<(), ProviderError> {
         let repo = self.repo(repo)?;
         let ref_name = branch.as_ref_name();
         let what = format!("branch {branch} in {}", repo.slug);
-        // `filter` is a prefix match (`heads/x` also finds `heads/x-y`): compare names.
-        let refs = self
-            .git
-            .refs_client()
-            .list(&self.organization, &repo.repository, &repo.project)
-            .filter(format!("heads/{}", branch.as_str()))
-            .await
-            .map_err(|e| map_error(&e, &what))?;
-        let Some(current) = refs.value.into_iter().find(|r| r.name == ref_name) else {
+        if self.current_ref(&repo, branch, &what).await?.is_none() {
             return Ok(());
-        };
+        }
         let update = GitRefUpdate {
             name: Some(ref_name.clone()),
-            old_object_id: Some(current.object_id),
+            old_object_id: Some(expected.as_str().to_owned()),
             new_object_id: Some(ZERO_OBJECT_ID.to_owned()),
             ..GitRefUpdate::new()
         };
@@ -663,7 +689,7 @@ impl Provider for AzureProvider {
             .clone()
             .unwrap_or_else(|| format!("{:?}", result.update_status));
         Err(match result.update_status {
-            // Someone pushed between our read and the delete: leave their work alone.
+            // The branch is no longer where Courier saw it: leave whatever is there alone.
             Some(UpdateStatus::StaleOldObjectId) => ProviderError::Conflict {
                 provider: PROVIDER,
                 message: format!("{what} moved while Courier was deleting it ({detail})"),
@@ -772,14 +798,5 @@ mod tests {
         assert!(is_identity_id("3f2504e0-4f89-11d3-9a0c-0305e82c3301"));
         assert!(!is_identity_id("alice@example.com"));
         assert!(!is_identity_id("3f2504e0-4f89-11d3-9a0c-0305e82c330"));
-    }
-
-    #[test]
-    fn long_descriptions_are_cut_to_the_limit_with_a_note() {
-        let long = "é".repeat(MAX_DESCRIPTION_CHARS + 10);
-        let fitted = fit_description(&long);
-        assert_eq!(fitted.chars().count(), MAX_DESCRIPTION_CHARS);
-        assert!(fitted.ends_with(TRUNCATION_NOTE));
-        assert_eq!(fit_description("short"), "short");
     }
 }

@@ -47,7 +47,8 @@
 //!    new tree's `.gitattributes` (libgit2 cannot write LFS pointers).
 //! 6. **Converge.** The head branch is always one commit on the current base, carrying
 //!    the `Courier-Delivery: <id>` trailer. New tree equal to the base's:
-//!    [`Outcome::NoChanges`]. Head branch already that commit's tree on the current
+//!    [`Outcome::NoChanges`], saying what the head branch is ([`HeadBranch`]: absent,
+//!    only Courier's commits, or commits Courier did not make, with its tip). Head branch already that commit's tree on the current
 //!    base: [`Outcome::UpToDate`]. Head branch holding a commit without the trailer:
 //!    [`Outcome::BranchDiverged`] (unless `overwrite_diverged`). Otherwise
 //!    [`Outcome::Push`], replacing Courier's previous commit, also when the base moved.
@@ -99,6 +100,6 @@ pub use error::GitError;
 pub use remote::{Credentials, Remote};
 pub use tree::{ExportFile, ExportSource};
 pub use workspace::{
-    CommitId, DELIVERY_TRAILER, Delivered, DeliverySpec, GitWorkspace, Outcome, Plan, Signature,
-    Timeouts,
+    CommitId, DELIVERY_TRAILER, Delivered, DeliverySpec, GitWorkspace, HeadBranch, Outcome, Plan,
+    Signature, Timeouts,
 };

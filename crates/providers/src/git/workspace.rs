@@ -60,6 +60,12 @@ pub struct DeliverySpec {
 pub struct CommitId(String);
 
 impl CommitId {
+    /// A commit id from its 40 hex digits (any case); `None` for anything else.
+    pub fn parse(hex: &str) -> Option<CommitId> {
+        (hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| CommitId(hex.to_ascii_lowercase()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -87,8 +93,10 @@ pub enum Outcome {
         commit: CommitId,
         replaces: Option<CommitId>,
     },
-    /// The export changes nothing on the base branch; nothing is pushed.
-    NoChanges,
+    /// The export changes nothing on the base branch; nothing is pushed. `head` is what
+    /// the engine saw of the head branch, so whoever closes the pull request and deletes
+    /// the branch knows whether anything on it is someone else's work.
+    NoChanges { head: HeadBranch },
     /// The head branch already holds exactly this on the current base; nothing is pushed.
     UpToDate { commit: CommitId },
     /// The head branch has commits Courier did not make; nothing is pushed.
@@ -100,9 +108,36 @@ impl Outcome {
     pub fn action(&self) -> &'static str {
         match self {
             Outcome::Push { .. } => "push",
-            Outcome::NoChanges => "no_changes",
+            Outcome::NoChanges { .. } => "no_changes",
             Outcome::UpToDate { .. } => "up_to_date",
             Outcome::BranchDiverged { .. } => "branch_diverged",
+        }
+    }
+}
+
+/// The head branch on the remote as the engine saw it when planning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum HeadBranch {
+    /// There is no head branch.
+    Absent,
+    /// Every commit on it above the base carries Courier's trailer; `tip` is where it
+    /// pointed.
+    Courier { tip: CommitId },
+    /// It holds commits Courier did not make (newest first, as far as the cache holds
+    /// them; at most 1,001); `tip` is where it pointed.
+    Foreign {
+        tip: CommitId,
+        commits: Vec<CommitId>,
+    },
+}
+
+impl HeadBranch {
+    /// Where the branch pointed, if it exists.
+    pub fn tip(&self) -> Option<&CommitId> {
+        match self {
+            HeadBranch::Absent => None,
+            HeadBranch::Courier { tip } | HeadBranch::Foreign { tip, .. } => Some(tip),
         }
     }
 }
@@ -574,7 +609,21 @@ fn plan_in(
         None => None,
     };
     let outcome = if new_tree_id == base_tree.id() {
-        Outcome::NoChanges
+        let head = match advertised.head {
+            None => HeadBranch::Absent,
+            Some(head) => {
+                let foreign = foreign_commits(repo, head, base_oid)?;
+                if foreign.is_empty() {
+                    HeadBranch::Courier { tip: head.into() }
+                } else {
+                    HeadBranch::Foreign {
+                        tip: head.into(),
+                        commits: foreign.into_iter().map(Into::into).collect(),
+                    }
+                }
+            }
+        };
+        Outcome::NoChanges { head }
     } else {
         let existing = match advertised.head {
             None => None,

@@ -24,10 +24,14 @@ use self::error::PROVIDER;
 use crate::forge::decorations::refused_as_warning;
 use crate::forge::http::encode_segment;
 use crate::forge::paging::COMMENT_PAGES;
+use crate::git::CommitId;
 use crate::provider::{
     AutoMerge, BranchName, Comment, Decorations, NewPullRequest, PrNumber, PrState, Provider,
     ProviderError, PullRequest, PullRequestUpdate, PushCredentials, RepoSlug, Warning,
 };
+
+/// GitHub refuses pull request bodies longer than this (characters).
+pub const MAX_DESCRIPTION_CHARS: usize = 65_536;
 
 /// How a GitHub App finds the installation whose token it uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,6 +351,16 @@ impl From<GhPull> for PullRequest {
 }
 
 #[derive(Deserialize)]
+struct GhGitRef {
+    object: GhGitObject,
+}
+
+#[derive(Deserialize)]
+struct GhGitObject {
+    sha: String,
+}
+
+#[derive(Deserialize)]
 struct GhLogin {
     login: String,
 }
@@ -368,6 +382,10 @@ struct GhComment {
 impl Provider for GitHubProvider {
     fn kind(&self) -> &'static str {
         PROVIDER
+    }
+
+    fn max_description_len(&self) -> usize {
+        MAX_DESCRIPTION_CHARS
     }
 
     async fn push_credentials(&self, repo: &RepoSlug) -> Result<PushCredentials, ProviderError> {
@@ -597,10 +615,36 @@ impl Provider for GitHubProvider {
         Ok(())
     }
 
+    async fn branch_tip(
+        &self,
+        repo: &RepoSlug,
+        branch: &BranchName,
+    ) -> Result<Option<CommitId>, ProviderError> {
+        let what = format!("branch {branch} in {repo}");
+        let path = self.repo_path(
+            repo,
+            &format!("/git/ref/heads/{}", multi_segment(branch.as_str())),
+        );
+        let answer = self.call_raw(repo, Method::GET, &path, None, &what).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let found: GhGitRef = answer.success(&what)?.json(&what)?;
+        CommitId::parse(&found.object.sha)
+            .map(Some)
+            .ok_or_else(|| ProviderError::Invalid {
+                provider: PROVIDER,
+                message: format!("{what}: {:?} is not a commit id", found.object.sha),
+            })
+    }
+
+    /// GitHub has no conditional delete: the caller compares [`Provider::branch_tip`]
+    /// with `expected` right before.
     async fn delete_branch(
         &self,
         repo: &RepoSlug,
         branch: &BranchName,
+        _expected: &CommitId,
     ) -> Result<(), ProviderError> {
         let what = format!("delete branch {branch} in {repo}");
         let path = self.repo_path(

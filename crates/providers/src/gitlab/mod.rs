@@ -21,6 +21,7 @@ use gitlab::api::projects::merge_requests::{
     CreateMergeRequest, EditMergeRequest, MergeMergeRequest, MergeRequest, MergeRequestOrderBy,
     MergeRequestState, MergeRequestStateEvent, MergeRequests,
 };
+use gitlab::api::projects::repository::branches::Branch;
 use gitlab::api::users::Users;
 use gitlab::api::{BodyError, Endpoint, QueryParams};
 use http::StatusCode;
@@ -32,10 +33,14 @@ use self::client::{Answer, Api};
 use self::error::{ErrorBody, PROVIDER};
 use crate::forge::decorations::refused_as_warning;
 use crate::forge::paging::COMMENT_PAGES;
+use crate::git::CommitId;
 use crate::provider::{
     AutoMerge, BranchName, Comment, Decorations, NewPullRequest, PrNumber, PrState, Provider,
     ProviderError, PullRequest, PullRequestUpdate, PushCredentials, RepoSlug, Warning,
 };
+
+/// GitLab refuses merge request descriptions longer than this (characters).
+pub const MAX_DESCRIPTION_CHARS: usize = 1_000_000;
 
 #[derive(Debug, Clone)]
 pub struct GitLabConfig {
@@ -335,6 +340,16 @@ impl From<GlMergeRequest> for PullRequest {
 }
 
 #[derive(Deserialize)]
+struct GlBranch {
+    commit: GlCommit,
+}
+
+#[derive(Deserialize)]
+struct GlCommit {
+    id: String,
+}
+
+#[derive(Deserialize)]
 struct GlNote {
     id: u64,
     #[serde(default)]
@@ -395,6 +410,10 @@ fn auto_merge_refusal(status: StatusCode) -> bool {
 impl Provider for GitLabProvider {
     fn kind(&self) -> &'static str {
         PROVIDER
+    }
+
+    fn max_description_len(&self) -> usize {
+        MAX_DESCRIPTION_CHARS
     }
 
     async fn push_credentials(&self, _repo: &RepoSlug) -> Result<PushCredentials, ProviderError> {
@@ -646,10 +665,42 @@ impl Provider for GitLabProvider {
         Ok(())
     }
 
+    async fn branch_tip(
+        &self,
+        repo: &RepoSlug,
+        branch: &BranchName,
+    ) -> Result<Option<CommitId>, ProviderError> {
+        let what = format!("branch {branch} in {repo}");
+        let endpoint = Branch::builder()
+            .project(repo.as_str())
+            .branch(branch.as_str())
+            .build()
+            .map_err(built(&what))?;
+        let answer = self.api.raw(&endpoint, &[], &what).await?;
+        if answer.status == StatusCode::NOT_FOUND
+            && ErrorBody::parse(&answer.body)
+                .text
+                .to_ascii_lowercase()
+                .contains("branch not found")
+        {
+            return Ok(None);
+        }
+        let found: GlBranch = answer.success(&what)?.json(&what)?;
+        CommitId::parse(&found.commit.id)
+            .map(Some)
+            .ok_or_else(|| ProviderError::Invalid {
+                provider: PROVIDER,
+                message: format!("{what}: {:?} is not a commit id", found.commit.id),
+            })
+    }
+
+    /// GitLab has no conditional branch delete: the caller compares
+    /// [`Provider::branch_tip`] with `expected` right before.
     async fn delete_branch(
         &self,
         repo: &RepoSlug,
         branch: &BranchName,
+        _expected: &CommitId,
     ) -> Result<(), ProviderError> {
         let what = format!("delete branch {branch} in {repo}");
         let endpoint = DeleteBranchEscaped {

@@ -12,6 +12,8 @@ pub use types::{
     PullRequestUpdate, PushCredentials, RepoSlug, Warning,
 };
 
+use crate::git::CommitId;
+
 /// A forge's pull-request API, as Courier uses it. Every method is one logical operation;
 /// retries for transient errors and rate limits are the caller's (one policy for all
 /// forges), so implementations map answers to [`ProviderError`] faithfully and never retry.
@@ -19,6 +21,11 @@ pub use types::{
 pub trait Provider: Send + Sync {
     /// `github`, `gitlab` or `azure`, for logs, metrics and reports.
     fn kind(&self) -> &'static str;
+
+    /// The longest pull request description the forge accepts, in characters. The shared
+    /// code cuts a longer one to this before it creates, updates or compares, so what it
+    /// compares is what the forge holds.
+    fn max_description_len(&self) -> usize;
 
     /// The user name and token the git engine should push with. For a GitHub App this mints
     /// (or reuses a cached) installation token, so it is async and can fail.
@@ -83,11 +90,23 @@ pub trait Provider: Send + Sync {
     /// Closes (abandons, on Azure) the pull request without merging.
     async fn close(&self, repo: &RepoSlug, number: PrNumber) -> Result<(), ProviderError>;
 
-    /// Deletes a branch; a branch already gone is success.
+    /// Where a branch points now; `None` when there is no such branch.
+    async fn branch_tip(
+        &self,
+        repo: &RepoSlug,
+        branch: &BranchName,
+    ) -> Result<Option<CommitId>, ProviderError>;
+
+    /// Deletes a branch that points at `expected` (the tip Courier decided on); a branch
+    /// already gone is success. Where the forge can make the delete itself conditional
+    /// (Azure DevOps' `oldObjectId`) it does, and a branch that moved is
+    /// [`ProviderError::Conflict`]; GitHub and GitLab cannot, so the caller re-reads the
+    /// tip with [`Provider::branch_tip`] right before.
     async fn delete_branch(
         &self,
         repo: &RepoSlug,
         branch: &BranchName,
+        expected: &CommitId,
     ) -> Result<(), ProviderError>;
 
     /// Asks the forge to merge the pull request once its checks pass. Where the repository

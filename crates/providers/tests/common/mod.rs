@@ -42,3 +42,33 @@ pub fn github(fake: &GitHubFake) -> GitHubProvider {
     ))
     .unwrap()
 }
+
+/// A commit id from 40 hex digits.
+pub fn sha(hex: &str) -> courier_providers::git::CommitId {
+    courier_providers::git::CommitId::parse(hex).unwrap_or_else(|| panic!("not a sha: {hex}"))
+}
+
+/// Some commit id, where the one given does not matter (GitHub's and GitLab's deletes do
+/// not send it).
+pub fn any_sha() -> courier_providers::git::CommitId {
+    sha("00000000000000000000000000000000000000aa")
+}
+
+/// The export converged with the base; the head branch at `tip` holds Courier's commits
+/// only.
+pub fn converged(tip: &str) -> courier_providers::pull_request::GitOutcome {
+    courier_providers::pull_request::GitOutcome::NoChanges {
+        head: courier_providers::git::HeadBranch::Courier { tip: sha(tip) },
+    }
+}
+
+/// The export converged with the base; the head branch at `tip` holds a commit someone
+/// else made.
+pub fn converged_over_foreign(tip: &str) -> courier_providers::pull_request::GitOutcome {
+    courier_providers::pull_request::GitOutcome::NoChanges {
+        head: courier_providers::git::HeadBranch::Foreign {
+            tip: sha(tip),
+            commits: vec![sha(tip)],
+        },
+    }
+}
