@@ -25,6 +25,7 @@ use crate::delivery::{
     Deliverer, Failure, Mode, Outcome, PullRequestReport, Queued, Run, TargetReport, parse_payload,
 };
 use crate::store::{Claimed, DeliveryState, FileCounts, Finish, StoreError, Timestamp};
+use courier_providers::pull_request::PrAction;
 
 /// How long a claim holds a delivery without renewal. Renewed every third of it.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
@@ -390,8 +391,12 @@ fn decide(report: TargetReport, recorded_commit: Option<&str>) -> Decision {
         Outcome::Failed(failure) => return Decision::Fail(failure.summary()),
     };
     let mut finish = Finish::new(state);
+    let mut left_open = None;
     if let Some(PullRequestReport::Done(pr)) = &report.pull_request {
         finish.warnings = pr.warnings.iter().map(ToString::to_string).collect();
+        if let PrAction::LeftOpen { reason, .. } = &pr.action {
+            left_open = Some(reason.clone());
+        }
     }
     finish.pr_url = report
         .pull_request
@@ -410,6 +415,10 @@ fn decide(report: TargetReport, recorded_commit: Option<&str>) -> Decision {
         DeliveryState::Delivered | DeliveryState::UpToDate | DeliveryState::NoChanges
     ) {
         finish.error = report.message().map(str::to_owned);
+    }
+    // A converged pull request left open for a person's commits says why.
+    if left_open.is_some() {
+        finish.error = left_open;
     }
     finish.commit = report.commit;
     Decision::Finish(finish)

@@ -239,6 +239,20 @@ hooks:
         }
     }
 
+    /// The fakes model the forge's API, while the branch lives on the git server: after a
+    /// push, tell the fake where the head branch now points, as the forge would know.
+    fn sync_head(&self) {
+        let tip = self
+            .repo
+            .rev_parse(HEAD)
+            .expect("the head branch was pushed");
+        match &self.fake {
+            Fake::GitHub(fake) => fake.move_branch(self.slug(), HEAD, &tip),
+            Fake::GitLab(fake) => fake.move_branch(self.slug(), HEAD, &tip),
+            Fake::Azure(fake) => fake.move_branch(self.slug(), HEAD, &tip),
+        }
+    }
+
     fn has_head_branch(&self) -> bool {
         match &self.fake {
             Fake::GitHub(fake) => fake.has_branch(self.slug(), HEAD),
@@ -312,6 +326,7 @@ fn opens_updates_and_closes(kind: Kind) {
     );
 
     forge.serve_export(&[("colors.css", b"old\n")]);
+    forge.sync_head();
     let third = server.post_event(HOOK_TOKEN, &forge.job("8"));
     let detail = server.wait_finished(ADMIN_TOKEN, &third);
     assert_eq!(
@@ -335,6 +350,62 @@ fn opens_updates_and_closes(kind: Kind) {
     );
     assert!(metrics.contains(&line), "{line} in:\n{metrics}");
     assert!(!server.log().contains(TOKEN), "{kind:?}: the token leaked");
+    forge.assert_contract();
+}
+
+/// A person's commit on the bot's branch survives an export that equals the base: the
+/// pull request stays open with one comment saying why, however often it happens.
+fn a_persons_commit_is_never_destroyed(kind: Kind) {
+    let forge = Forge::start(kind);
+    let server = forge.serve();
+    let first = server.post_event(HOOK_TOKEN, &forge.job("6"));
+    let detail = server.wait_finished(ADMIN_TOKEN, &first);
+    assert_eq!(
+        detail["delivery"]["state"], "delivered",
+        "{kind:?}: {detail}"
+    );
+    let fixup = forge.repo.commit(
+        HEAD,
+        &[(
+            "tokens/colors.css",
+            Some(b":root { --primary: #1463ff; } /* reviewed */\n"),
+        )],
+        "A reviewer's fix-up",
+    );
+
+    forge.sync_head();
+    forge.serve_export(&[("colors.css", b"old\n")]);
+    for job in ["7", "8"] {
+        let id = server.post_event(HOOK_TOKEN, &forge.job(job));
+        let detail = server.wait_finished(ADMIN_TOKEN, &id);
+        assert_eq!(
+            detail["delivery"]["state"], "no_changes",
+            "{kind:?}: {detail}"
+        );
+        assert!(
+            detail["delivery"]["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("did not make")),
+            "{kind:?}: the delivery says why: {detail}"
+        );
+    }
+    assert_eq!(
+        forge.repo.rev_parse(HEAD),
+        Some(fixup),
+        "{kind:?}: the commit stays"
+    );
+    assert!(forge.has_head_branch(), "{kind:?}: the branch stays");
+    let prs = forge.prs();
+    assert!(
+        prs.len() == 1 && prs[0].open,
+        "{kind:?}: left open: {prs:?}"
+    );
+    let why: Vec<&String> = prs[0]
+        .comments
+        .iter()
+        .filter(|c| c.contains("courier:converged-left-open"))
+        .collect();
+    assert_eq!(why.len(), 1, "{kind:?}: one comment: {:?}", prs[0].comments);
     forge.assert_contract();
 }
 
@@ -384,6 +455,21 @@ fn gitlab_opens_updates_and_closes() {
 #[test]
 fn azure_opens_updates_and_closes() {
     opens_updates_and_closes(Kind::Azure);
+}
+
+#[test]
+fn github_never_destroys_a_persons_commit() {
+    a_persons_commit_is_never_destroyed(Kind::GitHub);
+}
+
+#[test]
+fn gitlab_never_destroys_a_persons_commit() {
+    a_persons_commit_is_never_destroyed(Kind::GitLab);
+}
+
+#[test]
+fn azure_never_destroys_a_persons_commit() {
+    a_persons_commit_is_never_destroyed(Kind::Azure);
 }
 
 #[test]

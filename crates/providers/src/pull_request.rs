@@ -101,10 +101,24 @@ impl PrSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum PrAction {
-    Created { pr: PullRequest },
-    Updated { pr: PullRequest },
-    Unchanged { pr: PullRequest },
-    Closed { pr: PullRequest },
+    Created {
+        pr: PullRequest,
+    },
+    Updated {
+        pr: PullRequest,
+    },
+    Unchanged {
+        pr: PullRequest,
+    },
+    Closed {
+        pr: PullRequest,
+    },
+    /// The export converged with the base, but the branch holds commits Courier did not
+    /// make: the pull request and its branch were left as they are (`reason` says so).
+    LeftOpen {
+        pr: PullRequest,
+        reason: String,
+    },
     NothingToDo,
 }
 
@@ -119,10 +133,6 @@ pub struct PrOutcome {
     /// `None` when auto-merge was not asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_merge: Option<AutoMerge>,
-    /// Why a pull request whose export converged with the base was left open (the action
-    /// is then `Unchanged`): its branch holds commits Courier did not make.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub left_open: Option<String>,
     pub warnings: Vec<Warning>,
 }
 
@@ -133,7 +143,8 @@ impl PrOutcome {
             PrAction::Created { pr }
             | PrAction::Updated { pr }
             | PrAction::Unchanged { pr }
-            | PrAction::Closed { pr } => Some(pr),
+            | PrAction::Closed { pr }
+            | PrAction::LeftOpen { pr, .. } => Some(pr),
             PrAction::NothingToDo => None,
         }
     }
@@ -236,7 +247,6 @@ pub async fn open_or_update(
         action: PrAction::NothingToDo,
         supersedes: None,
         auto_merge: None,
-        left_open: None,
         warnings: Vec::new(),
     };
     let pushed = git == GitOutcome::Pushed;
@@ -260,8 +270,7 @@ pub async fn open_or_update(
             }
             let reason = left_open_reason(spec, pr.number, &tip, commits.len());
             outcome.warnings.push(Warning(reason.clone()));
-            outcome.left_open = Some(reason);
-            outcome.action = PrAction::Unchanged { pr };
+            outcome.action = PrAction::LeftOpen { pr, reason };
         }
         (GitOutcome::NoChanges { head }, Some(mut pr)) => {
             let delete = head.tip().filter(|_| spec.delete_branch_on_converge);
@@ -345,7 +354,6 @@ pub async fn open_or_update(
         }
     }
     if spec.auto_merge
-        && outcome.left_open.is_none()
         && let PrAction::Created { pr } | PrAction::Updated { pr } | PrAction::Unchanged { pr } =
             &outcome.action
     {

@@ -749,12 +749,14 @@ async fn a_converged_branch_with_someone_elses_commit_stays_open_with_one_commen
             .await
             .unwrap();
             assert!(
-                matches!(&outcome.action, PrAction::Unchanged { pr } if pr.number == PrNumber(number)),
+                matches!(&outcome.action, PrAction::LeftOpen { pr, .. } if pr.number == PrNumber(number)),
                 "{outcome:?}"
             );
-            let reason = outcome.left_open.as_deref().unwrap();
+            let PrAction::LeftOpen { reason, .. } = &outcome.action else {
+                panic!("left open: {outcome:?}");
+            };
             assert!(reason.contains("did not make"), "{reason}");
-            assert!(outcome.warnings.iter().any(|w| w.0 == reason));
+            assert!(outcome.warnings.iter().any(|w| &w.0 == reason));
             assert_eq!(outcome.auto_merge, None, "no auto-merge on a PR left open");
         }
         let state = fake.pr(REPO, number);

@@ -234,6 +234,15 @@ impl AzureFake {
     }
 
     /// The object id a branch points at, if it exists.
+    /// Points a branch at `sha` (creating it), as a push to the repository would.
+    pub fn move_branch(&self, slug: &str, branch: &str, sha: &str) {
+        self.with(|s| {
+            repo_mut(s, slug)
+                .branches
+                .insert(branch.to_owned(), sha.to_owned())
+        });
+    }
+
     pub fn branch_tip(&self, slug: &str, branch: &str) -> Option<String> {
         self.with(|s| repo_mut(s, slug).branches.get(branch).cloned())
     }

@@ -176,6 +176,9 @@ fn print_pull_request(pr: &PullRequestReport) {
                 PrAction::Updated { .. } => "updated",
                 PrAction::Unchanged { .. } => "unchanged",
                 PrAction::Closed { .. } => "closed",
+                PrAction::LeftOpen { .. } => {
+                    "left open (the branch holds commits Courier did not make)"
+                }
                 PrAction::NothingToDo => "nothing to do",
             };
             match outcome.pull_request() {
