@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use common::github::HEAD;
 use common::serve::{ArtifactServer, ServeCommand, Server, seed_payload, with_job_id};
-use courier_testkit::forges::azure_fake::AzureFake;
+use courier_testkit::forges::azure_fake::{AzureFake, Route};
+use courier_testkit::forges::fault::Fault;
 use courier_testkit::forges::github_fake::GitHubFake;
 use courier_testkit::forges::gitlab_fake::GitLabFake;
 use courier_testkit::{BareRepo, GitServer, make_bare_repo, zip_bytes};
@@ -261,6 +262,22 @@ hooks:
         }
     }
 
+    /// The next pull request creation is answered 429 with `Retry-After: seconds`.
+    fn rate_limit_next_create(&self, seconds: u64) {
+        let fault = Fault::with_headers(
+            429,
+            "Too many requests",
+            &[("retry-after", &seconds.to_string())],
+        );
+        match &self.fake {
+            Fake::GitHub(fake) => fake.enqueue_fault("POST", "/repos/{owner}/{repo}/pulls", fault),
+            Fake::GitLab(fake) => {
+                fake.enqueue_fault("POST", "/api/v4/projects/{id}/merge_requests", fault)
+            }
+            Fake::Azure(fake) => fake.enqueue_fault(Route::CreatePullRequest, fault),
+        }
+    }
+
     fn assert_contract(&self) {
         match &self.fake {
             Fake::GitHub(fake) => fake.assert_contract(),
@@ -409,6 +426,65 @@ fn a_persons_commit_is_never_destroyed(kind: Kind) {
     forge.assert_contract();
 }
 
+/// The forge answers the pull request's creation with a rate limit longer than a worker
+/// waits in place: the delivery goes back to the queue for the time asked (visible in the
+/// API), without counting as a failed attempt, and completes once that time has passed.
+fn a_rate_limit_is_waited_out(kind: Kind) {
+    let forge = Forge::start(kind);
+    forge.rate_limit_next_create(12);
+    let server = forge.serve();
+    let id = server.post_event(HOOK_TOKEN, &forge.job("6"));
+    let detail = || {
+        server
+            .request("GET", &format!("/api/deliveries/{id}"), ADMIN_TOKEN, "")
+            .1
+    };
+    common::serve::wait_until("the delivery to wait out the limit", || {
+        detail()["delivery"]["state"] == "retrying"
+    });
+    let waiting = detail();
+    assert!(
+        waiting["delivery"]["next_attempt_at"].is_string(),
+        "{kind:?}: {waiting}"
+    );
+    assert!(
+        waiting["delivery"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("rate limited; retry after 12s")),
+        "{kind:?}: {waiting}"
+    );
+    assert_eq!(
+        waiting["attempts"][0]["outcome"], "rate_limited",
+        "{kind:?}: {waiting}"
+    );
+    assert!(
+        forge.prs().is_empty(),
+        "{kind:?}: not before the time asked"
+    );
+
+    let done = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_eq!(done["delivery"]["state"], "delivered", "{kind:?}: {done}");
+    let outcomes: Vec<&str> = done["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["rate_limited", "delivered"], "{kind:?}: {done}");
+    assert_eq!(forge.prs().len(), 1, "{kind:?}");
+    assert_eq!(
+        forge.repo.rev_parse(HEAD),
+        done["delivery"]["commit"].as_str().map(str::to_owned)
+    );
+    let (_, metrics) = common::serve::http(server.addr, "GET", "/metrics", "", "");
+    let line = format!(
+        "courier_rate_limit_waits_total{{provider=\"{}\"}} 1",
+        forge.provider()
+    );
+    assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    forge.assert_contract();
+}
+
 /// A failed job is told once on the open pull request, also when posted twice.
 fn a_failed_job_is_told_once(kind: Kind) {
     let forge = Forge::start(kind);
@@ -470,6 +546,21 @@ fn gitlab_never_destroys_a_persons_commit() {
 #[test]
 fn azure_never_destroys_a_persons_commit() {
     a_persons_commit_is_never_destroyed(Kind::Azure);
+}
+
+#[test]
+fn github_waits_out_a_rate_limit() {
+    a_rate_limit_is_waited_out(Kind::GitHub);
+}
+
+#[test]
+fn gitlab_waits_out_a_rate_limit() {
+    a_rate_limit_is_waited_out(Kind::GitLab);
+}
+
+#[test]
+fn azure_waits_out_a_rate_limit() {
+    a_rate_limit_is_waited_out(Kind::Azure);
 }
 
 #[test]
