@@ -39,6 +39,9 @@ struct Pr {
     open: bool,
     title: String,
     comments: Vec<String>,
+    labels: Vec<String>,
+    /// As the forge stores them: GitHub logins, GitLab user ids, Azure identity ids.
+    reviewers: Vec<String>,
 }
 
 /// One forge with a repository holding `tokens/colors.css`, the git server behind it,
@@ -53,6 +56,8 @@ struct Forge {
     fake: Fake,
     _runtime: tokio::runtime::Runtime,
     config: PathBuf,
+    /// The reviewer the target asks for, as the forge stores it.
+    reviewer: String,
 }
 
 impl Forge {
@@ -81,33 +86,44 @@ impl Forge {
             .unwrap();
         let git_url = git.url("");
         let git_url = git_url.trim_end_matches(".git");
-        let (fake, connection) = runtime.block_on(async {
+        // The reviewer as the configuration names it, and as the forge stores it.
+        let (fake, connection, (reviewer_name, reviewer)) = runtime.block_on(async {
             match kind {
                 Kind::GitHub => {
                     let fake = GitHubFake::start().await;
                     fake.accept_token(TOKEN);
                     fake.add_repo(slug);
                     fake.add_branch(slug, HEAD);
+                    fake.add_collaborator(slug, "octocat");
                     let api = fake.api_url();
                     let yaml = format!("kind: github\n    api_url: {api}");
-                    (Fake::GitHub(fake), yaml)
+                    let reviewer = ("octocat".to_owned(), "octocat".to_owned());
+                    (Fake::GitHub(fake), yaml, reviewer)
                 }
                 Kind::GitLab => {
                     let fake = GitLabFake::start().await;
                     fake.accept_token(TOKEN);
                     fake.add_project(slug);
                     fake.add_branch(slug, HEAD);
+                    let id = fake.add_user("designer", &[slug]);
                     let url = fake.base_url();
-                    (Fake::GitLab(fake), format!("kind: gitlab\n    url: {url}"))
+                    let reviewer = ("designer".to_owned(), id.to_string());
+                    (
+                        Fake::GitLab(fake),
+                        format!("kind: gitlab\n    url: {url}"),
+                        reviewer,
+                    )
                 }
                 Kind::Azure => {
                     let fake = AzureFake::start("contoso").await;
                     fake.accept_token(TOKEN, "courier-identity");
                     fake.add_repo(slug);
                     fake.add_branch(slug, HEAD);
+                    let id = "5f0a2c1e-8b7d-4e3a-9c6f-0d1b2a3c4e5f";
+                    fake.add_identity(id);
                     let url = fake.base_url();
                     let yaml = format!("kind: azure\n    organization: contoso\n    url: {url}");
-                    (Fake::Azure(fake), yaml)
+                    (Fake::Azure(fake), yaml, (id.to_owned(), id.to_owned()))
                 }
             }
         });
@@ -137,6 +153,8 @@ hooks:
         relative_path: tokens
         purge_directory: true
         pull_request_title: "Tokens {{{{ version.version }}}}"
+        labels: [design-tokens]
+        reviewers: [{reviewer_name}]
 "#
             ),
         )
@@ -150,6 +168,7 @@ hooks:
             fake,
             _runtime: runtime,
             config,
+            reviewer,
         }
     }
 
@@ -193,6 +212,8 @@ hooks:
                     open: p.state == "open",
                     title: p.title,
                     comments: p.comments.into_iter().map(|(_, body)| body).collect(),
+                    labels: p.labels,
+                    reviewers: p.reviewers,
                 })
                 .collect(),
             Fake::GitLab(fake) => fake
@@ -209,6 +230,8 @@ hooks:
                         .filter(|(_, _, system)| !system)
                         .map(|(_, body, _)| body)
                         .collect(),
+                    labels: m.labels,
+                    reviewers: m.reviewer_ids.iter().map(u64::to_string).collect(),
                 })
                 .collect(),
             Fake::Azure(fake) => fake
@@ -224,6 +247,8 @@ hooks:
                         .into_iter()
                         .flat_map(|t| t.comments.into_iter().map(|(_, text, _)| text))
                         .collect(),
+                    labels: p.labels,
+                    reviewers: p.reviewers,
                 })
                 .collect(),
         }
@@ -302,7 +327,8 @@ fn export_v1() -> Vec<u8> {
     ])
 }
 
-/// Open, then update for a newer export, then close when an export equals the base.
+/// Open (labelled, with its reviewer), then update for a newer export, then close when an
+/// export equals the base.
 fn opens_updates_and_closes(kind: Kind) {
     let forge = Forge::start(kind);
     let server = forge.serve();
@@ -320,6 +346,21 @@ fn opens_updates_and_closes(kind: Kind) {
         "{kind:?}: {prs:?}"
     );
     let number = prs[0].number;
+    assert_eq!(
+        prs[0].labels,
+        ["design-tokens"],
+        "{kind:?}: decorated: {prs:?}"
+    );
+    assert_eq!(
+        prs[0].reviewers,
+        std::slice::from_ref(&forge.reviewer),
+        "{kind:?}: {prs:?}"
+    );
+    assert_eq!(
+        detail["delivery"]["warnings"],
+        serde_json::json!([]),
+        "{kind:?}: {detail}"
+    );
     assert!(
         detail["delivery"]["pr_url"].as_str().is_some(),
         "{kind:?}: the PR's page is recorded: {detail}"
