@@ -167,7 +167,11 @@ async fn deliver_opens_then_updates_then_closes_one_pull_request() {
         b":root { --gap: 4px; }\n"
     );
 
-    // An export equal to the base: the PR is closed with a comment, its branch deleted.
+    // An export equal to the base: the PR is closed with a comment, its branch deleted
+    // (only while it is still where Courier left it: the fake models the API, the branch
+    // lives on the git server, so the fake is told where it points, as GitHub would know).
+    let tip = setup.repo.rev_parse(HEAD).unwrap();
+    setup.fake.move_branch(REPO, HEAD, &tip);
     let base = setup.zip("base.zip", &[("colors.css", b"old\n")]);
     let third = setup.run("deliver", &base).await;
     assert_eq!(third["targets"][0]["action"], "no_changes");
