@@ -245,7 +245,12 @@ impl Held {
 /// Delivers the seed, stops the server at `step`, starts it again on the same data
 /// directory and checks the delivery finished exactly once.
 fn crash_and_recover(step: Step, stop: Stop) -> (World, Value) {
-    let setup = World::new();
+    crash_and_recover_on(step, stop, None)
+}
+
+/// [`crash_and_recover`] with the store at `store` (a PostgreSQL URL), or SQLite.
+fn crash_and_recover_on(step: Step, stop: Stop, store: Option<String>) -> (World, Value) {
+    let setup = World::on_store(store);
     let held = Held::arm(&setup, &step);
     let first = setup.serve("first.log");
     let id = first.post_event(HOOK_TOKEN, &setup.payload());
@@ -313,6 +318,34 @@ fn crash_and_recover(step: Step, stop: Stop) -> (World, Value) {
     setup.fake.assert_contract();
     drop(second);
     (setup, detail)
+}
+
+/// The same recovery with the store on PostgreSQL, as replicas run it.
+fn on_postgres(step: Step) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let Some(database) = runtime.block_on(common::postgres_database_url()) else {
+        return;
+    };
+    crash_and_recover_on(step, Stop::Kill, Some(database));
+}
+
+#[test]
+fn on_postgres_killed_while_downloading() {
+    on_postgres(Step::Download);
+}
+
+#[test]
+fn on_postgres_killed_while_pushing_the_push_landing_unanswered() {
+    on_postgres(Step::Push { lands: true });
+}
+
+#[test]
+fn on_postgres_killed_after_github_created_the_pull_request_but_before_answering() {
+    on_postgres(Step::Api {
+        method: "POST",
+        template: PULLS,
+        mode: HoldMode::AfterApply,
+    });
 }
 
 #[test]
