@@ -6,9 +6,11 @@
 mod common;
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 
 use common::github::HEAD;
-use common::serve::{ArtifactServer, ServeCommand, Server, seed_payload, with_job_id};
+use common::serve::{ArtifactServer, ServeCommand, Server, seed_payload, wait_until, with_job_id};
+use common::world::PushHold;
 use courier_testkit::forges::azure_fake::{AzureFake, Route};
 use courier_testkit::forges::fault::Fault;
 use courier_testkit::forges::github_fake::GitHubFake;
@@ -181,13 +183,13 @@ hooks:
     }
 
     fn serve(&self) -> Server {
-        ServeCommand::new(
-            self.dir.path(),
-            &self.config,
-            &self.dir.path().join("serve.log"),
-        )
-        .env("TEST_FORGE_TOKEN", TOKEN)
-        .start()
+        self.serve_as("serve.log")
+    }
+
+    fn serve_as(&self, log: &str) -> Server {
+        ServeCommand::new(self.dir.path(), &self.config, &self.dir.path().join(log))
+            .env("TEST_FORGE_TOKEN", TOKEN)
+            .start()
     }
 
     /// The seed's job with this id, its artifact on the local artifact server.
@@ -480,7 +482,7 @@ fn a_rate_limit_is_waited_out(kind: Kind) {
             .request("GET", &format!("/api/deliveries/{id}"), ADMIN_TOKEN, "")
             .1
     };
-    common::serve::wait_until("the delivery to wait out the limit", || {
+    wait_until("the delivery to wait out the limit", || {
         detail()["delivery"]["state"] == "retrying"
     });
     let waiting = detail();
@@ -523,6 +525,96 @@ fn a_rate_limit_is_waited_out(kind: Kind) {
         forge.provider()
     );
     assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    forge.assert_contract();
+}
+
+/// Where the first server is killed.
+#[derive(Clone, Copy, Debug)]
+enum KillAt {
+    /// While downloading the artifact.
+    Download,
+    /// While the git server runs its `pre-receive` hook; `lands`: the push completes after
+    /// Courier is gone (else it is let go only once the restart has delivered).
+    Push { lands: bool },
+}
+
+/// Killed (SIGKILL) mid-delivery and started again on the same data: the delivery ends
+/// exactly once, with one commit over the base and one pull request.
+fn survives_a_kill(kind: Kind, at: KillAt) {
+    let forge = Forge::start(kind);
+    let push = match at {
+        KillAt::Download => {
+            forge.artifacts.stall.store(true, Ordering::SeqCst);
+            None
+        }
+        KillAt::Push { .. } => Some(PushHold::arm(
+            &forge.repo,
+            &forge.dir.path().join("push-hold"),
+        )),
+    };
+    let first = forge.serve_as("first.log");
+    let id = first.post_event(HOOK_TOKEN, &forge.job("6"));
+    match &push {
+        None => wait_until("the download to start", || forge.artifacts.hits() >= 1),
+        Some(push) => push.wait_arrived(),
+    }
+    first.kill_hard();
+    match (at, &push) {
+        (KillAt::Download, _) => forge.artifacts.stall.store(false, Ordering::SeqCst),
+        (KillAt::Push { lands: true }, Some(push)) => {
+            push.release();
+            assert!(
+                forge.repo.rev_parse(HEAD).is_some(),
+                "{kind:?}: the push landed"
+            );
+        }
+        _ => {}
+    }
+    let left_behind = forge.repo.rev_parse(HEAD);
+
+    let second = forge.serve_as("second.log");
+    let detail = second.wait_finished(ADMIN_TOKEN, &id);
+    if let (KillAt::Push { lands: false }, Some(push)) = (at, &push) {
+        // The killed run's push goes on only now: it must not land over the delivery.
+        push.release();
+    }
+    assert_eq!(
+        detail["delivery"]["state"], "delivered",
+        "{kind:?}: {detail}"
+    );
+    let commit = detail["delivery"]["commit"].as_str().unwrap();
+    assert_eq!(
+        forge.repo.rev_parse(HEAD).as_deref(),
+        Some(commit),
+        "{kind:?}"
+    );
+    if let Some(left) = left_behind {
+        assert_eq!(
+            commit, left,
+            "{kind:?}: the restart built on the landed push"
+        );
+    }
+    let count = courier_testkit::git(
+        forge.repo.path.as_path(),
+        ["rev-list", "--count", &format!("main..{HEAD}")],
+    );
+    assert_eq!(count.trim(), "1", "{kind:?}: one commit over the base");
+    let prs = forge.prs();
+    assert!(
+        prs.len() == 1 && prs[0].open,
+        "{kind:?}: one pull request: {prs:?}"
+    );
+    let outcomes: Vec<&str> = detail["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["lease_expired", "delivered"],
+        "{kind:?}: {detail}"
+    );
     forge.assert_contract();
 }
 
@@ -602,6 +694,36 @@ fn gitlab_waits_out_a_rate_limit() {
 #[test]
 fn azure_waits_out_a_rate_limit() {
     a_rate_limit_is_waited_out(Kind::Azure);
+}
+
+#[test]
+fn gitlab_survives_a_kill_while_downloading() {
+    survives_a_kill(Kind::GitLab, KillAt::Download);
+}
+
+#[test]
+fn gitlab_survives_a_kill_while_pushing() {
+    survives_a_kill(Kind::GitLab, KillAt::Push { lands: false });
+}
+
+#[test]
+fn gitlab_survives_a_kill_after_its_push_landed() {
+    survives_a_kill(Kind::GitLab, KillAt::Push { lands: true });
+}
+
+#[test]
+fn azure_survives_a_kill_while_downloading() {
+    survives_a_kill(Kind::Azure, KillAt::Download);
+}
+
+#[test]
+fn azure_survives_a_kill_while_pushing() {
+    survives_a_kill(Kind::Azure, KillAt::Push { lands: false });
+}
+
+#[test]
+fn azure_survives_a_kill_after_its_push_landed() {
+    survives_a_kill(Kind::Azure, KillAt::Push { lands: true });
 }
 
 #[test]
