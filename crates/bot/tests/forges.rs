@@ -15,11 +15,14 @@ use courier_testkit::forges::azure_fake::{AzureFake, Route};
 use courier_testkit::forges::fault::Fault;
 use courier_testkit::forges::github_fake::GitHubFake;
 use courier_testkit::forges::gitlab_fake::GitLabFake;
+use courier_testkit::forges::hold::{Hold, HoldMode};
 use courier_testkit::{BareRepo, GitServer, make_bare_repo, zip_bytes};
 
 const TOKEN: &str = "forge-token-3f9a1c7e5b2d";
 const HOOK_TOKEN: &str = "webhook-token-forges-0123";
 const ADMIN_TOKEN: &str = "admin-token-forges-4567";
+/// Bound on waiting for a held request to arrive or settle.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -289,6 +292,32 @@ hooks:
         }
     }
 
+    /// Holds the next pull request creation (see [`HoldMode`]).
+    fn hold_create(&self, mode: HoldMode) -> Hold {
+        match &self.fake {
+            Fake::GitHub(fake) => fake.hold("POST", "/repos/{owner}/{repo}/pulls", mode),
+            Fake::GitLab(fake) => fake.hold("POST", "/api/v4/projects/{id}/merge_requests", mode),
+            Fake::Azure(fake) => fake.hold(Route::CreatePullRequest, mode),
+        }
+    }
+
+    /// Holds the next comment on a pull request.
+    fn hold_comment(&self, mode: HoldMode) -> Hold {
+        match &self.fake {
+            Fake::GitHub(fake) => fake.hold(
+                "POST",
+                "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+                mode,
+            ),
+            Fake::GitLab(fake) => fake.hold(
+                "POST",
+                "/api/v4/projects/{id}/merge_requests/{noteable_id}/notes",
+                mode,
+            ),
+            Fake::Azure(fake) => fake.hold(Route::CreateThread, mode),
+        }
+    }
+
     /// The next pull request creation is answered 429 with `Retry-After: seconds`.
     fn rate_limit_next_create(&self, seconds: u64) {
         let fault = Fault::with_headers(
@@ -536,27 +565,31 @@ enum KillAt {
     /// While the git server runs its `pre-receive` hook; `lands`: the push completes after
     /// Courier is gone (else it is let go only once the restart has delivered).
     Push { lands: bool },
+    /// While the forge holds the pull request's creation, before or after applying it.
+    Create(HoldMode),
 }
 
 /// Killed (SIGKILL) mid-delivery and started again on the same data: the delivery ends
 /// exactly once, with one commit over the base and one pull request.
 fn survives_a_kill(kind: Kind, at: KillAt) {
     let forge = Forge::start(kind);
-    let push = match at {
+    let (push, create) = match at {
         KillAt::Download => {
             forge.artifacts.stall.store(true, Ordering::SeqCst);
-            None
+            (None, None)
         }
-        KillAt::Push { .. } => Some(PushHold::arm(
-            &forge.repo,
-            &forge.dir.path().join("push-hold"),
-        )),
+        KillAt::Push { .. } => {
+            let control = forge.dir.path().join("push-hold");
+            (Some(PushHold::arm(&forge.repo, &control)), None)
+        }
+        KillAt::Create(mode) => (None, Some(forge.hold_create(mode))),
     };
     let first = forge.serve_as("first.log");
     let id = first.post_event(HOOK_TOKEN, &forge.job("6"));
-    match &push {
-        None => wait_until("the download to start", || forge.artifacts.hits() >= 1),
-        Some(push) => push.wait_arrived(),
+    match (&push, &create) {
+        (Some(push), _) => push.wait_arrived(),
+        (_, Some(create)) => assert!(create.wait_arrived(WAIT), "{kind:?}: the create arrived"),
+        _ => wait_until("the download to start", || forge.artifacts.hits() >= 1),
     }
     first.kill_hard();
     match (at, &push) {
@@ -577,6 +610,14 @@ fn survives_a_kill(kind: Kind, at: KillAt) {
     if let (KillAt::Push { lands: false }, Some(push)) = (at, &push) {
         // The killed run's push goes on only now: it must not land over the delivery.
         push.release();
+    }
+    if let Some(create) = &create {
+        // Likewise its create: applied late (or already), it must not make a second one.
+        create.release();
+        assert!(
+            create.wait_settled(WAIT),
+            "{kind:?}: the held create settled"
+        );
     }
     assert_eq!(
         detail["delivery"]["state"], "delivered",
@@ -615,6 +656,39 @@ fn survives_a_kill(kind: Kind, at: KillAt) {
         ["lease_expired", "delivered"],
         "{kind:?}: {detail}"
     );
+    forge.assert_contract();
+}
+
+/// Killed after the failure comment was made and before it was recorded: the restart
+/// finds the comment and writes none of its own.
+fn failure_comment_survives_a_kill(kind: Kind) {
+    let forge = Forge::start(kind);
+    let number = forge.seed_open_pr();
+    let held = forge.hold_comment(HoldMode::AfterApply);
+    let first = forge.serve_as("first.log");
+    let failed = forge
+        .job("6")
+        .replace("\"status\": \"Success\"", "\"status\": \"Failure\"");
+    let id = first.post_event(HOOK_TOKEN, &failed);
+    assert!(held.wait_arrived(WAIT), "{kind:?}: the comment was posted");
+    first.kill_hard();
+
+    let second = forge.serve_as("second.log");
+    let detail = second.wait_finished(ADMIN_TOKEN, &id);
+    held.release();
+    assert!(held.wait_settled(WAIT));
+    assert_eq!(
+        detail["delivery"]["state"], "commented",
+        "{kind:?}: {detail}"
+    );
+    let prs = forge.prs();
+    let pr = prs.iter().find(|p| p.number == number).unwrap();
+    let told = pr
+        .comments
+        .iter()
+        .filter(|c| c.contains("The export for job `6` failed"))
+        .count();
+    assert_eq!(told, 1, "{kind:?}: {:?}", pr.comments);
     forge.assert_contract();
 }
 
@@ -724,6 +798,36 @@ fn azure_survives_a_kill_while_pushing() {
 #[test]
 fn azure_survives_a_kill_after_its_push_landed() {
     survives_a_kill(Kind::Azure, KillAt::Push { lands: true });
+}
+
+#[test]
+fn gitlab_survives_a_kill_before_the_merge_request_is_created() {
+    survives_a_kill(Kind::GitLab, KillAt::Create(HoldMode::BeforeApply));
+}
+
+#[test]
+fn gitlab_survives_a_kill_after_the_merge_request_was_created_unanswered() {
+    survives_a_kill(Kind::GitLab, KillAt::Create(HoldMode::AfterApply));
+}
+
+#[test]
+fn azure_survives_a_kill_before_the_pull_request_is_created() {
+    survives_a_kill(Kind::Azure, KillAt::Create(HoldMode::BeforeApply));
+}
+
+#[test]
+fn azure_survives_a_kill_after_the_pull_request_was_created_unanswered() {
+    survives_a_kill(Kind::Azure, KillAt::Create(HoldMode::AfterApply));
+}
+
+#[test]
+fn gitlab_failure_comment_survives_a_kill() {
+    failure_comment_survives_a_kill(Kind::GitLab);
+}
+
+#[test]
+fn azure_failure_comment_survives_a_kill() {
+    failure_comment_survives_a_kill(Kind::Azure);
 }
 
 #[test]

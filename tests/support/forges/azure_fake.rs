@@ -26,6 +26,8 @@ use serde_json::{Value, json};
 use super::answer;
 use super::contract::{Contract, RecordedRequest, percent_decode};
 pub use super::fault::Fault;
+use super::hold::Holds;
+pub use super::hold::{Hold, HoldMode};
 
 /// Operations Courier calls that the Git description (tests/contracts/azure-git.json) does
 /// not contain; the fake checks their shape by hand.
@@ -103,6 +105,7 @@ struct FakeState {
     next_pr: u64,
     next_thread: u64,
     next_object: u64,
+    holds: Arc<Holds>,
 }
 
 pub struct AzureFake {
@@ -311,6 +314,13 @@ impl AzureFake {
         self.with(|s| s.prs.clone())
     }
 
+    /// Holds the next request to `route` until the returned [`Hold`] is released, before
+    /// or after applying it. Later requests pass.
+    pub fn hold(&self, route: Route, mode: HoldMode) -> Hold {
+        self.with(|s| s.holds.clone())
+            .add(format!("{route:?}"), mode)
+    }
+
     /// The next request to `route` gets `fault` instead of its answer.
     pub fn enqueue_fault(&self, route: Route, fault: Fault) {
         self.with(|s| s.faults.entry(route).or_default().push_back(fault));
@@ -508,7 +518,23 @@ fn route(
     }
 }
 
+/// Answers a request, holding it first if a test asked for that (see `hold`).
 async fn handle(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let route = route(&shared.prefix, &shared.organization, &method, uri.path())
+        .map(|(r, _)| format!("{r:?}"));
+    let holds = shared.state.lock().unwrap().holds.clone();
+    holds
+        .answer(route, || respond(State(shared), method, uri, headers, body))
+        .await
+}
+
+async fn respond(
     State(shared): State<Shared>,
     method: Method,
     uri: Uri,

@@ -12,7 +12,7 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -25,6 +25,8 @@ use serde_json::{Value, json};
 use super::answer;
 use super::contract::{Contract, RecordedRequest, percent_decode};
 pub use super::fault::Fault;
+use super::hold::Holds;
+pub use super::hold::{Hold, HoldMode};
 
 /// Operations Courier calls that GitHub's REST description (tests/contracts/github.json)
 /// does not contain; the fake checks their shape by hand.
@@ -34,109 +36,6 @@ pub const OUTSIDE_REST_DESCRIPTION: &[(&str, &str)] = &[
     ("GET", "/repos/{owner}/{repo}/installation"),
     ("POST", "/app/installations/{installation_id}/access_tokens"),
 ];
-
-/// Where a held request waits, relative to the fake applying it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HoldMode {
-    /// The request has arrived but changes nothing until released: a client that dies
-    /// meanwhile left no trace on the forge.
-    BeforeApply,
-    /// The request is applied at once and only its answer waits: a client that dies
-    /// meanwhile changed the forge without ever learning so.
-    AfterApply,
-}
-
-/// A hold on the next request to one route, from [`GitHubFake::hold`]. Dropping it does
-/// not release the request; [`Hold::release`] does (or the fake's end).
-#[derive(Clone)]
-pub struct Hold(Arc<HoldInner>);
-
-struct HoldInner {
-    method: String,
-    template: String,
-    mode: HoldMode,
-    counts: Mutex<HoldCounts>,
-    changed: Condvar,
-    released: tokio::sync::watch::Sender<bool>,
-}
-
-#[derive(Default)]
-struct HoldCounts {
-    /// Requests still to catch.
-    remaining: usize,
-    /// Requests caught so far.
-    arrived: usize,
-    /// Caught requests that are over: answered, or dropped with their connection.
-    settled: usize,
-}
-
-impl Hold {
-    /// How many requests the hold has caught.
-    pub fn arrived(&self) -> usize {
-        self.0.counts.lock().unwrap().arrived
-    }
-
-    /// Blocks the calling thread until the hold has caught its request, at most
-    /// `timeout`; false on timeout. For sync tests (or `spawn_blocking`).
-    pub fn wait_arrived(&self, timeout: Duration) -> bool {
-        self.wait(timeout, |c| c.arrived > 0 && c.remaining == 0)
-    }
-
-    /// Lets the caught request go on (applied, for [`HoldMode::BeforeApply`]; answered,
-    /// for [`HoldMode::AfterApply`]); a request not caught yet is no longer held.
-    pub fn release(&self) {
-        self.0.counts.lock().unwrap().remaining = 0;
-        self.0.released.send_replace(true);
-        self.0.changed.notify_all();
-    }
-
-    /// Blocks until every caught request is over (answered, or abandoned because its
-    /// client went away), at most `timeout`; false on timeout.
-    pub fn wait_settled(&self, timeout: Duration) -> bool {
-        self.wait(timeout, |c| c.settled == c.arrived)
-    }
-
-    fn wait(&self, timeout: Duration, done: impl Fn(&HoldCounts) -> bool) -> bool {
-        let counts = self.0.counts.lock().unwrap();
-        let (_counts, result) = self
-            .0
-            .changed
-            .wait_timeout_while(counts, timeout, |c| !done(c))
-            .unwrap();
-        !result.timed_out()
-    }
-
-    /// Takes one request if this hold still wants one of this route.
-    fn catch(&self, method: &str, template: &str) -> bool {
-        if self.0.method != method || self.0.template != template {
-            return false;
-        }
-        let mut counts = self.0.counts.lock().unwrap();
-        if counts.remaining == 0 {
-            return false;
-        }
-        counts.remaining -= 1;
-        counts.arrived += 1;
-        self.0.changed.notify_all();
-        true
-    }
-
-    async fn released(&self) {
-        let mut released = self.0.released.subscribe();
-        // The sender lives in `self`, so this ends only on release.
-        let _ = released.wait_for(|r| *r).await;
-    }
-}
-
-/// Marks a caught request over however its handler ends, cancellation included.
-struct Settles(Hold);
-
-impl Drop for Settles {
-    fn drop(&mut self) {
-        self.0.0.counts.lock().unwrap().settled += 1;
-        self.0.0.changed.notify_all();
-    }
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FakePr {
@@ -183,7 +82,7 @@ struct FakeState {
     minted: Vec<(String, SystemTime)>,
     app: Option<FakeApp>,
     faults: HashMap<(String, String), VecDeque<Fault>>,
-    holds: Vec<Hold>,
+    holds: Arc<Holds>,
     requests: Vec<RecordedRequest>,
     hand_check_violations: Vec<String>,
     next_id: u64,
@@ -413,19 +312,8 @@ impl GitHubFake {
             ROUTES.contains(&(method, template)) || template.ends_with("graphql"),
             "the fake has no route {method} {template}"
         );
-        let hold = Hold(Arc::new(HoldInner {
-            method: method.to_owned(),
-            template: template.to_owned(),
-            mode,
-            counts: Mutex::new(HoldCounts {
-                remaining: 1,
-                ..HoldCounts::default()
-            }),
-            changed: Condvar::new(),
-            released: tokio::sync::watch::Sender::new(false),
-        }));
-        self.with(|s| s.holds.push(hold.clone()));
-        hold
+        self.with(|s| s.holds.clone())
+            .add(format!("{method} {template}"), mode)
     }
 
     /// Lets the App with this public key authenticate; installation tokens live `token_ttl`.
@@ -612,22 +500,11 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let caught = route_for(&shared.prefix, &method, uri.path()).and_then(|(m, t, _)| {
-        let state = shared.state.lock().unwrap();
-        state.holds.iter().find(|h| h.catch(m, t)).cloned()
-    });
-    let Some(hold) = caught else {
-        return respond(shared, method, uri, headers, body).await;
-    };
-    let _settles = Settles(hold.clone());
-    if hold.0.mode == HoldMode::BeforeApply {
-        hold.released().await;
-    }
-    let response = respond(shared, method, uri, headers, body).await;
-    if hold.0.mode == HoldMode::AfterApply {
-        hold.released().await;
-    }
-    response
+    let route = route_for(&shared.prefix, &method, uri.path()).map(|(m, t, _)| format!("{m} {t}"));
+    let holds = shared.state.lock().unwrap().holds.clone();
+    holds
+        .answer(route, || respond(shared, method, uri, headers, body))
+        .await
 }
 
 async fn respond(

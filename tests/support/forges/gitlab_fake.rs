@@ -26,6 +26,8 @@ use serde_json::{Map, Value, json};
 use super::answer;
 use super::contract::{Contract, RecordedRequest, percent_decode};
 pub use super::fault::Fault;
+use super::hold::Holds;
+pub use super::hold::{Hold, HoldMode};
 
 /// Operations Courier calls that GitLab's REST description (tests/contracts/gitlab.yaml)
 /// does not contain; the fake checks their shape by hand (`hand_check`).
@@ -125,6 +127,7 @@ struct FakeState {
     requests: Vec<RecordedRequest>,
     hand_check_violations: Vec<String>,
     next_id: u64,
+    holds: Arc<Holds>,
 }
 
 pub struct GitLabFake {
@@ -350,6 +353,17 @@ impl GitLabFake {
     }
 
     /// The next request to `method template` (a route of [`ROUTES`]) gets `fault`.
+    /// Holds the next request to `method template` (a route of [`ROUTES`]) until the
+    /// returned [`Hold`] is released, before or after applying it. Later requests pass.
+    pub fn hold(&self, method: &str, template: &str, mode: HoldMode) -> Hold {
+        assert!(
+            ROUTES.contains(&(method, template)),
+            "the fake has no route {method} {template}"
+        );
+        self.with(|s| s.holds.clone())
+            .add(format!("{method} {template}"), mode)
+    }
+
     pub fn enqueue_fault(&self, method: &str, template: &str, fault: Fault) {
         assert!(
             ROUTES.contains(&(method, template)),
@@ -766,7 +780,26 @@ fn hand_check(
     problems
 }
 
+/// Answers a request, holding it first if a test asked for that (see `hold`).
 async fn handle(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let route = uri
+        .path()
+        .strip_prefix(&shared.prefix)
+        .and_then(|p| match_route(method.as_str(), p))
+        .map(|(m, t, _)| format!("{m} {t}"));
+    let holds = shared.state.lock().unwrap().holds.clone();
+    holds
+        .answer(route, || respond(State(shared), method, uri, headers, body))
+        .await
+}
+
+async fn respond(
     State(shared): State<Shared>,
     method: Method,
     uri: Uri,

@@ -8,6 +8,7 @@ pub mod contract;
 pub mod fault;
 pub mod github_fake;
 pub mod gitlab_fake;
+pub mod hold;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
