@@ -67,6 +67,14 @@ struct Forge {
 
 impl Forge {
     fn start(kind: Kind) -> Forge {
+        Forge::on_store(kind, None)
+    }
+
+    /// The same with `store:` set (a PostgreSQL URL); `None`: SQLite in the data directory.
+    fn on_store(kind: Kind, store: Option<String>) -> Forge {
+        let store = store
+            .map(|url| format!("store: {url}\n"))
+            .unwrap_or_default();
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("repos");
         // Where each forge's clone URL puts the repository under `git_url`.
@@ -139,7 +147,7 @@ impl Forge {
                 r#"
 listen: 127.0.0.1:0
 data_dir: ./data
-workers: 2
+{store}workers: 2
 webhook: {{ tokens: ["{HOOK_TOKEN}"] }}
 admin: {{ tokens: ["{ADMIN_TOKEN}"] }}
 platform:
@@ -572,7 +580,20 @@ enum KillAt {
 /// Killed (SIGKILL) mid-delivery and started again on the same data: the delivery ends
 /// exactly once, with one commit over the base and one pull request.
 fn survives_a_kill(kind: Kind, at: KillAt) {
-    let forge = Forge::start(kind);
+    survives_a_kill_on(Forge::start(kind), at);
+}
+
+/// [`survives_a_kill`] with the store on PostgreSQL, as replicas run it.
+fn survives_a_kill_on_postgres(kind: Kind, at: KillAt) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let Some(database) = runtime.block_on(common::postgres_database_url()) else {
+        return;
+    };
+    survives_a_kill_on(Forge::on_store(kind, Some(database)), at);
+}
+
+fn survives_a_kill_on(forge: Forge, at: KillAt) {
+    let kind = forge.kind;
     let (push, create) = match at {
         KillAt::Download => {
             forge.artifacts.stall.store(true, Ordering::SeqCst);
@@ -818,6 +839,26 @@ fn azure_survives_a_kill_before_the_pull_request_is_created() {
 #[test]
 fn azure_survives_a_kill_after_the_pull_request_was_created_unanswered() {
     survives_a_kill(Kind::Azure, KillAt::Create(HoldMode::AfterApply));
+}
+
+#[test]
+fn gitlab_on_postgres_survives_a_kill_after_its_push_landed() {
+    survives_a_kill_on_postgres(Kind::GitLab, KillAt::Push { lands: true });
+}
+
+#[test]
+fn gitlab_on_postgres_survives_a_kill_after_the_merge_request_was_created_unanswered() {
+    survives_a_kill_on_postgres(Kind::GitLab, KillAt::Create(HoldMode::AfterApply));
+}
+
+#[test]
+fn azure_on_postgres_survives_a_kill_after_its_push_landed() {
+    survives_a_kill_on_postgres(Kind::Azure, KillAt::Push { lands: true });
+}
+
+#[test]
+fn azure_on_postgres_survives_a_kill_after_the_pull_request_was_created_unanswered() {
+    survives_a_kill_on_postgres(Kind::Azure, KillAt::Create(HoldMode::AfterApply));
 }
 
 #[test]
