@@ -6,7 +6,7 @@ use std::io::{Read, Seek, Write};
 use std::process::Command;
 
 use courier_core::archive::{ArchiveLimits, Export};
-use support::zip_bytes::{Archive, Entry};
+use support::zip_bytes::{Archive, Entry, zip64_field};
 use support::{assert_only_input, open_bytes, read_all, write_zip};
 
 #[test]
@@ -134,6 +134,25 @@ fn zip_crate_zip64_archive_round_trips() {
     let (bytes, files) = zip_crate_archive(true);
     let export = open_bytes(&bytes).unwrap();
     assert_eq!(read_all(&export), files);
+}
+
+/// Info-ZIP's `zip` writing to a pipe marks only the compressed size as ZIP64 in a local
+/// header and stores only that value in its ZIP64 field (the real sizes follow the data in
+/// a 64-bit descriptor). libarchive, Python and Go read it; so does Courier.
+#[test]
+fn a_local_zip64_field_holding_only_the_marked_size() {
+    let data = b":root { --primary: #1463ff; }\n".repeat(40);
+    let mut entry = Entry::deflated("tokens/colors.css", &data).with_descriptor(true);
+    entry.local.compressed = Some(u32::MAX);
+    entry.local_extra = zip64_field(&[0]);
+    if let Some(descriptor) = entry.descriptor.as_mut() {
+        descriptor.wide = true;
+    }
+    let export = open_bytes(&Archive::new(vec![entry]).bytes()).unwrap();
+    assert_eq!(
+        read_all(&export),
+        vec![("tokens/colors.css".to_owned(), data)]
+    );
 }
 
 #[test]

@@ -689,6 +689,16 @@ fn zip64_sentinel_without_extra_field() {
 }
 
 #[test]
+fn local_zip64_field_missing_a_marked_size() {
+    // Both sizes marked in the local header, one value in its ZIP64 field.
+    let mut entry = Entry::stored("short.txt", b"abc");
+    entry.local.compressed = Some(u32::MAX);
+    entry.local.uncompressed = Some(u32::MAX);
+    entry.local_extra = zip64_field(&[3]);
+    rejects(vec![entry], "zip64", Some("short.txt"));
+}
+
+#[test]
 fn zip64_extra_with_unmarked_values() {
     // The ZIP64 field offers a second, different size for an entry whose 32-bit size is
     // not marked: readers disagree on which one wins.

@@ -544,18 +544,16 @@ pub(crate) fn check_local(
     // (alignment padding), so only the ZIP64 field is looked for, and only when needed.
     let local_zip64 = find_extra(extra, ZIP64_EXTRA_ID).ok().flatten();
     let mut sizes = (u64::from(uncompressed32), u64::from(compressed32));
-    if uncompressed32 == U32_SENTINEL || compressed32 == U32_SENTINEL {
-        let mut z = local_zip64.map(Fields::new);
-        match z.as_mut().map(|f| (f.u64(), f.u64())) {
-            Some((Some(u), Some(c))) => sizes = (u, c),
-            _ => {
-                return Err(rejected(
-                    Rule::Zip64,
-                    "local header marks its sizes as ZIP64 but has no ZIP64 extra field with both"
-                        .to_owned(),
-                ));
-            }
-        }
+    let marked = (uncompressed32 == U32_SENTINEL, compressed32 == U32_SENTINEL);
+    if marked.0 || marked.1 {
+        sizes = local_zip64_sizes(local_zip64, marked, sizes).ok_or_else(|| {
+            rejected(
+                Rule::Zip64,
+                "local header marks its sizes as ZIP64 but its ZIP64 extra field does not \
+                 hold them"
+                    .to_owned(),
+            )
+        })?;
     }
     let has_descriptor = rec.flags & FLAG_DESCRIPTOR != 0;
     let agrees = if has_descriptor {
@@ -596,6 +594,30 @@ pub(crate) fn check_local(
         data_end
     };
     Ok(DataSpan { data_start, end })
+}
+
+/// The sizes a local header's ZIP64 field gives for the sizes it marks (0xFFFFFFFF),
+/// `None` when it does not hold them. The format asks for both sizes there; Info-ZIP's
+/// `zip` writing to a pipe stores only the one it marks (the compressed size, with a data
+/// descriptor after the data), as the central directory does. Both layouts are read; a
+/// field too short for what is marked is refused.
+fn local_zip64_sizes(
+    field: Option<&[u8]>,
+    (uncompressed_marked, compressed_marked): (bool, bool),
+    (uncompressed, compressed): (u64, u64),
+) -> Option<(u64, u64)> {
+    let field = field?;
+    let mut f = Fields::new(field);
+    if field.len() >= 16 {
+        // Both, in the order the format gives.
+        return Some((f.u64()?, f.u64()?));
+    }
+    // Only the one marked, as the central directory would hold it.
+    match (uncompressed_marked, compressed_marked, field.len()) {
+        (true, false, 8) => Some((f.u64()?, compressed)),
+        (false, true, 8) => Some((uncompressed, f.u64()?)),
+        _ => None,
+    }
 }
 
 /// Checks the data descriptor after an entry's data and returns its length.
