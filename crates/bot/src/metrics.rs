@@ -26,6 +26,11 @@ struct ReplicaLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabel {
+    phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProviderLabel {
     provider: String,
 }
@@ -58,6 +63,7 @@ pub struct Metrics {
     running: Gauge,
     leases_lost: Counter,
     rate_limit_waits: Family<ProviderLabel, Counter>,
+    phases: Family<PhaseLabel, Histogram>,
     delivery_seconds: Histogram,
     download_bytes: Histogram,
     replica: Option<String>,
@@ -133,6 +139,14 @@ impl Metrics {
             "Deliveries requeued to wait out a rate limit (a forge's or the artifact server's), by provider",
             rate_limit_waits.clone(),
         );
+        let phases = Family::<PhaseLabel, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.005, 2.0, 16))) as fn() -> Histogram,
+        );
+        registry.register(
+            "delivery_phase_seconds",
+            "Time each phase of a delivery attempt took (download, validate, plan, push, pull_request)",
+            phases.clone(),
+        );
         let delivery_seconds = Histogram::new(exponential_buckets(0.05, 2.0, 14));
         registry.register(
             "delivery_duration_seconds",
@@ -165,6 +179,7 @@ impl Metrics {
             running,
             leases_lost,
             rate_limit_waits,
+            phases,
             delivery_seconds,
             download_bytes,
             replica: replica.map(str::to_owned),
@@ -202,6 +217,15 @@ impl Metrics {
     pub fn delivery_running(&self) -> RunningGuard {
         self.running.inc();
         RunningGuard(self.running.clone())
+    }
+
+    /// One phase of a delivery attempt (see `delivery::Phase`).
+    pub fn phase(&self, phase: &str, seconds: f64) {
+        self.phases
+            .get_or_create(&PhaseLabel {
+                phase: phase.to_owned(),
+            })
+            .observe(seconds);
     }
 
     pub fn rate_limit_wait(&self, provider: &str) {

@@ -22,7 +22,8 @@ use tracing::Instrument as _;
 
 use crate::context::Context;
 use crate::delivery::{
-    Deliverer, Failure, Mode, Outcome, PullRequestReport, Queued, Run, TargetReport, parse_payload,
+    Deliverer, Failure, Mode, Outcome, Phase, PullRequestReport, Queued, Run, TargetReport,
+    parse_payload,
 };
 use crate::store::{Claimed, DeliveryState, FileCounts, Finish, StoreError, Timestamp};
 use courier_providers::pull_request::PrAction;
@@ -268,7 +269,7 @@ impl Worker {
             }),
         };
         let mut report = self.deliverer.run_job(&job, run).await;
-        let Some(target) = report.targets.pop() else {
+        let Some(mut target) = report.targets.pop() else {
             // Routing found nothing for a queued target: only a changed configuration
             // (the job now matches no hook, or only build) can do that.
             let reason = report
@@ -277,6 +278,14 @@ impl Worker {
             return (Decision::Fail(reason), "unknown");
         };
         let provider = target.target.kind;
+        // The job's phases (the export, shared by its deliveries) with this target's.
+        let mut timings = report.timings;
+        timings.extend(&target.timings);
+        target.timings = timings;
+        // The attempt as a whole is `courier_delivery_duration_seconds`.
+        for (phase, took) in target.timings.iter().filter(|(p, _)| *p != Phase::Total) {
+            self.context.metrics.phase(phase.word(), took.as_secs_f64());
+        }
         (decide(target, d.commit.as_deref()), provider)
     }
 
@@ -302,7 +311,9 @@ impl Worker {
             other => other,
         };
         let (result, outcome) = match decision {
-            Decision::Finish(finish) => {
+            Decision::Finish(mut finish) => {
+                let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                finish.timings.insert(Phase::Total.word().to_owned(), took);
                 let state = finish.state;
                 (store.finish(id, &self.owner, finish).await, state.as_str())
             }
@@ -420,6 +431,7 @@ fn decide(report: TargetReport, recorded_commit: Option<&str>) -> Decision {
     if left_open.is_some() {
         finish.error = left_open;
     }
+    finish.timings = report.timings.millis();
     finish.commit = report.commit;
     Decision::Finish(finish)
 }

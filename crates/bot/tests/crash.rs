@@ -99,6 +99,18 @@ fn a_webhook_over_tcp_opens_one_pull_request_on_github() {
     let attempts = detail["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 1, "{detail}");
     assert_eq!(attempts[0]["outcome"], "delivered", "{detail}");
+    // Where the time went: each phase, and the whole attempt, which holds them all.
+    let timings = &detail["delivery"]["timings"];
+    let phase = |name: &str| {
+        timings[name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("phase {name} in {detail}"))
+    };
+    let phases: u64 = ["download", "validate", "plan", "push", "pull_request"]
+        .into_iter()
+        .map(phase)
+        .sum();
+    assert!(phases <= phase("total"), "{timings}");
 
     // The PR was opened and decorated, in that order, after the push.
     let pr = &setup.fake.prs(REPO)[0];
@@ -145,6 +157,8 @@ fn a_webhook_over_tcp_opens_one_pull_request_on_github() {
         "courier_webhooks_total{result=\"accepted\"} 1",
         "courier_deliveries_total{outcome=\"delivered\",provider=\"github\"} 1",
         "courier_delivery_attempts_total 1",
+        "courier_delivery_phase_seconds_count{phase=\"push\"} 1",
+        "courier_delivery_phase_seconds_count{phase=\"pull_request\"} 1",
         "courier_queue_depth 0",
     ] {
         assert!(metrics.contains(line), "{line} in:\n{metrics}");

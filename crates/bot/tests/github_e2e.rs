@@ -113,6 +113,13 @@ async fn deliver_opens_then_updates_then_closes_one_pull_request() {
     assert_eq!(first["status"], "delivered", "{first:#}");
     let target = &first["targets"][0];
     assert_eq!(target["pull_request"]["action"], "created");
+    // Where the time went: the export's phases once for the job, the rest per target.
+    for phase in ["download", "validate"] {
+        assert!(first["timings"][phase].is_u64(), "{phase}: {first:#}");
+    }
+    for phase in ["plan", "push", "pull_request", "total"] {
+        assert!(target["timings"][phase].is_u64(), "{phase}: {target:#}");
+    }
     assert_eq!(
         setup.repo.read_file(HEAD, "tokens/colors.css"),
         b":root { --primary: blue; }\n"

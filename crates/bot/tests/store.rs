@@ -358,6 +358,7 @@ async fn claim_finish_records_outcome(t: TestStore) {
                 }),
                 error: None,
                 warnings: vec!["label `design` does not exist".into()],
+                timings: [("push".to_owned(), 120), ("total".to_owned(), 900)].into(),
             },
         )
         .await
@@ -371,6 +372,10 @@ async fn claim_finish_records_outcome(t: TestStore) {
     assert_eq!(
         d.pr_url.as_deref(),
         Some("https://github.example/acme/web/pull/7")
+    );
+    assert_eq!(
+        d.timings,
+        Some([("push".to_owned(), 120), ("total".to_owned(), 900)].into())
     );
     assert_eq!(
         d.commit.as_deref(),

@@ -20,6 +20,7 @@ use tokio::sync::OnceCell;
 
 use super::Deliverer;
 use super::outcome::{Cause, Failure};
+use super::timings::{Phase, Timings};
 
 /// A validated export and the file it streams from. The download's temp file lives
 /// exactly as long as the export that reads it.
@@ -27,6 +28,9 @@ pub struct ObtainedExport {
     pub export: Arc<Export>,
     /// Where it came from, for reports: the `--artifact` path or the redacted source.
     pub origin: String,
+    /// How long the download and the validation took (once per job: the deliveries that
+    /// share this export report the same figures).
+    pub timings: Timings,
     _artifact: Option<courier_core::download::Artifact>,
 }
 
@@ -58,6 +62,8 @@ impl Deliverer {
             failure
         };
         let limits = self.config.limits.archive.clone();
+        let mut timings = Timings::default();
+        let started = Instant::now();
         let (file, origin, artifact) = match local {
             Some(path) => (
                 std::fs::File::open(path).map_err(io)?,
@@ -74,6 +80,8 @@ impl Deliverer {
                 (file, describe_artifact(&job.job.artifact), Some(artifact))
             }
         };
+        timings.since(Phase::Download, started);
+        let started = Instant::now();
         // Inflating every entry is CPU work: keep it off the async workers.
         let export = tokio::task::spawn_blocking(move || Export::from_file(file, &limits))
             .await
@@ -83,10 +91,12 @@ impl Deliverer {
                 )))
             })?
             .map_err(|e| Failure::from(&e))?;
+        timings.since(Phase::Validate, started);
         self.metrics.downloaded(export.summary().bytes);
         Ok(ObtainedExport {
             export: Arc::new(export),
             origin,
+            timings,
             _artifact: artifact,
         })
     }

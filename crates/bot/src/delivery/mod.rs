@@ -13,6 +13,7 @@ mod logs;
 mod outcome;
 mod report;
 mod target;
+mod timings;
 mod verdict;
 
 use std::collections::BTreeMap;
@@ -34,6 +35,7 @@ use crate::metrics::Metrics;
 pub use export::{ExportCache, ObtainedExport, describe_artifact};
 pub use outcome::{Cause, Failure, Outcome};
 pub use report::{JobReport, JobStatus, JobSummary, PullRequestReport, TargetReport, TargetView};
+pub use timings::{Phase, Timings};
 pub use verdict::export_refusal;
 
 /// How much of a failed job's log goes into the pull request comment.
@@ -229,6 +231,7 @@ impl Deliverer {
             Err(failure) => return self.fail_all(report, &targets, failure, run.mode),
         };
         report.export = Some(obtained.export.summary());
+        report.timings.extend(&obtained.timings);
         report.targets.extend(unroutable);
         for routed in &targets {
             report.targets.push(

@@ -14,6 +14,7 @@ use serde::{Serialize, Serializer};
 
 use super::Mode;
 use super::outcome::{Cause, Failure, Outcome};
+use super::timings::Timings;
 
 /// A routed target as reports show it.
 #[derive(Debug, Clone, Serialize)]
@@ -89,6 +90,8 @@ pub struct TargetReport {
     /// What happened (deliver) or would happen (dry-run) to the pull request; absent for
     /// `git` targets, which open none.
     pub pull_request: Option<PullRequestReport>,
+    /// How long this target's phases took (`plan`, `push`, `pull_request`, `total`).
+    pub timings: Timings,
 }
 
 /// The pull-request step of a target's report.
@@ -124,11 +127,18 @@ impl TargetReport {
             diff: None,
             note: None,
             pull_request: None,
+            timings: Timings::default(),
         }
     }
 
     pub fn failed(target: TargetView, failure: Failure) -> TargetReport {
         TargetReport::new(target, Outcome::Failed(failure))
+    }
+
+    /// The same report with these phase timings.
+    pub fn timed(mut self, timings: Timings) -> TargetReport {
+        self.timings = timings;
+        self
     }
 
     pub fn is_error(&self) -> bool {
@@ -174,6 +184,8 @@ impl Serialize for TargetReport {
             retryable: bool,
             #[serde(skip_serializing_if = "Option::is_none")]
             pull_request: Option<&'a PullRequestReport>,
+            #[serde(skip_serializing_if = "Timings::is_empty")]
+            timings: &'a Timings,
         }
         let failure = self.outcome.failure();
         Wire {
@@ -190,6 +202,7 @@ impl Serialize for TargetReport {
             error_kind: failure.map(|f| f.cause),
             retryable: failure.is_some_and(|f| f.retryable),
             pull_request: self.pull_request.as_ref(),
+            timings: &self.timings,
         }
         .serialize(s)
     }
@@ -237,6 +250,9 @@ pub struct JobReport {
     pub job: Option<JobSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub export: Option<ExportSummary>,
+    /// How long obtaining the export took (`download`, `validate`), once per job.
+    #[serde(skip_serializing_if = "Timings::is_empty")]
+    pub timings: Timings,
     pub targets: Vec<TargetReport>,
 }
 
@@ -252,6 +268,7 @@ impl JobReport {
             cause: None,
             job: job.map(JobSummary::new),
             export: None,
+            timings: Timings::default(),
             targets: Vec::new(),
         }
     }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context as _;
 use courier_core::archive::Export;
@@ -17,6 +18,7 @@ use courier_providers::pull_request::{self, FailureOutcome, FailureReport, PrSpe
 
 use super::outcome::{Cause, Failure, Outcome};
 use super::report::{PullRequestReport, TargetReport, TargetView};
+use super::timings::{Phase, Timings};
 use super::{Deliverer, Mode, export_refusal};
 
 impl Deliverer {
@@ -31,6 +33,20 @@ impl Deliverer {
         routed: &RoutedTarget<'_>,
         mode: Mode,
     ) -> TargetReport {
+        let started = Instant::now();
+        let mut report = self.deliver_target(job, export, routed, mode).await;
+        report.timings.since(Phase::Total, started);
+        report
+    }
+
+    async fn deliver_target(
+        &self,
+        job: &JobEvent,
+        export: &Arc<Export>,
+        routed: &RoutedTarget<'_>,
+        mode: Mode,
+    ) -> TargetReport {
+        let mut timings = Timings::default();
         let view = TargetView::new(&self.config, routed);
         let target = routed.target;
         if let Some(refusal) = export_refusal(target, export) {
@@ -47,9 +63,12 @@ impl Deliverer {
             Ok(spec) => spec,
             Err(failure) => return TargetReport::failed(view, failure),
         };
-        let plan = match self.git.plan(&spec, export.clone()).await {
+        let started = Instant::now();
+        let plan = self.git.plan(&spec, export.clone()).await;
+        timings.since(Phase::Plan, started);
+        let plan = match plan {
             Ok(plan) => plan,
-            Err(err) => return TargetReport::failed(view, Failure::from(&err)),
+            Err(err) => return TargetReport::failed(view, Failure::from(&err)).timed(timings),
         };
         let diff = match mode {
             Mode::DryRun { diff: true } => match self.git.diff(&plan).await {
@@ -64,10 +83,17 @@ impl Deliverer {
             && plan.head_delivery() == Some(spec.delivery_id.as_str());
         let (git_outcome, files, pushed) = match mode {
             Mode::DryRun { .. } => (plan.outcome().clone(), plan.files().clone(), false),
-            Mode::Deliver => match self.git.push(plan).await {
-                Ok(done) => (done.outcome, done.files, done.pushed),
-                Err(err) => return TargetReport::failed(view, Failure::from(&err)),
-            },
+            Mode::Deliver => {
+                let started = Instant::now();
+                let pushed = self.git.push(plan).await;
+                timings.since(Phase::Push, started);
+                match pushed {
+                    Ok(done) => (done.outcome, done.files, done.pushed),
+                    Err(err) => {
+                        return TargetReport::failed(view, Failure::from(&err)).timed(timings);
+                    }
+                }
+            }
         };
         let (commit, note) = match &git_outcome {
             git::Outcome::Push { commit, .. } | git::Outcome::UpToDate { commit } => {
@@ -89,6 +115,7 @@ impl Deliverer {
             files: Some(files),
             diff,
             note,
+            timings,
             ..TargetReport::new(view, outcome.clone())
         };
         let Some(provider) = provider else {
@@ -107,6 +134,7 @@ impl Deliverer {
         // Our own earlier run pushed this commit and may have opened the pull request
         // without getting to its labels and reviewers (a crash in between).
         pr.redecorate = report.pushed_earlier;
+        let started = Instant::now();
         let result = match mode {
             Mode::DryRun { .. } => pull_request::plan(provider.as_ref(), &self.retry, &pr, step)
                 .await
@@ -117,6 +145,7 @@ impl Deliverer {
                     .map(PullRequestReport::Done)
             }
         };
+        report.timings.since(Phase::PullRequest, started);
         match result {
             Ok(step) => report.pull_request = Some(step),
             Err(err) => {

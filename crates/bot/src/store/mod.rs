@@ -222,13 +222,22 @@ impl std::fmt::Debug for Store {
 }
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "store".into(),
-        MigrationType::Simple,
-        include_str!("../../migrations/0001_store.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "store".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/0001_store.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "timings".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/0002_timings.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 /// Brings the schema up to date. PostgreSQL: sqlx holds an advisory lock meanwhile, so

@@ -240,12 +240,17 @@ impl Store {
         let warnings = serde_json::to_string(&finish.warnings)
             .map_err(|e| StoreError::Corrupt(format!("warnings not serialisable: {e}")))?;
         let files = finish.files;
+        let timings = (!finish.timings.is_empty())
+            .then(|| serde_json::to_string(&finish.timings))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("timings not serialisable: {e}")))?;
         let (_turn, mut tx) = self.begin_write(self.queue_pool()).await?;
         let done = sqlx::query(
             "UPDATE deliveries SET state = $3, lease_owner = NULL, lease_expires_at = NULL, \
              next_attempt_at = NULL, finished_at = $4, last_error = $5, \
              pr_url = COALESCE($6, pr_url), pushed_commit = COALESCE($7, pushed_commit), \
-             files_added = $8, files_modified = $9, files_deleted = $10, warnings = $11 \
+             files_added = $8, files_modified = $9, files_deleted = $10, warnings = $11, \
+             timings = $12 \
              WHERE id = $1 AND state = 'running' AND lease_owner = $2",
         )
         .bind(id.as_str())
@@ -259,6 +264,7 @@ impl Store {
         .bind(files.map(|f| saturating_i64(f.modified)))
         .bind(files.map(|f| saturating_i64(f.deleted)))
         .bind(warnings)
+        .bind(timings)
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -16,8 +16,8 @@ macro_rules! delivery_columns {
         "d.id, d.job_ref, j.workspace_id, j.job_id, d.hook_id, d.target_key, d.repository, \
          d.head_branch, d.state, d.attempts, d.next_attempt_at, d.lease_owner, \
          d.lease_expires_at, d.last_error, d.pr_url, d.pushed_commit, d.files_added, \
-         d.files_modified, d.files_deleted, d.warnings, d.created_at, d.started_at, \
-         d.finished_at FROM deliveries d JOIN jobs j ON j.id = d.job_ref"
+         d.files_modified, d.files_deleted, d.warnings, d.timings, d.created_at, \
+         d.started_at, d.finished_at FROM deliveries d JOIN jobs j ON j.id = d.job_ref"
     };
 }
 
@@ -61,6 +61,13 @@ fn delivery_from_row(row: &AnyRow) -> Result<DeliveryView, StoreError> {
             .map_err(|e| StoreError::Corrupt(format!("warnings of a delivery: {e}")))?,
         None => Vec::new(),
     };
+    let timings = match row.try_get::<Option<String>, _>("timings")? {
+        Some(json) => Some(
+            serde_json::from_str(&json)
+                .map_err(|e| StoreError::Corrupt(format!("timings of a delivery: {e}")))?,
+        ),
+        None => None,
+    };
     Ok(DeliveryView {
         id: DeliveryId::from_db(row.try_get("id")?),
         job: JobId::from_db(row.try_get("job_ref")?),
@@ -80,6 +87,7 @@ fn delivery_from_row(row: &AnyRow) -> Result<DeliveryView, StoreError> {
         commit: row.try_get("pushed_commit")?,
         files,
         warnings,
+        timings,
         created_at: ts(row, "created_at")?,
         started_at: opt_ts(row, "started_at")?,
         finished_at: opt_ts(row, "finished_at")?,

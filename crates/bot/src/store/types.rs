@@ -1,5 +1,6 @@
 //! Plain types the store takes and gives: identifiers, timestamps, states and views.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Mutex;
@@ -385,6 +386,8 @@ pub struct Finish {
     /// Why it failed (for `Failed`) or a note for the others; replaces the last error.
     pub error: Option<String>,
     pub warnings: Vec<String>,
+    /// Milliseconds per phase of this run (see [`DeliveryView::timings`]).
+    pub timings: BTreeMap<String, u64>,
 }
 
 impl Finish {
@@ -397,6 +400,7 @@ impl Finish {
             files: None,
             error: None,
             warnings: Vec::new(),
+            timings: BTreeMap::new(),
         }
     }
 }
@@ -445,6 +449,9 @@ pub struct DeliveryView {
     pub commit: Option<String>,
     pub files: Option<FileCounts>,
     pub warnings: Vec<String>,
+    /// How long each phase of the last run took, in milliseconds (`download`, `validate`,
+    /// `plan`, `push`, `pull_request`, `total`).
+    pub timings: Option<BTreeMap<String, u64>>,
     pub created_at: Timestamp,
     /// When the first attempt started.
     pub started_at: Option<Timestamp>,
