@@ -746,6 +746,34 @@ fn a_failed_job_is_told_once(kind: Kind) {
     forge.assert_contract();
 }
 
+/// Another delivery opens the pull request between Courier's lookup and its create: the
+/// forge answers "already exists", and Courier finds that one and updates it.
+fn a_creation_race_ends_with_one_pull_request(kind: Kind) {
+    let forge = Forge::start(kind);
+    let create = forge.hold_create(HoldMode::BeforeApply);
+    let server = forge.serve();
+    let id = server.post_event(HOOK_TOKEN, &forge.job("6"));
+    assert!(create.wait_arrived(WAIT), "{kind:?}: the create arrived");
+    let theirs = forge.seed_open_pr();
+    create.release();
+    assert!(create.wait_settled(WAIT));
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_eq!(
+        detail["delivery"]["state"], "delivered",
+        "{kind:?}: {detail}"
+    );
+    let prs = forge.prs();
+    assert!(
+        prs.len() == 1 && prs[0].number == theirs && prs[0].open,
+        "{kind:?}: the one that won the race: {prs:?}"
+    );
+    assert_eq!(
+        prs[0].title, "Tokens v0.1",
+        "{kind:?}: updated to this export"
+    );
+    forge.assert_contract();
+}
+
 /// Killed at each step, on SQLite (and the later ones on PostgreSQL too).
 fn killed_while_downloading(kind: Kind) {
     survives_a_kill(kind, KillAt::Download);
@@ -802,6 +830,7 @@ on_each_forge!(
     a_persons_commit_is_never_destroyed,
     a_rate_limit_is_waited_out,
     a_failed_job_is_told_once,
+    a_creation_race_ends_with_one_pull_request,
     failure_comment_survives_a_kill,
     killed_while_downloading,
     killed_while_pushing,
