@@ -382,6 +382,44 @@ fn inspect_of_a_failed_job_says_why_it_is_not_delivered() {
     );
 }
 
+/// `deliver` treats a job by its status as the server does: a job still in progress has
+/// nothing to deliver and nothing to report; one that failed is reported on the targets.
+#[test]
+fn deliver_reports_a_failed_job_but_not_one_in_progress() {
+    let setup = Setup::new();
+    let zip = setup.zip("export.zip", &tokens_v1());
+    for (status, targets) in [("InProgress", 0), ("Failure", 1)] {
+        let body = std::fs::read_to_string(SEED_V1)
+            .unwrap()
+            .replace("\"Success\"", &format!("\"{status}\""));
+        std::fs::write(setup.path("job.json"), body).unwrap();
+        let out = setup.courier(&[
+            "deliver",
+            "--config",
+            setup.config.to_str().unwrap(),
+            "--payload",
+            "job.json",
+            "--artifact",
+            zip.to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{status}: {}",
+            text(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["status"], "nothing_to_deliver", "{status}: {report}");
+        assert_eq!(
+            report["targets"].as_array().unwrap().len(),
+            targets,
+            "{status}: {report}"
+        );
+    }
+    assert_eq!(setup.repo.rev_parse(HEAD), None, "nothing pushed");
+}
+
 #[test]
 fn a_malformed_payload_is_invalid_and_names_the_field() {
     let setup = Setup::new();

@@ -205,11 +205,16 @@ impl Deliverer {
             }
         }
         if !job.is_deliverable() {
-            // Nothing to push; the targets' open pull requests hear about the failure.
             report.reason = Some(format!(
                 "job {} has status {}; only successful jobs are delivered",
                 job.job.id, job.job.status
             ));
+            // A job still running (or in a status Courier does not know) has nothing to
+            // tell yet; the server records such a job without deliveries.
+            if !job.job.status.ended_without_success() {
+                return report;
+            }
+            // Nothing to push; the targets' open pull requests hear about the failure.
             let tail = self.log_tail(job, FAILURE_LOG_LINES).await;
             for routed in &targets {
                 report

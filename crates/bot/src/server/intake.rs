@@ -10,7 +10,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use courier_core::config::Config;
-use courier_core::event::{Event, JobEvent, JobStatus};
+use courier_core::event::{Event, JobEvent};
 use courier_core::routing::{self, Routing};
 use serde::Serialize;
 use serde_json::json;
@@ -238,10 +238,7 @@ fn record(config: &Config, job: &JobEvent, body: Vec<u8>, refusal: Option<&str>)
 /// (`InProgress`, a status Courier does not know) is recorded only, and upgraded if a
 /// later copy of the same job says it ended.
 fn acted_on(job: &JobEvent) -> bool {
-    matches!(
-        job.job.status,
-        JobStatus::Success | JobStatus::Failure | JobStatus::Failed | JobStatus::Timeout
-    )
+    job.job.status.is_success() || job.job.status.ended_without_success()
 }
 
 fn error(status: StatusCode, message: String) -> Response {

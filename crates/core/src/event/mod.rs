@@ -169,6 +169,16 @@ impl JobStatus {
     pub fn is_success(&self) -> bool {
         matches!(self, JobStatus::Success)
     }
+
+    /// Whether the job is over without an export (`Failure`, `Failed`, `Timeout`): what
+    /// Courier reports on the targets' open pull requests. `InProgress` and unknown
+    /// statuses are neither this nor a success.
+    pub fn ended_without_success(&self) -> bool {
+        matches!(
+            self,
+            JobStatus::Failure | JobStatus::Failed | JobStatus::Timeout
+        )
+    }
 }
 
 impl fmt::Display for JobStatus {
