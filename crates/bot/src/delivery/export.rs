@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,8 +29,8 @@ pub struct ObtainedExport {
     pub export: Arc<Export>,
     /// Where it came from, for reports: the `--artifact` path or the redacted source.
     pub origin: String,
-    /// How long the download and the validation took (once per job: the deliveries that
-    /// share this export report the same figures).
+    /// How long the download and the validation took; reported by the delivery that
+    /// obtained the export only.
     pub timings: Timings,
     _artifact: Option<courier_core::download::Artifact>,
 }
@@ -126,19 +127,28 @@ impl ExportCache {
 
     /// The job's export: the one already obtained (or being obtained) for it on this
     /// replica, else the result of `obtain`, which then serves the job's other deliveries.
+    ///
+    /// Also says whether this call obtained it (`true`) or shared one obtained for another
+    /// delivery, so that the download's timings are counted once per job.
     pub async fn get_or_obtain<F, Fut>(
         &self,
         job: &str,
         obtain: F,
-    ) -> Result<Arc<ObtainedExport>, Failure>
+    ) -> Result<(Arc<ObtainedExport>, bool), Failure>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<ObtainedExport, Failure>>,
     {
         let cell = self.cell(job, Instant::now());
-        cell.get_or_try_init(|| async { obtain().await.map(Arc::new) })
-            .await
-            .cloned()
+        let obtained_here = AtomicBool::new(false);
+        let export = cell
+            .get_or_try_init(|| async {
+                obtained_here.store(true, Ordering::Relaxed);
+                obtain().await.map(Arc::new)
+            })
+            .await?
+            .clone();
+        Ok((export, obtained_here.into_inner()))
     }
 
     /// How many exports are kept now.

@@ -229,14 +229,20 @@ impl Deliverer {
                     .get_or_obtain(queued.job_ref, || self.obtain_export(job, run.artifact))
                     .await
             }
-            None => self.obtain_export(job, run.artifact).await.map(Arc::new),
+            None => self
+                .obtain_export(job, run.artifact)
+                .await
+                .map(|obtained| (Arc::new(obtained), true)),
         };
-        let obtained = match obtained {
+        let (obtained, obtained_here) = match obtained {
             Ok(obtained) => obtained,
             Err(failure) => return self.fail_all(report, &targets, failure, run.mode),
         };
         report.export = Some(obtained.export.summary());
-        report.timings.extend(&obtained.timings);
+        // Once per job: a delivery that shared another's export did not download it.
+        if obtained_here {
+            report.timings.extend(&obtained.timings);
+        }
         report.targets.extend(unroutable);
         for routed in &targets {
             report.targets.push(

@@ -250,7 +250,8 @@ pub struct JobReport {
     pub job: Option<JobSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub export: Option<ExportSummary>,
-    /// How long obtaining the export took (`download`, `validate`), once per job.
+    /// How long obtaining the export took (`download`, `validate`): absent for a delivery
+    /// that shared an export another delivery of its job obtained.
     #[serde(skip_serializing_if = "Timings::is_empty")]
     pub timings: Timings,
     pub targets: Vec<TargetReport>,
