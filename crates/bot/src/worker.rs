@@ -390,9 +390,14 @@ fn decide(report: TargetReport, recorded_commit: Option<&str>) -> Decision {
         Outcome::NoOpenPullRequest => DeliveryState::NoOpenPullRequest,
         Outcome::Skipped => DeliveryState::Skipped,
         // "Come back at T": waited out, not counted as a failure.
-        Outcome::Failed(failure) if failure.retryable && failure.retry_after.is_some() => {
-            let wait = failure.retry_after.unwrap_or_default();
-            return Decision::Wait(failure.clone(), wait);
+        Outcome::Failed(
+            failure @ Failure {
+                retryable: true,
+                retry_after: Some(wait),
+                ..
+            },
+        ) => {
+            return Decision::Wait(failure.clone(), *wait);
         }
         // The delivery knows which failures pass by themselves (timeouts, 5xx, a branch
         // that moved under us): those are tried again later.
@@ -501,6 +506,17 @@ mod tests {
             panic!("a diverged branch finishes the delivery");
         };
         assert_eq!(finish.error.as_deref(), Some("what happened"));
+    }
+
+    #[test]
+    fn a_rate_limit_is_waited_for_as_long_as_asked() {
+        let mut failure = Failure::new(Cause::Provider("provider_rate_limited"), "slow down");
+        failure.retryable = true;
+        failure.retry_after = Some(Duration::from_secs(3600));
+        assert!(matches!(
+            decide(report(Outcome::Failed(failure)), None),
+            Decision::Wait(_, wait) if wait == Duration::from_secs(3600)
+        ));
     }
 
     #[test]

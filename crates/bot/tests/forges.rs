@@ -544,12 +544,7 @@ fn a_rate_limit_is_waited_out(kind: Kind) {
 
     let done = server.wait_finished(ADMIN_TOKEN, &id);
     assert_eq!(done["delivery"]["state"], "delivered", "{kind:?}: {done}");
-    let outcomes: Vec<&str> = done["attempts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["outcome"].as_str().unwrap())
-        .collect();
+    let outcomes = Server::attempt_outcomes(&done);
     assert_eq!(outcomes, ["rate_limited", "delivered"], "{kind:?}: {done}");
     assert_eq!(forge.prs().len(), 1, "{kind:?}");
     assert_eq!(
@@ -666,12 +661,7 @@ fn survives_a_kill_on(forge: Forge, at: KillAt) {
         prs.len() == 1 && prs[0].open,
         "{kind:?}: one pull request: {prs:?}"
     );
-    let outcomes: Vec<&str> = detail["attempts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["outcome"].as_str().unwrap())
-        .collect();
+    let outcomes = Server::attempt_outcomes(&detail);
     assert_eq!(
         outcomes,
         ["lease_expired", "delivered"],

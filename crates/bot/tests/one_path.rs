@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::github::{HEAD, REPO, web_target_yaml};
-use common::serve::{http, wait_until, with_job_id};
+use common::serve::{Server, http, wait_until, with_job_id};
 use common::world::{ADMIN_TOKEN, HOOK_TOKEN, World, assert_no_secrets};
 use courier::store::{NewDelivery, NewJob, Routing, Store};
 use courier_core::config::Store as StoreConfig;
@@ -123,11 +123,7 @@ fn killed_after_the_failure_comment_was_made_before_it_was_recorded() {
     hold.release();
     assert!(hold.wait_settled(HOLD_WAIT));
     assert_eq!(detail["delivery"]["state"], "commented", "{detail}");
-    let attempts = detail["attempts"].as_array().unwrap();
-    let outcomes: Vec<&str> = attempts
-        .iter()
-        .map(|a| a["outcome"].as_str().unwrap())
-        .collect();
+    let outcomes = Server::attempt_outcomes(&detail);
     assert_eq!(outcomes, ["lease_expired", "commented"], "{detail}");
     // The restart found the crashed run's comment and wrote none of its own.
     assert_eq!(failure_comments(&world, number).len(), 1);
@@ -180,16 +176,7 @@ fn queued_deliveries_follow_their_target_not_its_position() {
         .stall
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let first = world.serve("first.log");
-    let (status, answer) =
-        first.request("POST", "/webhooks/supernova", HOOK_TOKEN, &world.payload());
-    assert_eq!(status, 202, "{answer}");
-    let ids: Vec<String> = answer["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|id| id.as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(ids.len(), 2, "{answer}");
+    let ids = first.post_event_for(HOOK_TOKEN, &world.payload(), 2);
     wait_until("the download to start", || world.artifacts.hits() >= 1);
     first.kill_hard();
 
@@ -295,7 +282,7 @@ fn deliveries_queued_by_position_before_ids_still_land_where_they_were_meant_to(
 }
 
 /// Sends `signal` (`STOP`, `CONT`) to the server's process.
-fn signal(server: &common::serve::Server, signal: &str) {
+fn signal(server: &Server, signal: &str) {
     let sent = Command::new("kill")
         .args([&format!("-{signal}"), &server.child.id().to_string()])
         .status()
@@ -304,7 +291,7 @@ fn signal(server: &common::serve::Server, signal: &str) {
 }
 
 /// The value of a metric line that starts with `name ` in a Prometheus text answer.
-fn metric(server: &common::serve::Server, name: &str) -> f64 {
+fn metric(server: &Server, name: &str) -> f64 {
     let (_, text) = http(server.addr, "GET", "/metrics", "", "");
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())

@@ -463,16 +463,7 @@ fn a_burst_of_distinct_jobs_is_each_delivered_exactly_once() {
 fn a_job_fanned_out_to_two_targets_is_downloaded_once() {
     let setup = Setup::fan_out();
     let server = setup.serve("serve.log");
-    let (status, answer) =
-        server.request("POST", "/webhooks/supernova", HOOK_TOKEN, &setup.payload());
-    assert_eq!(status, 202, "{answer}");
-    let ids: Vec<String> = answer["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|id| id.as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(ids.len(), 2, "{answer}");
+    let ids = server.post_event_for(HOOK_TOKEN, &setup.payload(), 2);
     let mut heads = Vec::new();
     for id in &ids {
         let detail = server.wait_finished(ADMIN_TOKEN, id);
@@ -485,6 +476,14 @@ fn a_job_fanned_out_to_two_targets_is_downloaded_once() {
         );
     }
     assert_eq!(setup.artifacts.hits(), 1, "one download for both targets");
+    // ... timed once: by the delivery that downloaded it.
+    let (_, metrics) = http(server.addr, "GET", "/metrics", "", "");
+    for phase in ["download", "validate"] {
+        let line = format!("courier_delivery_phase_seconds_count{{phase=\"{phase}\"}} 1");
+        assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    }
+    let line = "courier_delivery_phase_seconds_count{phase=\"push\"} 2";
+    assert!(metrics.contains(line), "{line} in:\n{metrics}");
     assert_eq!(
         setup.repo.read_file(&heads[0], "tokens/colors.css"),
         b":root { --primary: #1463ff; }\n"

@@ -301,11 +301,31 @@ impl Server {
 
     /// Posts a webhook that must be accepted with one delivery, and returns its id.
     pub fn post_event(&self, hook_token: &str, body: &str) -> String {
+        self.post_event_for(hook_token, body, 1).remove(0)
+    }
+
+    /// Posts a webhook that must be accepted with `targets` deliveries; their ids.
+    pub fn post_event_for(&self, hook_token: &str, body: &str, targets: usize) -> Vec<String> {
         let (status, answer) = self.request("POST", "/webhooks/supernova", hook_token, body);
         assert_eq!(status, 202, "{answer}");
-        let ids = answer["deliveries"].as_array().unwrap();
-        assert_eq!(ids.len(), 1, "{answer}");
-        ids[0].as_str().unwrap().to_owned()
+        let ids: Vec<String> = answer["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids.len(), targets, "{answer}");
+        ids
+    }
+
+    /// The outcome of each attempt of a delivery's detail (`/api/deliveries/{id}`).
+    pub fn attempt_outcomes(detail: &Value) -> Vec<String> {
+        detail["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["outcome"].as_str().unwrap_or("(running)").to_owned())
+            .collect()
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit status.
