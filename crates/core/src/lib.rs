@@ -8,3 +8,4 @@ pub mod event;
 pub mod paths;
 pub mod routing;
 pub mod template;
+pub mod tokens;

@@ -1,0 +1,1 @@
+//! The token changes between two versions of a set of files.

@@ -1,0 +1,1 @@
+//! Token changes as Markdown for a pull request description.
