@@ -17,6 +17,7 @@
 use super::{FileTokens, Format, ReadError};
 
 pub mod android;
+mod code;
 pub mod constants;
 pub mod css;
 pub mod js;
