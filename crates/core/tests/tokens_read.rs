@@ -415,6 +415,29 @@ fn invalid_utf8_is_an_error_in_every_format() {
     }
 }
 
+/// Long values are kept whole: shortening them is the renderer's business.
+#[test]
+fn long_values_are_kept_whole() {
+    let long = "x".repeat(5_000);
+    let cases = [
+        (
+            Format::Json,
+            format!("{{\"a\": {{\"$value\": \"{long}\"}}}}"),
+        ),
+        (Format::Css, format!(":root {{ --a: {long}; }}")),
+        (Format::Scss, format!("$a: {long};")),
+        (Format::JavaScript, format!("export const a = \"{long}\";")),
+    ];
+    for (format, text) in cases {
+        let context = if format == Format::Css { ":root" } else { "" };
+        assert_eq!(
+            read(format, text.as_bytes()),
+            Ok(expected(&[(context, "a", &long)])),
+            "{format:?}"
+        );
+    }
+}
+
 const TOO_DEEP: &str = "nested deeper than 64 levels";
 
 /// Deep nesting is refused, or read as nothing, in every format, without recursing.

@@ -1,9 +1,11 @@
 //! Reading tokens out of one file, by [`Format`].
 //!
-//! One module per format, each with its grammar in its doc comment: [`json`] (W3C Design
-//! Tokens and Style Dictionary), [`css`] (custom properties), [`scss`] (SCSS `$x` and Less
-//! `@x` variables), [`js`] (`export const`, `export default`, `module.exports`),
-//! [`android`] (value resources) and [`constants`] (Swift `let`, Kotlin `val`).
+//! One module per format, each with its grammar in its doc comment: `json.rs` (W3C Design
+//! Tokens and Style Dictionary), `css.rs` (custom properties), `scss.rs` (SCSS `$x` and
+//! Less `@x` variables), `js.rs` (`export const`, `export default`, `module.exports`),
+//! `android.rs` (value resources) and `constants.rs` (Swift `let`, Kotlin `val`); the
+//! lexical helpers they share are in `text.rs` and, for the programming languages,
+//! `code.rs`.
 //!
 //! What all readers share, because export files are untrusted input:
 //! - the bytes must be UTF-8 (a leading byte order mark is dropped);
@@ -16,13 +18,13 @@
 
 use super::{FileTokens, Format, ReadError};
 
-pub mod android;
+mod android;
 mod code;
-pub mod constants;
-pub mod css;
-pub mod js;
-pub mod json;
-pub mod scss;
+mod constants;
+mod css;
+mod js;
+mod json;
+mod scss;
 mod text;
 
 /// The deepest nesting (JSON objects, CSS and SCSS blocks, JS objects, Swift and Kotlin
