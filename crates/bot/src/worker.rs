@@ -437,6 +437,12 @@ fn decide(report: TargetReport, recorded_commit: Option<&str>) -> Decision {
         finish.error = left_open;
     }
     finish.timings = report.timings.millis();
+    // The record keeps the counts whole but lists a bounded number of changes.
+    finish.tokens = report
+        .tokens
+        .clone()
+        .filter(|t| !t.is_empty())
+        .map(|t| t.capped(1000));
     finish.commit = report.commit;
     Decision::Finish(finish)
 }

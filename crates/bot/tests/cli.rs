@@ -174,6 +174,81 @@ fn dry_run_plans_and_pushes_nothing() {
     assert_eq!(setup.repo.rev_parse(HEAD), None);
 }
 
+/// The dry run says what changed in the tokens against the base, in `--json` and in the
+/// text a person reads; a value with a terminal escape is printed, not obeyed.
+#[test]
+fn dry_run_shows_the_token_changes() {
+    let setup = Setup::new();
+    setup.repo.commit(
+        "main",
+        &[(
+            "tokens/colors.css",
+            Some(b":root { --primary: #0969da; --radius-pill: 999px; --gone: 1px; }\n".as_slice()),
+        )],
+        "tokens a person wrote",
+    );
+    let zip = setup.zip(
+        "export.zip",
+        &[(
+            "colors.css",
+            b":root { --primary: #0550ae; --radius-full: 999px; --bell: \x1bcred; }\n".as_slice(),
+        )],
+    );
+    let (out, report) = setup.run("dry-run", &zip, &[]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let tokens = &report["targets"][0]["tokens"];
+    assert_eq!(
+        tokens["groups"],
+        serde_json::json!([{
+            "path": "tokens/colors.css",
+            "context": ":root",
+            "changes": [
+                {"kind": "added", "name": "bell", "value": "\u{1b}cred"},
+                {"kind": "removed", "name": "gone", "value": "1px"},
+                {"kind": "changed", "name": "primary", "old": "#0969da", "new": "#0550ae"},
+                {"kind": "renamed", "from": "radius-pill", "name": "radius-full", "value": "999px"},
+            ],
+        }]),
+        "{report}"
+    );
+    assert_eq!(
+        (
+            &tokens["changed"],
+            &tokens["added"],
+            &tokens["removed"],
+            &tokens["renamed"]
+        ),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(1),
+            &serde_json::json!(1),
+            &serde_json::json!(1)
+        )
+    );
+
+    let out = setup.courier(&[
+        "dry-run",
+        "--config",
+        setup.config.to_str().unwrap(),
+        "--payload",
+        SEED_V1,
+        "--artifact",
+        zip.to_str().unwrap(),
+    ]);
+    let printed = text(&out.stdout);
+    for line in [
+        "  tokens: 1 token changed, 1 added, 1 removed, 1 renamed in 1 file",
+        "    tokens/colors.css (:root)",
+        "      ~ primary: #0969da -> #0550ae",
+        "      + bell: \\u{1b}cred",
+        "      - gone: 1px",
+        "      > radius-full (renamed from radius-pill): 999px",
+    ] {
+        assert!(printed.contains(line), "{line:?} in:\n{printed}");
+    }
+    assert!(!printed.contains('\x1b'), "{printed}");
+}
+
 #[test]
 fn deliver_pushes_then_converges() {
     let setup = Setup::new();

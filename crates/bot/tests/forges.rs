@@ -43,6 +43,8 @@ struct Pr {
     number: u64,
     open: bool,
     title: String,
+    /// The description as the forge stores it.
+    body: String,
     comments: Vec<String>,
     labels: Vec<String>,
     /// As the forge stores them: GitHub logins, GitLab user ids, Azure identity ids.
@@ -224,6 +226,7 @@ hooks:
                     number: p.number,
                     open: p.state == "open",
                     title: p.title,
+                    body: p.body,
                     comments: p.comments.into_iter().map(|(_, body)| body).collect(),
                     labels: p.labels,
                     reviewers: p.reviewers,
@@ -237,6 +240,7 @@ hooks:
                     number: m.iid,
                     open: m.state == "opened",
                     title: m.title,
+                    body: m.description,
                     comments: m
                         .notes
                         .into_iter()
@@ -255,6 +259,7 @@ hooks:
                     number: p.id,
                     open: p.status == "active",
                     title: p.title,
+                    body: p.description,
                     comments: p
                         .threads
                         .into_iter()
@@ -793,6 +798,128 @@ fn on_postgres_killed_after_the_create_was_applied(kind: Kind) {
     survives_a_kill_on_postgres(kind, KillAt::Create(HoldMode::AfterApply));
 }
 
+/// The description says what changed in the tokens against the base: a changed value,
+/// a rename, an addition, in a table per file and theme; on Azure the whole description
+/// stays within its 4,000 characters, cut at a row with "and N more". The deliveries API
+/// has the same diff.
+fn the_description_shows_token_changes(kind: Kind) {
+    let forge = Forge::start(kind);
+    let grays = |value: &str| {
+        (0..200)
+            .map(|i| format!("  --gray-{i:03}: {value};\n"))
+            .collect::<String>()
+    };
+    let base = format!(
+        ":root {{\n  --primary: #1463ff;\n  --radius-pill: 999px;\n{}}}\n[data-theme=\"dark\"] {{ --primary: #000000; }}\n",
+        grays("#0969da")
+    );
+    forge.repo.commit(
+        "main",
+        &[("tokens/colors.css", Some(base.as_bytes()))],
+        "Tokens as a person wrote them",
+    );
+    let export = format!(
+        ":root {{\n  --primary: #0550ae;\n  --radius-full: 999px;\n{}}}\n[data-theme=\"dark\"] {{ --primary: #000000; }}\n",
+        grays("#0550ae")
+    );
+    forge.serve_export(&[
+        ("colors.css", export.as_bytes()),
+        ("nested/typography.css", b":root { --body: 16px; }\n"),
+        // Hostile and broken files: named in a note, never a failed delivery.
+        ("broken.json", b"{ \"color\": { \"$value\": \"#fff\" "),
+        (
+            "z.css",
+            b":root { --evil: <script>alert(1)</script>|`x`; }\n",
+        ),
+    ]);
+    let server = forge.serve();
+    let id = server.post_event(HOOK_TOKEN, &forge.job("6"));
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_eq!(
+        detail["delivery"]["state"], "delivered",
+        "{kind:?}: {detail}"
+    );
+    let prs = forge.prs();
+    assert_eq!(prs.len(), 1, "{kind:?}: {prs:?}");
+    let body = &prs[0].body;
+    assert!(
+        body.contains("201 tokens changed, 2 added, 1 renamed in 3 files."),
+        "{kind:?}: {body}"
+    );
+    assert!(
+        body.contains("#### `tokens/colors.css` · `:root`"),
+        "{kind:?}: {body}"
+    );
+    assert!(
+        body.contains("| `gray-000` | changed | `#0969da` | `#0550ae` |"),
+        "{kind:?}: {body}"
+    );
+    assert!(
+        body.contains("- Could not read tokens in `tokens/broken.json`: "),
+        "{kind:?}: {body}"
+    );
+    match kind {
+        Kind::Azure => {
+            assert!(
+                body.chars().count() <= 4000,
+                "{kind:?}: {}",
+                body.chars().count()
+            );
+            assert!(
+                body.contains("more token changes not shown here._"),
+                "{kind:?}: {body}"
+            );
+            assert!(
+                body.ends_with("-->"),
+                "{kind:?}: the marker survives: {body}"
+            );
+        }
+        Kind::GitHub | Kind::GitLab => {
+            for row in [
+                "| `primary` | changed | `#1463ff` | `#0550ae` |",
+                "| `radius-full` | renamed from `radius-pill` | `999px` | `999px` |",
+                "| `body` | added |  | `16px` |",
+            ] {
+                assert!(body.contains(row), "{kind:?}: {row} in {body}");
+            }
+            assert!(!body.contains("not shown here"), "{kind:?}: {body}");
+            assert!(
+                body.contains("| `evil` | added |  | `` <script>alert(1)</script>\\|`x` `` |"),
+                "{kind:?}: values stay inside their code span: {body}"
+            );
+            assert!(
+                !body.contains("data-theme"),
+                "{kind:?}: unchanged theme listed: {body}"
+            );
+        }
+    }
+    let tokens = &detail["tokens"];
+    assert_eq!(
+        (
+            &tokens["changed"],
+            &tokens["added"],
+            &tokens["renamed"],
+            &tokens["files"]
+        ),
+        (
+            &serde_json::json!(201),
+            &serde_json::json!(2),
+            &serde_json::json!(1),
+            &serde_json::json!(3)
+        ),
+        "{kind:?}: {detail}"
+    );
+    assert_eq!(
+        tokens["unreadable"][0]["path"], "tokens/broken.json",
+        "{kind:?}: {detail}"
+    );
+    assert!(
+        detail["delivery"]["timings"]["tokens"].is_u64(),
+        "{kind:?}: the comparison is timed: {detail}"
+    );
+    forge.assert_contract();
+}
+
 /// Each scenario once per forge: `scenario::github`, `scenario::gitlab`, `scenario::azure`.
 macro_rules! on_each_forge {
     ($($scenario:ident),* $(,)?) => {$(
@@ -817,6 +944,7 @@ macro_rules! on_each_forge {
 
 on_each_forge!(
     opens_updates_and_closes,
+    the_description_shows_token_changes,
     a_persons_commit_is_never_destroyed,
     a_rate_limit_is_waited_out,
     a_failed_job_is_told_once,

@@ -359,6 +359,7 @@ async fn claim_finish_records_outcome(t: TestStore) {
                 error: None,
                 warnings: vec!["label `design` does not exist".into()],
                 timings: [("push".to_owned(), 120), ("total".to_owned(), 900)].into(),
+                tokens: Some(token_diff()),
             },
         )
         .await
@@ -390,6 +391,7 @@ async fn claim_finish_records_outcome(t: TestStore) {
         })
     );
     assert_eq!(d.warnings, vec!["label `design` does not exist".to_owned()]);
+    assert_eq!(detail.tokens, Some(token_diff()));
     assert_eq!(d.attempts, 1);
     assert!(d.started_at.is_some());
     assert_eq!(detail.job.job_id, "j1");
@@ -1438,4 +1440,20 @@ async fn postgres_errors_do_not_show_the_password() {
     let text = format!("{err} {err:?}");
     assert!(!text.contains("hunter2"), "{text}");
     assert!(text.contains("127.0.0.1:1/courier"), "{text}");
+}
+
+/// A token diff as a delivery records it.
+fn token_diff() -> courier_core::tokens::TokenDiff {
+    let mut old = courier_core::tokens::FileTokens::default();
+    let mut new = courier_core::tokens::FileTokens::default();
+    old.insert(":root", "color.primary", "#0969DA");
+    new.insert(":root", "color.primary", "#0550AE");
+    new.insert("[data-theme=\"dark\"]", "space.4", "16px");
+    let mut builder = courier_core::tokens::TokenDiffBuilder::new();
+    builder.tokens("src/tokens/colors.css", &old, &new);
+    builder.unreadable(
+        "src/tokens/broken.json",
+        "expected value at line 1 column 2",
+    );
+    builder.finish()
 }

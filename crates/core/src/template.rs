@@ -15,7 +15,8 @@
 //! | `version` | `id`, `name`, `version` |
 //! | `job` | `id`, `status` (`success`, `failure`, ...) |
 //! | `target` | `connection`, `repository`, `branch`, `relative_path` (none at the root) |
-//! | `export` (not in `head_branch`) | `files`, `bytes`, `added`, `modified`, `deleted` |
+//! | `export` (not in `head_branch`) | `files`, `bytes`, `added`, `modified`, `deleted`, `directories`, `notes`, `tokens` |
+//! | `export.tokens` | `summary`, `changed`, `added`, `removed`, `renamed`, `files`, `groups`, `table` |
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,6 +27,7 @@ use serde::Serialize;
 
 use crate::config::Target;
 use crate::event::{JobEvent, JobStatus};
+use crate::tokens::{self, FileDiff, TokenDiff};
 
 /// Which of a target's templates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -83,6 +85,47 @@ pub struct ExportSummary {
     pub directories: Vec<DirectoryChanges>,
     /// The export's warnings and errors from the job log, as `level: message` lines.
     pub notes: Vec<String>,
+    /// What changed in the design tokens; empty until the new tree has been compared
+    /// with the base.
+    pub tokens: TokenFacts,
+}
+
+/// What a template may say about the token changes (`export.tokens`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TokenFacts {
+    /// "12 tokens changed, 3 added, 1 removed in 4 files"; empty when no token file
+    /// changed.
+    pub summary: String,
+    pub changed: u64,
+    pub added: u64,
+    pub removed: u64,
+    pub renamed: u64,
+    /// Files with a token change.
+    pub files: u64,
+    /// Every change, by file and context, for templates that lay them out their own way.
+    pub groups: Vec<FileDiff>,
+    /// The changes as Markdown tables with notes on files not read, cut at a row to fit
+    /// the forge's description limit (filled in when the description is rendered).
+    pub table: String,
+    /// The whole diff the table is made from.
+    #[serde(skip)]
+    diff: TokenDiff,
+}
+
+impl TokenFacts {
+    pub fn new(diff: TokenDiff) -> TokenFacts {
+        TokenFacts {
+            summary: tokens::render::summary(&diff),
+            changed: diff.changed,
+            added: diff.added,
+            removed: diff.removed,
+            renamed: diff.renamed,
+            files: diff.files,
+            groups: diff.groups.clone(),
+            table: String::new(),
+            diff,
+        }
+    }
 }
 
 /// Files added, modified and deleted directly in one directory.
@@ -219,6 +262,7 @@ const CONTEXT_FIELDS: &[(&str, &[&str])] = &[
             "deleted",
             "directories",
             "notes",
+            "tokens",
         ],
     ),
 ];
@@ -429,18 +473,31 @@ impl Templates {
         non_empty(name, text.split_whitespace().collect::<Vec<_>>().join(" "))
     }
 
-    /// The pull request description (may be empty).
+    /// The pull request description (may be empty), at most `limit` characters when
+    /// its own text allows: the token tables (`export.tokens.table`) get what the rest
+    /// leaves, cut at a row with "and N more", so the forge never cuts a table in half.
     pub fn render_pull_request_description(
         &self,
         target: &Target,
         event: &JobEvent,
         export: Option<&ExportSummary>,
+        limit: usize,
     ) -> Result<String, TemplateError> {
         let name = target.template_name(TemplateField::PullRequestDescription);
-        Ok(self
-            .render(&name, event, &target.facts(), export)?
-            .trim()
-            .to_owned())
+        let facts = target.facts();
+        let render = |export: Option<&ExportSummary>| {
+            Ok::<_, TemplateError>(self.render(&name, event, &facts, export)?.trim().to_owned())
+        };
+        let Some(export) = export.filter(|e| !e.tokens.diff.is_empty()) else {
+            return render(export);
+        };
+        // First without the tables, to learn what the rest of the text takes.
+        let mut export = export.clone();
+        export.tokens.table.clear();
+        let rest = render(Some(&export))?.chars().count();
+        let budget = limit.saturating_sub(rest);
+        export.tokens.table = tokens::render::markdown(&export.tokens.diff, budget);
+        render(Some(&export))
     }
 }
 

@@ -5,7 +5,8 @@ use courier_core::event::{
     ArtifactSource, Job, JobEvent, JobStatus, Logs, Named, PayloadVersion, VersionRef,
 };
 use courier_core::routing::{RouteError, Routing, route};
-use courier_core::template::{ExportSummary, TemplateError};
+use courier_core::template::{ExportSummary, TemplateError, TokenFacts};
+use courier_core::tokens::{FileTokens, TokenDiffBuilder};
 
 fn named(id: &str, name: &str) -> Named {
     Named {
@@ -323,22 +324,90 @@ fn routed_targets_render_their_texts() {
     );
     let with = c
         .templates
-        .render_pull_request_description(d, &e, Some(&export))
+        .render_pull_request_description(d, &e, Some(&export), usize::MAX)
         .unwrap();
+    // The export's size and the delivery's changes are said apart: 12 files exported,
+    // while the delivery added, changed and deleted a few.
+    assert!(with.contains("| Export | 12 files, 3400 bytes |"), "{with}");
     assert!(
-        with.contains("| Files | 12 (2 added, 3 modified, 1 deleted) |"),
+        with.contains("| Changes | 2 added, 3 modified, 1 deleted |"),
         "{with}"
     );
+    assert!(!with.contains("Design tokens"), "{with}");
     assert!(with.contains("| Path | (repository root) |"), "{with}");
     let without = c
         .templates
-        .render_pull_request_description(d, &e, None)
+        .render_pull_request_description(d, &e, None, usize::MAX)
         .unwrap();
-    assert!(!without.contains("| Files |"), "{without}");
+    assert!(!without.contains("| Export |"), "{without}");
     assert!(without.contains("| Hook | Web tokens (h5) |"), "{without}");
     assert_eq!(
         c.templates.render_branch(d, &e).unwrap(),
         route_branch(&c, 1)
+    );
+}
+
+/// The default description shows the token changes, and a long list is cut at a row
+/// so the whole text fits the forge's limit (Azure's 4,000 characters here).
+#[test]
+fn the_default_description_shows_token_changes_within_the_limit() {
+    let c = config(
+        r#"  - match: any
+    targets:
+      - connection: github
+        repository: acme/app
+"#,
+    );
+    let e = event();
+    let mut old = FileTokens::default();
+    let mut new = FileTokens::default();
+    for i in 0..300 {
+        old.insert(":root", format!("color.gray.{i:03}"), "#0969DA");
+        new.insert(":root", format!("color.gray.{i:03}"), "#0550AE");
+    }
+    new.insert(":root", "space.4", "16px");
+    let mut builder = TokenDiffBuilder::new();
+    builder.tokens("src/tokens/colors.css", &old, &new);
+    let export = ExportSummary {
+        files: 2,
+        bytes: 100,
+        added: Some(0),
+        modified: Some(1),
+        deleted: Some(0),
+        tokens: TokenFacts::new(builder.finish()),
+        ..ExportSummary::default()
+    };
+    let d = &c.hooks[0].targets[0];
+    let render = |limit| {
+        c.templates
+            .render_pull_request_description(d, &e, Some(&export), limit)
+            .unwrap()
+    };
+    let whole = render(usize::MAX);
+    assert!(
+        whole.contains("300 tokens changed, 1 added in 1 file."),
+        "{whole}"
+    );
+    assert!(
+        whole.contains("| `color.gray.000` | changed | `#0969DA` | `#0550AE` |"),
+        "{whole}"
+    );
+    assert!(
+        whole.contains("| `space.4` | added |  | `16px` |"),
+        "{whole}"
+    );
+    assert!(!whole.contains("more token changes"), "{whole}");
+    let azure = render(4000);
+    assert!(azure.chars().count() <= 4000, "{}", azure.chars().count());
+    assert!(azure.contains("300 tokens changed, 1 added in 1 file."));
+    let shown = azure.lines().filter(|l| l.starts_with("| `")).count();
+    assert!(shown > 10, "{azure}");
+    assert!(
+        azure.contains(&format!(
+            "_…and {} more token changes not shown here._",
+            301 - shown
+        )),
+        "{azure}"
     );
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use courier_core::event::Event;
+use courier_core::tokens::{TokenChange, TokenDiff};
 
 use super::{Exit, load_config, read_payload};
 use crate::delivery::{
@@ -149,6 +150,9 @@ fn print_text(report: &JobReport) {
                 }
             }
         }
+        if let Some(tokens) = target.tokens.as_ref().filter(|t| !t.is_empty()) {
+            print_tokens(tokens);
+        }
         if let Some(pr) = &target.pull_request {
             print_pull_request(pr);
         }
@@ -162,6 +166,54 @@ fn print_text(report: &JobReport) {
         Some(reason) => println!("{}: {reason}", report.status.word()),
         None => println!("{}", report.status.word()),
     }
+}
+
+/// The token changes, one line each: `~` changed, `+` added, `-` removed, `>` renamed.
+fn print_tokens(tokens: &TokenDiff) {
+    println!(
+        "  tokens: {}",
+        courier_core::tokens::render::summary(tokens)
+    );
+    for group in &tokens.groups {
+        match group.context.as_str() {
+            "" => println!("    {}", group.path),
+            context => println!("    {} ({})", group.path, printable(context)),
+        }
+        for change in &group.changes {
+            let line = match change {
+                TokenChange::Changed { name, old, new } => format!("~ {name}: {old} -> {new}"),
+                TokenChange::Added { name, value } => format!("+ {name}: {value}"),
+                TokenChange::Removed { name, value } => format!("- {name}: {value}"),
+                TokenChange::Renamed { from, name, value } => {
+                    format!("> {name} (renamed from {from}): {value}")
+                }
+            };
+            println!("      {}", printable(&line));
+        }
+    }
+    for note in &tokens.unreadable {
+        println!(
+            "    could not read tokens in {}: {}",
+            note.path, note.reason
+        );
+    }
+    for note in &tokens.skipped {
+        println!("    not read for tokens: {} ({})", note.path, note.reason);
+    }
+}
+
+/// A line from an export as the terminal should see it: control characters (escape
+/// sequences among them) written out, not obeyed.
+fn printable(line: &str) -> String {
+    line.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn print_pull_request(pr: &PullRequestReport) {

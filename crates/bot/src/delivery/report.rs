@@ -8,6 +8,7 @@ use courier_core::archive::ExportSummary;
 use courier_core::config::Config;
 use courier_core::event::JobEvent;
 use courier_core::routing::RoutedTarget;
+use courier_core::tokens::TokenDiff;
 use courier_providers::git::FileChanges;
 use courier_providers::pull_request::{FailureOutcome, PrOutcome, PrPlan};
 use serde::{Serialize, Serializer};
@@ -82,6 +83,8 @@ pub struct TargetReport {
     pub commit: Option<String>,
     pub base_commit: Option<String>,
     pub files: Option<FileChanges>,
+    /// What changed in the design tokens of those files.
+    pub tokens: Option<TokenDiff>,
     /// Unified diff of the change (`dry-run --diff` only).
     pub diff: Option<String>,
     /// Why the branch was left alone, or what will be done, in words; a failure's message
@@ -124,6 +127,7 @@ impl TargetReport {
             commit: None,
             base_commit: None,
             files: None,
+            tokens: None,
             diff: None,
             note: None,
             pull_request: None,
@@ -175,6 +179,8 @@ impl Serialize for TargetReport {
             #[serde(skip_serializing_if = "Option::is_none")]
             files: Option<&'a FileChanges>,
             #[serde(skip_serializing_if = "Option::is_none")]
+            tokens: Option<&'a TokenDiff>,
+            #[serde(skip_serializing_if = "Option::is_none")]
             diff: Option<&'a str>,
             #[serde(skip_serializing_if = "Option::is_none")]
             message: Option<&'a str>,
@@ -197,6 +203,7 @@ impl Serialize for TargetReport {
             commit: self.commit.as_deref(),
             base_commit: self.base_commit.as_deref(),
             files: self.files.as_ref(),
+            tokens: self.tokens.as_ref(),
             diff: self.diff.as_deref(),
             message: self.message(),
             error_kind: failure.map(|f| f.cause),

@@ -10,7 +10,7 @@ use courier_core::archive::Export;
 use courier_core::config::Target;
 use courier_core::event::JobEvent;
 use courier_core::routing::RoutedTarget;
-use courier_core::template::{DirectoryChanges, ExportSummary as TemplateExport};
+use courier_core::template::{DirectoryChanges, ExportSummary as TemplateExport, TokenFacts};
 use courier_providers::connect::plain_git_credentials;
 use courier_providers::git::{self, Credentials, DeliverySpec, FileChanges, Remote, Signature};
 use courier_providers::provider::{BranchName, Decorations, Provider, RepoSlug};
@@ -77,6 +77,17 @@ impl Deliverer {
             },
             _ => None,
         };
+        // What changed in the tokens, for the description and the report; a failure to
+        // compare never fails the delivery.
+        let started = Instant::now();
+        let tokens = match self.git.token_diff(&plan).await {
+            Ok(tokens) => Some(tokens),
+            Err(err) => {
+                tracing::warn!(error = %err, "tokens not compared");
+                None
+            }
+        };
+        timings.since(Phase::Tokens, started);
         let commit_message = Some(plan.commit_message().to_owned());
         let base_commit = Some(plan.base_commit().to_string());
         let pushed_earlier = matches!(plan.outcome(), git::Outcome::UpToDate { .. })
@@ -113,6 +124,7 @@ impl Deliverer {
             commit,
             base_commit,
             files: Some(files),
+            tokens,
             diff,
             note,
             timings,
@@ -124,7 +136,10 @@ impl Deliverer {
         let step = pull_request::GitOutcome::from(&git_outcome);
         let mut facts = export_facts(export, report.files.as_ref());
         facts.notes = self.log_notes(job).await;
-        let mut pr = match self.pr_spec(job, routed, &facts) {
+        if let Some(tokens) = &report.tokens {
+            facts.tokens = TokenFacts::new(tokens.clone());
+        }
+        let mut pr = match self.pr_spec(job, routed, &facts, provider.max_description_len()) {
             Ok(pr) => pr,
             Err(err) => {
                 report.outcome = Outcome::Failed(Failure::new(Cause::Template, format!("{err:#}")));
@@ -282,16 +297,20 @@ impl Deliverer {
         job: &JobEvent,
         routed: &RoutedTarget<'_>,
         facts: &TemplateExport,
+        max_description_len: usize,
     ) -> anyhow::Result<PrSpec> {
         let target = routed.target;
         let templates = &self.config.templates;
         let title = templates
             .render_pull_request_title(target, job, Some(facts))
             .context("rendering the pull request title")?;
+        let marker = marker(job, target);
+        // The description and its marker fit the forge's limit together.
+        let limit = max_description_len.saturating_sub(marker.chars().count() + 2);
         let body = templates
-            .render_pull_request_description(target, job, Some(facts))
+            .render_pull_request_description(target, job, Some(facts), limit)
             .context("rendering the pull request description")?;
-        let body = format!("{}\n\n{}", body.trim_end(), marker(job, target));
+        let body = format!("{}\n\n{marker}", body.trim_end());
         Ok(PrSpec {
             repo: RepoSlug::new(target.repository.clone()),
             head: BranchName::new(routed.head_branch.clone()),

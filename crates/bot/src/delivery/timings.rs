@@ -15,6 +15,8 @@ pub enum Phase {
     Validate,
     /// Fetching the base and head branches and building the new tree.
     Plan,
+    /// Reading the changed token files on both sides and comparing them.
+    Tokens,
     Push,
     /// Every forge call of the pull-request step.
     PullRequest,
@@ -23,10 +25,11 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 6] = [
+    pub const ALL: [Phase; 7] = [
         Phase::Download,
         Phase::Validate,
         Phase::Plan,
+        Phase::Tokens,
         Phase::Push,
         Phase::PullRequest,
         Phase::Total,
@@ -37,6 +40,7 @@ impl Phase {
             Phase::Download => "download",
             Phase::Validate => "validate",
             Phase::Plan => "plan",
+            Phase::Tokens => "tokens",
             Phase::Push => "push",
             Phase::PullRequest => "pull_request",
             Phase::Total => "total",

@@ -237,6 +237,13 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/0002_timings.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            3,
+            "tokens".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/0003_tokens.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

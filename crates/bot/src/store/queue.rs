@@ -244,13 +244,19 @@ impl Store {
             .then(|| serde_json::to_string(&finish.timings))
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("timings not serialisable: {e}")))?;
+        let tokens = finish
+            .tokens
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("tokens not serialisable: {e}")))?;
         let (_turn, mut tx) = self.begin_write(self.queue_pool()).await?;
         let done = sqlx::query(
             "UPDATE deliveries SET state = $3, lease_owner = NULL, lease_expires_at = NULL, \
              next_attempt_at = NULL, finished_at = $4, last_error = $5, \
              pr_url = COALESCE($6, pr_url), pushed_commit = COALESCE($7, pushed_commit), \
              files_added = $8, files_modified = $9, files_deleted = $10, warnings = $11, \
-             timings = $12 \
+             timings = $12, tokens = $13 \
              WHERE id = $1 AND state = 'running' AND lease_owner = $2",
         )
         .bind(id.as_str())
@@ -265,6 +271,7 @@ impl Store {
         .bind(files.map(|f| saturating_i64(f.deleted)))
         .bind(warnings)
         .bind(timings)
+        .bind(tokens)
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -179,10 +179,22 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        // Only the detail carries the token changes: a list of deliveries stays small.
+        let tokens = sqlx::query("SELECT tokens FROM deliveries WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(self.pool())
+            .await?
+            .map(|row| row.try_get::<Option<String>, _>("tokens"))
+            .transpose()?
+            .flatten()
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("tokens of a delivery: {e}")))?;
         Ok(Some(DeliveryDetail {
             delivery,
             job,
             attempts,
+            tokens,
         }))
     }
 

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use courier_core::tokens::TokenDiff;
 use serde::{Serialize, Serializer};
 
 /// Crockford's base-32 alphabet, as ULIDs use it: sorts like the number it encodes.
@@ -388,6 +389,8 @@ pub struct Finish {
     pub warnings: Vec<String>,
     /// Milliseconds per phase of this run (see [`DeliveryView::timings`]).
     pub timings: BTreeMap<String, u64>,
+    /// What changed in the design tokens (see [`DeliveryDetail::tokens`]).
+    pub tokens: Option<TokenDiff>,
 }
 
 impl Finish {
@@ -401,6 +404,7 @@ impl Finish {
             error: None,
             warnings: Vec::new(),
             timings: BTreeMap::new(),
+            tokens: None,
         }
     }
 }
@@ -477,6 +481,10 @@ pub struct DeliveryDetail {
     pub delivery: DeliveryView,
     pub job: JobView,
     pub attempts: Vec<AttemptView>,
+    /// What changed in the design tokens in the last run that compared them (at most
+    /// 1,000 changes listed; `omitted` counts the rest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenDiff>,
 }
 
 /// A delivery a worker now holds.

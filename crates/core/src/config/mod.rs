@@ -353,8 +353,15 @@ pub const DEFAULT_PULL_REQUEST_DESCRIPTION: &str = "This pull request was opened
 | Hook | {{ hook.name }} ({{ hook.id }}) |
 | Job | {{ job.id }} |
 | Path | {{ target.relative_path or \"(repository root)\" }} |
-{% if export is defined %}| Files | {{ export.files }}{% if export.added is not none %} ({{ export.added }} added, {{ export.modified }} modified, {{ export.deleted }} deleted){% endif %} |
-{% if export.directories %}
+{% if export is defined %}| Export | {{ export.files }} {{ \"file\" if export.files == 1 else \"files\" }}, {{ export.bytes }} bytes |
+{% if export.added is not none %}| Changes | {{ export.added }} added, {{ export.modified }} modified, {{ export.deleted }} deleted |
+{% endif %}{% if export.tokens.summary %}
+### Design tokens
+
+{{ export.tokens.summary }}.
+
+{{ export.tokens.table }}
+{% endif %}{% if export.directories %}
 | Directory | Added | Modified | Deleted |
 | --- | ---: | ---: | ---: |
 {% for dir in export.directories %}| `{{ dir.name }}` | {{ dir.added }} | {{ dir.modified }} | {{ dir.deleted }} |

@@ -17,7 +17,7 @@ pub mod diff;
 pub mod read;
 pub mod render;
 
-
+pub use diff::{FileDiff, FileNote, TokenChange, TokenDiff, TokenDiffBuilder};
 
 /// Files bigger than this are not read for tokens (the diff says they were skipped).
 pub const MAX_FILE_BYTES: usize = 4 << 20;

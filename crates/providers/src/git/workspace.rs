@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use courier_core::paths::RelPath;
+use courier_core::tokens::TokenDiff;
 use git2::{Oid, Repository};
 use serde::Serialize;
 use tracing::Instrument;
@@ -422,6 +423,30 @@ impl GitWorkspace {
             };
             unified().map_err(|e| with_path(e, &path))
         })
+        .await
+    }
+
+    /// What changed in the design tokens from the base branch to the planned tree (see
+    /// `courier_core::tokens`). Only changed files are read, one at a time.
+    pub async fn token_diff(&self, plan: &Plan) -> Result<TokenDiff, GitError> {
+        let path = plan.repo_path.clone();
+        let (old, new) = (plan.base_tree, plan.new_tree);
+        let files = plan.files.clone();
+        let span = tracing::info_span!("git_token_diff", remote = %plan.remote.url());
+        run_blocking(
+            "comparing tokens",
+            self.timeouts.build,
+            span,
+            move |cancel| {
+                let compare = || {
+                    let repo = cache::open(&path).map_err(cache_fault)?;
+                    let old = repo.find_tree(old).map_err(cache_fault)?;
+                    let new = repo.find_tree(new).map_err(cache_fault)?;
+                    diff::tokens(&repo, &old, &new, &files, cancel)
+                };
+                compare().map_err(|e| with_path(e, &path))
+            },
+        )
         .await
     }
 
