@@ -16,7 +16,7 @@
 //! | `job` | `id`, `status` (`success`, `failure`, ...) |
 //! | `target` | `connection`, `repository`, `branch`, `relative_path` (none at the root) |
 //! | `export` (not in `head_branch`) | `files`, `bytes`, `added`, `modified`, `deleted`, `directories`, `notes`, `tokens` |
-//! | `export.tokens` | `summary`, `changed`, `added`, `removed`, `renamed`, `files`, `groups`, `table` |
+//! | `export.tokens` | `summary`, `changed`, `added`, `removed`, `renamed`, `files`, `groups`, `unreadable`, `skipped`, `table` |
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use crate::config::Target;
 use crate::event::{JobEvent, JobStatus};
-use crate::tokens::{self, FileDiff, TokenDiff};
+use crate::tokens::{self, TokenDiff};
 
 /// Which of a target's templates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -90,25 +90,18 @@ pub struct ExportSummary {
     pub tokens: TokenFacts,
 }
 
-/// What a template may say about the token changes (`export.tokens`).
+/// What a template may say about the token changes (`export.tokens`): the diff's own
+/// fields (`changed`, `added`, `removed`, `renamed`, `files`, `groups`, `unreadable`,
+/// `skipped`) with a summary line and the fitted tables.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TokenFacts {
     /// "12 tokens changed, 3 added, 1 removed in 4 files"; empty when no token file
     /// changed.
     pub summary: String,
-    pub changed: u64,
-    pub added: u64,
-    pub removed: u64,
-    pub renamed: u64,
-    /// Files with a token change.
-    pub files: u64,
-    /// Every change, by file and context, for templates that lay them out their own way.
-    pub groups: Vec<FileDiff>,
     /// The changes as Markdown tables with notes on files not read, cut at a row to fit
     /// the forge's description limit (filled in when the description is rendered).
     pub table: String,
-    /// The whole diff the table is made from.
-    #[serde(skip)]
+    #[serde(flatten)]
     diff: TokenDiff,
 }
 
@@ -116,12 +109,6 @@ impl TokenFacts {
     pub fn new(diff: TokenDiff) -> TokenFacts {
         TokenFacts {
             summary: tokens::render::summary(&diff),
-            changed: diff.changed,
-            added: diff.added,
-            removed: diff.removed,
-            renamed: diff.renamed,
-            files: diff.files,
-            groups: diff.groups.clone(),
             table: String::new(),
             diff,
         }

@@ -411,6 +411,42 @@ fn the_default_description_shows_token_changes_within_the_limit() {
     );
 }
 
+/// A template lays out the token changes its own way from `export.tokens`.
+#[test]
+fn a_template_can_walk_the_token_changes() {
+    let c = config(
+        r#"  - match: any
+    targets:
+      - connection: github
+        repository: acme/app
+        pull_request_description: |
+          {{ export.tokens.changed }} changed.
+          {% for g in export.tokens.groups %}{{ g.path }} {{ g.context }}:{% for t in g.changes %} {{ t.kind }} {{ t.name }}{% if t.kind == "changed" %} {{ t.old }}->{{ t.new }}{% endif %}{% endfor %}
+          {% endfor %}{% for n in export.tokens.unreadable %}{{ n.path }}: {{ n.reason }}{% endfor %}
+"#,
+    );
+    let mut old = FileTokens::default();
+    let mut new = FileTokens::default();
+    old.insert(":root", "color.primary", "#0969DA");
+    new.insert(":root", "color.primary", "#0550AE");
+    new.insert(":root", "space.4", "16px");
+    let mut builder = TokenDiffBuilder::new();
+    builder.tokens("colors.css", &old, &new);
+    builder.unreadable("broken.json", "expected value");
+    let export = ExportSummary {
+        tokens: TokenFacts::new(builder.finish()),
+        ..ExportSummary::default()
+    };
+    let text = c
+        .templates
+        .render_pull_request_description(&c.hooks[0].targets[0], &event(), Some(&export), 4000)
+        .unwrap();
+    assert_eq!(
+        text,
+        "1 changed.\ncolors.css :root: changed color.primary #0969DA->#0550AE added space.4\nbroken.json: expected value"
+    );
+}
+
 fn route_branch(c: &Config, target_index: usize) -> String {
     let Routing::Routed(r) = route(c, &event()) else {
         panic!("expected routed")

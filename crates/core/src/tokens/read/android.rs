@@ -58,17 +58,10 @@ fn text_of(element: Node<'_, '_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokens::read::testing::{pairs, plain};
 
     fn tokens(xml: &str) -> Vec<(String, String)> {
-        let read = read(xml).unwrap();
-        assert!(read.contexts.keys().all(String::is_empty));
-        read.contexts.into_values().flatten().collect()
-    }
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-            .collect()
+        plain(read(xml))
     }
 
     #[test]

@@ -228,18 +228,7 @@ fn skip_type(lx: &mut Lexer<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tokens(read: Result<FileTokens, ReadError>) -> Vec<(String, String)> {
-        let read = read.unwrap();
-        assert!(read.contexts.keys().all(String::is_empty));
-        read.contexts.into_values().flatten().collect()
-    }
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-            .collect()
-    }
+    use crate::tokens::read::testing::{pairs, plain as tokens};
 
     #[test]
     fn swift_constants_in_types() {

@@ -187,17 +187,10 @@ fn skip_entry(lx: &mut Lexer<'_>, mut depth: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokens::read::testing::{pairs, plain};
 
     fn tokens(text: &str) -> Vec<(String, String)> {
-        let read = read(text).unwrap();
-        assert!(read.contexts.keys().all(String::is_empty));
-        read.contexts.into_values().flatten().collect()
-    }
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-            .collect()
+        plain(read(text))
     }
 
     #[test]

@@ -56,6 +56,42 @@ fn too_deep() -> ReadError {
     ReadError(format!("nested deeper than {MAX_DEPTH} levels"))
 }
 
+/// What the readers' tests compare: tokens as owned tuples.
+#[cfg(test)]
+mod testing {
+    use super::{FileTokens, ReadError};
+
+    /// Every token as (context, name, value), by context then name.
+    pub fn flat(tokens: &FileTokens) -> Vec<(String, String, String)> {
+        let mut all = Vec::new();
+        for (context, names) in &tokens.contexts {
+            for (name, value) in names {
+                all.push((context.clone(), name.clone(), value.clone()));
+            }
+        }
+        all
+    }
+
+    pub fn triples(list: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+        list.iter()
+            .map(|(c, n, v)| ((*c).to_owned(), (*n).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// The (name, value) pairs of a format without contexts.
+    pub fn plain(read: Result<FileTokens, ReadError>) -> Vec<(String, String)> {
+        let read = read.unwrap();
+        assert!(read.contexts.keys().all(String::is_empty));
+        read.contexts.into_values().flatten().collect()
+    }
+
+    pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -169,22 +169,7 @@ fn statement_end(b: &[u8], i: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn flat(tokens: &FileTokens) -> Vec<(String, String, String)> {
-        let mut all = Vec::new();
-        for (context, names) in &tokens.contexts {
-            for (name, value) in names {
-                all.push((context.clone(), name.clone(), value.clone()));
-            }
-        }
-        all
-    }
-
-    fn triples(list: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
-        list.iter()
-            .map(|(c, n, v)| ((*c).to_owned(), (*n).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::tokens::read::testing::{flat, triples};
 
     #[test]
     fn scss_variables_maps_and_defaults() {
