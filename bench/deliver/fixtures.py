@@ -9,6 +9,10 @@
                                        like an exporter's), about TOTAL_BYTES in all
   fixtures.py advance BARE_PATH N      N small commits on `main` (the base moves on),
                                        made with git plumbing, outside design/tokens/
+  fixtures.py held SRC DST ZIP         DST: a copy of the bare repository SRC whose
+                                       design/tokens/ holds an earlier version of ZIP's
+                                       export: 10% of its files differ, 2% are missing
+                                       (new in the export), 2% more exist (gone from it)
 """
 import os
 import random
@@ -98,6 +102,38 @@ def advance(bare, n):
             os.unlink(index)
 
 
+def make_held(src, dst, zip_path):
+    rng = random.Random(7)
+    with tempfile.TemporaryDirectory() as tmp:
+        wt = os.path.join(tmp, "wt")
+        git("clone", "-q", src, wt)
+        tokens = os.path.join(wt, "design", "tokens")
+        git("rm", "-q", "-r", "design/tokens", cwd=wt)
+        with zipfile.ZipFile(zip_path) as z:
+            names = [n for n in z.namelist() if not n.endswith("/")]
+            for i, name in enumerate(names):
+                if i % 50 == 7:
+                    continue  # new in the export
+                data = z.read(name)
+                if i % 10 == 3:
+                    data = data[: len(data) // 2] + text(rng, 40).encode()  # changed since
+                path = os.path.join(tokens, name)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "wb") as f:
+                    f.write(data)
+            for k in range(len(names) // 50):  # gone from the export
+                path = os.path.join(tokens, "retired", "old%05d.json" % k)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w") as f:
+                    f.write(text(rng, 400))
+        git("add", "-A", cwd=wt)
+        git("commit", "-q", "-m", "the previous export", cwd=wt)
+        git("clone", "-q", "--bare", wt, dst)
+    git("config", "uploadpack.allowFilter", "true", cwd=dst)
+    git("config", "uploadpack.allowAnySHA1InWant", "true", cwd=dst)
+    git("gc", "-q", cwd=dst)
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "repo":
@@ -106,6 +142,8 @@ def main():
         make_zip(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif cmd == "advance":
         advance(sys.argv[2], int(sys.argv[3]))
+    elif cmd == "held":
+        make_held(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         sys.exit(__doc__)
 

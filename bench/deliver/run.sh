@@ -8,9 +8,14 @@
 #                 git add -A, commit, push
 #   expert:       git clone --depth 1 --filter=blob:none --sparse,
 #                 sparse-checkout set the path, then the same
-#   courier:      validate the zip (Export::open), plan (fetch into the bare cache,
-#                 stream entries into blobs, build the tree), push
+#   courier:      the release `courier deliver --artifact ZIP --json` binary, the whole
+#                 process: load the configuration, validate the zip, fetch into the bare
+#                 cache, stream entries into blobs, build the tree, compare the tokens,
+#                 push. Its per-phase timings are kept in courier.json.
 #
+# Shapes: fresh (design/tokens/ holds 30 unrelated files: the whole export is new) and
+# held (design/tokens/ already holds an earlier version of the export: 10% of the files
+# differ, 2% are new, 2% are gone), the usual case after the first delivery.
 # Scenarios: cold (Courier with an empty cache; a new branch each run) and warm (the
 # usual case: Courier's cache already holds the repository, whose base moved 3 commits
 # on since; the head branch is rebuilt). The CLI pipelines have no cache: every run is
@@ -18,8 +23,9 @@
 #
 # Usage: bench/deliver/run.sh            env: RUNS (default 3), REPOS (default
 #        "200 20000 100000"), EXPORTS (default "50:200000 2000:20000000 20000:200000000",
-#        files:bytes). Reports median wall time, peak RSS (GNU time, max over the
-#        pipeline's processes) and ratios to the hand-written pipeline.
+#        files:bytes), SHAPES (default "fresh held"). Reports median wall time, peak RSS
+#        (GNU time, max over the pipeline's processes) and ratios to the hand-written
+#        pipeline.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,14 +33,16 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 runs=${RUNS:-3}
 repos=${REPOS:-"200 20000 100000"}
 exports=${EXPORTS:-"50:200000 2000:20000000 20000:200000000"}
+shapes=${SHAPES:-"fresh held"}
 gnu_time=/usr/bin/time
 for tool in "$gnu_time" git unzip rsync python3; do
     command -v "$tool" >/dev/null || { echo "$tool is needed (scripts/install-deps.sh)" >&2; exit 1; }
 done
 
-cargo build --release --locked -p courier-providers \
-    --example deliver_bench_courier --example deliver_bench_server >&2
+cargo build --release --locked -p courier >&2
+cargo build --release --locked -p courier-providers --example deliver_bench_server >&2
 bin=$CARGO_TARGET_DIR/release/examples
+courier=$CARGO_TARGET_DIR/release/courier
 work=$CARGO_TARGET_DIR/bench-deliver
 fixtures="python3 $root/bench/deliver/fixtures.py"
 mkdir -p "$work/repos" "$work/zips" "$work/home" "$work/tmp"
@@ -49,6 +57,11 @@ done
 for e in $exports; do
     files=${e%:*} bytes=${e#*:}
     [ -f "$work/zips/e$files.zip" ] || { echo "creating export e$files" >&2; $fixtures zip "$work/zips/e$files.zip" "$files" "$bytes"; }
+    case " $shapes " in *" held "*)
+        for n in $repos; do
+            [ -d "$work/repos/r$n-e$files.git" ] || { echo "creating repository r$n-e$files (r$n holding e$files)" >&2; $fixtures held "$work/repos/r$n.git" "$work/repos/r$n-e$files.git" "$work/zips/e$files.zip"; }
+        done
+    esac
 done
 
 # The server runs until its stdin closes: a fifo this script holds open.
@@ -79,6 +92,33 @@ cli() { # MODE URL ZIP BRANCH DIR
 }
 export -f cli
 
+# One `courier deliver` run with CACHE as its data directory (the bare-repository cache),
+# pushing ZIP to HEAD of URL; the JSON report goes to $work/last.json.
+courier_deliver() { # CACHE URL HEAD ZIP
+    mkdir -p "$1"
+    cat >"$1.yaml" <<YAML
+data_dir: $1
+platform:
+  insecure_hosts: ["127.0.0.1"]
+connections:
+  bench: { kind: git, token: "\${BENCH_GIT_TOKEN}" }
+hooks:
+  - match: any
+    targets:
+      - connection: bench
+        repository: $2
+        branch: main
+        relative_path: design/tokens
+        purge_directory: true
+        head_branch: "$3"
+        commit_message: "Benchmark delivery"
+YAML
+    "$courier" deliver --config "$1.yaml" --payload "$root/tests/fixtures/payloads/v2-seed.json" \
+        --artifact "$4" --json >"$work/last.json"
+}
+export -f courier_deliver
+export courier root work BENCH_GIT_TOKEN=$token
+
 measure() { # OUTFILE CMD...
     local out=$1; shift
     "$gnu_time" -f '%e %M' -o "$work/last.time" "$@" >/dev/null 2>"$work/last.err" \
@@ -89,18 +129,21 @@ measure() { # OUTFILE CMD...
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 results=$work/results.txt
-printf '%-7s %-7s %-5s %-8s %9s %9s %7s\n' repo export cache tool "median s" "RSS MB" "x hand" | tee "$results"
+printf '%-7s %-6s %-7s %-5s %-8s %9s %9s %7s\n' repo shape export cache tool "median s" "RSS MB" "x hand" | tee "$results"
+: >"$work/courier.json"
 for n in $repos; do
-    repo=r$n
+  for shape in $shapes; do
     for e in $exports; do
         files=${e%:*}
         zip=$work/zips/e$files.zip
+        repo=r$n
+        [ "$shape" = held ] && repo=r$n-e$files
         for scenario in cold warm; do
             rm -f "$work"/*.runs
             cache=$work/cache-$repo-e$files
             if [ "$scenario" = warm ]; then
                 rm -rf "$cache"
-                "$bin/deliver_bench_courier" "$cache" "$base_url$repo.git" "$token" main "courier/warm-e$files" design/tokens "$zip" >/dev/null
+                courier_deliver "$cache" "$base_url$repo.git" "courier/warm-e$files" "$zip"
             fi
             for i in $(seq "$runs"); do
                 tag=$scenario-e$files-$i-$$
@@ -116,16 +159,25 @@ for n in $repos; do
                 else
                     head=courier/warm-e$files
                 fi
-                measure "$work/courier.runs" "$bin/deliver_bench_courier" "$cache" "$base_url$repo.git" "$token" main "$head" design/tokens "$zip"
+                measure "$work/courier.runs" bash -c 'courier_deliver "$@"' _ "$cache" "$base_url$repo.git" "$head" "$zip"
+                python3 - "$work/last.json" "$n $shape $files $scenario" >>"$work/courier.json" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+target = report["targets"][0]
+assert target["action"] == "push" and target["pushed"], target
+timings = dict(report.get("timings", {}), **target["timings"])
+print(json.dumps({"run": sys.argv[2], "timings": timings}))
+PY
             done
             hand=$(cut -d' ' -f1 "$work/hand.runs" | median)
             for tool in hand expert courier; do
                 wall=$(cut -d' ' -f1 "$work/$tool.runs" | median)
                 rss=$(cut -d' ' -f2 "$work/$tool.runs" | sort -n | tail -1)
-                printf '%-7s %-7s %-5s %-8s %9.2f %9.1f %7.2f\n' "$n" "$files" "$scenario" "$tool" \
+                printf '%-7s %-6s %-7s %-5s %-8s %9.2f %9.1f %7.2f\n' "$n" "$shape" "$files" "$scenario" "$tool" \
                     "$wall" "$(awk "BEGIN {print $rss / 1024}")" "$(awk "BEGIN {print $wall / $hand}")" | tee -a "$results"
             done
         done
     done
+  done
 done
-echo "results: $results" >&2
+echo "results: $results; courier's phase timings per run: $work/courier.json" >&2

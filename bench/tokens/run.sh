@@ -61,7 +61,7 @@ deliver() { # SHAPE ID
 import json, sys
 report = json.load(open(sys.argv[1]))
 target = report["targets"][0]
-assert target["action"] == "push", target
+assert target["action"] == "push", target["action"]
 t = target["timings"]
 tokens = target.get("tokens", {})
 n = sum(tokens.get(k, 0) for k in ("changed", "added", "removed", "renamed"))
@@ -72,7 +72,7 @@ PY
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 printf '%-6s %-5s %9s %9s %10s %7s %8s %8s\n' shape cache "wall s" "total ms" "tokens ms" share changes "RSS MB"
-id=100
+id=$(( $$ * 1000 ))
 for shape in usual all; do
     for cache in cold warm; do
         rm -f "$work"/*.runs

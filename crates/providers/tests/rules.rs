@@ -234,3 +234,67 @@ async fn file_changes_and_unified_diff_for_dry_runs() {
     })
     .await;
 }
+
+/// The token diff reads the changed token files on both sides by the blobs the tree diff
+/// names: a changed, an added and a deleted file, a file of another kind left alone, and a
+/// token file over the size limit named, not loaded.
+#[tokio::test]
+async fn the_token_diff_reads_changed_files_on_both_sides() {
+    bounded(async {
+        let env = Env::new();
+        let _repo = env.repo(
+            "web",
+            &[
+                ("README.md", b"hi\n"),
+                ("tokens/a.css", b":root { --a: 1px; --b: 2px; }\n"),
+                ("tokens/gone.scss", b"$gone: red;\n"),
+                ("tokens/same.css", b":root { --same: 0; }\n"),
+            ],
+        );
+        let ws = env.workspace();
+        // Incompressible (the archive rules refuse a suspicious ratio), over the limit.
+        let mut seed = 0x2545_f491_u32;
+        let noise: String = (0..courier_core::tokens::MAX_FILE_BYTES)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                char::from(b'a' + (seed % 26) as u8)
+            })
+            .collect();
+        let huge = format!(":root {{ --x: {noise}; }}\n");
+        let (_, export) = env.export(&[
+            ("a.css", b":root { --a: 3px; --b: 2px; }\n"),
+            ("same.css", b":root { --same: 0; }\n"),
+            ("new.json", b"{ \"c\": { \"$value\": \"#fff\" } }\n"),
+            ("logo.svg", b"<svg/>\n"),
+            ("huge.css", huge.as_bytes()),
+        ]);
+        let plan = ws
+            .plan(&spec(env.http_remote("web"), Some("tokens"), true), export)
+            .await
+            .unwrap();
+        let tokens = ws.token_diff(&plan).await.unwrap();
+        let changes: Vec<(&str, &str, Vec<&str>)> = tokens
+            .groups
+            .iter()
+            .map(|g| {
+                let names = g.changes.iter().map(|c| c.name()).collect();
+                (g.path.as_str(), g.context.as_str(), names)
+            })
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                ("tokens/a.css", ":root", vec!["a"]),
+                ("tokens/gone.scss", "", vec!["gone"]),
+                ("tokens/new.json", "", vec!["c"]),
+            ]
+        );
+        assert_eq!((tokens.changed, tokens.added, tokens.removed), (1, 1, 1));
+        assert_eq!(tokens.skipped.len(), 1, "{tokens:?}");
+        assert_eq!(tokens.skipped[0].path, "tokens/huge.css");
+        assert!(tokens.unreadable.is_empty(), "{tokens:?}");
+    })
+    .await;
+}

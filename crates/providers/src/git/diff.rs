@@ -1,7 +1,5 @@
 //! What a delivery changes, for reports and for `dry-run --diff`.
 
-use std::path::Path;
-
 use courier_core::tokens::{MAX_FILE_BYTES, TokenDiff, TokenDiffBuilder};
 use git2::{Delta, DiffFormat, DiffOptions, Repository, Tree};
 use serde::Serialize;
@@ -91,63 +89,60 @@ pub(crate) fn unified(
     Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
-/// The token changes from `old` to `new` over the changed `files`: each file a token
-/// reader knows is loaded on each side, read and dropped before the next, so memory
-/// holds one file and the changes so far. A file over the size limit is named, not
-/// loaded.
+/// The token changes from `old` to `new`: each changed file a token reader knows is
+/// loaded on each side by the blob ids the tree diff gives (no lookup by path), read and
+/// dropped before the next, so memory holds one file and the changes so far. A file over
+/// the size limit is named, not loaded.
 pub(crate) fn tokens(
     repo: &Repository,
     old: &Tree<'_>,
     new: &Tree<'_>,
-    files: &FileChanges,
     cancel: &Cancel,
 ) -> Result<TokenDiff, GitError> {
+    let diff = repo
+        .diff_tree_to_tree(Some(old), Some(new), Some(&mut options()))
+        .map_err(cache_fault)?;
     let odb = repo.odb().map_err(cache_fault)?;
     let mut builder = TokenDiffBuilder::new();
-    let sides = [
-        (&files.added, false, true),
-        (&files.modified, true, true),
-        (&files.deleted, true, false),
-    ];
-    for (paths, in_old, in_new) in sides {
-        for path in paths.iter().filter(|p| TokenDiffBuilder::reads(p)) {
-            if cancel.is_cancelled() {
-                return Err(GitError::Timeout {
-                    operation: "comparing tokens",
-                    after: std::time::Duration::ZERO,
-                });
-            }
-            let blob =
-                |tree: &Tree<'_>, present: bool| -> Result<Option<(git2::Oid, usize)>, GitError> {
-                    if !present {
-                        return Ok(None);
-                    }
-                    let entry = tree.get_path(Path::new(path)).map_err(cache_fault)?;
-                    let (size, _) = odb.read_header(entry.id()).map_err(cache_fault)?;
-                    Ok(Some((entry.id(), size)))
-                };
-            let (before, after) = (blob(old, in_old)?, blob(new, in_new)?);
-            let largest = before
-                .iter()
-                .chain(&after)
-                .map(|(_, size)| *size)
-                .max()
-                .unwrap_or(0);
-            if largest > MAX_FILE_BYTES {
-                builder.skip(path, largest as u64);
-                continue;
-            }
-            let load = |side: Option<(git2::Oid, usize)>| {
-                side.map(|(id, _)| repo.find_blob(id).map_err(cache_fault))
-                    .transpose()
-            };
-            let (before, after) = (load(before)?, load(after)?);
-            builder.file(
-                path,
-                before.as_ref().map(git2::Blob::content),
-                after.as_ref().map(git2::Blob::content),
-            );
+    for delta in diff.deltas() {
+        let file = match delta.status() {
+            Delta::Deleted => delta.old_file(),
+            _ => delta.new_file(),
+        };
+        let Some(path) = file.path().and_then(|p| p.to_str()) else {
+            continue;
+        };
+        if !TokenDiffBuilder::reads(path) {
+            continue;
         }
+        if cancel.is_cancelled() {
+            return Err(GitError::Timeout {
+                operation: "comparing tokens",
+                after: std::time::Duration::ZERO,
+            });
+        }
+        let side = |f: git2::DiffFile<'_>, present: bool| present.then(|| f.id());
+        let before = side(delta.old_file(), delta.status() != Delta::Added);
+        let after = side(delta.new_file(), delta.status() != Delta::Deleted);
+        let mut largest = 0;
+        for id in before.iter().chain(&after) {
+            let (size, _) = odb.read_header(*id).map_err(cache_fault)?;
+            largest = largest.max(size);
+        }
+        if largest > MAX_FILE_BYTES {
+            builder.skip(path, largest as u64);
+            continue;
+        }
+        let load = |id: Option<git2::Oid>| {
+            id.map(|id| repo.find_blob(id).map_err(cache_fault))
+                .transpose()
+        };
+        let (before, after) = (load(before)?, load(after)?);
+        builder.file(
+            path,
+            before.as_ref().map(git2::Blob::content),
+            after.as_ref().map(git2::Blob::content),
+        );
     }
     Ok(builder.finish())
 }

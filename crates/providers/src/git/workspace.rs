@@ -431,7 +431,6 @@ impl GitWorkspace {
     pub async fn token_diff(&self, plan: &Plan) -> Result<TokenDiff, GitError> {
         let path = plan.repo_path.clone();
         let (old, new) = (plan.base_tree, plan.new_tree);
-        let files = plan.files.clone();
         let span = tracing::info_span!("git_token_diff", remote = %plan.remote.url());
         run_blocking(
             "comparing tokens",
@@ -442,7 +441,7 @@ impl GitWorkspace {
                     let repo = cache::open(&path).map_err(cache_fault)?;
                     let old = repo.find_tree(old).map_err(cache_fault)?;
                     let new = repo.find_tree(new).map_err(cache_fault)?;
-                    diff::tokens(&repo, &old, &new, &files, cancel)
+                    diff::tokens(&repo, &old, &new, cancel)
                 };
                 compare().map_err(|e| with_path(e, &path))
             },
