@@ -220,6 +220,14 @@ impl TokenDiffBuilder {
         }
     }
 
+    /// Takes in what another builder collected (one that read other files, on another
+    /// thread).
+    pub fn merge(&mut self, other: TokenDiffBuilder) {
+        self.groups.extend(other.groups);
+        self.unreadable.extend(other.unreadable);
+        self.skipped.extend(other.skipped);
+    }
+
     fn push(&mut self, path: String, context: String, mut changes: Vec<TokenChange>) {
         if changes.is_empty() {
             return;

@@ -89,10 +89,22 @@ pub(crate) fn unified(
     Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
+/// Token files loaded and waiting to be read: at most this many bytes, or this many
+/// files, at a time.
+const WINDOW_BYTES: usize = 16 << 20;
+const WINDOW_FILES: usize = 512;
+
+/// One changed token file, both sides loaded.
+struct Loaded {
+    path: String,
+    before: Option<Vec<u8>>,
+    after: Option<Vec<u8>>,
+}
+
 /// The token changes from `old` to `new`: each changed file a token reader knows is
-/// loaded on each side by the blob ids the tree diff gives (no lookup by path), read and
-/// dropped before the next, so memory holds one file and the changes so far. A file over
-/// the size limit is named, not loaded.
+/// loaded on each side by the blob ids the tree diff gives (no lookup by path). Files
+/// are loaded in bounded windows and each window is read on every core, so memory holds
+/// a window and the changes so far. A file over the size limit is named, not loaded.
 pub(crate) fn tokens(
     repo: &Repository,
     old: &Tree<'_>,
@@ -104,6 +116,8 @@ pub(crate) fn tokens(
         .map_err(cache_fault)?;
     let odb = repo.odb().map_err(cache_fault)?;
     let mut builder = TokenDiffBuilder::new();
+    let mut window: Vec<Loaded> = Vec::new();
+    let mut window_bytes = 0;
     for delta in diff.deltas() {
         let file = match delta.status() {
             Delta::Deleted => delta.old_file(),
@@ -124,6 +138,7 @@ pub(crate) fn tokens(
         let side = |f: git2::DiffFile<'_>, present: bool| present.then(|| f.id());
         let before = side(delta.old_file(), delta.status() != Delta::Added);
         let after = side(delta.new_file(), delta.status() != Delta::Deleted);
+        // The size from the object header, so an oversized file is never loaded.
         let mut largest = 0;
         for id in before.iter().chain(&after) {
             let (size, _) = odb.read_header(*id).map_err(cache_fault)?;
@@ -134,15 +149,57 @@ pub(crate) fn tokens(
             continue;
         }
         let load = |id: Option<git2::Oid>| {
-            id.map(|id| repo.find_blob(id).map_err(cache_fault))
+            id.map(|id| Ok(repo.find_blob(id).map_err(cache_fault)?.content().to_vec()))
                 .transpose()
         };
-        let (before, after) = (load(before)?, load(after)?);
-        builder.file(
-            path,
-            before.as_ref().map(git2::Blob::content),
-            after.as_ref().map(git2::Blob::content),
-        );
+        let loaded = Loaded {
+            path: path.to_owned(),
+            before: load(before)?,
+            after: load(after)?,
+        };
+        window_bytes +=
+            loaded.before.as_ref().map_or(0, Vec::len) + loaded.after.as_ref().map_or(0, Vec::len);
+        window.push(loaded);
+        if window_bytes > WINDOW_BYTES || window.len() >= WINDOW_FILES {
+            read_window(&mut builder, &mut window);
+            window_bytes = 0;
+        }
     }
+    read_window(&mut builder, &mut window);
     Ok(builder.finish())
+}
+
+/// Reads a window of loaded files on up to four threads (reading is CPU work: parsing
+/// JSON, CSS, ...), then empties it.
+fn read_window(builder: &mut TokenDiffBuilder, window: &mut Vec<Loaded>) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let read = |files: &[Loaded]| {
+        let mut part = TokenDiffBuilder::new();
+        for f in files {
+            part.file(&f.path, f.before.as_deref(), f.after.as_deref());
+        }
+        part
+    };
+    if threads == 1 || window.len() < 2 {
+        builder.merge(read(window));
+    } else {
+        let chunk = window.len().div_ceil(threads);
+        let parts: Vec<TokenDiffBuilder> = std::thread::scope(|scope| {
+            let running: Vec<_> = window
+                .chunks(chunk)
+                .map(|files| scope.spawn(move || read(files)))
+                .collect();
+            running
+                .into_iter()
+                .map(|t| {
+                    t.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        for part in parts {
+            builder.merge(part);
+        }
+    }
+    window.clear();
 }
