@@ -307,10 +307,38 @@ hooks:
 
     /// Holds the next pull request creation (see [`HoldMode`]).
     fn hold_create(&self, mode: HoldMode) -> Hold {
-        match &self.fake {
-            Fake::GitHub(fake) => fake.hold("POST", "/repos/{owner}/{repo}/pulls", mode),
-            Fake::GitLab(fake) => fake.hold("POST", "/api/v4/projects/{id}/merge_requests", mode),
-            Fake::Azure(fake) => fake.hold(Route::CreatePullRequest, mode),
+        self.hold(Step::Create, mode)
+    }
+
+    /// Holds the next call of one step of the pull request's life.
+    fn hold(&self, step: Step, mode: HoldMode) -> Hold {
+        match (&self.fake, step) {
+            (Fake::GitHub(fake), Step::Lookup) => {
+                fake.hold("GET", "/repos/{owner}/{repo}/pulls", mode)
+            }
+            (Fake::GitHub(fake), Step::Create) => {
+                fake.hold("POST", "/repos/{owner}/{repo}/pulls", mode)
+            }
+            (Fake::GitHub(fake), Step::Labels) => fake.hold(
+                "POST",
+                "/repos/{owner}/{repo}/issues/{issue_number}/labels",
+                mode,
+            ),
+            (Fake::GitLab(fake), Step::Lookup) => {
+                fake.hold("GET", "/api/v4/projects/{id}/merge_requests", mode)
+            }
+            (Fake::GitLab(fake), Step::Create) => {
+                fake.hold("POST", "/api/v4/projects/{id}/merge_requests", mode)
+            }
+            // GitLab adds labels by editing the merge request.
+            (Fake::GitLab(fake), Step::Labels) => fake.hold(
+                "PUT",
+                "/api/v4/projects/{id}/merge_requests/{merge_request_iid}",
+                mode,
+            ),
+            (Fake::Azure(fake), Step::Lookup) => fake.hold(Route::ListPullRequests, mode),
+            (Fake::Azure(fake), Step::Create) => fake.hold(Route::CreatePullRequest, mode),
+            (Fake::Azure(fake), Step::Labels) => fake.hold(Route::CreateLabel, mode),
         }
     }
 
@@ -573,8 +601,19 @@ enum KillAt {
     /// While the git server runs its `pre-receive` hook; `lands`: the push completes after
     /// Courier is gone (else it is let go only once the restart has delivered).
     Push { lands: bool },
-    /// While the forge holds the pull request's creation, before or after applying it.
-    Create(HoldMode),
+    /// While the forge holds one call of the pull-request step, before or after applying
+    /// it.
+    Forge(Step, HoldMode),
+}
+
+/// A forge call of the pull-request step a kill can land in.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// Looking up the head branch's open pull request.
+    Lookup,
+    Create,
+    /// Putting the labels on the new pull request (its first decoration).
+    Labels,
 }
 
 /// Killed (SIGKILL) mid-delivery and started again on the same data: the delivery ends
@@ -603,13 +642,13 @@ fn survives_a_kill_on(forge: Forge, at: KillAt) {
             let control = forge.dir.path().join("push-hold");
             (Some(PushHold::arm(&forge.repo, &control)), None)
         }
-        KillAt::Create(mode) => (None, Some(forge.hold_create(mode))),
+        KillAt::Forge(step, mode) => (None, Some(forge.hold(step, mode))),
     };
     let first = forge.serve_as("first.log");
     let id = first.post_event(HOOK_TOKEN, &forge.job("6"));
     match (&push, &create) {
         (Some(push), _) => push.wait_arrived(),
-        (_, Some(create)) => assert!(create.wait_arrived(WAIT), "{kind:?}: the create arrived"),
+        (_, Some(held)) => assert!(held.wait_arrived(WAIT), "{kind:?}: the {at:?} call arrived"),
         _ => wait_until("the download to start", || forge.artifacts.hits() >= 1),
     }
     first.kill_hard();
@@ -632,12 +671,13 @@ fn survives_a_kill_on(forge: Forge, at: KillAt) {
         // The killed run's push goes on only now: it must not land over the delivery.
         push.release();
     }
-    if let Some(create) = &create {
-        // Likewise its create: applied late (or already), it must not make a second one.
-        create.release();
+    if let Some(held) = &create {
+        // Likewise its forge call: applied late (or already), it must not make a second
+        // pull request or undo the restart's work.
+        held.release();
         assert!(
-            create.wait_settled(WAIT),
-            "{kind:?}: the held create settled"
+            held.wait_settled(WAIT),
+            "{kind:?}: the held {at:?} call settled"
         );
     }
     assert_eq!(
@@ -665,6 +705,12 @@ fn survives_a_kill_on(forge: Forge, at: KillAt) {
     assert!(
         prs.len() == 1 && prs[0].open,
         "{kind:?}: one pull request: {prs:?}"
+    );
+    // Decorations are finished by the restart, whichever step the kill interrupted.
+    assert_eq!(
+        prs[0].labels,
+        ["design-tokens"],
+        "{kind:?}: decorated after the restart: {prs:?}"
     );
     let outcomes = Server::attempt_outcomes(&detail);
     assert_eq!(
@@ -782,12 +828,24 @@ fn killed_after_the_push_landed(kind: Kind) {
     survives_a_kill(kind, KillAt::Push { lands: true });
 }
 
+fn killed_before_the_pr_lookup(kind: Kind) {
+    survives_a_kill(kind, KillAt::Forge(Step::Lookup, HoldMode::BeforeApply));
+}
+
 fn killed_before_the_create_is_applied(kind: Kind) {
-    survives_a_kill(kind, KillAt::Create(HoldMode::BeforeApply));
+    survives_a_kill(kind, KillAt::Forge(Step::Create, HoldMode::BeforeApply));
 }
 
 fn killed_after_the_create_was_applied(kind: Kind) {
-    survives_a_kill(kind, KillAt::Create(HoldMode::AfterApply));
+    survives_a_kill(kind, KillAt::Forge(Step::Create, HoldMode::AfterApply));
+}
+
+fn killed_before_the_labels_are_applied(kind: Kind) {
+    survives_a_kill(kind, KillAt::Forge(Step::Labels, HoldMode::BeforeApply));
+}
+
+fn killed_after_the_labels_were_applied(kind: Kind) {
+    survives_a_kill(kind, KillAt::Forge(Step::Labels, HoldMode::AfterApply));
 }
 
 fn on_postgres_killed_after_the_push_landed(kind: Kind) {
@@ -795,7 +853,7 @@ fn on_postgres_killed_after_the_push_landed(kind: Kind) {
 }
 
 fn on_postgres_killed_after_the_create_was_applied(kind: Kind) {
-    survives_a_kill_on_postgres(kind, KillAt::Create(HoldMode::AfterApply));
+    survives_a_kill_on_postgres(kind, KillAt::Forge(Step::Create, HoldMode::AfterApply));
 }
 
 /// The description says what changed in the tokens against the base: a changed value,
@@ -953,8 +1011,11 @@ on_each_forge!(
     killed_while_downloading,
     killed_while_pushing,
     killed_after_the_push_landed,
+    killed_before_the_pr_lookup,
     killed_before_the_create_is_applied,
     killed_after_the_create_was_applied,
+    killed_before_the_labels_are_applied,
+    killed_after_the_labels_were_applied,
     on_postgres_killed_after_the_push_landed,
     on_postgres_killed_after_the_create_was_applied,
 );
