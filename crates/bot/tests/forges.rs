@@ -49,6 +49,8 @@ struct Pr {
     labels: Vec<String>,
     /// As the forge stores them: GitHub logins, GitLab user ids, Azure identity ids.
     reviewers: Vec<String>,
+    /// Set to merge (complete, on Azure) once its checks pass.
+    auto_merge: bool,
 }
 
 /// One forge with a repository holding `tokens/colors.css`, the git server behind it,
@@ -74,6 +76,15 @@ impl Forge {
 
     /// The same with `store:` set (a PostgreSQL URL); `None`: SQLite in the data directory.
     fn on_store(kind: Kind, store: Option<String>) -> Forge {
+        Forge::build(kind, store, "")
+    }
+
+    /// The same with more settings for the target (YAML lines, indented as its keys).
+    fn with_target(kind: Kind, settings: &str) -> Forge {
+        Forge::build(kind, None, settings)
+    }
+
+    fn build(kind: Kind, store: Option<String>, target_settings: &str) -> Forge {
         let store = store
             .map(|url| format!("store: {url}\n"))
             .unwrap_or_default();
@@ -170,7 +181,7 @@ hooks:
         pull_request_title: "Tokens {{{{ version.version }}}}"
         labels: [design-tokens]
         reviewers: [{reviewer_name}]
-"#
+{target_settings}"#
             ),
         )
         .unwrap();
@@ -230,6 +241,7 @@ hooks:
                     comments: p.comments.into_iter().map(|(_, body)| body).collect(),
                     labels: p.labels,
                     reviewers: p.reviewers,
+                    auto_merge: p.auto_merge,
                 })
                 .collect(),
             Fake::GitLab(fake) => fake
@@ -249,6 +261,7 @@ hooks:
                         .collect(),
                     labels: m.labels,
                     reviewers: m.reviewer_ids.iter().map(u64::to_string).collect(),
+                    auto_merge: m.auto_merge,
                 })
                 .collect(),
             Fake::Azure(fake) => fake
@@ -267,6 +280,7 @@ hooks:
                         .collect(),
                     labels: p.labels,
                     reviewers: p.reviewers,
+                    auto_merge: p.auto_complete_set_by.is_some(),
                 })
                 .collect(),
         }
@@ -978,6 +992,34 @@ fn the_description_shows_token_changes(kind: Kind) {
     forge.assert_contract();
 }
 
+/// A target with `auto_merge` asks the forge to merge the new pull request once its
+/// checks pass (GitHub's auto-merge, GitLab's merge when the pipeline succeeds, Azure's
+/// auto-complete), and records no warning where the repository allows it.
+fn auto_merge_is_requested(kind: Kind) {
+    let forge = Forge::with_target(kind, "        auto_merge: true\n");
+    if let Fake::GitHub(fake) = &forge.fake {
+        fake.set_auto_merge_allowed(forge.slug(), true);
+    }
+    let server = forge.serve();
+    let id = server.post_event(HOOK_TOKEN, &forge.job("6"));
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_eq!(
+        detail["delivery"]["state"], "delivered",
+        "{kind:?}: {detail}"
+    );
+    assert_eq!(
+        detail["delivery"]["warnings"],
+        serde_json::json!([]),
+        "{kind:?}: {detail}"
+    );
+    let prs = forge.prs();
+    assert!(
+        prs.len() == 1 && prs[0].auto_merge,
+        "{kind:?}: auto-merge requested: {prs:?}"
+    );
+    forge.assert_contract();
+}
+
 /// Each scenario once per forge: `scenario::github`, `scenario::gitlab`, `scenario::azure`.
 macro_rules! on_each_forge {
     ($($scenario:ident),* $(,)?) => {$(
@@ -1002,6 +1044,7 @@ macro_rules! on_each_forge {
 
 on_each_forge!(
     opens_updates_and_closes,
+    auto_merge_is_requested,
     the_description_shows_token_changes,
     a_persons_commit_is_never_destroyed,
     a_rate_limit_is_waited_out,
