@@ -12,6 +12,9 @@
 #                 process: load the configuration, validate the zip, fetch into the bare
 #                 cache, stream entries into blobs, build the tree, compare the tokens,
 #                 push. Its per-phase timings are kept in courier.json.
+#   serve:        the same delivery through `courier serve` (serve.py): from the webhook
+#                 POST to the delivery recorded, the artifact downloaded over HTTP on
+#                 loopback; the server's start is not timed. SERVE=0 leaves it out.
 #
 # Shapes: fresh (design/tokens/ holds 30 unrelated files: the whole export is new) and
 # held (design/tokens/ already holds an earlier version of the export: 10% of the files
@@ -141,9 +144,11 @@ for n in $repos; do
         for scenario in cold warm; do
             rm -f "$work"/*.runs
             cache=$work/cache-$repo-e$files
+            scache=$work/serve-$repo-e$files
             if [ "$scenario" = warm ]; then
-                rm -rf "$cache"
+                rm -rf "$cache" "$scache"
                 courier_deliver "$cache" "$base_url$repo.git" "courier/warm-e$files" "$zip"
+                courier_deliver "$scache" "$base_url$repo.git" "courier/warm-serve-e$files" "$zip"
             fi
             for i in $(seq "$runs"); do
                 tag=$scenario-e$files-$i-$$
@@ -168,9 +173,21 @@ assert target["action"] == "push" and target["pushed"], target
 timings = dict(report.get("timings", {}), **target["timings"])
 print(json.dumps({"run": sys.argv[2], "timings": timings}))
 PY
+                if [ "${SERVE:-1}" = 1 ]; then
+                    if [ "$scenario" = cold ]; then
+                        rm -rf "$scache"
+                        shead=courier-serve/$tag
+                    else
+                        shead=courier/warm-serve-e$files
+                    fi
+                    python3 "$root/bench/deliver/serve.py" "$courier" "$scache" "$base_url$repo.git" \
+                        "$shead" "$zip" "$root/tests/fixtures/payloads/v1-seed.json" "$i$$" >>"$work/serve.runs"
+                fi
             done
             hand=$(cut -d' ' -f1 "$work/hand.runs" | median)
-            for tool in hand expert courier; do
+            tools="hand expert courier"
+            [ "${SERVE:-1}" = 1 ] && tools="$tools serve"
+            for tool in $tools; do
                 wall=$(cut -d' ' -f1 "$work/$tool.runs" | median)
                 rss=$(cut -d' ' -f2 "$work/$tool.runs" | sort -n | tail -1)
                 printf '%-7s %-6s %-7s %-5s %-8s %9.2f %9.1f %7.2f\n' "$n" "$shape" "$files" "$scenario" "$tool" \
