@@ -43,6 +43,8 @@ struct Pr {
     number: u64,
     open: bool,
     title: String,
+    /// The branch it targets.
+    base: String,
     /// The description as the forge stores it.
     body: String,
     comments: Vec<String>,
@@ -76,15 +78,26 @@ impl Forge {
 
     /// The same with `store:` set (a PostgreSQL URL); `None`: SQLite in the data directory.
     fn on_store(kind: Kind, store: Option<String>) -> Forge {
-        Forge::build(kind, store, "")
+        Forge::build(kind, store, "", None)
     }
 
     /// The same with more settings for the target (YAML lines, indented as its keys).
     fn with_target(kind: Kind, settings: &str) -> Forge {
-        Forge::build(kind, None, settings)
+        Forge::build(kind, None, settings, None)
     }
 
-    fn build(kind: Kind, store: Option<String>, target_settings: &str) -> Forge {
+    /// A repository whose default branch is `default`, and a target that names no
+    /// `branch`.
+    fn with_default_branch(kind: Kind, default: &str) -> Forge {
+        Forge::build(kind, None, "", Some(default))
+    }
+
+    fn build(
+        kind: Kind,
+        store: Option<String>,
+        target_settings: &str,
+        default_branch: Option<&str>,
+    ) -> Forge {
         let store = store
             .map(|url| format!("store: {url}\n"))
             .unwrap_or_default();
@@ -100,7 +113,7 @@ impl Forge {
         let repo = make_bare_repo(
             &repo_dir,
             "web",
-            "main",
+            default_branch.unwrap_or("main"),
             &[("README.md", b"# web\n"), ("tokens/colors.css", b"old\n")],
         );
         let git = GitServer::start(&root, TOKEN);
@@ -120,6 +133,7 @@ impl Forge {
                     fake.accept_token(TOKEN);
                     fake.add_repo(slug);
                     fake.add_branch(slug, HEAD);
+                    fake.add_branch(slug, default_branch.unwrap_or("main"));
                     fake.add_collaborator(slug, "octocat");
                     let api = fake.api_url();
                     let yaml = format!("kind: github\n    api_url: {api}");
@@ -131,6 +145,7 @@ impl Forge {
                     fake.accept_token(TOKEN);
                     fake.add_project(slug);
                     fake.add_branch(slug, HEAD);
+                    fake.add_branch(slug, default_branch.unwrap_or("main"));
                     let id = fake.add_user("designer", &[slug]);
                     let url = fake.base_url();
                     let reviewer = ("designer".to_owned(), id.to_string());
@@ -145,6 +160,7 @@ impl Forge {
                     fake.accept_token(TOKEN, "courier-identity");
                     fake.add_repo(slug);
                     fake.add_branch(slug, HEAD);
+                    fake.add_branch(slug, default_branch.unwrap_or("main"));
                     let id = "5f0a2c1e-8b7d-4e3a-9c6f-0d1b2a3c4e5f";
                     fake.add_identity(id);
                     let url = fake.base_url();
@@ -153,6 +169,10 @@ impl Forge {
                 }
             }
         });
+        let branch = match default_branch {
+            None => "        branch: main\n",
+            Some(_) => "",
+        };
         let config = dir.path().join("courier.yaml");
         std::fs::write(
             &config,
@@ -175,8 +195,7 @@ hooks:
     targets:
       - connection: forge
         repository: {slug}
-        branch: main
-        relative_path: tokens
+{branch}        relative_path: tokens
         purge_directory: true
         pull_request_title: "Tokens {{{{ version.version }}}}"
         labels: [design-tokens]
@@ -237,6 +256,7 @@ hooks:
                     number: p.number,
                     open: p.state == "open",
                     title: p.title,
+                    base: p.base,
                     body: p.body,
                     comments: p.comments.into_iter().map(|(_, body)| body).collect(),
                     labels: p.labels,
@@ -252,6 +272,7 @@ hooks:
                     number: m.iid,
                     open: m.state == "opened",
                     title: m.title,
+                    base: m.target_branch,
                     body: m.description,
                     comments: m
                         .notes
@@ -272,6 +293,7 @@ hooks:
                     number: p.id,
                     open: p.status == "active",
                     title: p.title,
+                    base: p.target.trim_start_matches("refs/heads/").to_owned(),
                     body: p.description,
                     comments: p
                         .threads
@@ -1020,6 +1042,33 @@ fn auto_merge_is_requested(kind: Kind) {
     forge.assert_contract();
 }
 
+/// A target that names no `branch` delivers onto the repository's default branch (here
+/// `trunk`) and opens its pull request against it.
+fn the_default_branch_is_the_base(kind: Kind) {
+    let forge = Forge::with_default_branch(kind, "trunk");
+    let server = forge.serve();
+    let id = server.post_event(HOOK_TOKEN, &forge.job("6"));
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_eq!(
+        detail["delivery"]["state"], "delivered",
+        "{kind:?}: {detail}"
+    );
+    let prs = forge.prs();
+    assert!(
+        prs.len() == 1 && prs[0].base == "trunk",
+        "{kind:?}: {prs:?}"
+    );
+    let parent = courier_testkit::git(
+        forge.repo.path.as_path(),
+        ["rev-parse", &format!("{HEAD}^")],
+    );
+    assert_eq!(
+        Some(parent.trim()),
+        forge.repo.rev_parse("trunk").as_deref()
+    );
+    forge.assert_contract();
+}
+
 /// Each scenario once per forge: `scenario::github`, `scenario::gitlab`, `scenario::azure`.
 macro_rules! on_each_forge {
     ($($scenario:ident),* $(,)?) => {$(
@@ -1044,6 +1093,7 @@ macro_rules! on_each_forge {
 
 on_each_forge!(
     opens_updates_and_closes,
+    the_default_branch_is_the_base,
     auto_merge_is_requested,
     the_description_shows_token_changes,
     a_persons_commit_is_never_destroyed,

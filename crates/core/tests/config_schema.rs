@@ -249,7 +249,10 @@ fn schema_defaults_are_the_loaders() {
 
     let t = &config.hooks[0].targets[0];
     let target = "hooks[].targets[]";
-    assert_eq!(default(target, "branch"), json!(t.branch));
+    // No default in the schema: without `branch`, the base is the repository's own default
+    // branch, read when delivering.
+    assert_eq!(default(target, "branch"), json!(null));
+    assert!(t.branch_from_remote);
     assert_eq!(
         default(target, "commit_author_name"),
         json!(t.commit_author_name)

@@ -169,7 +169,7 @@ async fn invalid_branches_are_refused_before_any_network_call() {
         let (_, export) = env.export(&[("a", b"a")]);
         for (base, head) in [("main", "main"), ("main", "bad..name"), ("", "courier/x")] {
             let mut s = spec(env.http_remote("web"), None, false);
-            s.base_branch = base.into();
+            s.base_branch = Some(base.into());
             s.head_branch = head.into();
             let err = ws.plan(&s, export.clone()).await.unwrap_err();
             assert!(

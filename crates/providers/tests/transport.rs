@@ -122,10 +122,68 @@ async fn unknown_repository_and_base_branch_are_not_found() {
         assert!(matches!(err, GitError::NotFound { .. }), "{err:?}");
 
         let mut s = spec(env.http_remote("web"), None, false);
-        s.base_branch = "develop".into();
+        s.base_branch = Some("develop".into());
         let err = ws.plan(&s, export).await.unwrap_err();
         match err {
             GitError::NotFound { what, .. } => assert!(what.contains("develop"), "{what}"),
+            other => panic!("{other:?}"),
+        }
+    })
+    .await;
+}
+
+/// Without a configured base, the delivery is built on the branch the remote's `HEAD`
+/// points at (here `trunk`), and says so; a remote with no `HEAD` branch (an empty
+/// repository) is refused with what to set.
+#[tokio::test]
+async fn without_a_base_the_remote_default_branch_is_the_base() {
+    bounded(async {
+        let env = Env::new();
+        let repo = courier_testkit::make_bare_repo(
+            &env.repos(),
+            "web",
+            "trunk",
+            &[("README.md", b"hello\n")],
+        );
+        let (_, export) = env.export(&[("a.txt", b"a")]);
+        let ws = env.workspace();
+        let mut s = spec(env.http_remote("web"), Some("tokens"), false);
+        s.base_branch = None;
+        assert_eq!(
+            ws.default_branch(&env.http_remote("web")).await.unwrap(),
+            "trunk"
+        );
+        let plan = ws.plan(&s, export.clone()).await.unwrap();
+        assert_eq!(plan.base_branch(), "trunk");
+        assert_eq!(
+            plan.base_commit().as_str(),
+            repo.rev_parse("trunk").unwrap()
+        );
+        let delivered = ws.push(plan).await.unwrap();
+        assert!(delivered.pushed);
+        let parent = courier_testkit::git(
+            repo.path.as_path(),
+            ["rev-parse", &format!("{}^", delivered.head_branch)],
+        );
+        assert_eq!(parent.trim(), repo.rev_parse("trunk").unwrap());
+
+        // An empty repository has no branch for HEAD to point at.
+        let empty = env.repos().join("empty.git");
+        courier_testkit::git(
+            env.repos().as_path(),
+            ["init", "-q", "--bare", empty.to_str().unwrap()],
+        );
+        let err = ws
+            .plan(&spec(env.http_remote("empty"), None, false), export.clone())
+            .await;
+        let mut s = spec(env.http_remote("empty"), None, false);
+        s.base_branch = None;
+        let err2 = ws.plan(&s, export).await.unwrap_err();
+        assert!(err.is_err(), "main does not exist there either");
+        match err2 {
+            GitError::NotFound { what, .. } => {
+                assert!(what.contains("set `branch`"), "{what}")
+            }
             other => panic!("{other:?}"),
         }
     })

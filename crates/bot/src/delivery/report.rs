@@ -43,7 +43,12 @@ impl TargetView {
             connection: target.connection.clone(),
             kind: config.connection(target).kind.name(),
             repository: target.repository.clone(),
-            base: target.branch.clone(),
+            // Read from the remote when the delivery runs; the run's report says which.
+            base: if target.branch_from_remote {
+                "(the repository's default branch)".to_owned()
+            } else {
+                target.branch.clone()
+            },
             head_branch: routed.head_branch.clone(),
             relative_path: target.relative_path.as_ref().map(|p| p.to_string()),
             purge_directory: target.purge_directory,

@@ -88,6 +88,8 @@ impl Deliverer {
             }
         };
         timings.since(Phase::Tokens, started);
+        // Configured, or the remote's default branch as the plan found it.
+        let base = plan.base_branch().to_owned();
         let commit_message = Some(plan.commit_message().to_owned());
         let base_commit = Some(plan.base_commit().to_string());
         let pushed_earlier = matches!(plan.outcome(), git::Outcome::UpToDate { .. })
@@ -117,6 +119,8 @@ impl Deliverer {
             git::Outcome::BranchDiverged { message } => (None, Some(message.clone())),
         };
         let outcome = Outcome::from(&git_outcome);
+        let mut view = view;
+        view.base = base.clone();
         let mut report = TargetReport {
             pushed,
             pushed_earlier,
@@ -139,7 +143,8 @@ impl Deliverer {
         if let Some(tokens) = &report.tokens {
             facts.tokens = TokenFacts::new(tokens.clone());
         }
-        let mut pr = match self.pr_spec(job, routed, &facts, provider.max_description_len()) {
+        let mut pr = match self.pr_spec(job, routed, &base, &facts, provider.max_description_len())
+        {
             Ok(pr) => pr,
             Err(err) => {
                 report.outcome = Outcome::Failed(Failure::new(Cause::Template, format!("{err:#}")));
@@ -197,10 +202,16 @@ impl Deliverer {
             }
         };
         let target = routed.target;
+        let base = match self.base_branch(target, Some(provider.as_ref())).await {
+            Ok(base) => base,
+            Err(failure) => return TargetReport::failed(view, failure),
+        };
+        let mut view = view;
+        view.base = base.clone();
         let failure = FailureReport {
             repo: RepoSlug::new(target.repository.clone()),
             head: BranchName::new(routed.head_branch.clone()),
-            base: BranchName::new(target.branch.clone()),
+            base: BranchName::new(base),
             job_id: job.job.id.clone(),
             message: format!(
                 "The {} export of {} {} ended with status {}; this pull request still holds the previous export.",
@@ -255,6 +266,31 @@ impl Deliverer {
             .render_commit_message(target, job, Some(&facts))
             .context("rendering the commit message")
             .map_err(|e| Failure::new(Cause::Template, format!("{e:#}")))?;
+        let remote = self.remote(target, provider).await?;
+        Ok(DeliverySpec {
+            remote,
+            base_branch: (!target.branch_from_remote).then(|| target.branch.clone()),
+            head_branch: routed.head_branch.clone(),
+            relative_path: target.relative_path.clone(),
+            purge: target.purge_directory,
+            author: Signature {
+                name: target.commit_author_name.clone(),
+                email: target.commit_author_email.clone(),
+            },
+            commit_message,
+            delivery_id: delivery_id(job, target),
+            allow_protected_paths: target.allow_protected_paths,
+            overwrite_diverged: target.overwrite_diverged,
+            allow_empty_export: target.allow_empty_export,
+        })
+    }
+
+    /// The target's remote with its push credentials.
+    async fn remote(
+        &self,
+        target: &Target,
+        provider: Option<&dyn Provider>,
+    ) -> Result<Remote, Failure> {
         // Forges hand out the push credentials (a GitHub App mints a token); a plain git
         // remote uses its configured token, if any.
         let credentials = match provider {
@@ -272,30 +308,31 @@ impl Deliverer {
             }
             None => plain_git_credentials(&self.config.connection(target).kind),
         };
-        let remote =
-            Remote::new(target.clone_url().as_str(), credentials).map_err(|e| Failure::from(&e))?;
-        Ok(DeliverySpec {
-            remote,
-            base_branch: target.branch.clone(),
-            head_branch: routed.head_branch.clone(),
-            relative_path: target.relative_path.clone(),
-            purge: target.purge_directory,
-            author: Signature {
-                name: target.commit_author_name.clone(),
-                email: target.commit_author_email.clone(),
-            },
-            commit_message,
-            delivery_id: delivery_id(job, target),
-            allow_protected_paths: target.allow_protected_paths,
-            overwrite_diverged: target.overwrite_diverged,
-            allow_empty_export: target.allow_empty_export,
-        })
+        Remote::new(target.clone_url().as_str(), credentials).map_err(|e| Failure::from(&e))
+    }
+
+    /// The base branch a target's pull request targets: as configured, or the
+    /// repository's default branch read from the remote.
+    async fn base_branch(
+        &self,
+        target: &Target,
+        provider: Option<&dyn Provider>,
+    ) -> Result<String, Failure> {
+        if !target.branch_from_remote {
+            return Ok(target.branch.clone());
+        }
+        let remote = self.remote(target, provider).await?;
+        self.git
+            .default_branch(&remote)
+            .await
+            .map_err(|e| Failure::from(&e))
     }
 
     fn pr_spec(
         &self,
         job: &JobEvent,
         routed: &RoutedTarget<'_>,
+        base: &str,
         facts: &TemplateExport,
         max_description_len: usize,
     ) -> anyhow::Result<PrSpec> {
@@ -314,7 +351,7 @@ impl Deliverer {
         Ok(PrSpec {
             repo: RepoSlug::new(target.repository.clone()),
             head: BranchName::new(routed.head_branch.clone()),
-            base: BranchName::new(target.branch.clone()),
+            base: BranchName::new(base.to_owned()),
             title,
             body,
             draft: target.draft,

@@ -288,8 +288,14 @@ pub struct Target {
     /// As written, normalised: GitHub `owner/repo`, GitLab `group/…/project`, Azure
     /// `project/repository`, git: the clone URL.
     pub repository: String,
-    /// Base branch (the pull request's target). Default: `main`.
+    /// Base branch (the pull request's target) as configured. Not configured: `main`, the
+    /// name the target's id and head branch are derived from (as they were when that was
+    /// the default), while the base itself is the repository's default branch (see
+    /// `branch_from_remote`).
     pub branch: String,
+    /// `branch` was not configured: the delivery is built on, and the pull request
+    /// targets, the repository's default branch, read from the remote's `HEAD`.
+    pub branch_from_remote: bool,
     /// Head branch template. Default: `courier/{{ hook.id }}/<base branch and
     /// relative path>-<hash>`, unique per (hook, base branch, relative path).
     pub head_branch: String,
@@ -371,6 +377,8 @@ The exporter reported:
 - {{ note }}{% endfor %}
 {% endif %}{% endif %}
 Changes pushed to this branch by people are not overwritten; Courier stops updating it instead.";
+/// The base branch name a target without `branch` is identified and named by.
+pub const DEFAULT_BRANCH_NAME: &str = "main";
 /// Default author name.
 pub const DEFAULT_AUTHOR_NAME: &str = "Courier";
 /// Default author e-mail (the `.invalid` domain can never receive mail).

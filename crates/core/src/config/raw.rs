@@ -248,7 +248,7 @@ pub(super) struct RawTarget {
     /// or path relative to the configuration file (git).
     pub repository: String,
     /// Base branch: the pull request's target, and what the head branch is rebuilt from.
-    #[schemars(extend("default" = "main"))]
+    /// Default: the repository's default branch (where the remote's HEAD points).
     pub branch: Option<String>,
     /// Branch Courier pushes (a template). Default: `courier/{{ hook.id }}/<base>-<path>-<hash>`,
     /// distinct per hook, base branch and relative path.

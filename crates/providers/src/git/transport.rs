@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use git2::{
-    AutotagOption, Cred, CredentialType, ErrorClass, ErrorCode, FetchOptions, Oid, PushOptions,
-    RemoteCallbacks, Repository,
+    AutotagOption, Cred, CredentialType, Direction, ErrorClass, ErrorCode, FetchOptions, Oid,
+    PushOptions, RemoteCallbacks, Repository,
 };
 
 use super::error::{GitError, printable, scrub};
@@ -156,6 +156,42 @@ fn classify(err: git2::Error, remote: &Remote, seen: &Seen, cancel: &Cancel) -> 
         _ => GitError::Other {
             detail: format!("talking to {url}: {message}"),
         },
+    }
+}
+
+/// The remote's default branch: the branch its `HEAD` points at, from the ref
+/// advertisement (no objects are fetched). Used when a target names no base branch.
+pub(crate) fn default_branch(remote: &Remote, cancel: &Cancel) -> Result<String, GitError> {
+    let seen = Seen::default();
+    let mut detached = git2::Remote::create_detached(remote.url())
+        .map_err(|e| GitError::other("creating the remote", scrub(e.message(), remote.token())))?;
+    let connection = detached
+        .connect_auth(
+            Direction::Fetch,
+            Some(callbacks(remote, &seen, cancel)),
+            None,
+        )
+        .map_err(|e| classify(e, remote, &seen, cancel))?;
+    let no_head = || GitError::NotFound {
+        url: remote.url().to_owned(),
+        what: "a default branch (the repository has no HEAD branch: is it empty? set `branch` \
+               on the target)"
+            .to_owned(),
+    };
+    // libgit2 answers "not found" when the advertisement names no HEAD (its message is
+    // then a stale one from elsewhere, so it is not passed on).
+    let head = match connection.default_branch() {
+        Ok(head) => head,
+        Err(e) if e.code() == ErrorCode::NotFound => return Err(no_head()),
+        Err(e) => return Err(classify(e, remote, &seen, cancel)),
+    };
+    match head
+        .as_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("refs/heads/"))
+    {
+        Some(branch) if !branch.is_empty() => Ok(branch.to_owned()),
+        _ => Err(no_head()),
     }
 }
 

@@ -35,7 +35,9 @@ pub struct Signature {
 pub struct DeliverySpec {
     pub remote: Remote,
     /// Branch the head branch is built on (the pull request's base).
-    pub base_branch: String,
+    /// The branch the delivery is built on (the pull request's target); `None`: the
+    /// remote's default branch (its `HEAD`), read when planning.
+    pub base_branch: Option<String>,
     /// Branch Courier owns and rebuilds each time.
     pub head_branch: String,
     /// Where the export goes; `None` is the repository root.
@@ -299,15 +301,12 @@ impl GitWorkspace {
         spec: &DeliverySpec,
         export: Arc<E>,
     ) -> Result<Plan, GitError> {
-        check_branch(&spec.base_branch, "base")?;
+        if let Some(base) = &spec.base_branch {
+            check_branch(base, "base")?;
+        }
         check_branch(&spec.head_branch, "head")?;
-        if spec.base_branch == spec.head_branch {
-            return Err(GitError::InvalidRemote {
-                reason: format!(
-                    "the head branch must differ from the base branch `{}`",
-                    spec.base_branch
-                ),
-            });
+        if let Some(base) = &spec.base_branch {
+            check_distinct(base, &spec.head_branch)?;
         }
         if spec.delivery_id.contains(['\n', '\r']) {
             return Err(GitError::other("delivery id", "must be a single line"));
@@ -323,7 +322,7 @@ impl GitWorkspace {
         let span = tracing::info_span!(
             "git_plan",
             remote = %spec.remote.url(),
-            base = %spec.base_branch,
+            base = spec.base_branch.as_deref().unwrap_or("(the remote's default)"),
             head = %spec.head_branch,
         );
         let key = spec.remote.cache_key();
@@ -350,7 +349,7 @@ impl GitWorkspace {
             lock,
             repo_path,
             remote: spec.remote,
-            base_branch: spec.base_branch,
+            base_branch: planned.base_branch,
             head_branch: spec.head_branch,
             base_commit: planned.base_commit,
             base_tree: planned.base_tree,
@@ -423,6 +422,20 @@ impl GitWorkspace {
             };
             unified().map_err(|e| with_path(e, &path))
         })
+        .await
+    }
+
+    /// The remote's default branch (where its `HEAD` points), read from its ref
+    /// advertisement: the base of a target that names none.
+    pub async fn default_branch(&self, remote: &Remote) -> Result<String, GitError> {
+        let remote = remote.clone();
+        let span = tracing::info_span!("git_default_branch", remote = %remote.url());
+        run_blocking(
+            "reading the default branch",
+            self.timeouts.fetch,
+            span,
+            move |cancel| transport::default_branch(&remote, cancel),
+        )
         .await
     }
 
@@ -519,6 +532,8 @@ impl Drop for CancelOnDrop<'_> {
 }
 
 struct Planned {
+    /// As configured, or the remote's default branch.
+    base_branch: String,
     base_commit: Oid,
     base_tree: Oid,
     new_tree: Oid,
@@ -537,6 +552,16 @@ fn with_path(err: GitError, path: &Path) -> GitError {
         },
         other => other,
     }
+}
+
+/// The head branch must not be the base it is rebuilt from.
+fn check_distinct(base: &str, head: &str) -> Result<(), GitError> {
+    if base == head {
+        return Err(GitError::InvalidRemote {
+            reason: format!("the head branch must differ from the base branch `{base}`"),
+        });
+    }
+    Ok(())
 }
 
 /// Plans against the cache; if the cache turns out to be damaged, rebuilds it from the
@@ -567,10 +592,19 @@ fn plan_in(
 ) -> Result<Planned, GitError> {
     let remote = &spec.remote;
     let shallow = remote.supports_shallow();
+    let base_branch = match &spec.base_branch {
+        Some(base) => base.clone(),
+        None => {
+            let base = transport::default_branch(remote, cancel)?;
+            check_branch(&base, "base")?;
+            check_distinct(&base, &spec.head_branch)?;
+            base
+        }
+    };
     let advertised = match transport::fetch(
         repo,
         remote,
-        &spec.base_branch,
+        &base_branch,
         &spec.head_branch,
         shallow,
         cancel,
@@ -579,21 +613,14 @@ fn plan_in(
             if shallow && detail.contains("shallow") =>
         {
             tracing::debug!(%detail, "shallow fetch refused, fetching everything");
-            transport::fetch(
-                repo,
-                remote,
-                &spec.base_branch,
-                &spec.head_branch,
-                false,
-                cancel,
-            )?
+            transport::fetch(repo, remote, &base_branch, &spec.head_branch, false, cancel)?
         }
         other => other?,
     };
     let Some(base_oid) = advertised.base else {
         return Err(GitError::NotFound {
             url: remote.url().to_owned(),
-            what: format!("base branch `{}`", spec.base_branch),
+            what: format!("base branch `{base_branch}`"),
         });
     };
     if advertised.head.is_none() {
@@ -689,6 +716,7 @@ fn plan_in(
         }
     };
     Ok(Planned {
+        base_branch,
         base_commit: base_oid,
         base_tree: base_tree.id(),
         new_tree: new_tree_id,

@@ -90,7 +90,7 @@ impl Env {
 pub fn spec(remote: Remote, relative_path: Option<&str>, purge: bool) -> DeliverySpec {
     DeliverySpec {
         remote,
-        base_branch: "main".into(),
+        base_branch: Some("main".into()),
         head_branch: "courier/tokens".into(),
         relative_path: relative_path.map(|p| RelPath::parse(p).expect("valid path")),
         purge,

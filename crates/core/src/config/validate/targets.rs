@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use super::Validator;
 use crate::config::raw::RawTarget;
 use crate::config::{
-    Connection, ConnectionKind, DEFAULT_AUTHOR_EMAIL, DEFAULT_AUTHOR_NAME, DEFAULT_COMMIT_MESSAGE,
-    DEFAULT_PULL_REQUEST_DESCRIPTION, DEFAULT_PULL_REQUEST_TITLE, Target,
+    Connection, ConnectionKind, DEFAULT_AUTHOR_EMAIL, DEFAULT_AUTHOR_NAME, DEFAULT_BRANCH_NAME,
+    DEFAULT_COMMIT_MESSAGE, DEFAULT_PULL_REQUEST_DESCRIPTION, DEFAULT_PULL_REQUEST_TITLE, Target,
 };
 use crate::paths::RelPath;
 use crate::template::{TemplateField, check_branch_name};
@@ -66,8 +66,11 @@ impl Validator<'_> {
                     .ok()
                     .map(|()| b)
             }),
-            None => Some("main".to_owned()),
+            // The name ids and head branches were derived from before the default became
+            // the remote's; the base itself is read from the remote when delivering.
+            None => Some(DEFAULT_BRANCH_NAME.to_owned()),
         };
+        let branch_from_remote = raw.branch.is_none();
 
         let relative_path = match &raw.relative_path {
             Some(rp) => match self.text(&p("relative_path"), rp) {
@@ -234,6 +237,7 @@ impl Validator<'_> {
             connection,
             repository,
             branch,
+            branch_from_remote,
             head_branch: head_branch?,
             relative_path,
             purge_directory,
