@@ -1043,7 +1043,7 @@ fn auto_merge_is_requested(kind: Kind) {
 }
 
 /// A target that names no `branch` delivers onto the repository's default branch (here
-/// `trunk`) and opens its pull request against it.
+/// `trunk`) and opens its pull request against it; a failed job is told there.
 fn the_default_branch_is_the_base(kind: Kind) {
     let forge = Forge::with_default_branch(kind, "trunk");
     let server = forge.serve();
@@ -1065,6 +1065,17 @@ fn the_default_branch_is_the_base(kind: Kind) {
     assert_eq!(
         Some(parent.trim()),
         forge.repo.rev_parse("trunk").as_deref()
+    );
+
+    // A failed job finds that pull request against the same default branch.
+    let failed = forge
+        .job("7")
+        .replace("\"status\": \"Success\"", "\"status\": \"Failure\"");
+    let id = server.post_event(HOOK_TOKEN, &failed);
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_eq!(
+        detail["delivery"]["state"], "commented",
+        "{kind:?}: {detail}"
     );
     forge.assert_contract();
 }
