@@ -348,51 +348,17 @@ hooks:
 
     /// Holds the next call of one step of the pull request's life.
     fn hold(&self, step: Step, mode: HoldMode) -> Hold {
-        match (&self.fake, step) {
-            (Fake::GitHub(fake), Step::Lookup) => {
-                fake.hold("GET", "/repos/{owner}/{repo}/pulls", mode)
-            }
-            (Fake::GitHub(fake), Step::Create) => {
-                fake.hold("POST", "/repos/{owner}/{repo}/pulls", mode)
-            }
-            (Fake::GitHub(fake), Step::Labels) => fake.hold(
-                "POST",
-                "/repos/{owner}/{repo}/issues/{issue_number}/labels",
-                mode,
-            ),
-            (Fake::GitLab(fake), Step::Lookup) => {
-                fake.hold("GET", "/api/v4/projects/{id}/merge_requests", mode)
-            }
-            (Fake::GitLab(fake), Step::Create) => {
-                fake.hold("POST", "/api/v4/projects/{id}/merge_requests", mode)
-            }
-            // GitLab adds labels by editing the merge request.
-            (Fake::GitLab(fake), Step::Labels) => fake.hold(
-                "PUT",
-                "/api/v4/projects/{id}/merge_requests/{merge_request_iid}",
-                mode,
-            ),
-            (Fake::Azure(fake), Step::Lookup) => fake.hold(Route::ListPullRequests, mode),
-            (Fake::Azure(fake), Step::Create) => fake.hold(Route::CreatePullRequest, mode),
-            (Fake::Azure(fake), Step::Labels) => fake.hold(Route::CreateLabel, mode),
+        match (&self.fake, route(self.kind, step)) {
+            (Fake::GitHub(fake), Call::Rest(method, path)) => fake.hold(method, path, mode),
+            (Fake::GitLab(fake), Call::Rest(method, path)) => fake.hold(method, path, mode),
+            (Fake::Azure(fake), Call::Azure(route)) => fake.hold(route, mode),
+            _ => unreachable!("route() answers each forge in its own kind"),
         }
     }
 
     /// Holds the next comment on a pull request.
     fn hold_comment(&self, mode: HoldMode) -> Hold {
-        match &self.fake {
-            Fake::GitHub(fake) => fake.hold(
-                "POST",
-                "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-                mode,
-            ),
-            Fake::GitLab(fake) => fake.hold(
-                "POST",
-                "/api/v4/projects/{id}/merge_requests/{noteable_id}/notes",
-                mode,
-            ),
-            Fake::Azure(fake) => fake.hold(Route::CreateThread, mode),
-        }
+        self.hold(Step::Comment, mode)
     }
 
     /// The next pull request creation is answered 429 with `Retry-After: seconds`.
@@ -402,12 +368,15 @@ hooks:
             "Too many requests",
             &[("retry-after", &seconds.to_string())],
         );
-        match &self.fake {
-            Fake::GitHub(fake) => fake.enqueue_fault("POST", "/repos/{owner}/{repo}/pulls", fault),
-            Fake::GitLab(fake) => {
-                fake.enqueue_fault("POST", "/api/v4/projects/{id}/merge_requests", fault)
+        match (&self.fake, route(self.kind, Step::Create)) {
+            (Fake::GitHub(fake), Call::Rest(method, path)) => {
+                fake.enqueue_fault(method, path, fault)
             }
-            Fake::Azure(fake) => fake.enqueue_fault(Route::CreatePullRequest, fault),
+            (Fake::GitLab(fake), Call::Rest(method, path)) => {
+                fake.enqueue_fault(method, path, fault)
+            }
+            (Fake::Azure(fake), Call::Azure(route)) => fake.enqueue_fault(route, fault),
+            _ => unreachable!("route() answers each forge in its own kind"),
         }
     }
 
@@ -650,6 +619,46 @@ enum Step {
     Create,
     /// Putting the labels on the new pull request (its first decoration).
     Labels,
+    /// A comment on the pull request (a failed job's report).
+    Comment,
+}
+
+/// Where a fake serves a call: a REST method and path template (GitHub, GitLab), or an
+/// Azure DevOps route.
+enum Call {
+    Rest(&'static str, &'static str),
+    Azure(Route),
+}
+
+/// The call of `step` on each forge.
+fn route(kind: Kind, step: Step) -> Call {
+    use Call::{Azure, Rest};
+    match (kind, step) {
+        (Kind::GitHub, Step::Lookup) => Rest("GET", "/repos/{owner}/{repo}/pulls"),
+        (Kind::GitHub, Step::Create) => Rest("POST", "/repos/{owner}/{repo}/pulls"),
+        (Kind::GitHub, Step::Labels) => {
+            Rest("POST", "/repos/{owner}/{repo}/issues/{issue_number}/labels")
+        }
+        (Kind::GitHub, Step::Comment) => Rest(
+            "POST",
+            "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+        ),
+        (Kind::GitLab, Step::Lookup) => Rest("GET", "/api/v4/projects/{id}/merge_requests"),
+        (Kind::GitLab, Step::Create) => Rest("POST", "/api/v4/projects/{id}/merge_requests"),
+        // GitLab adds labels by editing the merge request.
+        (Kind::GitLab, Step::Labels) => Rest(
+            "PUT",
+            "/api/v4/projects/{id}/merge_requests/{merge_request_iid}",
+        ),
+        (Kind::GitLab, Step::Comment) => Rest(
+            "POST",
+            "/api/v4/projects/{id}/merge_requests/{noteable_id}/notes",
+        ),
+        (Kind::Azure, Step::Lookup) => Azure(Route::ListPullRequests),
+        (Kind::Azure, Step::Create) => Azure(Route::CreatePullRequest),
+        (Kind::Azure, Step::Labels) => Azure(Route::CreateLabel),
+        (Kind::Azure, Step::Comment) => Azure(Route::CreateThread),
+    }
 }
 
 /// Killed (SIGKILL) mid-delivery and started again on the same data: the delivery ends
