@@ -30,15 +30,28 @@ impl Setup {
     }
 
     fn with_token(config_token: &str) -> Setup {
+        Setup::build(config_token, None)
+    }
+
+    /// A repository whose default branch is `default`, and a target without `branch`.
+    fn on_default_branch(default: &str) -> Setup {
+        Setup::build(GIT_TOKEN, Some(default))
+    }
+
+    fn build(config_token: &str, default_branch: Option<&str>) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let repos = dir.path().join("repos");
         std::fs::create_dir_all(&repos).unwrap();
         let repo = make_bare_repo(
             &repos,
             "web",
-            "main",
+            default_branch.unwrap_or("main"),
             &[("README.md", b"# web\n"), ("tokens/old.css", b"old\n")],
         );
+        let branch = match default_branch {
+            None => "        branch: main\n",
+            Some(_) => "",
+        };
         let server = GitServer::start(&repos, GIT_TOKEN);
         let config = dir.path().join("courier.yaml");
         std::fs::write(
@@ -57,8 +70,7 @@ hooks:
     targets:
       - connection: server
         repository: {url}
-        branch: main
-        relative_path: tokens
+{branch}        relative_path: tokens
         purge_directory: true
         commit_message: "Tokens from {{{{ design_system.name }}}} {{{{ version.version }}}}"
 "#,
@@ -254,56 +266,15 @@ fn dry_run_shows_the_token_changes() {
 /// when `main` was the default, so upgrading opens no second pull request.
 #[test]
 fn without_a_branch_the_repository_default_branch_is_the_base() {
-    let dir = tempfile::tempdir().unwrap();
-    let repos = dir.path().join("repos");
-    std::fs::create_dir_all(&repos).unwrap();
-    let repo = make_bare_repo(&repos, "web", "trunk", &[("README.md", b"# web\n")]);
-    let server = GitServer::start(&repos, GIT_TOKEN);
-    let config = dir.path().join("courier.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-data_dir: ./data
-platform:
-  insecure_hosts: ["127.0.0.1"]
-connections:
-  server:
-    kind: git
-    token: "${{TEST_GIT_TOKEN}}"
-hooks:
-  - match: {{ hook_id: "5" }}
-    targets:
-      - connection: server
-        repository: {url}
-        relative_path: tokens
-"#,
-            url = server.url("web"),
-        ),
-    )
-    .unwrap();
-    let zip = dir.path().join("export.zip");
-    write_zip(&zip, &tokens_v1());
-    let out = courier_in(
-        dir.path(),
-        &[
-            "deliver",
-            "--config",
-            config.to_str().unwrap(),
-            "--payload",
-            SEED_V1,
-            "--artifact",
-            zip.to_str().unwrap(),
-            "--json",
-        ],
-        &[("TEST_GIT_TOKEN", GIT_TOKEN)],
-    );
+    let setup = Setup::on_default_branch("trunk");
+    let zip = setup.zip("export.zip", &tokens_v1());
+    let (out, report) = setup.run("deliver", &zip, &[]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let target = &report["targets"][0];
     assert_eq!(target["base"], "trunk", "{report}");
     assert_eq!(target["head_branch"], HEAD, "{report}");
     assert_eq!(target["action"], "push", "{report}");
+    let repo = &setup.repo;
     let parent = courier_testkit::git(repo.path.as_path(), ["rev-parse", &format!("{HEAD}^")]);
     assert_eq!(Some(parent.trim()), repo.rev_parse("trunk").as_deref());
     assert_eq!(
