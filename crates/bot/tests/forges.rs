@@ -368,7 +368,12 @@ hooks:
             "Too many requests",
             &[("retry-after", &seconds.to_string())],
         );
-        match (&self.fake, route(self.kind, Step::Create)) {
+        self.fault_next(Step::Create, fault);
+    }
+
+    /// The next call of `step` is answered with `fault`.
+    fn fault_next(&self, step: Step, fault: Fault) {
+        match (&self.fake, route(self.kind, step)) {
             (Fake::GitHub(fake), Call::Rest(method, path)) => {
                 fake.enqueue_fault(method, path, fault)
             }
@@ -664,7 +669,7 @@ fn route(kind: Kind, step: Step) -> Call {
 /// Killed (SIGKILL) mid-delivery and started again on the same data: the delivery ends
 /// exactly once, with one commit over the base and one pull request.
 fn survives_a_kill(kind: Kind, at: KillAt) {
-    survives_a_kill_on(Forge::start(kind), at);
+    survives_a_stop(Forge::start(kind), at, Stop::Kill);
 }
 
 /// [`survives_a_kill`] with the store on PostgreSQL, as replicas run it.
@@ -673,10 +678,20 @@ fn survives_a_kill_on_postgres(kind: Kind, at: KillAt) {
     let Some(database) = runtime.block_on(common::postgres_database_url()) else {
         return;
     };
-    survives_a_kill_on(Forge::on_store(kind, Some(database)), at);
+    survives_a_stop(Forge::on_store(kind, Some(database)), at, Stop::Kill);
 }
 
-fn survives_a_kill_on(forge: Forge, at: KillAt) {
+/// How the first server is stopped.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// SIGKILL: nothing is cleaned up.
+    Kill,
+    /// SIGTERM: the server stops taking work and exits 0 after its grace period, leaving
+    /// the delivery it could not finish to the next server.
+    Terminate,
+}
+
+fn survives_a_stop(forge: Forge, at: KillAt, stop: Stop) {
     let kind = forge.kind;
     let (push, create) = match at {
         KillAt::Download => {
@@ -696,7 +711,19 @@ fn survives_a_kill_on(forge: Forge, at: KillAt) {
         (_, Some(held)) => assert!(held.wait_arrived(WAIT), "{kind:?}: the {at:?} call arrived"),
         _ => wait_until("the download to start", || forge.artifacts.hits() >= 1),
     }
-    first.kill_hard();
+    match stop {
+        Stop::Kill => first.kill_hard(),
+        Stop::Terminate => {
+            let log = first.log.clone();
+            let status = first.terminate();
+            assert_eq!(
+                status.code(),
+                Some(0),
+                "{kind:?}: exit after SIGTERM; log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+    }
     match (at, &push) {
         (KillAt::Download, _) => forge.artifacts.stall.store(false, Ordering::SeqCst),
         (KillAt::Push { lands: true }, Some(push)) => {
@@ -891,6 +918,14 @@ fn killed_before_the_labels_are_applied(kind: Kind) {
 
 fn killed_after_the_labels_were_applied(kind: Kind) {
     survives_a_kill(kind, KillAt::Forge(Step::Labels, HoldMode::AfterApply));
+}
+
+fn terminated_while_creating_the_pull_request(kind: Kind) {
+    survives_a_stop(
+        Forge::start(kind),
+        KillAt::Forge(Step::Create, HoldMode::BeforeApply),
+        Stop::Terminate,
+    );
 }
 
 fn on_postgres_killed_after_the_push_landed(kind: Kind) {
@@ -1089,6 +1124,43 @@ fn the_default_branch_is_the_base(kind: Kind) {
     forge.assert_contract();
 }
 
+/// The pull-request step keeps failing after the push (the forge answers 502 to every
+/// try of the run): the delivery is retried later, finds its own commit on the branch,
+/// opens the pull request and is recorded `delivered`, with one commit and one PR.
+fn a_failing_pull_request_step_is_retried(kind: Kind) {
+    let forge = Forge::start(kind);
+    // A run tries a forge call 5 times before the attempt gives up.
+    for _ in 0..5 {
+        forge.fault_next(Step::Create, Fault::status(502, "Server Error"));
+    }
+    let server = forge.serve();
+    let id = server.post_event(HOOK_TOKEN, &forge.job("6"));
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_eq!(
+        detail["delivery"]["state"], "delivered",
+        "{kind:?}: {detail}"
+    );
+    assert_eq!(
+        Server::attempt_outcomes(&detail),
+        ["retry", "delivered"],
+        "{kind:?}: {detail}"
+    );
+    assert!(
+        detail["attempts"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("pull request step failed")),
+        "{kind:?}: {detail}"
+    );
+    let count = courier_testkit::git(
+        forge.repo.path.as_path(),
+        ["rev-list", "--count", &format!("main..{HEAD}")],
+    );
+    assert_eq!(count.trim(), "1", "{kind:?}: one commit over the base");
+    let prs = forge.prs();
+    assert!(prs.len() == 1 && prs[0].open, "{kind:?}: {prs:?}");
+    forge.assert_contract();
+}
+
 /// Each scenario once per forge: `scenario::github`, `scenario::gitlab`, `scenario::azure`.
 macro_rules! on_each_forge {
     ($($scenario:ident),* $(,)?) => {$(
@@ -1129,6 +1201,8 @@ on_each_forge!(
     killed_after_the_create_was_applied,
     killed_before_the_labels_are_applied,
     killed_after_the_labels_were_applied,
+    terminated_while_creating_the_pull_request,
+    a_failing_pull_request_step_is_retried,
     on_postgres_killed_after_the_push_landed,
     on_postgres_killed_after_the_create_was_applied,
 );
