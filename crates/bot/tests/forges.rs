@@ -796,7 +796,20 @@ fn survives_a_stop(forge: Forge, at: KillAt, stop: Stop) {
 /// Killed after the failure comment was made and before it was recorded: the restart
 /// finds the comment and writes none of its own.
 fn failure_comment_survives_a_kill(kind: Kind) {
-    let forge = Forge::start(kind);
+    failure_comment_survives_a_kill_on(Forge::start(kind));
+}
+
+/// The same with the store on PostgreSQL.
+fn failure_comment_survives_a_kill_on_postgres(kind: Kind) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let Some(database) = runtime.block_on(common::postgres_database_url()) else {
+        return;
+    };
+    failure_comment_survives_a_kill_on(Forge::on_store(kind, Some(database)));
+}
+
+fn failure_comment_survives_a_kill_on(forge: Forge) {
+    let kind = forge.kind;
     let number = forge.seed_open_pr();
     let held = forge.hold_comment(HoldMode::AfterApply);
     let first = forge.serve_as("first.log");
@@ -887,53 +900,12 @@ fn a_creation_race_ends_with_one_pull_request(kind: Kind) {
     forge.assert_contract();
 }
 
-/// Killed at each step, on SQLite (and the later ones on PostgreSQL too).
-fn killed_while_downloading(kind: Kind) {
-    survives_a_kill(kind, KillAt::Download);
-}
-
-fn killed_while_pushing(kind: Kind) {
-    survives_a_kill(kind, KillAt::Push { lands: false });
-}
-
-fn killed_after_the_push_landed(kind: Kind) {
-    survives_a_kill(kind, KillAt::Push { lands: true });
-}
-
-fn killed_before_the_pr_lookup(kind: Kind) {
-    survives_a_kill(kind, KillAt::Forge(Step::Lookup, HoldMode::BeforeApply));
-}
-
-fn killed_before_the_create_is_applied(kind: Kind) {
-    survives_a_kill(kind, KillAt::Forge(Step::Create, HoldMode::BeforeApply));
-}
-
-fn killed_after_the_create_was_applied(kind: Kind) {
-    survives_a_kill(kind, KillAt::Forge(Step::Create, HoldMode::AfterApply));
-}
-
-fn killed_before_the_labels_are_applied(kind: Kind) {
-    survives_a_kill(kind, KillAt::Forge(Step::Labels, HoldMode::BeforeApply));
-}
-
-fn killed_after_the_labels_were_applied(kind: Kind) {
-    survives_a_kill(kind, KillAt::Forge(Step::Labels, HoldMode::AfterApply));
-}
-
 fn terminated_while_creating_the_pull_request(kind: Kind) {
     survives_a_stop(
         Forge::start(kind),
         KillAt::Forge(Step::Create, HoldMode::BeforeApply),
         Stop::Terminate,
     );
-}
-
-fn on_postgres_killed_after_the_push_landed(kind: Kind) {
-    survives_a_kill_on_postgres(kind, KillAt::Push { lands: true });
-}
-
-fn on_postgres_killed_after_the_create_was_applied(kind: Kind) {
-    survives_a_kill_on_postgres(kind, KillAt::Forge(Step::Create, HoldMode::AfterApply));
 }
 
 /// The description says what changed in the tokens against the base: a changed value,
@@ -1193,16 +1165,71 @@ on_each_forge!(
     a_failed_job_is_told_once,
     a_creation_race_ends_with_one_pull_request,
     failure_comment_survives_a_kill,
-    killed_while_downloading,
-    killed_while_pushing,
-    killed_after_the_push_landed,
-    killed_before_the_pr_lookup,
-    killed_before_the_create_is_applied,
-    killed_after_the_create_was_applied,
-    killed_before_the_labels_are_applied,
-    killed_after_the_labels_were_applied,
+    failure_comment_survives_a_kill_on_postgres,
     terminated_while_creating_the_pull_request,
     a_failing_pull_request_step_is_retried,
-    on_postgres_killed_after_the_push_landed,
-    on_postgres_killed_after_the_create_was_applied,
+);
+
+/// The crash matrix: SIGKILL at each step, on each forge, on SQLite and on PostgreSQL:
+/// `killed::STEP::{sqlite,postgres}::{github,gitlab,azure}`.
+macro_rules! kill_matrix {
+    ($($step:ident => $at:expr),* $(,)?) => {
+        mod killed {$(
+            mod $step {
+                fn at() -> super::super::KillAt {
+                    use super::super::*;
+                    $at
+                }
+
+                mod sqlite {
+                    use super::super::super::{Kind, survives_a_kill};
+
+                    #[test]
+                    fn github() {
+                        survives_a_kill(Kind::GitHub, super::at());
+                    }
+
+                    #[test]
+                    fn gitlab() {
+                        survives_a_kill(Kind::GitLab, super::at());
+                    }
+
+                    #[test]
+                    fn azure() {
+                        survives_a_kill(Kind::Azure, super::at());
+                    }
+                }
+
+                mod postgres {
+                    use super::super::super::{Kind, survives_a_kill_on_postgres};
+
+                    #[test]
+                    fn github() {
+                        survives_a_kill_on_postgres(Kind::GitHub, super::at());
+                    }
+
+                    #[test]
+                    fn gitlab() {
+                        survives_a_kill_on_postgres(Kind::GitLab, super::at());
+                    }
+
+                    #[test]
+                    fn azure() {
+                        survives_a_kill_on_postgres(Kind::Azure, super::at());
+                    }
+                }
+            }
+        )*}
+    };
+}
+
+kill_matrix!(
+    while_downloading => KillAt::Download,
+    while_pushing => KillAt::Push { lands: false },
+    after_the_push_landed => KillAt::Push { lands: true },
+    before_the_pr_lookup => KillAt::Forge(Step::Lookup, HoldMode::BeforeApply),
+    before_the_create_is_applied => KillAt::Forge(Step::Create, HoldMode::BeforeApply),
+    after_the_create_was_applied => KillAt::Forge(Step::Create, HoldMode::AfterApply),
+    before_the_labels_are_applied => KillAt::Forge(Step::Labels, HoldMode::BeforeApply),
+    after_the_labels_were_applied => KillAt::Forge(Step::Labels, HoldMode::AfterApply),
 );
