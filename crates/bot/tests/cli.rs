@@ -283,6 +283,39 @@ fn without_a_branch_the_repository_default_branch_is_the_base() {
     );
 }
 
+/// The text output lists the first 200 token changes of a target and counts the rest;
+/// `--json` has them all.
+#[test]
+fn dry_run_text_lists_the_first_token_changes() {
+    let setup = Setup::new();
+    let css: String = (0..300)
+        .map(|i| format!(":root {{ --t{i:03}: {i}px; }}\n"))
+        .collect();
+    let zip = setup.zip("export.zip", &[("colors.css", css.as_bytes())]);
+    let (_, report) = setup.run("dry-run", &zip, &[]);
+    let groups = &report["targets"][0]["tokens"]["groups"];
+    assert_eq!(groups[0]["changes"].as_array().map(Vec::len), Some(300));
+    let out = setup.courier(&[
+        "dry-run",
+        "--config",
+        setup.config.to_str().unwrap(),
+        "--payload",
+        SEED_V1,
+        "--artifact",
+        zip.to_str().unwrap(),
+    ]);
+    let printed = text(&out.stdout);
+    let listed = printed
+        .lines()
+        .filter(|l| l.starts_with("      + t"))
+        .count();
+    assert_eq!(listed, 200, "{printed}");
+    assert!(
+        printed.contains("    ... and 100 more token changes (`--json` lists them all)"),
+        "{printed}"
+    );
+}
+
 #[test]
 fn deliver_pushes_then_converges() {
     let setup = Setup::new();

@@ -174,12 +174,25 @@ fn print_tokens(tokens: &TokenDiff) {
         "  tokens: {}",
         courier_core::tokens::render::summary(tokens)
     );
-    for group in &tokens.groups {
+    for note in &tokens.unreadable {
+        let line = format!("could not read tokens in {}: {}", note.path, note.reason);
+        println!("    {}", printable(&line));
+    }
+    for note in &tokens.skipped {
+        println!("    not read for tokens: {} ({})", note.path, note.reason);
+    }
+    // A person reads the first changes; `--json` has them all.
+    let mut shown = 0;
+    'groups: for group in &tokens.groups {
         match group.context.as_str() {
             "" => println!("    {}", group.path),
             context => println!("    {} ({})", group.path, printable(context)),
         }
         for change in &group.changes {
+            if shown == MAX_PRINTED_CHANGES {
+                break 'groups;
+            }
+            shown += 1;
             let line = match change {
                 TokenChange::Changed { name, old, new } => format!("~ {name}: {old} -> {new}"),
                 TokenChange::Added { name, value } => format!("+ {name}: {value}"),
@@ -191,16 +204,17 @@ fn print_tokens(tokens: &TokenDiff) {
             println!("      {}", printable(&line));
         }
     }
-    for note in &tokens.unreadable {
+    let total: usize = tokens.groups.iter().map(|g| g.changes.len()).sum();
+    if total > shown {
         println!(
-            "    could not read tokens in {}: {}",
-            note.path, note.reason
+            "    ... and {} more token changes (`--json` lists them all)",
+            total - shown
         );
     }
-    for note in &tokens.skipped {
-        println!("    not read for tokens: {} ({})", note.path, note.reason);
-    }
 }
+
+/// Token changes printed per target in text output.
+const MAX_PRINTED_CHANGES: usize = 200;
 
 /// A line from an export as the terminal should see it: control characters (escape
 /// sequences among them) written out, not obeyed.
