@@ -103,6 +103,20 @@ hooks:
         courier_in(self.dir.path(), args, &[("TEST_GIT_TOKEN", token.as_str())])
     }
 
+    /// What `dry-run` prints for a person (no `--json`).
+    fn dry_run_text(&self, zip: &Path) -> String {
+        let out = self.courier(&[
+            "dry-run",
+            "--config",
+            self.config.to_str().unwrap(),
+            "--payload",
+            SEED_V1,
+            "--artifact",
+            zip.to_str().unwrap(),
+        ]);
+        text(&out.stdout)
+    }
+
     fn run(&self, command: &str, zip: &Path, extra: &[&str]) -> (Output, Value) {
         let mut args = vec![
             command,
@@ -238,16 +252,7 @@ fn dry_run_shows_the_token_changes() {
         )
     );
 
-    let out = setup.courier(&[
-        "dry-run",
-        "--config",
-        setup.config.to_str().unwrap(),
-        "--payload",
-        SEED_V1,
-        "--artifact",
-        zip.to_str().unwrap(),
-    ]);
-    let printed = text(&out.stdout);
+    let printed = setup.dry_run_text(&zip);
     for line in [
         "  tokens: 1 token changed, 1 added, 1 removed, 1 renamed in 1 file",
         "    tokens/colors.css (:root)",
@@ -295,16 +300,7 @@ fn dry_run_text_lists_the_first_token_changes() {
     let (_, report) = setup.run("dry-run", &zip, &[]);
     let groups = &report["targets"][0]["tokens"]["groups"];
     assert_eq!(groups[0]["changes"].as_array().map(Vec::len), Some(300));
-    let out = setup.courier(&[
-        "dry-run",
-        "--config",
-        setup.config.to_str().unwrap(),
-        "--payload",
-        SEED_V1,
-        "--artifact",
-        zip.to_str().unwrap(),
-    ]);
-    let printed = text(&out.stdout);
+    let printed = setup.dry_run_text(&zip);
     let listed = printed
         .lines()
         .filter(|l| l.starts_with("      + t"))

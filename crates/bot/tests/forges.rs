@@ -1181,45 +1181,30 @@ macro_rules! kill_matrix {
                     $at
                 }
 
-                mod sqlite {
-                    use super::super::super::{Kind, survives_a_kill};
-
-                    #[test]
-                    fn github() {
-                        survives_a_kill(Kind::GitHub, super::at());
-                    }
-
-                    #[test]
-                    fn gitlab() {
-                        survives_a_kill(Kind::GitLab, super::at());
-                    }
-
-                    #[test]
-                    fn azure() {
-                        survives_a_kill(Kind::Azure, super::at());
-                    }
-                }
-
-                mod postgres {
-                    use super::super::super::{Kind, survives_a_kill_on_postgres};
-
-                    #[test]
-                    fn github() {
-                        survives_a_kill_on_postgres(Kind::GitHub, super::at());
-                    }
-
-                    #[test]
-                    fn gitlab() {
-                        survives_a_kill_on_postgres(Kind::GitLab, super::at());
-                    }
-
-                    #[test]
-                    fn azure() {
-                        survives_a_kill_on_postgres(Kind::Azure, super::at());
-                    }
-                }
+                kill_matrix!(@store sqlite, survives_a_kill);
+                kill_matrix!(@store postgres, survives_a_kill_on_postgres);
             }
         )*}
+    };
+    (@store $store:ident, $run:ident) => {
+        mod $store {
+            use super::super::super::{Kind, $run};
+
+            #[test]
+            fn github() {
+                $run(Kind::GitHub, super::at());
+            }
+
+            #[test]
+            fn gitlab() {
+                $run(Kind::GitLab, super::at());
+            }
+
+            #[test]
+            fn azure() {
+                $run(Kind::Azure, super::at());
+            }
+        }
     };
 }
 
