@@ -1,7 +1,7 @@
 //! What a delivery changes, for reports and for `dry-run --diff`.
 
 use courier_core::tokens::{MAX_FILE_BYTES, TokenDiff, TokenDiffBuilder};
-use git2::{Delta, DiffFormat, DiffOptions, Repository, Tree};
+use git2::{Delta, DiffFormat, DiffOptions, Oid, Repository, Tree};
 use serde::Serialize;
 
 use super::error::GitError;
@@ -40,31 +40,53 @@ fn options() -> DiffOptions {
     opts
 }
 
+/// A changed file a token reader knows, by its blobs on each side (`None`: absent there).
+#[derive(Debug, Clone)]
+pub(crate) struct TokenFile {
+    path: String,
+    before: Option<Oid>,
+    after: Option<Oid>,
+}
+
+/// The paths the delivery changes, and among them the token files with their blob ids,
+/// from one tree diff (the token diff reads those blobs later without diffing again).
 pub(crate) fn changes(
     repo: &Repository,
     old: &Tree<'_>,
     new: &Tree<'_>,
-) -> Result<FileChanges, GitError> {
+) -> Result<(FileChanges, Vec<TokenFile>), GitError> {
     let diff = repo
         .diff_tree_to_tree(Some(old), Some(new), Some(&mut options()))
         .map_err(cache_fault)?;
     let mut out = FileChanges::default();
+    let mut token_files = Vec::new();
     for delta in diff.deltas() {
-        let path = |f: git2::DiffFile<'_>| {
-            f.path()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default()
+        let status = delta.status();
+        let file = match status {
+            Delta::Deleted => delta.old_file(),
+            _ => delta.new_file(),
         };
-        match delta.status() {
-            Delta::Added => out.added.push(path(delta.new_file())),
-            Delta::Deleted => out.deleted.push(path(delta.old_file())),
-            _ => out.modified.push(path(delta.new_file())),
+        let path = file
+            .path()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if TokenDiffBuilder::reads(&path) {
+            token_files.push(TokenFile {
+                path: path.clone(),
+                before: (status != Delta::Added).then(|| delta.old_file().id()),
+                after: (status != Delta::Deleted).then(|| delta.new_file().id()),
+            });
+        }
+        match status {
+            Delta::Added => out.added.push(path),
+            Delta::Deleted => out.deleted.push(path),
+            _ => out.modified.push(path),
         }
     }
     out.added.sort();
     out.modified.sort();
     out.deleted.sort();
-    Ok(out)
+    Ok((out, token_files))
 }
 
 /// A unified diff (`git diff` format, 3 lines of context) from `old` to `new`. Binary
@@ -101,43 +123,32 @@ struct Loaded {
     after: Option<Vec<u8>>,
 }
 
-/// The token changes from `old` to `new`: each changed file a token reader knows is
-/// loaded on each side by the blob ids the tree diff gives (no lookup by path). Files
+/// The token changes over the changed token `files`: each is loaded on each side by the
+/// blob ids the plan's tree diff gave (no lookup by path, no second diff). Files
 /// are loaded in bounded windows and each window is read on every core, so memory holds
 /// a window and the changes so far. A file over the size limit is named, not loaded.
 pub(crate) fn tokens(
     repo: &Repository,
-    old: &Tree<'_>,
-    new: &Tree<'_>,
+    files: &[TokenFile],
     cancel: &Cancel,
 ) -> Result<TokenDiff, GitError> {
-    let diff = repo
-        .diff_tree_to_tree(Some(old), Some(new), Some(&mut options()))
-        .map_err(cache_fault)?;
     let odb = repo.odb().map_err(cache_fault)?;
     let mut builder = TokenDiffBuilder::new();
     let mut window: Vec<Loaded> = Vec::new();
     let mut window_bytes = 0;
-    for delta in diff.deltas() {
-        let file = match delta.status() {
-            Delta::Deleted => delta.old_file(),
-            _ => delta.new_file(),
-        };
-        let Some(path) = file.path().and_then(|p| p.to_str()) else {
-            continue;
-        };
-        if !TokenDiffBuilder::reads(path) {
-            continue;
-        }
+    for TokenFile {
+        path,
+        before,
+        after,
+    } in files
+    {
+        let (path, before, after) = (path.as_str(), *before, *after);
         if cancel.is_cancelled() {
             return Err(GitError::Timeout {
                 operation: "comparing tokens",
                 after: std::time::Duration::ZERO,
             });
         }
-        let side = |f: git2::DiffFile<'_>, present: bool| present.then(|| f.id());
-        let before = side(delta.old_file(), delta.status() != Delta::Added);
-        let after = side(delta.new_file(), delta.status() != Delta::Deleted);
         // The size from the object header, so an oversized file is never loaded.
         let mut largest = 0;
         for id in before.iter().chain(&after) {

@@ -195,6 +195,8 @@ pub struct Plan {
     commit_message: String,
     outcome: Outcome,
     files: FileChanges,
+    /// The changed files a token reader knows, with their blobs (for `token_diff`).
+    token_files: Vec<diff::TokenFile>,
 }
 
 impl fmt::Debug for Plan {
@@ -359,6 +361,7 @@ impl GitWorkspace {
             commit_message: planned.commit_message,
             outcome: planned.outcome,
             files: planned.files,
+            token_files: planned.token_files,
         })
     }
 
@@ -440,10 +443,10 @@ impl GitWorkspace {
     }
 
     /// What changed in the design tokens from the base branch to the planned tree (see
-    /// `courier_core::tokens`). Only changed files are read, one at a time.
+    /// `courier_core::tokens`). Only the changed token files the plan found are read.
     pub async fn token_diff(&self, plan: &Plan) -> Result<TokenDiff, GitError> {
         let path = plan.repo_path.clone();
-        let (old, new) = (plan.base_tree, plan.new_tree);
+        let files = plan.token_files.clone();
         let span = tracing::info_span!("git_token_diff", remote = %plan.remote.url());
         run_blocking(
             "comparing tokens",
@@ -452,9 +455,7 @@ impl GitWorkspace {
             move |cancel| {
                 let compare = || {
                     let repo = cache::open(&path).map_err(cache_fault)?;
-                    let old = repo.find_tree(old).map_err(cache_fault)?;
-                    let new = repo.find_tree(new).map_err(cache_fault)?;
-                    diff::tokens(&repo, &old, &new, cancel)
+                    diff::tokens(&repo, &files, cancel)
                 };
                 compare().map_err(|e| with_path(e, &path))
             },
@@ -542,6 +543,7 @@ struct Planned {
     commit_message: String,
     outcome: Outcome,
     files: FileChanges,
+    token_files: Vec<diff::TokenFile>,
 }
 
 fn with_path(err: GitError, path: &Path) -> GitError {
@@ -640,7 +642,7 @@ fn plan_in(
         cancel,
     )?;
     let new_tree = repo.find_tree(new_tree_id).map_err(cache_fault)?;
-    let files = diff::changes(repo, &base_tree, &new_tree)?;
+    let (files, token_files) = diff::changes(repo, &base_tree, &new_tree)?;
     if !spec.allow_protected_paths
         && let Some(path) = files.all().find(|p| is_protected(p))
     {
@@ -725,6 +727,7 @@ fn plan_in(
         commit_message,
         outcome,
         files,
+        token_files,
     })
 }
 
