@@ -22,11 +22,11 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::answer;
 use super::contract::{Contract, RecordedRequest, percent_decode};
 pub use super::fault::Fault;
 use super::hold::Holds;
 pub use super::hold::{Hold, HoldMode};
+use super::{answer, tip_of};
 
 /// Operations Courier calls that GitHub's REST description (tests/contracts/github.json)
 /// does not contain; the fake checks their shape by hand.
@@ -864,22 +864,6 @@ async fn respond(
         }
         _ => message(404, "Not Found"),
     }
-}
-
-/// Where a branch points in the fake: what a test set with `move_branch`, or a commit id
-/// made up from the branch's name.
-fn tip_of(tips: &HashMap<String, String>, branch: &str) -> String {
-    tips.get(branch).cloned().unwrap_or_else(|| {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in branch.bytes() {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-        format!(
-            "{hash:016x}{:016x}{:08x}",
-            hash.rotate_left(17),
-            hash as u32
-        )
-    })
 }
 
 fn pull_json(slug: &str, pr: &FakePr, origin: &str) -> Value {

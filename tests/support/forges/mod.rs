@@ -10,6 +10,8 @@ pub mod github_fake;
 pub mod gitlab_fake;
 pub mod hold;
 
+use std::collections::HashMap;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -21,4 +23,20 @@ fn answer(status: u16, body: Value) -> Response {
         return status.into_response();
     }
     (status, axum::Json(body)).into_response()
+}
+
+/// Where a branch points in the fake: what a test set with `move_branch`, or a commit id
+/// made up from the branch's name.
+pub(crate) fn tip_of(tips: &HashMap<String, String>, branch: &str) -> String {
+    tips.get(branch).cloned().unwrap_or_else(|| {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in branch.bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        format!(
+            "{hash:016x}{:016x}{:08x}",
+            hash.rotate_left(17),
+            hash as u32
+        )
+    })
 }

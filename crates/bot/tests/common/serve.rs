@@ -347,6 +347,19 @@ impl Server {
         }
     }
 
+    /// Sends SIGTERM and checks the server exits 0 (its graceful shutdown), saying
+    /// `context` and showing its log if not.
+    pub fn terminate_cleanly(self, context: &str) {
+        let log = self.log.clone();
+        let status = self.terminate();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "{context}: exit after SIGTERM; log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+
     pub fn kill_hard(mut self) {
         // `Child::kill` is SIGKILL on Unix: no chance to clean up, as in a crash.
         self.child.kill().unwrap();
