@@ -21,12 +21,12 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::github::{HEAD, REPO};
+use common::forge::{ADMIN_TOKEN, Forge, HEAD, HOOK_TOKEN, Kind, PushHold, assert_no_secrets};
 use common::serve::{http, wait_until};
-use common::world::{ADMIN_TOKEN, HOOK_TOKEN, PushHold, World, assert_no_secrets};
 use courier_testkit::forges::github_fake::{Fault, Hold, HoldMode};
 use serde_json::Value;
 
+const REPO: &str = "acme/web";
 /// The `Courier-Delivery` trailer of the seed's job (workspace 1, job 6) at that target.
 const TRAILER: &str = "Courier-Delivery: 1/6 github:acme/web@main:tokens";
 const PULLS: &str = "/repos/{owner}/{repo}/pulls";
@@ -35,7 +35,7 @@ const HOLD_WAIT: Duration = Duration::from_secs(60);
 
 /// The delivery finished `delivered` exactly once: one commit on the base holding the
 /// export, one pull request from the head branch, its URL recorded.
-fn assert_delivered_once(setup: &World, detail: &Value) {
+fn assert_delivered_once(setup: &Forge, detail: &Value) {
     let delivery = &detail["delivery"];
     assert_eq!(delivery["state"], "delivered", "{detail}");
     assert_eq!(delivery["head_branch"], HEAD, "{detail}");
@@ -58,7 +58,7 @@ fn assert_delivered_once(setup: &World, detail: &Value) {
     assert!(message.trim_end().ends_with(TRAILER), "{message}");
 
     let prs: Vec<_> = setup
-        .fake
+        .github()
         .prs(REPO)
         .into_iter()
         .filter(|p| p.head == HEAD)
@@ -84,8 +84,8 @@ fn assert_delivered_once(setup: &World, detail: &Value) {
 
 #[test]
 fn a_webhook_over_tcp_opens_one_pull_request_on_github() {
-    let setup = World::new();
-    let server = setup.serve("serve.log");
+    let setup = Forge::start(Kind::GitHub);
+    let server = setup.serve_as("serve.log");
     wait_until("readiness", || {
         server.request("GET", "/readyz", "", "").0 == 200
     });
@@ -113,10 +113,10 @@ fn a_webhook_over_tcp_opens_one_pull_request_on_github() {
     assert!(phases <= phase("total"), "{timings}");
 
     // The PR was opened and decorated, in that order, after the push.
-    let pr = &setup.fake.prs(REPO)[0];
+    let pr = &setup.github().prs(REPO)[0];
     assert_eq!(pr.labels, vec!["design-tokens".to_owned()]);
     assert_eq!(pr.reviewers, vec!["octocat".to_owned()]);
-    let calls = setup.fake.request_lines();
+    let calls = setup.github().request_lines();
     let n = pr.number;
     assert_eq!(
         calls,
@@ -128,7 +128,7 @@ fn a_webhook_over_tcp_opens_one_pull_request_on_github() {
             format!("POST /repos/acme/web/pulls/{n}/requested_reviewers"),
         ],
     );
-    let states: Vec<String> = setup.fake.requests()[..2]
+    let states: Vec<String> = setup.github().requests()[..2]
         .iter()
         .map(|r| {
             r.query
@@ -163,7 +163,7 @@ fn a_webhook_over_tcp_opens_one_pull_request_on_github() {
     ] {
         assert!(metrics.contains(line), "{line} in:\n{metrics}");
     }
-    setup.fake.assert_contract();
+    setup.github().assert_contract();
     assert_no_secrets(&server);
 }
 
@@ -220,7 +220,7 @@ enum Held {
 }
 
 impl Held {
-    fn arm(setup: &World, step: &Step) -> Held {
+    fn arm(setup: &Forge, step: &Step) -> Held {
         match step {
             Step::Download => {
                 setup.artifacts.stall.store(true, Ordering::SeqCst);
@@ -231,11 +231,11 @@ impl Held {
                 method,
                 template,
                 mode,
-            } => Held::Api(setup.fake.hold(method, template, *mode)),
+            } => Held::Api(setup.github().hold(method, template, *mode)),
         }
     }
 
-    fn wait_arrived(&self, setup: &World) {
+    fn wait_arrived(&self, setup: &Forge) {
         match self {
             Held::Download => wait_until("the download to start", || setup.artifacts.hits() >= 1),
             Held::Push(push) => push.wait_arrived(),
@@ -244,7 +244,7 @@ impl Held {
     }
 
     /// Lets the held request go, and waits until it is over.
-    fn release(&self, setup: &World) {
+    fn release(&self, setup: &Forge) {
         match self {
             Held::Download => setup.artifacts.stall.store(false, Ordering::SeqCst),
             Held::Push(push) => push.release(),
@@ -258,15 +258,15 @@ impl Held {
 
 /// Delivers the seed, stops the server at `step`, starts it again on the same data
 /// directory and checks the delivery finished exactly once.
-fn crash_and_recover(step: Step, stop: Stop) -> (World, Value) {
+fn crash_and_recover(step: Step, stop: Stop) -> (Forge, Value) {
     crash_and_recover_on(step, stop, None)
 }
 
 /// [`crash_and_recover`] with the store at `store` (a PostgreSQL URL), or SQLite.
-fn crash_and_recover_on(step: Step, stop: Stop, store: Option<String>) -> (World, Value) {
-    let setup = World::on_store(store);
+fn crash_and_recover_on(step: Step, stop: Stop, store: Option<String>) -> (Forge, Value) {
+    let setup = Forge::on_store(Kind::GitHub, store);
     let held = Held::arm(&setup, &step);
-    let first = setup.serve("first.log");
+    let first = setup.serve_as("first.log");
     let id = first.post_event(HOOK_TOKEN, &setup.payload());
     held.wait_arrived(&setup);
     let running = first.deliveries(ADMIN_TOKEN);
@@ -298,7 +298,7 @@ fn crash_and_recover_on(step: Step, stop: Stop, store: Option<String>) -> (World
         "{left_behind:?}"
     );
 
-    let second = setup.serve("second.log");
+    let second = setup.serve_as("second.log");
     let detail = second.wait_finished(ADMIN_TOKEN, &id);
     if !before_restart {
         // The held request goes on only now, after the restart has delivered: a late
@@ -320,7 +320,7 @@ fn crash_and_recover_on(step: Step, stop: Stop, store: Option<String>) -> (World
     let line = "courier_deliveries_total{outcome=\"delivered\",provider=\"github\"} 1";
     assert!(metrics.contains(line), "{line} in:\n{metrics}");
     assert_no_secrets(&second);
-    setup.fake.assert_contract();
+    setup.github().assert_contract();
     drop(second);
     (setup, detail)
 }
@@ -379,7 +379,7 @@ fn killed_after_the_push_before_the_pull_request_lookup_answers() {
         Stop::Kill,
     );
     // The restart opened the pull request itself, decorations included.
-    let pr = &setup.fake.prs(REPO)[0];
+    let pr = &setup.github().prs(REPO)[0];
     assert_eq!(pr.labels, vec!["design-tokens".to_owned()]);
 }
 
@@ -422,7 +422,7 @@ fn killed_after_github_created_the_pull_request_it_is_still_decorated() {
         },
         Stop::Kill,
     );
-    let pr = &setup.fake.prs(REPO)[0];
+    let pr = &setup.github().prs(REPO)[0];
     assert_eq!(pr.labels, vec!["design-tokens".to_owned()]);
     assert_eq!(pr.reviewers, vec!["octocat".to_owned()]);
 }
@@ -456,14 +456,14 @@ fn sigterm_while_creating_the_pull_request() {
 /// own commit on the branch, opens the PR and is recorded `delivered` with that commit.
 #[test]
 fn a_pull_request_step_failing_after_the_push_is_retried_and_delivered() {
-    let setup = World::new();
+    let setup = Forge::start(Kind::GitHub);
     // The pipeline tries a provider call 5 times before the attempt gives up.
     for _ in 0..5 {
         setup
-            .fake
+            .github()
             .enqueue_fault("POST", PULLS, Fault::status(502, "Server Error"));
     }
-    let server = setup.serve("serve.log");
+    let server = setup.serve_as("serve.log");
     let id = server.post_event(HOOK_TOKEN, &setup.payload());
     let detail = server.wait_finished(ADMIN_TOKEN, &id);
     assert_delivered_once(&setup, &detail);
@@ -478,12 +478,12 @@ fn a_pull_request_step_failing_after_the_push_is_retried_and_delivered() {
     );
     assert_eq!(attempts[1]["outcome"], "delivered", "{detail}");
     let creates = setup
-        .fake
+        .github()
         .request_lines()
         .iter()
         .filter(|l| *l == "POST /repos/acme/web/pulls")
         .count();
     assert_eq!(creates, 6, "five refused, one accepted");
-    setup.fake.assert_contract();
+    setup.github().assert_contract();
     assert_no_secrets(&server);
 }

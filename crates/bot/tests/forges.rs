@@ -5,409 +5,15 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
-use common::github::HEAD;
-use common::serve::{ArtifactServer, ServeCommand, Server, seed_payload, wait_until, with_job_id};
-use common::world::PushHold;
-use courier_testkit::forges::azure_fake::{AzureFake, Route};
+use common::forge::{ADMIN_TOKEN, Forge, HEAD, HOOK_TOKEN, Kind, PushHold, Step, TOKEN};
+use common::serve::{Server, wait_until};
 use courier_testkit::forges::fault::Fault;
-use courier_testkit::forges::github_fake::GitHubFake;
-use courier_testkit::forges::gitlab_fake::GitLabFake;
-use courier_testkit::forges::hold::{Hold, HoldMode};
-use courier_testkit::{BareRepo, GitServer, make_bare_repo, zip_bytes};
+use courier_testkit::forges::hold::HoldMode;
 
-const TOKEN: &str = "forge-token-3f9a1c7e5b2d";
-const HOOK_TOKEN: &str = "webhook-token-forges-0123";
-const ADMIN_TOKEN: &str = "admin-token-forges-4567";
 /// Bound on waiting for a held request to arrive or settle.
 const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    GitHub,
-    GitLab,
-    Azure,
-}
-
-enum Fake {
-    GitHub(GitHubFake),
-    GitLab(GitLabFake),
-    Azure(AzureFake),
-}
-
-/// A pull (merge) request as the scenarios see it, whatever the forge.
-#[derive(Debug)]
-struct Pr {
-    number: u64,
-    open: bool,
-    title: String,
-    /// The branch it targets.
-    base: String,
-    /// The description as the forge stores it.
-    body: String,
-    comments: Vec<String>,
-    labels: Vec<String>,
-    /// As the forge stores them: GitHub logins, GitLab user ids, Azure identity ids.
-    reviewers: Vec<String>,
-    /// Set to merge (complete, on Azure) once its checks pass.
-    auto_merge: bool,
-}
-
-/// One forge with a repository holding `tokens/colors.css`, the git server behind it,
-/// the artifact server, and a configuration routing hook 5 to it.
-struct Forge {
-    kind: Kind,
-    dir: tempfile::TempDir,
-    _git: GitServer,
-    repo: BareRepo,
-    artifacts: ArtifactServer,
-    /// Declared before the runtime that serves it, so it is dropped first.
-    fake: Fake,
-    _runtime: tokio::runtime::Runtime,
-    config: PathBuf,
-    /// The reviewer the target asks for, as the forge stores it.
-    reviewer: String,
-}
-
-impl Forge {
-    fn start(kind: Kind) -> Forge {
-        Forge::on_store(kind, None)
-    }
-
-    /// The same with `store:` set (a PostgreSQL URL); `None`: SQLite in the data directory.
-    fn on_store(kind: Kind, store: Option<String>) -> Forge {
-        Forge::build(kind, store, "", None)
-    }
-
-    /// The same with more settings for the target (YAML lines, indented as its keys).
-    fn with_target(kind: Kind, settings: &str) -> Forge {
-        Forge::build(kind, None, settings, None)
-    }
-
-    /// A repository whose default branch is `default`, and a target that names no
-    /// `branch`.
-    fn with_default_branch(kind: Kind, default: &str) -> Forge {
-        Forge::build(kind, None, "", Some(default))
-    }
-
-    fn build(
-        kind: Kind,
-        store: Option<String>,
-        target_settings: &str,
-        default_branch: Option<&str>,
-    ) -> Forge {
-        let store = store
-            .map(|url| format!("store: {url}\n"))
-            .unwrap_or_default();
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("repos");
-        // Where each forge's clone URL puts the repository under `git_url`.
-        let (slug, repo_dir) = match kind {
-            Kind::GitHub => ("acme/web", root.join("acme")),
-            Kind::GitLab => ("acme/design/web", root.join("acme/design")),
-            Kind::Azure => ("Design/web", root.join("contoso/Design/_git")),
-        };
-        std::fs::create_dir_all(&repo_dir).unwrap();
-        let repo = make_bare_repo(
-            &repo_dir,
-            "web",
-            default_branch.unwrap_or("main"),
-            &[("README.md", b"# web\n"), ("tokens/colors.css", b"old\n")],
-        );
-        let git = GitServer::start(&root, TOKEN);
-        let artifacts = ArtifactServer::start(export_v1());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let git_url = git.url("");
-        let git_url = git_url.trim_end_matches(".git");
-        // The reviewer as the configuration names it, and as the forge stores it.
-        let (fake, connection, (reviewer_name, reviewer)) = runtime.block_on(async {
-            match kind {
-                Kind::GitHub => {
-                    let fake = GitHubFake::start().await;
-                    fake.accept_token(TOKEN);
-                    fake.add_repo(slug);
-                    fake.add_branch(slug, HEAD);
-                    fake.add_branch(slug, default_branch.unwrap_or("main"));
-                    fake.add_collaborator(slug, "octocat");
-                    let api = fake.api_url();
-                    let yaml = format!("kind: github\n    api_url: {api}");
-                    let reviewer = ("octocat".to_owned(), "octocat".to_owned());
-                    (Fake::GitHub(fake), yaml, reviewer)
-                }
-                Kind::GitLab => {
-                    let fake = GitLabFake::start().await;
-                    fake.accept_token(TOKEN);
-                    fake.add_project(slug);
-                    fake.add_branch(slug, HEAD);
-                    fake.add_branch(slug, default_branch.unwrap_or("main"));
-                    let id = fake.add_user("designer", &[slug]);
-                    let url = fake.base_url();
-                    let reviewer = ("designer".to_owned(), id.to_string());
-                    (
-                        Fake::GitLab(fake),
-                        format!("kind: gitlab\n    url: {url}"),
-                        reviewer,
-                    )
-                }
-                Kind::Azure => {
-                    let fake = AzureFake::start("contoso").await;
-                    fake.accept_token(TOKEN, "courier-identity");
-                    fake.add_repo(slug);
-                    fake.add_branch(slug, HEAD);
-                    fake.add_branch(slug, default_branch.unwrap_or("main"));
-                    let id = "5f0a2c1e-8b7d-4e3a-9c6f-0d1b2a3c4e5f";
-                    fake.add_identity(id);
-                    let url = fake.base_url();
-                    let yaml = format!("kind: azure\n    organization: contoso\n    url: {url}");
-                    (Fake::Azure(fake), yaml, (id.to_owned(), id.to_owned()))
-                }
-            }
-        });
-        let branch = match default_branch {
-            None => "        branch: main\n",
-            Some(_) => "",
-        };
-        let config = dir.path().join("courier.yaml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
-listen: 127.0.0.1:0
-data_dir: ./data
-{store}workers: 2
-webhook: {{ tokens: ["{HOOK_TOKEN}"] }}
-admin: {{ tokens: ["{ADMIN_TOKEN}"] }}
-platform:
-  insecure_hosts: ["127.0.0.1"]
-connections:
-  forge:
-    {connection}
-    token: "${{TEST_FORGE_TOKEN}}"
-    git_url: {git_url}
-hooks:
-  - match: {{ hook_id: "5" }}
-    targets:
-      - connection: forge
-        repository: {slug}
-{branch}        relative_path: tokens
-        purge_directory: true
-        pull_request_title: "Tokens {{{{ version.version }}}}"
-        labels: [design-tokens]
-        reviewers: [{reviewer_name}]
-{target_settings}"#
-            ),
-        )
-        .unwrap();
-        Forge {
-            kind,
-            dir,
-            _git: git,
-            repo,
-            artifacts,
-            fake,
-            _runtime: runtime,
-            config,
-            reviewer,
-        }
-    }
-
-    fn slug(&self) -> &'static str {
-        match self.kind {
-            Kind::GitHub => "acme/web",
-            Kind::GitLab => "acme/design/web",
-            Kind::Azure => "Design/web",
-        }
-    }
-
-    fn serve(&self) -> Server {
-        self.serve_as("serve.log")
-    }
-
-    fn serve_as(&self, log: &str) -> Server {
-        ServeCommand::new(self.dir.path(), &self.config, &self.dir.path().join(log))
-            .env("TEST_FORGE_TOKEN", TOKEN)
-            .start()
-    }
-
-    /// The seed's job with this id, its artifact on the local artifact server.
-    fn job(&self, id: &str) -> String {
-        with_job_id(&seed_payload(&self.artifacts.url()), id)
-    }
-
-    fn serve_export(&self, files: &[(&str, &[u8])]) {
-        *self.artifacts.zip.lock().unwrap() = zip_bytes(files);
-    }
-
-    /// Pull requests from the head branch, oldest first.
-    fn prs(&self) -> Vec<Pr> {
-        let slug = self.slug();
-        match &self.fake {
-            Fake::GitHub(fake) => fake
-                .prs(slug)
-                .into_iter()
-                .filter(|p| p.head == HEAD)
-                .map(|p| Pr {
-                    number: p.number,
-                    open: p.state == "open",
-                    title: p.title,
-                    base: p.base,
-                    body: p.body,
-                    comments: p.comments.into_iter().map(|(_, body)| body).collect(),
-                    labels: p.labels,
-                    reviewers: p.reviewers,
-                    auto_merge: p.auto_merge,
-                })
-                .collect(),
-            Fake::GitLab(fake) => fake
-                .mrs(slug)
-                .into_iter()
-                .filter(|m| m.source_branch == HEAD)
-                .map(|m| Pr {
-                    number: m.iid,
-                    open: m.state == "opened",
-                    title: m.title,
-                    base: m.target_branch,
-                    body: m.description,
-                    comments: m
-                        .notes
-                        .into_iter()
-                        .filter(|(_, _, system)| !system)
-                        .map(|(_, body, _)| body)
-                        .collect(),
-                    labels: m.labels,
-                    reviewers: m.reviewer_ids.iter().map(u64::to_string).collect(),
-                    auto_merge: m.auto_merge,
-                })
-                .collect(),
-            Fake::Azure(fake) => fake
-                .prs()
-                .into_iter()
-                .filter(|p| p.source == format!("refs/heads/{HEAD}"))
-                .map(|p| Pr {
-                    number: p.id,
-                    open: p.status == "active",
-                    title: p.title,
-                    base: p.target.trim_start_matches("refs/heads/").to_owned(),
-                    body: p.description,
-                    comments: p
-                        .threads
-                        .into_iter()
-                        .flat_map(|t| t.comments.into_iter().map(|(_, text, _)| text))
-                        .collect(),
-                    labels: p.labels,
-                    reviewers: p.reviewers,
-                    auto_merge: p.auto_complete_set_by.is_some(),
-                })
-                .collect(),
-        }
-    }
-
-    /// A pull request from the head branch opened by an earlier export.
-    fn seed_open_pr(&self) -> u64 {
-        let slug = self.slug();
-        let (title, body) = ("Tokens v0.0", "The previous export.");
-        match &self.fake {
-            Fake::GitHub(fake) => fake.seed_pr(slug, HEAD, "main", title, body, "open"),
-            Fake::GitLab(fake) => fake.seed_mr(slug, HEAD, "main", title, body, "opened"),
-            Fake::Azure(fake) => fake.seed_pr(slug, HEAD, "main", title, body, "active"),
-        }
-    }
-
-    /// The fakes model the forge's API, while the branch lives on the git server: after a
-    /// push, tell the fake where the head branch now points, as the forge would know.
-    fn sync_head(&self) {
-        let tip = self
-            .repo
-            .rev_parse(HEAD)
-            .expect("the head branch was pushed");
-        match &self.fake {
-            Fake::GitHub(fake) => fake.move_branch(self.slug(), HEAD, &tip),
-            Fake::GitLab(fake) => fake.move_branch(self.slug(), HEAD, &tip),
-            Fake::Azure(fake) => fake.move_branch(self.slug(), HEAD, &tip),
-        }
-    }
-
-    fn has_head_branch(&self) -> bool {
-        match &self.fake {
-            Fake::GitHub(fake) => fake.has_branch(self.slug(), HEAD),
-            Fake::GitLab(fake) => fake.has_branch(self.slug(), HEAD),
-            Fake::Azure(fake) => fake.has_branch(self.slug(), HEAD),
-        }
-    }
-
-    /// Holds the next pull request creation (see [`HoldMode`]).
-    fn hold_create(&self, mode: HoldMode) -> Hold {
-        self.hold(Step::Create, mode)
-    }
-
-    /// Holds the next call of one step of the pull request's life.
-    fn hold(&self, step: Step, mode: HoldMode) -> Hold {
-        match (&self.fake, route(self.kind, step)) {
-            (Fake::GitHub(fake), Call::Rest(method, path)) => fake.hold(method, path, mode),
-            (Fake::GitLab(fake), Call::Rest(method, path)) => fake.hold(method, path, mode),
-            (Fake::Azure(fake), Call::Azure(route)) => fake.hold(route, mode),
-            _ => unreachable!("route() answers each forge in its own kind"),
-        }
-    }
-
-    /// Holds the next comment on a pull request.
-    fn hold_comment(&self, mode: HoldMode) -> Hold {
-        self.hold(Step::Comment, mode)
-    }
-
-    /// The next pull request creation is answered 429 with `Retry-After: seconds`.
-    fn rate_limit_next_create(&self, seconds: u64) {
-        let fault = Fault::with_headers(
-            429,
-            "Too many requests",
-            &[("retry-after", &seconds.to_string())],
-        );
-        self.fault_next(Step::Create, fault);
-    }
-
-    /// The next call of `step` is answered with `fault`.
-    fn fault_next(&self, step: Step, fault: Fault) {
-        match (&self.fake, route(self.kind, step)) {
-            (Fake::GitHub(fake), Call::Rest(method, path)) => {
-                fake.enqueue_fault(method, path, fault)
-            }
-            (Fake::GitLab(fake), Call::Rest(method, path)) => {
-                fake.enqueue_fault(method, path, fault)
-            }
-            (Fake::Azure(fake), Call::Azure(route)) => fake.enqueue_fault(route, fault),
-            _ => unreachable!("route() answers each forge in its own kind"),
-        }
-    }
-
-    fn assert_contract(&self) {
-        match &self.fake {
-            Fake::GitHub(fake) => fake.assert_contract(),
-            Fake::GitLab(fake) => fake.assert_contract(),
-            Fake::Azure(fake) => fake.assert_contract(),
-        }
-    }
-
-    fn provider(&self) -> &'static str {
-        match self.kind {
-            Kind::GitHub => "github",
-            Kind::GitLab => "gitlab",
-            Kind::Azure => "azure",
-        }
-    }
-}
-
-fn export_v1() -> Vec<u8> {
-    zip_bytes(&[
-        ("colors.css", b":root { --primary: #1463ff; }\n"),
-        ("nested/typography.css", b":root { --body: 16px; }\n"),
-    ])
-}
 
 /// Open (labelled, with its reviewer), then update for a newer export, then close when an
 /// export equals the base.
@@ -424,7 +30,7 @@ fn opens_updates_and_closes(kind: Kind) {
     let prs = forge.prs();
     assert_eq!(prs.len(), 1, "{kind:?}: {prs:?}");
     assert!(
-        prs[0].open && prs[0].title == "Tokens v0.1",
+        prs[0].open && prs[0].title == "Tokens v0.1: 2 files",
         "{kind:?}: {prs:?}"
     );
     let number = prs[0].number;
@@ -614,56 +220,6 @@ enum KillAt {
     /// While the forge holds one call of the pull-request step, before or after applying
     /// it.
     Forge(Step, HoldMode),
-}
-
-/// A forge call of the pull-request step a kill can land in.
-#[derive(Clone, Copy, Debug)]
-enum Step {
-    /// Looking up the head branch's open pull request.
-    Lookup,
-    Create,
-    /// Putting the labels on the new pull request (its first decoration).
-    Labels,
-    /// A comment on the pull request (a failed job's report).
-    Comment,
-}
-
-/// Where a fake serves a call: a REST method and path template (GitHub, GitLab), or an
-/// Azure DevOps route.
-enum Call {
-    Rest(&'static str, &'static str),
-    Azure(Route),
-}
-
-/// The call of `step` on each forge.
-fn route(kind: Kind, step: Step) -> Call {
-    use Call::{Azure, Rest};
-    match (kind, step) {
-        (Kind::GitHub, Step::Lookup) => Rest("GET", "/repos/{owner}/{repo}/pulls"),
-        (Kind::GitHub, Step::Create) => Rest("POST", "/repos/{owner}/{repo}/pulls"),
-        (Kind::GitHub, Step::Labels) => {
-            Rest("POST", "/repos/{owner}/{repo}/issues/{issue_number}/labels")
-        }
-        (Kind::GitHub, Step::Comment) => Rest(
-            "POST",
-            "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-        ),
-        (Kind::GitLab, Step::Lookup) => Rest("GET", "/api/v4/projects/{id}/merge_requests"),
-        (Kind::GitLab, Step::Create) => Rest("POST", "/api/v4/projects/{id}/merge_requests"),
-        // GitLab adds labels by editing the merge request.
-        (Kind::GitLab, Step::Labels) => Rest(
-            "PUT",
-            "/api/v4/projects/{id}/merge_requests/{merge_request_iid}",
-        ),
-        (Kind::GitLab, Step::Comment) => Rest(
-            "POST",
-            "/api/v4/projects/{id}/merge_requests/{noteable_id}/notes",
-        ),
-        (Kind::Azure, Step::Lookup) => Azure(Route::ListPullRequests),
-        (Kind::Azure, Step::Create) => Azure(Route::CreatePullRequest),
-        (Kind::Azure, Step::Labels) => Azure(Route::CreateLabel),
-        (Kind::Azure, Step::Comment) => Azure(Route::CreateThread),
-    }
 }
 
 /// Killed (SIGKILL) mid-delivery and started again on the same data: the delivery ends
@@ -885,7 +441,7 @@ fn a_creation_race_ends_with_one_pull_request(kind: Kind) {
         "{kind:?}: the one that won the race: {prs:?}"
     );
     assert_eq!(
-        prs[0].title, "Tokens v0.1",
+        prs[0].title, "Tokens v0.1: 2 files",
         "{kind:?}: updated to this export"
     );
     forge.assert_contract();
@@ -975,7 +531,7 @@ fn the_description_shows_token_changes(kind: Kind) {
                 "{kind:?}: the marker survives: {body}"
             );
         }
-        Kind::GitHub | Kind::GitLab => {
+        Kind::Git | Kind::GitHub | Kind::GitLab => {
             for row in [
                 "| `primary` | changed | `#1463ff` | `#0550ae` |",
                 "| `radius-full` | renamed from `radius-pill` | `999px` | `999px` |",
@@ -1026,8 +582,8 @@ fn the_description_shows_token_changes(kind: Kind) {
 /// auto-complete), and records no warning where the repository allows it.
 fn auto_merge_is_requested(kind: Kind) {
     let forge = Forge::with_target(kind, "        auto_merge: true\n");
-    if let Fake::GitHub(fake) = &forge.fake {
-        fake.set_auto_merge_allowed(forge.slug(), true);
+    if kind == Kind::GitHub {
+        forge.github().set_auto_merge_allowed(forge.slug(), true);
     }
     let server = forge.serve();
     let id = server.post_event(HOOK_TOKEN, &forge.job("6"));

@@ -9,28 +9,28 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::github::{HEAD, REPO, web_target_yaml};
+use common::forge::{ADMIN_TOKEN, Forge, HEAD, HOOK_TOKEN, Kind, assert_no_secrets};
 use common::serve::{Server, http, wait_until, with_job_id};
-use common::world::{ADMIN_TOKEN, HOOK_TOKEN, World, assert_no_secrets};
 use courier::store::{NewDelivery, NewJob, Routing, Store};
 use courier_core::config::Store as StoreConfig;
 use courier_testkit::forges::github_fake::HoldMode;
 use serde_json::Value;
 
+const REPO: &str = "acme/web";
 const COMMENTS: &str = "/repos/{owner}/{repo}/issues/{issue_number}/comments";
 const HOLD_WAIT: Duration = Duration::from_secs(60);
 
 /// The seed's job, ended with `Failure`.
-fn failed(world: &World) -> String {
+fn failed(world: &Forge) -> String {
     let payload = world.payload();
     assert!(payload.contains("\"status\": \"Success\""));
     payload.replace("\"status\": \"Success\"", "\"status\": \"Failure\"")
 }
 
 /// Comments Courier wrote about failed exports on pull request `number`.
-fn failure_comments(world: &World, number: u64) -> Vec<String> {
+fn failure_comments(world: &Forge, number: u64) -> Vec<String> {
     world
-        .fake
+        .github()
         .pr(REPO, number)
         .comments
         .into_iter()
@@ -40,8 +40,8 @@ fn failure_comments(world: &World, number: u64) -> Vec<String> {
 }
 
 /// An open pull request from the target's head branch, as an earlier export left it.
-fn open_pr(world: &World) -> u64 {
-    world.fake.seed_pr(
+fn open_pr(world: &Forge) -> u64 {
+    world.github().seed_pr(
         REPO,
         HEAD,
         "main",
@@ -53,8 +53,8 @@ fn open_pr(world: &World) -> u64 {
 
 #[test]
 fn a_failed_job_is_told_once_on_the_open_pull_request() {
-    let world = World::new();
-    let server = world.serve("serve.log");
+    let world = Forge::start(Kind::GitHub);
+    let server = world.serve_as("serve.log");
 
     // No pull request yet: nothing to tell, and that is recorded.
     let early = server.post_event(HOOK_TOKEN, &with_job_id(&failed(&world), "5"));
@@ -104,21 +104,21 @@ fn a_failed_job_is_told_once_on_the_open_pull_request() {
     let (_, metrics) = http(server.addr, "GET", "/metrics", "", "");
     let line = "courier_deliveries_total{outcome=\"commented\",provider=\"github\"} 1";
     assert!(metrics.contains(line), "{line} in:\n{metrics}");
-    world.fake.assert_contract();
+    world.github().assert_contract();
     assert_no_secrets(&server);
 }
 
 #[test]
 fn killed_after_the_failure_comment_was_made_before_it_was_recorded() {
-    let world = World::new();
+    let world = Forge::start(Kind::GitHub);
     let number = open_pr(&world);
-    let hold = world.fake.hold("POST", COMMENTS, HoldMode::AfterApply);
-    let first = world.serve("first.log");
+    let hold = world.github().hold("POST", COMMENTS, HoldMode::AfterApply);
+    let first = world.serve_as("first.log");
     let id = first.post_event(HOOK_TOKEN, &failed(&world));
     assert!(hold.wait_arrived(HOLD_WAIT), "the comment was posted");
     first.kill_hard();
 
-    let second = world.serve("second.log");
+    let second = world.serve_as("second.log");
     let detail = second.wait_finished(ADMIN_TOKEN, &id);
     hold.release();
     assert!(hold.wait_settled(HOLD_WAIT));
@@ -127,7 +127,7 @@ fn killed_after_the_failure_comment_was_made_before_it_was_recorded() {
     assert_eq!(outcomes, ["lease_expired", "commented"], "{detail}");
     // The restart found the crashed run's comment and wrote none of its own.
     assert_eq!(failure_comments(&world, number).len(), 1);
-    world.fake.assert_contract();
+    world.github().assert_contract();
 }
 
 /// A target with an explicit id, delivering to `repository`.
@@ -139,13 +139,6 @@ fn target_with_id(id: &str, repository: &str) -> String {
         branch: main
         relative_path: src/tokens
 "#
-    )
-}
-
-fn hooks(targets: &[String]) -> String {
-    format!(
-        "hooks:\n  - match: {{ hook_id: \"5\" }}\n    targets:\n{}",
-        targets.concat()
     )
 }
 
@@ -162,20 +155,20 @@ fn branches(repo: &courier_testkit::BareRepo) -> Vec<String> {
 
 #[test]
 fn queued_deliveries_follow_their_target_not_its_position() {
-    let world = World::new();
+    let world = Forge::start(Kind::GitHub);
     let mobile = world.add_repo("acme/mobile");
     let extra = world.add_repo("acme/extra");
     let tablet = world.add_repo("acme/tablet");
     world.write_config(
         2,
-        &hooks(&[web_target_yaml(), target_with_id("mobile", "acme/mobile")]),
+        &world.hooks(&[world.target_yaml(), target_with_id("mobile", "acme/mobile")]),
     );
     // The deliveries wait in the download while the configuration changes under them.
     world
         .artifacts
         .stall
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let first = world.serve("first.log");
+    let first = world.serve_as("first.log");
     let ids = first.post_event_for(HOOK_TOKEN, &world.payload(), 2);
     wait_until("the download to start", || world.artifacts.hits() >= 1);
     first.kill_hard();
@@ -184,17 +177,17 @@ fn queued_deliveries_follow_their_target_not_its_position() {
     // another repository.
     world.write_config(
         2,
-        &hooks(&[
+        &world.hooks(&[
             target_with_id("extra", "acme/extra"),
             target_with_id("mobile", "acme/tablet"),
-            web_target_yaml(),
+            world.target_yaml(),
         ]),
     );
     world
         .artifacts
         .stall
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    let second = world.serve("second.log");
+    let second = world.serve_as("second.log");
     let details: Vec<Value> = ids
         .iter()
         .map(|id| second.wait_finished(ADMIN_TOKEN, id))
@@ -213,7 +206,7 @@ fn queued_deliveries_follow_their_target_not_its_position() {
         world.repo.rev_parse(HEAD).as_deref(),
         web["delivery"]["commit"].as_str()
     );
-    assert_eq!(world.head_prs().len(), 1);
+    assert_eq!(world.prs().len(), 1);
 
     let moved = by_target("mobile");
     assert_eq!(moved["delivery"]["state"], "failed", "{moved}");
@@ -227,9 +220,12 @@ fn queued_deliveries_follow_their_target_not_its_position() {
         assert_eq!(branches(repo), ["main"], "{}", repo.path.display());
     }
     for slug in ["acme/mobile", "acme/extra", "acme/tablet"] {
-        assert!(world.fake.prs(slug).is_empty(), "no pull request on {slug}");
+        assert!(
+            world.github().prs(slug).is_empty(),
+            "no pull request on {slug}"
+        );
     }
-    world.fake.assert_contract();
+    world.github().assert_contract();
 }
 
 /// Deliveries queued before targets had ids name a position (`hooks[H].targets[T]`). After
@@ -237,7 +233,7 @@ fn queued_deliveries_follow_their_target_not_its_position() {
 /// repository they were queued for, and fail with the reason when it does not.
 #[test]
 fn deliveries_queued_by_position_before_ids_still_land_where_they_were_meant_to() {
-    let world = World::new();
+    let world = Forge::start(Kind::GitHub);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let legacy = |job_id: &str, repository: &str| NewJob {
         workspace_id: "1".into(),
@@ -265,10 +261,10 @@ fn deliveries_queued_by_position_before_ids_still_land_where_they_were_meant_to(
         (same.deliveries[0].clone(), moved.deliveries[0].clone())
     });
 
-    let server = world.serve("serve.log");
+    let server = world.serve_as("serve.log");
     let detail = server.wait_finished(ADMIN_TOKEN, same.as_str());
     assert_eq!(detail["delivery"]["state"], "delivered", "{detail}");
-    assert_eq!(world.head_prs().len(), 1);
+    assert_eq!(world.prs().len(), 1);
     let detail = server.wait_finished(ADMIN_TOKEN, moved.as_str());
     assert_eq!(detail["delivery"]["state"], "failed", "{detail}");
     let error = detail["delivery"]["last_error"].as_str().unwrap();
@@ -304,7 +300,7 @@ fn a_delivery_whose_lease_was_taken_over_stops_before_any_further_write() {
     let Some(database) = runtime.block_on(common::postgres_database_url()) else {
         return;
     };
-    let world = World::on_store(Some(database));
+    let world = Forge::on_store(Kind::GitHub, Some(database));
     let push = world.hold_first_push();
     let a = world.replica("a").start();
     let id = a.post_event(HOOK_TOKEN, &world.payload());
@@ -319,7 +315,7 @@ fn a_delivery_whose_lease_was_taken_over_stops_before_any_further_write() {
     let detail = b.wait_finished(ADMIN_TOKEN, &id);
     assert_eq!(detail["delivery"]["state"], "delivered", "{detail}");
     let delivered = detail["delivery"]["commit"].as_str().unwrap().to_owned();
-    let calls_by_b = world.fake.request_lines();
+    let calls_by_b = world.github().request_lines();
 
     // A wakes up, finds its lease gone and stops; then its held push goes on, and the
     // git server refuses it, since the branch is no longer where A found it.
@@ -335,9 +331,9 @@ fn a_delivery_whose_lease_was_taken_over_stops_before_any_further_write() {
         Some(delivered.as_str())
     );
     assert_eq!(world.commits_on_head(), "1");
-    assert_eq!(world.head_prs().len(), 1);
+    assert_eq!(world.prs().len(), 1);
     assert_eq!(
-        world.fake.request_lines(),
+        world.github().request_lines(),
         calls_by_b,
         "replica A made no pull-request call after losing its lease"
     );
@@ -356,7 +352,7 @@ fn a_delivery_whose_lease_was_taken_over_stops_before_any_further_write() {
     );
     assert_eq!(metric(&a, "courier_deliveries_running"), 0.0);
     assert_eq!(metric(&a, "courier_delivery_leases_lost_total"), 1.0);
-    world.fake.assert_contract();
+    world.github().assert_contract();
     assert_no_secrets(&a);
     assert_no_secrets(&b);
 }

@@ -23,17 +23,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::serve::{SEED_ARTIFACT_URL, SEED_V1, ServeCommand, Server, http, with_job_id};
-use courier_testkit::forges::github_fake::GitHubFake;
-use courier_testkit::{BareRepo, GitServer, make_bare_repo, zip_bytes};
+use common::forge::{Forge, HOOK_TOKEN, Kind, TOKEN};
+use common::serve::{SEED_ARTIFACT_URL, SEED_V1, Server, http, with_job_id};
+use courier_testkit::{BareRepo, make_bare_repo, zip_bytes};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{Connection, Row};
 
-/// GitHub takes the same token for the API and for git over HTTPS.
-const TOKEN: &str = "ghp_replicas_token_8d1e4c7a2b5f";
-const HOOK_TOKEN: &str = "webhook-token-replicas-0123";
-const ADMIN_TOKEN: &str = "admin-token-replicas-4567";
 /// Targets, each its own repository and head branch (a serialisation key of its own).
 const TARGETS: usize = 50;
 const REPLICAS: usize = 3;
@@ -96,15 +92,14 @@ struct Cluster {
     /// Killed first when the test ends, whatever happened.
     replicas: Vec<Option<Server>>,
     addrs: Vec<SocketAddr>,
-    fake: GitHubFake,
-    git: GitServer,
+    /// The GitHub fake, the git server and the configuration.
+    forge: Forge,
     repos: Vec<BareRepo>,
     artifacts: SocketAddr,
     stall: Arc<AtomicBool>,
     downloads: Arc<AtomicUsize>,
     database: String,
-    dir: tempfile::TempDir,
-    /// The fake and the artifact server run on it; dropped last.
+    /// The artifact server runs on it; dropped last.
     runtime: tokio::runtime::Runtime,
 }
 
@@ -118,22 +113,16 @@ impl Cluster {
             .build()
             .unwrap();
         let database = runtime.block_on(common::postgres_database_url())?;
-        let dir = tempfile::tempdir().unwrap();
+        let forge = Forge::on_store(Kind::GitHub, Some(database.clone()));
 
         // 50 repositories: one made with the git CLI, the others copies of it. Each keeps
         // a reflog of its branches, which is how the order of pushes is checked.
-        let root = dir.path().join("repos");
-        std::fs::create_dir_all(root.join("acme")).unwrap();
-        let template = make_bare_repo(
-            &root.join("acme"),
-            "r00",
-            "main",
-            &[("README.md", b"# tokens\n")],
-        );
+        let root = forge.git.root().join("acme");
+        let template = make_bare_repo(&root, "r00", "main", &[("README.md", b"# tokens\n")]);
         template.set_config("core.logAllRefUpdates", "always");
         let mut repos = vec![template.clone()];
         for target in 1..TARGETS {
-            let path = root.join("acme").join(format!("r{target:02}.git"));
+            let path = root.join(format!("r{target:02}.git"));
             let copied = std::process::Command::new("cp")
                 .arg("-a")
                 .arg(&template.path)
@@ -143,15 +132,12 @@ impl Cluster {
             assert!(copied.success());
             repos.push(BareRepo { path });
         }
-        let git = GitServer::start(&root, TOKEN);
-
-        let fake = runtime.block_on(GitHubFake::start());
-        fake.accept_token(TOKEN);
         for target in 0..TARGETS {
-            fake.add_repo(&repository(target));
-            fake.add_branch(&repository(target), "main");
             // The fake models the API only; the pushed branch lives on the git server.
-            fake.add_branch(&repository(target), &head_branch(target));
+            forge.github().add_repo(&repository(target));
+            forge
+                .github()
+                .add_branch(&repository(target), &head_branch(target));
         }
         let stall = Arc::new(AtomicBool::new(false));
         let downloads = Arc::new(AtomicUsize::new(0));
@@ -175,59 +161,30 @@ impl Cluster {
                 head = head_branch(target),
             ));
         }
+        forge.write_config(WORKERS_PER_REPLICA as u32, &format!("hooks:{hooks}"));
         let mut cluster = Cluster {
             replicas: Vec::new(),
             addrs: Vec::new(),
-            fake,
-            git,
+            forge,
             repos,
             artifacts,
             stall,
             downloads,
             database,
-            dir,
             runtime,
         };
         for replica in 0..REPLICAS {
-            // A data directory, hence a repository cache, of its own per replica.
-            let home = cluster.dir.path().join(format!("r{replica}"));
-            std::fs::create_dir_all(&home).unwrap();
-            let config = home.join("courier.yaml");
-            std::fs::write(
-                &config,
-                format!(
-                    r#"
-data_dir: ./data
-store: {store}
-workers: {WORKERS_PER_REPLICA}
-webhook: {{ tokens: ["{HOOK_TOKEN}"] }}
-admin: {{ tokens: ["{ADMIN_TOKEN}"] }}
-platform:
-  insecure_hosts: ["127.0.0.1"]
-connections:
-  github:
-    kind: github
-    token: "${{TEST_GITHUB_TOKEN}}"
-    api_url: {api}
-    git_url: {git}
-hooks:{hooks}"#,
-                    store = cluster.database,
-                    api = cluster.fake.api_url(),
-                    git = cluster.git.url("").trim_end_matches(".git"),
-                ),
-            )
-            .unwrap();
             // The last replica logs JSON, the others the human format: both must name it.
             let format = if replica == REPLICAS - 1 {
                 "json"
             } else {
                 "human"
             };
-            let server = ServeCommand::new(&home, &config, &home.join("serve.log"))
-                .env("TEST_GITHUB_TOKEN", TOKEN)
+            // A data directory, hence a repository cache, of its own per replica.
+            let server = cluster
+                .forge
+                .replica(&format!("r{replica}"))
                 .env("COURIER_LOG_FORMAT", format)
-                .arg("--replica-id")
-                .arg(&format!("r{replica}"))
                 .lease_seconds(lease_seconds)
                 .start();
             cluster.addrs.push(server.addr);
@@ -338,13 +295,7 @@ hooks:{hooks}"#,
     fn logs_tail(&self) -> String {
         let mut out = String::new();
         for replica in 0..REPLICAS {
-            let log = std::fs::read_to_string(
-                self.dir
-                    .path()
-                    .join(format!("r{replica}"))
-                    .join("serve.log"),
-            )
-            .unwrap_or_default();
+            let log = self.log(replica);
             let lines: Vec<&str> = log.lines().collect();
             let tail = &lines[lines.len().saturating_sub(15)..];
             out.push_str(&format!("--- r{replica}\n{}\n", tail.join("\n")));
@@ -353,13 +304,8 @@ hooks:{hooks}"#,
     }
 
     fn log(&self, replica: usize) -> String {
-        std::fs::read_to_string(
-            self.dir
-                .path()
-                .join(format!("r{replica}"))
-                .join("serve.log"),
-        )
-        .unwrap_or_default()
+        std::fs::read_to_string(self.forge.dir.path().join(format!("r{replica}.log")))
+            .unwrap_or_default()
     }
 
     fn repo(&self, target: usize) -> &Path {
@@ -623,7 +569,7 @@ fn check_settled(cluster: &Cluster, posted: &Posted, dead: Option<usize>) {
             "target {target}: the branch holds the newest export"
         );
 
-        let prs = cluster.fake.prs(&repository(target));
+        let prs = cluster.forge.github().prs(&repository(target));
         assert_eq!(prs.len(), 1, "target {target}: one pull request");
         let pr = &prs[0];
         assert_eq!(
@@ -652,7 +598,7 @@ fn check_settled(cluster: &Cluster, posted: &Posted, dead: Option<usize>) {
     if dead.is_none() {
         assert_eq!((accepted, duplicates), (jobs as u64, jobs as u64));
     }
-    cluster.fake.assert_contract();
+    cluster.forge.github().assert_contract();
 }
 
 /// The value of one counter line in a Prometheus text exposition (0 when absent).

@@ -5,131 +5,19 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::Ordering;
 
-use common::serve::{
-    ArtifactServer, PLATFORM_TOKEN, ServeCommand, Server, http, seed_payload, wait_until,
-    with_job_id,
-};
-use courier_testkit::{BareRepo, GitServer, make_bare_repo, zip_bytes};
+use common::forge::{ADMIN_TOKEN, Forge, HOOK_TOKEN, Kind, TOKEN};
+use common::serve::{PLATFORM_TOKEN, http, wait_until, with_job_id};
 use serde_json::Value;
 
-const GIT_TOKEN: &str = "git-token-3f9c2a7d51e84b06";
-const HOOK_TOKEN: &str = "webhook-token-0123456789";
-const ADMIN_TOKEN: &str = "admin-token-abcdef012345";
-
-struct Setup {
-    dir: tempfile::TempDir,
-    _git: GitServer,
-    repo: BareRepo,
-    artifacts: ArtifactServer,
-    config: PathBuf,
-}
-
-impl Setup {
-    fn new() -> Setup {
-        Setup::build(false, |_| String::new())
-    }
-
-    /// With the platform API and its PAT configured, and `webhook.verify_with_platform`.
-    fn verified() -> Setup {
-        Setup::build(true, |_| String::new())
-    }
-
-    /// Each job to a branch of its own, so that none supersedes another.
-    fn branch_per_job() -> Setup {
-        Setup::build(false, |_| {
-            "        head_branch: \"courier/{{ job.id }}\"\n".to_owned()
-        })
-    }
-
-    /// The job fans out to a second target: the same repository, another directory.
-    fn fan_out() -> Setup {
-        Setup::build(false, |url| {
-            format!(
-                "      - connection: server\n        repository: {url}\n        branch: main\n        relative_path: copy\n"
-            )
-        })
-    }
-
-    /// `target_extra` gets the repository URL and adds to the hook's one target entry.
-    fn build(verify: bool, target_extra: impl Fn(&str) -> String) -> Setup {
-        let dir = tempfile::tempdir().unwrap();
-        let repos = dir.path().join("repos");
-        std::fs::create_dir_all(&repos).unwrap();
-        let repo = make_bare_repo(&repos, "web", "main", &[("README.md", b"# web\n")]);
-        let git = GitServer::start(&repos, GIT_TOKEN);
-        let artifacts = ArtifactServer::start(zip_bytes(&[
-            ("colors.css", b":root { --primary: #1463ff; }\n"),
-            ("nested/typography.css", b":root { --body: 16px; }\n"),
-        ]));
-        let config = dir.path().join("courier.yaml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
-listen: 127.0.0.1:0
-data_dir: ./data
-workers: 2
-webhook: {{ tokens: ["{HOOK_TOKEN}"], verify_with_platform: {verify} }}
-admin: {{ tokens: ["{ADMIN_TOKEN}"] }}
-platform:
-  insecure_hosts: ["127.0.0.1"]
-{platform}
-connections:
-  server:
-    kind: git
-    token: "${{TEST_GIT_TOKEN}}"
-hooks:
-  - match: {{ hook_id: "5" }}
-    targets:
-      - connection: server
-        repository: {url}
-        branch: main
-        relative_path: tokens
-{target_extra}"#,
-                url = git.url("web"),
-                target_extra = target_extra(&git.url("web")),
-                platform = if verify {
-                    format!(
-                        "  api_url: {}\n  token: \"${{TEST_PLATFORM_TOKEN}}\"",
-                        artifacts.api_url()
-                    )
-                } else {
-                    String::new()
-                },
-            ),
-        )
-        .unwrap();
-        Setup {
-            dir,
-            _git: git,
-            repo,
-            artifacts,
-            config,
-        }
-    }
-
-    fn payload(&self) -> String {
-        seed_payload(&self.artifacts.url())
-    }
-
-    fn serve(&self, log_name: &str) -> Server {
-        ServeCommand::new(
-            self.dir.path(),
-            &self.config,
-            &self.dir.path().join(log_name),
-        )
-        .env("TEST_GIT_TOKEN", GIT_TOKEN)
-        .env("TEST_PLATFORM_TOKEN", PLATFORM_TOKEN)
-        .start()
-    }
+/// A plain git target: the branch is pushed, no pull request.
+fn git() -> Forge {
+    Forge::start(Kind::Git)
 }
 
 /// The branch holds the export on top of the base, in exactly one commit.
-fn assert_delivered_once(setup: &Setup, detail: &Value) {
+fn assert_delivered_once(setup: &Forge, detail: &Value) {
     assert_eq!(detail["delivery"]["state"], "delivered", "{detail}");
     let head = detail["delivery"]["head_branch"].as_str().unwrap();
     let commit = detail["delivery"]["commit"].as_str().expect("a commit");
@@ -149,13 +37,14 @@ fn assert_delivered_once(setup: &Setup, detail: &Value) {
         b":root { --body: 16px; }\n"
     );
     assert_eq!(setup.repo.read_file(head, "README.md"), b"# web\n");
-    assert_eq!(detail["delivery"]["files"]["added"], 2, "{detail}");
+    assert_eq!(detail["delivery"]["files"]["added"], 1, "{detail}");
+    assert_eq!(detail["delivery"]["files"]["modified"], 1, "{detail}");
 }
 
 #[test]
 fn a_webhook_over_tcp_is_delivered_to_the_repository() {
-    let setup = Setup::new();
-    let server = setup.serve("serve.log");
+    let setup = git();
+    let server = setup.serve_as("serve.log");
     let (status, health) = server.request("GET", "/healthz", "", "");
     assert_eq!((status, &health["status"]), (200, &Value::from("ok")));
     wait_until("readiness", || {
@@ -179,10 +68,7 @@ fn a_webhook_over_tcp_is_delivered_to_the_repository() {
         assert!(metrics.contains(line), "{line} in:\n{metrics}");
     }
     let log = server.log();
-    assert!(
-        !log.contains(GIT_TOKEN),
-        "the git token leaked into the log"
-    );
+    assert!(!log.contains(TOKEN), "the git token leaked into the log");
     assert!(
         !log.contains(HOOK_TOKEN),
         "the webhook token leaked into the log"
@@ -198,9 +84,9 @@ fn a_webhook_over_tcp_is_delivered_to_the_repository() {
 
 #[test]
 fn a_server_killed_mid_delivery_finishes_it_after_a_restart() {
-    let setup = Setup::new();
+    let setup = git();
     setup.artifacts.stall.store(true, Ordering::SeqCst);
-    let server = setup.serve("first.log");
+    let server = setup.serve_as("first.log");
     let id = server.post_event(HOOK_TOKEN, &setup.payload());
     // The worker is downloading: the delivery is mid-flight.
     wait_until("the download to start", || setup.artifacts.hits() >= 1);
@@ -209,7 +95,7 @@ fn a_server_killed_mid_delivery_finishes_it_after_a_restart() {
     server.kill_hard();
 
     setup.artifacts.stall.store(false, Ordering::SeqCst);
-    let server = setup.serve("second.log");
+    let server = setup.serve_as("second.log");
     let detail = server.wait_finished(ADMIN_TOKEN, &id);
     assert_delivered_once(&setup, &detail);
     // The first attempt ended with the crash (its lease expired); the second delivered.
@@ -227,9 +113,9 @@ fn a_server_killed_mid_delivery_finishes_it_after_a_restart() {
 
 #[test]
 fn sigterm_exits_cleanly_and_a_restart_finishes_leftover_work() {
-    let setup = Setup::new();
+    let setup = git();
     setup.artifacts.stall.store(true, Ordering::SeqCst);
-    let server = setup.serve("first.log");
+    let server = setup.serve_as("first.log");
     let id = server.post_event(HOOK_TOKEN, &setup.payload());
     wait_until("the download to start", || setup.artifacts.hits() >= 1);
     let log = setup.dir.path().join("first.log");
@@ -242,46 +128,32 @@ fn sigterm_exits_cleanly_and_a_restart_finishes_leftover_work() {
     );
 
     setup.artifacts.stall.store(false, Ordering::SeqCst);
-    let server = setup.serve("second.log");
+    let server = setup.serve_as("second.log");
     let detail = server.wait_finished(ADMIN_TOKEN, &id);
     assert_delivered_once(&setup, &detail);
     let status = server.terminate();
     assert_eq!(status.code(), Some(0));
 }
 
-/// Runs the `courier` CLI against the setup's configuration (and so its store).
-fn courier_cli(setup: &Setup, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_courier"))
-        .current_dir(setup.dir.path())
-        .args(args)
-        .arg("--config")
-        .arg(&setup.config)
-        .env_remove("COURIER_CONFIG")
-        .env("TEST_GIT_TOKEN", GIT_TOKEN)
-        .env("HOME", setup.dir.path())
-        .output()
-        .expect("run courier")
-}
-
 #[test]
 fn deliveries_and_replay_from_the_cli_against_a_running_server() {
-    let setup = Setup::new();
-    let server = setup.serve("serve.log");
+    let setup = git();
+    let server = setup.serve_as("serve.log");
     let id = server.post_event(HOOK_TOKEN, &setup.payload());
     let first = server.wait_finished(ADMIN_TOKEN, &id);
     assert_delivered_once(&setup, &first);
     let job = first["job"]["id"].as_str().unwrap().to_owned();
 
-    let out = courier_cli(&setup, &["deliveries", "--json"]);
+    let out = setup.courier(&["deliveries", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(listed[0]["id"], id.as_str());
     assert_eq!(listed[0]["state"], "delivered");
-    let out = courier_cli(&setup, &["deliveries", "--state", "failed", "--json"]);
+    let out = setup.courier(&["deliveries", "--state", "failed", "--json"]);
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed, Value::Array(vec![]));
-    let out = courier_cli(&setup, &["deliveries"]);
+    let out = setup.courier(&["deliveries"]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
         table.contains(&id) && table.contains("delivered"),
@@ -289,7 +161,7 @@ fn deliveries_and_replay_from_the_cli_against_a_running_server() {
     );
 
     // Replaying the delivery runs it again; the branch already holds the export.
-    let out = courier_cli(&setup, &["replay", &id]);
+    let out = setup.courier(&["replay", &id]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
@@ -301,7 +173,7 @@ fn deliveries_and_replay_from_the_cli_against_a_running_server() {
     assert_eq!(again["attempts"].as_array().unwrap().len(), 2);
 
     // A job id replays every delivery of the job.
-    let out = courier_cli(&setup, &["replay", &job, "--json"]);
+    let out = setup.courier(&["replay", &job, "--json"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let requeued: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(requeued[0]["id"], id.as_str());
@@ -312,17 +184,17 @@ fn deliveries_and_replay_from_the_cli_against_a_running_server() {
     let base = setup.repo.rev_parse("main").unwrap();
     assert_eq!(setup.repo.parents(head), vec![base], "still one commit");
 
-    let out = courier_cli(&setup, &["replay", "01M81CVA8KSC3DFWVKDX314RFZ"]);
+    let out = setup.courier(&["replay", "01M81CVA8KSC3DFWVKDX314RFZ"]);
     assert_eq!(out.status.code(), Some(2), "unknown id: {out:?}");
-    let out = courier_cli(&setup, &["replay", "not-an-id"]);
+    let out = setup.courier(&["replay", "not-an-id"]);
     assert_eq!(out.status.code(), Some(2), "invalid id: {out:?}");
 }
 
 #[test]
 fn a_transient_download_failure_is_retried_with_backoff() {
-    let setup = Setup::new();
+    let setup = git();
     setup.artifacts.fail_with.store(503, Ordering::SeqCst);
-    let server = setup.serve("serve.log");
+    let server = setup.serve_as("serve.log");
     let id = server.post_event(HOOK_TOKEN, &setup.payload());
     let mut retrying = Value::Null;
     wait_until("the delivery to be retrying", || {
@@ -349,8 +221,8 @@ fn a_transient_download_failure_is_retried_with_backoff() {
 
 #[test]
 fn a_job_the_platform_confirms_is_delivered_and_others_are_skipped() {
-    let setup = Setup::verified();
-    let server = setup.serve("serve.log");
+    let setup = Forge::builder(Kind::Git).verify_with_platform().start();
+    let server = setup.serve_as("serve.log");
     let id = server.post_event(HOOK_TOKEN, &setup.payload());
     let detail = server.wait_finished(ADMIN_TOKEN, &id);
     assert_delivered_once(&setup, &detail);
@@ -391,10 +263,10 @@ fn a_job_the_platform_confirms_is_delivered_and_others_are_skipped() {
 
 #[test]
 fn an_expired_signed_url_is_re_resolved_through_the_platform_api() {
-    let setup = Setup::verified();
+    let setup = Forge::builder(Kind::Git).verify_with_platform().start();
     // The signed URL in the payload has expired: its host answers 403.
     setup.artifacts.fail_with.store(403, Ordering::SeqCst);
-    let server = setup.serve("serve.log");
+    let server = setup.serve_as("serve.log");
     let id = server.post_event(HOOK_TOKEN, &setup.payload());
     let detail = server.wait_finished(ADMIN_TOKEN, &id);
     assert_delivered_once(&setup, &detail);
@@ -413,8 +285,10 @@ fn an_expired_signed_url_is_re_resolved_through_the_platform_api() {
 fn a_burst_of_distinct_jobs_is_each_delivered_exactly_once() {
     const JOBS: usize = 60;
     const SENDERS: usize = 12;
-    let setup = Setup::branch_per_job();
-    let server = setup.serve("serve.log");
+    let setup = Forge::builder(Kind::Git)
+        .target("        head_branch: \"courier/{{ job.id }}\"\n")
+        .start();
+    let server = setup.serve_as("serve.log");
     let payload = setup.payload();
     let ids = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -461,8 +335,13 @@ fn a_burst_of_distinct_jobs_is_each_delivered_exactly_once() {
 
 #[test]
 fn a_job_fanned_out_to_two_targets_is_downloaded_once() {
-    let setup = Setup::fan_out();
-    let server = setup.serve("serve.log");
+    let setup = git();
+    // The job fans out to a second target: the same repository, another directory.
+    let copy = setup
+        .target_yaml()
+        .replace("relative_path: tokens", "relative_path: copy");
+    setup.write_config(2, &setup.hooks(&[setup.target_yaml(), copy]));
+    let server = setup.serve_as("serve.log");
     let ids = server.post_event_for(HOOK_TOKEN, &setup.payload(), 2);
     let mut heads = Vec::new();
     for id in &ids {

@@ -20,9 +20,8 @@
 //! `COURIER_SKIP_POSTGRES=1` to skip them deliberately.
 #![allow(dead_code)]
 
-pub mod github;
+pub mod forge;
 pub mod serve;
-pub mod world;
 
 use std::fs;
 use std::net::TcpListener;
