@@ -10,7 +10,8 @@ set -euo pipefail
 # python3: the shared contract scripts and benchmark helpers.
 # postgresql: the store suite runs against a real server (initdb in a temp dir).
 # time: GNU time for peak-RSS figures in benchmarks.
-wanted=(pkg-config libssl-dev git unzip zip rsync python3 postgresql time "$@")
+# openssh-client: ssh-keygen makes the keys the commit-signing tests sign with.
+wanted=(pkg-config libssl-dev git unzip zip rsync python3 postgresql time openssh-client "$@")
 
 missing=()
 for pkg in "${wanted[@]}"; do

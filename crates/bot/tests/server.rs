@@ -372,3 +372,103 @@ fn a_job_fanned_out_to_two_targets_is_downloaded_once() {
         b":root { --primary: #1463ff; }\n"
     );
 }
+
+/// `ssh-keygen` makes an Ed25519 key at `path` with this comment and passphrase; returns
+/// its public half.
+fn ssh_keygen(path: &std::path::Path, comment: &str, passphrase: &str) -> String {
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-C", comment, "-N", passphrase, "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen ran");
+    assert!(made.success());
+    std::fs::read_to_string(path.with_extension("pub")).unwrap()
+}
+
+/// A target with `signing` pushes commits signed in git's SSH format, which the git CLI
+/// verifies against the key's `allowed_signers` line; a wrong passphrase, or a key that
+/// belongs to someone other than the commits' author, stops the configuration with the
+/// key's path and never the passphrase.
+#[test]
+fn commits_are_signed_with_the_configured_ssh_key() {
+    const PASSPHRASE: &str = "correct horse battery staple";
+    let setup = Forge::builder(Kind::Git)
+        .target("        signing: { format: ssh, key: keys/courier, passphrase: \"${TEST_SIGNING_PASSPHRASE}\" }\n")
+        .start();
+    let keys = setup.dir.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let public = ssh_keygen(&keys.join("courier"), "courier@noreply.invalid", PASSPHRASE);
+
+    let validate = |passphrase: &str| {
+        let out = setup.courier_with(&["validate"], &[("TEST_SIGNING_PASSPHRASE", passphrase)]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let (code, text) = validate("not the passphrase");
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("signing.key")
+            && text.contains("the passphrase does not unlock")
+            && text.contains("keys/courier"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("not the passphrase"),
+        "the passphrase leaked: {text}"
+    );
+    assert_eq!(validate(PASSPHRASE).0, Some(0));
+
+    let server = setup
+        .serve_command("serve.log")
+        .env("TEST_SIGNING_PASSPHRASE", PASSPHRASE)
+        .start();
+    let id = server.post_event(HOOK_TOKEN, &setup.payload());
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_delivered_once(&setup, &detail);
+    let commit = detail["delivery"]["commit"].as_str().unwrap();
+    let allowed = setup.dir.path().join("allowed_signers");
+    std::fs::write(
+        &allowed,
+        format!("courier@noreply.invalid namespaces=\"git\" {public}"),
+    )
+    .unwrap();
+    let verified = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&setup.repo.path)
+        .arg("-c")
+        .arg(format!("gpg.ssh.allowedSignersFile={}", allowed.display()))
+        .args(["verify-commit", "-v", commit])
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verified.stderr);
+    assert!(
+        verified.status.success()
+            && said.contains("Good \"git\" signature for courier@noreply.invalid"),
+        "git verify-commit: {said}"
+    );
+    assert!(
+        !server.log().contains(PASSPHRASE),
+        "the passphrase leaked into the log"
+    );
+
+    // Someone else's key: the commits would carry a signature the forge cannot match to
+    // their author.
+    ssh_keygen(&keys.join("designer"), "designer@acme.example", "");
+    let text = std::fs::read_to_string(&setup.config).unwrap().replace(
+        "key: keys/courier, passphrase: \"${TEST_SIGNING_PASSPHRASE}\"",
+        "key: keys/designer",
+    );
+    std::fs::write(&setup.config, text).unwrap();
+    let (code, text) = validate(PASSPHRASE);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("belongs to designer@acme.example") && text.contains("commit_author_email"),
+        "{text}"
+    );
+}

@@ -7,5 +7,6 @@ pub mod download;
 pub mod event;
 pub mod paths;
 pub mod routing;
+pub mod signing;
 pub mod template;
 pub mod tokens;

@@ -282,6 +282,7 @@ impl Deliverer {
             allow_protected_paths: target.allow_protected_paths,
             overwrite_diverged: target.overwrite_diverged,
             allow_empty_export: target.allow_empty_export,
+            signing: target.signing.clone(),
         })
     }
 

@@ -453,6 +453,11 @@ impl Forge {
     /// `courier <args>` (`deliver`, `dry-run`, ...) with this configuration, as an operator
     /// runs it in this world's directory.
     pub fn courier(&self, args: &[&str]) -> std::process::Output {
+        self.courier_with(args, &[])
+    }
+
+    /// [`Forge::courier`] with more environment variables.
+    pub fn courier_with(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
             .current_dir(self.dir.path())
             .args(args)
@@ -463,6 +468,7 @@ impl Forge {
             .env("HOME", self.dir.path())
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env_remove("COURIER_CONFIG")
+            .envs(env.iter().copied())
             .output()
             .expect("courier ran")
     }

@@ -339,6 +339,8 @@ pub struct Target {
     pub allow_protected_paths: bool,
     /// Replace the head branch even when someone else committed to it. Default: false.
     pub overwrite_diverged: bool,
+    /// The key Courier signs its commits with, unlocked at load. Default: unsigned.
+    pub signing: Option<crate::signing::SigningKey>,
     /// The URL the repository is fetched from and pushed to (never with credentials).
     pub clone_url: Url,
 }

@@ -308,6 +308,27 @@ pub(super) struct RawTarget {
     /// `branch_diverged`).
     #[schemars(extend("default" = false))]
     pub overwrite_diverged: Option<bool>,
+    /// Sign Courier's commits (for branch protections that require signed commits).
+    pub signing: Option<RawSigning>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Signing")]
+pub(super) struct RawSigning {
+    /// The signature format: `ssh` (git's `gpg.format=ssh`).
+    pub format: RawSigningFormat,
+    /// OpenSSH Ed25519 private key, relative to the configuration file's directory.
+    pub key: String,
+    /// The key's passphrase, when it has one (use `${VAR}`).
+    #[schemars(with = "Option<String>")]
+    pub passphrase: Option<SecretString>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum RawSigningFormat {
+    Ssh,
 }
 
 /// An id the platform sends as a string; YAML writers naturally leave `hook_id: 5`

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use courier_core::paths::RelPath;
+use courier_core::signing::SigningKey;
 use courier_core::tokens::TokenDiff;
 use git2::{Oid, Repository};
 use serde::Serialize;
@@ -55,6 +56,8 @@ pub struct DeliverySpec {
     pub overwrite_diverged: bool,
     /// Deliver an export with no file (with `purge`, this empties the directory).
     pub allow_empty_export: bool,
+    /// Sign the commit with this key (its `gpgsig` header); `None`: unsigned.
+    pub signing: Option<SigningKey>,
 }
 
 /// A commit id, as 40 hex digits.
@@ -700,16 +703,14 @@ fn plan_in(
             existing => {
                 let author = git2::Signature::now(&spec.author.name, &spec.author.email)
                     .map_err(|e| GitError::other("commit author", e.message()))?;
-                let commit = repo
-                    .commit(
-                        None,
-                        &author,
-                        &author,
-                        &commit_message,
-                        &new_tree,
-                        &[&base_commit],
-                    )
-                    .map_err(cache_fault)?;
+                let commit = write_commit(
+                    repo,
+                    &author,
+                    &commit_message,
+                    &new_tree,
+                    &base_commit,
+                    spec.signing.as_ref(),
+                )?;
                 Outcome::Push {
                     commit: commit.into(),
                     replaces: existing.map(|(head, _)| head.into()),
@@ -729,6 +730,34 @@ fn plan_in(
         files,
         token_files,
     })
+}
+
+/// Writes the delivery's commit object, signed when a key is configured: the signature
+/// covers the object as git would write it unsigned, and goes in its `gpgsig` header,
+/// which is what `git verify-commit` and the forges check.
+fn write_commit(
+    repo: &Repository,
+    author: &git2::Signature<'_>,
+    message: &str,
+    tree: &git2::Tree<'_>,
+    parent: &git2::Commit<'_>,
+    signing: Option<&SigningKey>,
+) -> Result<git2::Oid, GitError> {
+    let Some(key) = signing else {
+        return repo
+            .commit(None, author, author, message, tree, &[parent])
+            .map_err(cache_fault);
+    };
+    let content = repo
+        .commit_create_buffer(author, author, message, tree, &[parent])
+        .map_err(cache_fault)?;
+    let signature = key
+        .sign_commit(&content)
+        .map_err(|e| GitError::other("commit signature", e))?;
+    let content = std::str::from_utf8(&content)
+        .map_err(|_| GitError::other("commit signature", "the commit is not UTF-8"))?;
+    repo.commit_signed(content, &signature, None)
+        .map_err(cache_fault)
 }
 
 /// `message` with the delivery trailer as its last paragraph.

@@ -103,6 +103,7 @@ pub fn spec(remote: Remote, relative_path: Option<&str>, purge: bool) -> Deliver
         allow_protected_paths: false,
         overwrite_diverged: false,
         allow_empty_export: false,
+        signing: None,
     }
 }
 

@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 
 use super::Validator;
-use crate::config::raw::RawTarget;
+use crate::config::raw::{RawSigning, RawSigningFormat, RawTarget};
 use crate::config::{
     Connection, ConnectionKind, DEFAULT_AUTHOR_EMAIL, DEFAULT_AUTHOR_NAME, DEFAULT_BRANCH_NAME,
     DEFAULT_COMMIT_MESSAGE, DEFAULT_PULL_REQUEST_DESCRIPTION, DEFAULT_PULL_REQUEST_TITLE, Target,
 };
 use crate::paths::RelPath;
+use crate::signing::SigningKey;
 use crate::template::{TemplateField, check_branch_name};
 
 impl Validator<'_> {
@@ -125,6 +126,14 @@ impl Validator<'_> {
                 }
             }),
             None => Some(DEFAULT_AUTHOR_EMAIL.to_owned()),
+        };
+
+        let signing = match &raw.signing {
+            None => Some(None),
+            Some(signing) => {
+                let author = commit_author_email.as_deref().unwrap_or_default();
+                self.signing(&p("signing"), signing, author).map(Some)
+            }
         };
 
         // Kind-specific keys: refuse what the connection's kind would silently ignore.
@@ -258,9 +267,41 @@ impl Validator<'_> {
             allow_empty_export: raw.allow_empty_export.unwrap_or(false),
             allow_protected_paths: raw.allow_protected_paths.unwrap_or(false),
             overwrite_diverged: raw.overwrite_diverged.unwrap_or(false),
+            signing: signing?,
             clone_url,
         };
         Some(target)
+    }
+
+    /// The signing key, read and unlocked now so that a wrong key or passphrase stops the
+    /// configuration, not a delivery. A key whose comment is an e-mail address signs only
+    /// as that address: git and the forges match a signature to the committer's e-mail.
+    fn signing(&mut self, path: &str, raw: &RawSigning, author_email: &str) -> Option<SigningKey> {
+        let RawSigningFormat::Ssh = raw.format;
+        let key_path = self.path(&format!("{path}.key"), &raw.key);
+        let passphrase = match &raw.passphrase {
+            Some(p) => Some(self.secret(&format!("{path}.passphrase"), p)?),
+            None => None,
+        };
+        let key = match SigningKey::load(&key_path?, passphrase.as_ref()) {
+            Ok(key) => key,
+            Err(e) => {
+                self.problem(format!("{path}.key"), e);
+                return None;
+            }
+        };
+        let identity = key.comment();
+        let literal = !author_email.contains("{{");
+        if identity.contains('@') && literal && !identity.eq_ignore_ascii_case(author_email) {
+            self.problem(
+                format!("{path}.key"),
+                format!(
+                    "the key belongs to {identity} but commits are authored as {author_email}; set `commit_author_email: {identity}`"
+                ),
+            );
+            return None;
+        }
+        Some(key)
     }
 
     fn template_source(&mut self, path: &str, raw: Option<&str>, default: &str) -> Option<String> {
