@@ -392,13 +392,39 @@ fn ssh_keygen(path: &std::path::Path, comment: &str, passphrase: &str) -> String
 #[test]
 fn commits_are_signed_with_the_configured_ssh_key() {
     const PASSPHRASE: &str = "correct horse battery staple";
+    const SIGNING: &str =
+        "signing: { format: ssh, key: keys/courier, passphrase: \"${TEST_SIGNING_PASSPHRASE}\" }";
     let setup = Forge::builder(Kind::Git)
-        .target("        signing: { format: ssh, key: keys/courier, passphrase: \"${TEST_SIGNING_PASSPHRASE}\" }\n")
+        .target(&format!("        {SIGNING}\n"))
         .start();
     let keys = setup.dir.path().join("keys");
     std::fs::create_dir_all(&keys).unwrap();
     let public = ssh_keygen(&keys.join("courier"), "courier@noreply.invalid", PASSPHRASE);
-
+    let allowed = setup.dir.path().join("allowed_signers");
+    std::fs::write(
+        &allowed,
+        format!("courier@noreply.invalid namespaces=\"git\" {public}"),
+    )
+    .unwrap();
+    // What `git verify-commit` says of `commit`, trusting only the key above.
+    let verify = |commit: &str| {
+        let verified = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&setup.repo.path)
+            .arg("-c")
+            .arg(format!("gpg.ssh.allowedSignersFile={}", allowed.display()))
+            .args(["verify-commit", "-v", commit])
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&verified.stderr).into_owned();
+        assert!(
+            verified.status.success()
+                && said.contains("Good \"git\" signature for courier@noreply.invalid"),
+            "git verify-commit {commit}: {said}"
+        );
+    };
     let validate = |passphrase: &str| {
         let out = setup.courier_with(&["validate"], &[("TEST_SIGNING_PASSPHRASE", passphrase)]);
         let text = format!(
@@ -422,47 +448,44 @@ fn commits_are_signed_with_the_configured_ssh_key() {
     );
     assert_eq!(validate(PASSPHRASE).0, Some(0));
 
-    let server = setup
-        .serve_command("serve.log")
-        .env("TEST_SIGNING_PASSPHRASE", PASSPHRASE)
-        .start();
+    let serve = || {
+        setup
+            .serve_command("serve.log")
+            .env("TEST_SIGNING_PASSPHRASE", PASSPHRASE)
+            .start()
+    };
+    let server = serve();
     let id = server.post_event(HOOK_TOKEN, &setup.payload());
     let detail = server.wait_finished(ADMIN_TOKEN, &id);
     assert_delivered_once(&setup, &detail);
-    let commit = detail["delivery"]["commit"].as_str().unwrap();
-    let allowed = setup.dir.path().join("allowed_signers");
-    std::fs::write(
-        &allowed,
-        format!("courier@noreply.invalid namespaces=\"git\" {public}"),
-    )
-    .unwrap();
-    let verified = std::process::Command::new("git")
-        .arg("-C")
-        .arg(&setup.repo.path)
-        .arg("-c")
-        .arg(format!("gpg.ssh.allowedSignersFile={}", allowed.display()))
-        .args(["verify-commit", "-v", commit])
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&verified.stderr);
-    assert!(
-        verified.status.success()
-            && said.contains("Good \"git\" signature for courier@noreply.invalid"),
-        "git verify-commit: {said}"
-    );
+    verify(detail["delivery"]["commit"].as_str().unwrap());
     assert!(
         !server.log().contains(PASSPHRASE),
         "the passphrase leaked into the log"
     );
+    server.terminate_cleanly("signing");
 
-    // Someone else's key: the commits would carry a signature the forge cannot match to
-    // their author.
+    // The same key on the connection signs its targets' commits.
+    let text = std::fs::read_to_string(&setup.config).unwrap();
+    let token = "    token: \"${TEST_FORGE_TOKEN}\"\n";
+    let text = text
+        .replace(&format!("        {SIGNING}\n"), "")
+        .replace(token, &format!("{token}    {SIGNING}\n"));
+    std::fs::write(&setup.config, text).unwrap();
+    setup.serve_export(&[("colors.css", b":root { --primary: #0550ae; }\n")]);
+    let server = serve();
+    let id = server.post_event(HOOK_TOKEN, &with_job_id(&setup.payload(), "7"));
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_eq!(detail["delivery"]["state"], "delivered", "{detail}");
+    verify(detail["delivery"]["commit"].as_str().unwrap());
+    drop(server);
+
+    // Someone else's key on the target: the commits would carry a signature the forge
+    // cannot match to their author.
     ssh_keygen(&keys.join("designer"), "designer@acme.example", "");
     let text = std::fs::read_to_string(&setup.config).unwrap().replace(
-        "key: keys/courier, passphrase: \"${TEST_SIGNING_PASSPHRASE}\"",
-        "key: keys/designer",
+        "        relative_path: tokens\n",
+        "        relative_path: tokens\n        signing: { format: ssh, key: keys/designer }\n",
     );
     std::fs::write(&setup.config, text).unwrap();
     let (code, text) = validate(PASSPHRASE);

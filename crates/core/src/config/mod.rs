@@ -146,6 +146,8 @@ pub struct Limits {
 pub struct Connection {
     pub name: String,
     pub kind: ConnectionKind,
+    /// The key its targets sign their commits with, unless they name their own.
+    pub signing: Option<crate::signing::SigningKey>,
 }
 
 /// What a connection talks to, with its kind's settings resolved.

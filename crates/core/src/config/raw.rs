@@ -169,6 +169,9 @@ pub(super) struct RawConnection {
     pub organization: Option<String>,
     /// git only: HTTP basic user name sent with `token`.
     pub username: Option<String>,
+    /// Sign the commits of every target on this connection (a target's own `signing`
+    /// takes precedence).
+    pub signing: Option<RawSigning>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

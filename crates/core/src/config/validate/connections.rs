@@ -35,11 +35,24 @@ impl Validator<'_> {
                     "connection names use letters, digits, `_` and `-` only",
                 );
             }
-            match self.connection_kind(&path, raw) {
-                Some(kind) => {
-                    out.insert(name.clone(), Connection { name, kind });
+            let signing = match &raw.signing {
+                None => Some(None),
+                Some(signing) => self
+                    .signing_key(&format!("{path}.signing"), signing)
+                    .map(Some),
+            };
+            match (self.connection_kind(&path, raw), signing) {
+                (Some(kind), Some(signing)) => {
+                    out.insert(
+                        name.clone(),
+                        Connection {
+                            name,
+                            kind,
+                            signing,
+                        },
+                    );
                 }
-                None => self.broken_connections.push(name),
+                _ => self.broken_connections.push(name),
             }
         }
         out

@@ -128,12 +128,17 @@ impl Validator<'_> {
             None => Some(DEFAULT_AUTHOR_EMAIL.to_owned()),
         };
 
-        let signing = match &raw.signing {
-            None => Some(None),
-            Some(signing) => {
-                let author = commit_author_email.as_deref().unwrap_or_default();
-                self.signing(&p("signing"), signing, author).map(Some)
+        // The target's own key, else its connection's; either must sign as the author.
+        let signing = match (&raw.signing, connection) {
+            (Some(signing), _) => self.signing_key(&p("signing"), signing).map(Some),
+            (None, Some(c)) => Some(c.signing.clone()),
+            (None, None) => Some(None),
+        };
+        let signing = match (signing, commit_author_email.as_deref()) {
+            (Some(Some(key)), Some(author)) => {
+                self.signer_is_author(&key, author, &p).then_some(Some(key))
             }
+            (signing, _) => signing,
         };
 
         // Kind-specific keys: refuse what the connection's kind would silently ignore.
@@ -274,34 +279,44 @@ impl Validator<'_> {
     }
 
     /// The signing key, read and unlocked now so that a wrong key or passphrase stops the
-    /// configuration, not a delivery. A key whose comment is an e-mail address signs only
-    /// as that address: git and the forges match a signature to the committer's e-mail.
-    fn signing(&mut self, path: &str, raw: &RawSigning, author_email: &str) -> Option<SigningKey> {
+    /// configuration, not a delivery.
+    pub(super) fn signing_key(&mut self, path: &str, raw: &RawSigning) -> Option<SigningKey> {
         let RawSigningFormat::Ssh = raw.format;
         let key_path = self.path(&format!("{path}.key"), &raw.key);
         let passphrase = match &raw.passphrase {
             Some(p) => Some(self.secret(&format!("{path}.passphrase"), p)?),
             None => None,
         };
-        let key = match SigningKey::load(&key_path?, passphrase.as_ref()) {
-            Ok(key) => key,
+        match SigningKey::load(&key_path?, passphrase.as_ref()) {
+            Ok(key) => Some(key),
             Err(e) => {
                 self.problem(format!("{path}.key"), e);
-                return None;
+                None
             }
-        };
+        }
+    }
+
+    /// A key whose comment is an e-mail address signs only as that address: git and the
+    /// forges match a signature to the committer's e-mail, so any other author would push
+    /// commits no protection accepts. A templated author is checked by nobody here.
+    fn signer_is_author(
+        &mut self,
+        key: &SigningKey,
+        author_email: &str,
+        p: &dyn Fn(&str) -> String,
+    ) -> bool {
         let identity = key.comment();
         let literal = !author_email.contains("{{");
         if identity.contains('@') && literal && !identity.eq_ignore_ascii_case(author_email) {
             self.problem(
-                format!("{path}.key"),
+                p("commit_author_email"),
                 format!(
-                    "the key belongs to {identity} but commits are authored as {author_email}; set `commit_author_email: {identity}`"
+                    "is {author_email}, but the signing key belongs to {identity}; set `commit_author_email: {identity}` or sign with that author's key"
                 ),
             );
-            return None;
+            return false;
         }
-        Some(key)
+        true
     }
 
     fn template_source(&mut self, path: &str, raw: Option<&str>, default: &str) -> Option<String> {
