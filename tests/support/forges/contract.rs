@@ -597,6 +597,19 @@ fn parse_template(template: &str, params: &[Value]) -> Vec<Segment> {
         .collect()
 }
 
+/// The decoded parameters, in order, of `path` (a leading `/` aside) if it matches
+/// `template` the way the checker matches; `spanning` names a last parameter that takes
+/// the rest of the path (GitHub's `ref`). The fakes route with it.
+pub(super) fn bind_path(template: &str, spanning: Option<&str>, path: &str) -> Option<Vec<String>> {
+    let mut segments = parse_template(template, &[]);
+    if let Some(Segment::Param { name, multi }) = segments.last_mut() {
+        *multi = spanning == Some(name.as_str());
+    }
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let bound = match_segments(&segments, &parts)?;
+    Some(bound.into_iter().map(|(_, value)| value).collect())
+}
+
 fn match_segments(segments: &[Segment], parts: &[&str]) -> Option<Vec<(String, String)>> {
     let mut bound = Vec::new();
     for (i, segment) in segments.iter().enumerate() {

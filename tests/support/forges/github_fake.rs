@@ -9,22 +9,16 @@
 //! after the fake applies it, so a test can crash the client at an exact step. Every request
 //! is recorded for the contract check ([`GitHubFake::assert_contract`]).
 
-#![allow(dead_code)]
-
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::contract::{Contract, RecordedRequest, percent_decode};
+use super::contract::{Contract, RecordedRequest};
 pub use super::fault::Fault;
-use super::hold::Holds;
+use super::front::{Endpoint, Forge, Front, Params, Reply, Request, bind, routes};
 pub use super::hold::{Hold, HoldMode};
 use super::{answer, tip_of};
 
@@ -36,6 +30,9 @@ pub const OUTSIDE_REST_DESCRIPTION: &[(&str, &str)] = &[
     ("GET", "/repos/{owner}/{repo}/installation"),
     ("POST", "/app/installations/{installation_id}/access_tokens"),
 ];
+
+/// Where the fake's pull requests live on the web.
+const WEB: &str = "https://github.example";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FakePr {
@@ -81,63 +78,22 @@ struct FakeState {
     tokens: HashSet<String>,
     minted: Vec<(String, SystemTime)>,
     app: Option<FakeApp>,
-    faults: HashMap<(String, String), VecDeque<Fault>>,
-    holds: Arc<Holds>,
-    requests: Vec<RecordedRequest>,
     hand_check_violations: Vec<String>,
     next_id: u64,
 }
 
-pub struct GitHubFake {
-    origin: String,
+/// The GitHub half of the fake; the shared half is its [`Front`].
+struct GitHub {
+    /// `/api/v3` on GitHub Enterprise Server.
     prefix: String,
-    state: Arc<Mutex<FakeState>>,
-    server: tokio::task::JoinHandle<()>,
-    contract_checked: std::sync::atomic::AtomicBool,
+    state: Mutex<FakeState>,
 }
 
-impl Drop for GitHubFake {
-    /// A test that forgot [`GitHubFake::assert_contract`] still has its requests checked:
-    /// "every request the fake receives" holds without relying on each test's last line.
-    fn drop(&mut self) {
-        self.server.abort();
-        let unchecked = !self
-            .contract_checked
-            .load(std::sync::atomic::Ordering::SeqCst);
-        if unchecked && !std::thread::panicking() && !self.requests().is_empty() {
-            self.assert_contract();
-        }
-    }
-}
+type Respond = fn(&mut FakeState, &Request) -> Reply;
 
-/// The routes the fake serves, named by the description's templates.
-const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/repos/{owner}/{repo}/pulls"),
-    ("POST", "/repos/{owner}/{repo}/pulls"),
-    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}"),
-    ("PATCH", "/repos/{owner}/{repo}/pulls/{pull_number}"),
-    (
-        "POST",
-        "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers",
-    ),
-    ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/labels"),
-    (
-        "POST",
-        "/repos/{owner}/{repo}/issues/{issue_number}/assignees",
-    ),
-    (
-        "GET",
-        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-    ),
-    (
-        "POST",
-        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-    ),
-    ("GET", "/repos/{owner}/{repo}/git/ref/{ref}"),
-    ("DELETE", "/repos/{owner}/{repo}/git/refs/{ref}"),
-    ("GET", "/repos/{owner}/{repo}/installation"),
-    ("POST", "/app/installations/{installation_id}/access_tokens"),
-];
+pub struct GitHubFake {
+    front: Front<GitHub>,
+}
 
 impl GitHubFake {
     /// github.com layout: REST at the root, GraphQL at `/graphql`.
@@ -151,36 +107,22 @@ impl GitHubFake {
     }
 
     async fn start_at(prefix: &str) -> GitHubFake {
-        let state = Arc::new(Mutex::new(FakeState {
+        let state = Mutex::new(FakeState {
             next_id: 1000,
             ..FakeState::default()
-        }));
-        let shared = Shared {
-            state: state.clone(),
-            prefix: prefix.to_owned(),
-        };
-        let app = Router::new().fallback(handle).with_state(shared);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
         });
-        GitHubFake {
-            origin,
-            prefix: prefix.to_owned(),
-            state,
-            server,
-            contract_checked: std::sync::atomic::AtomicBool::new(false),
-        }
+        let prefix = prefix.to_owned();
+        let front = Front::start(|_| GitHub { prefix, state }).await;
+        GitHubFake { front }
     }
 
     /// What to configure as the provider's API URL.
     pub fn api_url(&self) -> String {
-        format!("{}{}", self.origin, self.prefix)
+        format!("{}{}", self.front.origin(), self.front.forge().prefix)
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut FakeState) -> R) -> R {
-        f(&mut self.state.lock().unwrap())
+        f(&mut self.front.forge().state.lock().unwrap())
     }
 
     pub fn accept_token(&self, token: &str) {
@@ -253,21 +195,9 @@ impl GitHubFake {
             let repo = repo_mut(s, slug);
             repo.branches.insert(head.to_owned());
             repo.pulls.push(FakePr {
-                number,
-                node_id: node_id(slug, number),
                 state: if state == "open" { "open" } else { "closed" }.into(),
                 merged: state == "merged",
-                title: title.into(),
-                body: body.into(),
-                head: head.into(),
-                base: base.into(),
-                draft: false,
-                labels: vec![],
-                reviewers: vec![],
-                team_reviewers: vec![],
-                assignees: vec![],
-                comments: vec![],
-                auto_merge: false,
+                ..new_pr(slug, number, title, body, head, base)
             });
             number
         })
@@ -288,32 +218,18 @@ impl GitHubFake {
         self.with(|s| repo_mut(s, slug).pulls.clone())
     }
 
-    /// The next request to `method template` (a route of [`ROUTES`], e.g.
+    /// The next request to `method template` (a route of [`GitHub::ROUTES`], e.g.
     /// `"POST", "/repos/{owner}/{repo}/pulls"`) gets `fault` instead of its answer.
     pub fn enqueue_fault(&self, method: &str, template: &str, fault: Fault) {
-        assert!(
-            ROUTES.contains(&(method, template)) || template.ends_with("graphql"),
-            "the fake has no route {method} {template}"
-        );
-        self.with(|s| {
-            s.faults
-                .entry((method.to_owned(), template.to_owned()))
-                .or_default()
-                .push_back(fault)
-        });
+        self.front.enqueue_fault(method, template, fault);
     }
 
-    /// Holds the next request to `method template` (a route of [`ROUTES`]) until the
-    /// returned [`Hold`] is released, before or after applying it, so a test can stop
+    /// Holds the next request to `method template` (a route of [`GitHub::ROUTES`]) until
+    /// the returned [`Hold`] is released, before or after applying it, so a test can stop
     /// the client at that exact step (kill it, say) and see what the forge is left with.
     /// Later requests to the route pass.
     pub fn hold(&self, method: &str, template: &str, mode: HoldMode) -> Hold {
-        assert!(
-            ROUTES.contains(&(method, template)) || template.ends_with("graphql"),
-            "the fake has no route {method} {template}"
-        );
-        self.with(|s| s.holds.clone())
-            .add(format!("{method} {template}"), mode)
+        self.front.hold(method, template, mode)
     }
 
     /// Lets the App with this public key authenticate; installation tokens live `token_ttl`.
@@ -345,32 +261,111 @@ impl GitHubFake {
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.with(|s| s.requests.clone())
+        self.front.requests()
     }
 
     /// `"METHOD /path"` of every request so far, queries left out.
     pub fn request_lines(&self) -> Vec<String> {
-        self.with(|s| {
-            s.requests
-                .iter()
-                .map(|r| format!("{} {}", r.method, r.path))
-                .collect()
-        })
+        self.front.request_lines()
     }
 
     /// Every recorded request conforms to GitHub's REST description, and the GraphQL and
     /// App requests passed the fake's hand checks.
     pub fn assert_contract(&self) {
-        self.contract_checked
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-        let requests = self.requests();
-        assert!(!requests.is_empty(), "no requests recorded");
+        self.front.assert_contract();
+    }
+}
+
+impl Forge for GitHub {
+    type Respond = Respond;
+
+    /// The routes the fake serves, named by the description's templates.
+    const ROUTES: &'static [Endpoint<Respond>] = routes![
+        GET "/repos/{owner}/{repo}/pulls" => list_pulls,
+        POST "/repos/{owner}/{repo}/pulls" => create_pull,
+        GET "/repos/{owner}/{repo}/pulls/{pull_number}" => get_pull,
+        PATCH "/repos/{owner}/{repo}/pulls/{pull_number}" => update_pull,
+        POST "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers" => request_reviewers,
+        POST "/repos/{owner}/{repo}/issues/{issue_number}/labels" => add_labels,
+        POST "/repos/{owner}/{repo}/issues/{issue_number}/assignees" => add_assignees,
+        GET "/repos/{owner}/{repo}/issues/{issue_number}/comments" => list_comments,
+        POST "/repos/{owner}/{repo}/issues/{issue_number}/comments" => create_comment,
+        GET "/repos/{owner}/{repo}/git/ref/{ref}" => get_ref,
+        DELETE "/repos/{owner}/{repo}/git/refs/{ref}" => delete_ref,
+        GET "/repos/{owner}/{repo}/installation" => installation,
+        POST "/app/installations/{installation_id}/access_tokens" => mint,
+        POST "/graphql" => graphql,
+    ];
+
+    /// REST under the prefix; GraphQL beside it (`/graphql`, or `/api/graphql` on
+    /// Enterprise Server).
+    fn route(&self, method: &str, path: &str) -> Option<(&'static Endpoint<Respond>, Params)> {
+        let graphql = match self.prefix.strip_suffix("/v3") {
+            Some(root) => format!("{root}/graphql"),
+            None => format!("{}/graphql", self.prefix),
+        };
+        if path == graphql {
+            return bind(Self::ROUTES, method, "/graphql", None);
+        }
+        // Refs span segments (`heads/feature/x`).
+        bind(
+            Self::ROUTES,
+            method,
+            path.strip_prefix(&self.prefix)?,
+            Some("ref"),
+        )
+        .filter(|(route, _)| route.template != "/graphql")
+    }
+
+    fn error_body(text: &str) -> Value {
+        json!({ "message": text, "documentation_url": "https://docs.github.com/rest" })
+    }
+
+    fn no_route(&self, _request: &Request) -> Response {
+        message(404, "Not Found")
+    }
+
+    /// App routes take the App's JWT, others a token; a repository route answers 404 for
+    /// a repository the fake does not have.
+    fn answer(&self, respond: Respond, request: &Request) -> Response {
+        let mut state = self.state.lock().unwrap();
+        let template = request.template;
+        let bearer = request.bearer().unwrap_or("");
+        if template == "/repos/{owner}/{repo}/installation" || template.starts_with("/app/") {
+            if let Err(why) = verify_jwt(&state, bearer) {
+                return message(
+                    401,
+                    &format!("A JSON web token could not be decoded ({why})"),
+                );
+            }
+        } else {
+            let now = SystemTime::now();
+            let valid = state.tokens.contains(bearer)
+                || state
+                    .minted
+                    .iter()
+                    .any(|(t, exp)| t == bearer && *exp > now);
+            if !valid {
+                return message(401, "Bad credentials");
+            }
+        }
+        if template.starts_with("/repos/") && !state.repos.contains_key(&slug(request)) {
+            return message(404, "Not Found");
+        }
+        respond(&mut state, request).unwrap_or_else(|refusal| refusal)
+    }
+
+    fn contract_violations(&self, requests: &[RecordedRequest]) -> Vec<String> {
         let contract = Contract::github().with_prefix(&self.prefix);
-        let violations = contract.check_all(&requests, OUTSIDE_REST_DESCRIPTION);
-        let mut hand = self.with(|s| s.hand_check_violations.clone());
+        let mut violations: Vec<String> = contract
+            .check_all(requests, OUTSIDE_REST_DESCRIPTION)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        violations.extend(self.state.lock().unwrap().hand_check_violations.clone());
         // GitHub asks every client to send these; octocrab and Courier's client layer add
         // them, and a refactor that lost them would go unnoticed against a lenient fake.
-        for request in &requests {
+        for request in requests {
             let header = |name: &str| {
                 request
                     .headers
@@ -379,10 +374,10 @@ impl GitHubFake {
                     .map(|(_, v)| v.as_str())
             };
             if header("accept") != Some("application/vnd.github+json") {
-                hand.push(format!("{request}: accept is {:?}", header("accept")));
+                violations.push(format!("{request}: accept is {:?}", header("accept")));
             }
             if header("x-github-api-version").is_none() {
-                hand.push(format!("{request}: no x-github-api-version"));
+                violations.push(format!("{request}: no x-github-api-version"));
             }
             let agents = request
                 .headers
@@ -390,22 +385,29 @@ impl GitHubFake {
                 .filter(|(n, _)| n == "user-agent")
                 .count();
             if agents != 1 {
-                hand.push(format!(
+                violations.push(format!(
                     "{request}: {agents} user-agent headers, GitHub wants one"
                 ));
             }
         }
-        assert!(
-            violations.is_empty() && hand.is_empty(),
-            "contract violations:\n{}\n{}",
-            violations
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n"),
-            hand.join("\n")
-        );
+        violations
     }
+}
+
+fn message(status: u16, text: &str) -> Response {
+    answer(status, GitHub::error_body(text))
+}
+
+fn not_found() -> Response {
+    message(404, "Not Found")
+}
+
+/// GitHub's 422 for a pull request it cannot create, with the one error it names.
+fn invalid_pull(error: Value) -> Response {
+    answer(
+        422,
+        json!({ "message": "Validation Failed", "errors": [error] }),
+    )
 }
 
 fn repo_mut<'s>(state: &'s mut FakeState, slug: &str) -> &'s mut FakeRepo {
@@ -415,6 +417,25 @@ fn repo_mut<'s>(state: &'s mut FakeState, slug: &str) -> &'s mut FakeRepo {
         .unwrap_or_else(|| panic!("the fake has no repository {slug}"))
 }
 
+/// `owner/repo` of a repository route.
+fn slug(request: &Request) -> String {
+    format!("{}/{}", request.params[0], request.params[1])
+}
+
+/// The repository a route names (`answer` made sure the fake has it).
+fn repo<'s>(state: &'s mut FakeState, request: &Request) -> &'s mut FakeRepo {
+    repo_mut(state, &slug(request))
+}
+
+/// The pull request a route's `{pull_number}` or `{issue_number}` names, or a 404.
+fn numbered<'p>(pulls: &'p mut [FakePr], request: &Request) -> Result<&'p mut FakePr, Response> {
+    let number = request.params[2].parse::<u64>().map_err(|_| not_found())?;
+    pulls
+        .iter_mut()
+        .find(|p| p.number == number)
+        .ok_or_else(not_found)
+}
+
 fn next_number(state: &mut FakeState) -> u64 {
     // Issue and PR numbers share one sequence per repository on GitHub; one global
     // sequence is enough for the fake and keeps numbers distinct across repos.
@@ -422,457 +443,282 @@ fn next_number(state: &mut FakeState) -> u64 {
     state.next_id - 1000
 }
 
-fn node_id(slug: &str, number: u64) -> String {
-    format!("PR_fake_{}_{number}", slug.replace('/', "_"))
-}
-
-#[derive(Clone)]
-struct Shared {
-    state: Arc<Mutex<FakeState>>,
-    prefix: String,
-}
-
-fn message(status: u16, text: &str) -> Response {
-    answer(
-        status,
-        json!({ "message": text, "documentation_url": "https://docs.github.com/rest" }),
-    )
-}
-
-fn match_route(wanted: &str, path: &str) -> Option<(&'static str, &'static str, Vec<String>)> {
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    for (method, template) in ROUTES.iter().filter(|(m, _)| *m == wanted) {
-        let segments: Vec<&str> = template.trim_start_matches('/').split('/').collect();
-        let mut params = Vec::new();
-        let mut ok = true;
-        for (i, segment) in segments.iter().enumerate() {
-            if *segment == "{ref}" {
-                // Refs span segments (`heads/feature/x`).
-                match parts.get(i..) {
-                    Some(rest) if !rest.is_empty() => params.push(
-                        rest.iter()
-                            .map(|p| percent_decode(p))
-                            .collect::<Vec<_>>()
-                            .join("/"),
-                    ),
-                    _ => ok = false,
-                }
-                return ok.then_some((method, template, params));
-            }
-            match parts.get(i) {
-                Some(part) if segment.starts_with('{') => params.push(percent_decode(part)),
-                Some(part) if part == segment => {}
-                _ => {
-                    ok = false;
-                    break;
-                }
-            }
-        }
-        if ok && parts.len() == segments.len() {
-            return Some((method, template, params));
-        }
+/// An open pull request as GitHub creates it, before anything is added to it.
+fn new_pr(slug: &str, number: u64, title: &str, body: &str, head: &str, base: &str) -> FakePr {
+    FakePr {
+        number,
+        node_id: format!("PR_fake_{}_{number}", slug.replace('/', "_")),
+        state: "open".into(),
+        merged: false,
+        title: title.into(),
+        body: body.into(),
+        head: head.into(),
+        base: base.into(),
+        draft: false,
+        labels: vec![],
+        reviewers: vec![],
+        team_reviewers: vec![],
+        assignees: vec![],
+        comments: vec![],
+        auto_merge: false,
     }
-    None
 }
 
-/// The route a request is for: `(method, template, parameters)`, GraphQL included.
-fn route_for(
-    prefix: &str,
-    method: &Method,
-    path: &str,
-) -> Option<(&'static str, &'static str, Vec<String>)> {
-    let graphql_path = match prefix.strip_suffix("/v3") {
-        Some(root) => format!("{root}/graphql"),
-        None => format!("{prefix}/graphql"),
+fn strings(body: &Value, key: &str) -> Vec<String> {
+    body.get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
+}
+
+fn installation(state: &mut FakeState, request: &Request) -> Reply {
+    let id = repo(state, request).installation.ok_or_else(not_found)?;
+    Ok(answer(
+        200,
+        json!({ "id": id, "app_id": state.app.as_ref().map(|a| a.app_id) }),
+    ))
+}
+
+fn list_pulls(state: &mut FakeState, request: &Request) -> Reply {
+    let slug = slug(request);
+    let wanted_state = request.query("state").unwrap_or("open");
+    let head = request.query("head");
+    let base = request.query("base");
+    let mut pulls: Vec<Value> = repo_mut(state, &slug)
+        .pulls
+        .iter()
+        .filter(|p| wanted_state == "all" || p.state == wanted_state)
+        .filter(|p| head.is_none_or(|h| *h == format!("{}:{}", request.params[0], p.head)))
+        .filter(|p| base.is_none_or(|b| b == p.base))
+        .map(|p| pull_json(&slug, p))
+        .collect();
+    if request.query("direction") != Some("asc") {
+        pulls.reverse();
+    }
+    Ok(answer(200, Value::Array(pulls)))
+}
+
+fn create_pull(state: &mut FakeState, request: &Request) -> Reply {
+    let body = request.json();
+    let text = |k: &str| body.get(k).and_then(Value::as_str);
+    let (Some(title), Some(head), Some(base)) = (text("title"), text("head"), text("base")) else {
+        return Err(invalid_pull(
+            json!({ "resource": "PullRequest", "code": "missing_field" }),
+        ));
     };
-    if path == graphql_path && method == Method::POST {
-        Some(("POST", "/graphql", Vec::new()))
-    } else {
-        path.strip_prefix(prefix)
-            .and_then(|p| match_route(method.as_str(), p))
+    let slug = slug(request);
+    let repo = repo_mut(state, &slug);
+    for (field, branch) in [("head", head), ("base", base)] {
+        if !repo.branches.contains(branch) {
+            return Err(invalid_pull(
+                json!({ "resource": "PullRequest", "field": field, "code": "invalid" }),
+            ));
+        }
     }
-}
-
-async fn handle(
-    State(shared): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let route = route_for(&shared.prefix, &method, uri.path()).map(|(m, t, _)| format!("{m} {t}"));
-    let holds = shared.state.lock().unwrap().holds.clone();
-    holds
-        .answer(route, || respond(shared, method, uri, headers, body))
-        .await
-}
-
-async fn respond(
-    shared: Shared,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = uri.path().to_owned();
-    let query: Vec<(String, String)> = uri
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let json_body: Option<Value> = if body.is_empty() {
-        None
-    } else {
-        Some(
-            serde_json::from_slice(&body)
-                .unwrap_or_else(|e| Value::String(format!("<not JSON: {e}>"))),
+    if repo
+        .pulls
+        .iter()
+        .any(|p| p.state == "open" && p.head == head && p.base == base)
+    {
+        return Err(invalid_pull(
+            json!({ "resource": "PullRequest", "code": "custom", "message": format!("A pull request already exists for {}:{head}.", request.params[0]) }),
+        ));
+    }
+    let number = next_number(state);
+    let pr = FakePr {
+        draft: body.get("draft").and_then(Value::as_bool).unwrap_or(false),
+        ..new_pr(
+            &slug,
+            number,
+            title,
+            text("body").unwrap_or_default(),
+            head,
+            base,
         )
     };
-    let recorded = RecordedRequest {
-        method: method.to_string(),
-        path: path.clone(),
-        query: query.clone(),
-        headers: headers
-            .iter()
-            .filter(|(name, _)| !matches!(name.as_str(), "authorization" | "cookie"))
-            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("<binary>").to_owned()))
-            .collect(),
-        body: json_body.clone(),
-    };
-    let route = route_for(&shared.prefix, &method, &path);
-    let fault = {
-        let mut state = shared.state.lock().unwrap();
-        state.requests.push(recorded);
-        route.as_ref().and_then(|(m, t, _)| {
-            let key = (
-                m.to_string(),
-                if *t == "/graphql" {
-                    "/graphql".to_owned()
-                } else {
-                    t.to_string()
-                },
-            );
-            state.faults.get_mut(&key).and_then(VecDeque::pop_front)
-        })
-    };
-    if let Some(fault) = fault {
-        return fault
-            .answer(
-                |m| json!({ "message": m, "documentation_url": "https://docs.github.com/rest" }),
-            )
-            .await;
+    let json = pull_json(&slug, &pr);
+    repo_mut(state, &slug).pulls.push(pr);
+    Ok(answer(201, json))
+}
+
+fn get_pull(state: &mut FakeState, request: &Request) -> Reply {
+    let pr = numbered(&mut repo(state, request).pulls, request)?;
+    Ok(answer(200, pull_json(&slug(request), pr)))
+}
+
+fn update_pull(state: &mut FakeState, request: &Request) -> Reply {
+    let body = request.json();
+    let pr = numbered(&mut repo(state, request).pulls, request)?;
+    if let Some(title) = body.get("title").and_then(Value::as_str) {
+        pr.title = title.into();
     }
-    let Some((_, template, params)) = route else {
-        return message(404, "Not Found");
-    };
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("token "))
-        })
-        .unwrap_or("")
-        .to_owned();
-    let mut state = shared.state.lock().unwrap();
-    let app_route =
-        template == "/repos/{owner}/{repo}/installation" || template.starts_with("/app/");
-    if app_route {
-        if let Err(why) = verify_jwt(&state, &bearer) {
-            return message(
-                401,
-                &format!("A JSON web token could not be decoded ({why})"),
-            );
+    if let Some(text) = body.get("body").and_then(Value::as_str) {
+        pr.body = text.into();
+    }
+    if let Some(s) = body.get("state").and_then(Value::as_str) {
+        if pr.merged {
+            return Err(message(
+                422,
+                "Cannot change the state of a merged pull request",
+            ));
         }
-    } else {
-        let now = SystemTime::now();
-        let valid = state.tokens.contains(&bearer)
-            || state
-                .minted
-                .iter()
-                .any(|(t, exp)| *t == bearer && *exp > now);
-        if !valid {
-            return message(401, "Bad credentials");
-        }
+        pr.state = s.into();
     }
-    let body = json_body.unwrap_or(Value::Null);
-    if template == "/graphql" {
-        return graphql(&mut state, &body);
-    }
-    if template.starts_with("/app/") {
-        return mint(&mut state, &params[0], &body);
-    }
-    let slug = format!("{}/{}", params[0], params[1]);
-    if !state.repos.contains_key(&slug) {
-        return message(404, "Not Found");
-    }
-    let number = params.get(2).and_then(|n| n.parse::<u64>().ok());
-    let origin_url = "https://github.example";
-    match (method.as_str(), template) {
-        ("GET", "/repos/{owner}/{repo}/installation") => match state.repos[&slug].installation {
-            Some(id) => answer(
-                200,
-                json!({ "id": id, "app_id": state.app.as_ref().map(|a| a.app_id) }),
+    Ok(answer(200, pull_json(&slug(request), pr)))
+}
+
+fn request_reviewers(state: &mut FakeState, request: &Request) -> Reply {
+    let body = request.json();
+    let slug = slug(request);
+    let FakeRepo {
+        pulls,
+        collaborators,
+        teams,
+        ..
+    } = repo_mut(state, &slug);
+    let pr = numbered(pulls, request)?;
+    let (users, wanted_teams) = (
+        strings(&body, "reviewers"),
+        strings(&body, "team_reviewers"),
+    );
+    if users.iter().any(|u| !collaborators.contains(u))
+        || wanted_teams.iter().any(|t| !teams.contains(t))
+    {
+        return Err(message(
+            422,
+            &format!(
+                "Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the {slug} repository."
             ),
-            None => message(404, "Not Found"),
-        },
-        ("GET", "/repos/{owner}/{repo}/pulls") => {
-            let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-            let wanted_state = get("state").unwrap_or_else(|| "open".into());
-            let head = get("head");
-            let base = get("base");
-            let ascending = get("direction").as_deref() == Some("asc");
-            let mut pulls: Vec<Value> = state.repos[&slug]
-                .pulls
-                .iter()
-                .filter(|p| wanted_state == "all" || p.state == wanted_state)
-                .filter(|p| match &head {
-                    Some(h) => *h == format!("{}:{}", params[0], p.head),
-                    None => true,
-                })
-                .filter(|p| base.as_ref().is_none_or(|b| *b == p.base))
-                .map(|p| pull_json(&slug, p, origin_url))
-                .collect();
-            if !ascending {
-                pulls.reverse();
-            }
-            answer(200, Value::Array(pulls))
+        ));
+    }
+    for u in users {
+        if !pr.reviewers.contains(&u) {
+            pr.reviewers.push(u);
         }
-        ("POST", "/repos/{owner}/{repo}/pulls") => {
-            let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
-            let (Some(title), Some(head), Some(base)) = (text("title"), text("head"), text("base"))
-            else {
-                return answer(
-                    422,
-                    json!({ "message": "Validation Failed", "errors": [{ "resource": "PullRequest", "code": "missing_field" }] }),
-                );
-            };
-            let repo = repo_mut(&mut state, &slug);
-            for (field, branch) in [("head", &head), ("base", &base)] {
-                if !repo.branches.contains(branch) {
-                    return answer(
-                        422,
-                        json!({ "message": "Validation Failed", "errors": [{ "resource": "PullRequest", "field": field, "code": "invalid" }] }),
-                    );
-                }
-            }
-            if repo
-                .pulls
-                .iter()
-                .any(|p| p.state == "open" && p.head == head && p.base == base)
-            {
-                return answer(
-                    422,
-                    json!({ "message": "Validation Failed", "errors": [{ "resource": "PullRequest", "code": "custom", "message": format!("A pull request already exists for {}:{head}.", params[0]) }] }),
-                );
-            }
-            let number = next_number(&mut state);
-            let pr = FakePr {
-                number,
-                node_id: node_id(&slug, number),
-                state: "open".into(),
-                merged: false,
-                title,
-                body: text("body").unwrap_or_default(),
-                head,
-                base,
-                draft: body.get("draft").and_then(Value::as_bool).unwrap_or(false),
-                labels: vec![],
-                reviewers: vec![],
-                team_reviewers: vec![],
-                assignees: vec![],
-                comments: vec![],
-                auto_merge: false,
-            };
-            let json = pull_json(&slug, &pr, origin_url);
-            repo_mut(&mut state, &slug).pulls.push(pr);
-            answer(201, json)
+    }
+    for t in wanted_teams {
+        if !pr.team_reviewers.contains(&t) {
+            pr.team_reviewers.push(t);
         }
-        (_, t) if t.contains("{pull_number}") || t.contains("{issue_number}") => {
-            let Some(number) = number else {
-                return message(404, "Not Found");
-            };
-            let mut next_id = state.next_id;
-            let repo = repo_mut(&mut state, &slug);
-            let collaborators = repo.collaborators.clone();
-            let teams = repo.teams.clone();
-            let Some(pr) = repo.pulls.iter_mut().find(|p| p.number == number) else {
-                return message(404, "Not Found");
-            };
-            let response = match (method.as_str(), t) {
-                ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}") => {
-                    answer(200, pull_json(&slug, pr, origin_url))
-                }
-                ("PATCH", "/repos/{owner}/{repo}/pulls/{pull_number}") => {
-                    if let Some(title) = body.get("title").and_then(Value::as_str) {
-                        pr.title = title.into();
-                    }
-                    if let Some(text) = body.get("body").and_then(Value::as_str) {
-                        pr.body = text.into();
-                    }
-                    if let Some(s) = body.get("state").and_then(Value::as_str) {
-                        if pr.merged {
-                            return message(
-                                422,
-                                "Cannot change the state of a merged pull request",
-                            );
-                        }
-                        pr.state = s.into();
-                    }
-                    answer(200, pull_json(&slug, pr, origin_url))
-                }
-                ("POST", "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers") => {
-                    let list = |k: &str| -> Vec<String> {
-                        body.get(k)
-                            .and_then(Value::as_array)
-                            .into_iter()
-                            .flatten()
-                            .filter_map(Value::as_str)
-                            .map(str::to_owned)
-                            .collect()
-                    };
-                    let (users, wanted_teams) = (list("reviewers"), list("team_reviewers"));
-                    if users.iter().any(|u| !collaborators.contains(u))
-                        || wanted_teams.iter().any(|t| !teams.contains(t))
-                    {
-                        return message(
-                            422,
-                            &format!(
-                                "Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the {slug} repository."
-                            ),
-                        );
-                    }
-                    for u in users {
-                        if !pr.reviewers.contains(&u) {
-                            pr.reviewers.push(u);
-                        }
-                    }
-                    for t in wanted_teams {
-                        if !pr.team_reviewers.contains(&t) {
-                            pr.team_reviewers.push(t);
-                        }
-                    }
-                    answer(201, pull_json(&slug, pr, origin_url))
-                }
-                ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/labels") => {
-                    let names: Vec<String> = match &body {
-                        Value::Object(o) => o
-                            .get("labels")
-                            .and_then(Value::as_array)
-                            .cloned()
-                            .unwrap_or_default(),
-                        Value::Array(a) => a.clone(),
-                        _ => vec![],
-                    }
-                    .iter()
-                    .filter_map(|l| {
-                        l.as_str()
-                            .map(str::to_owned)
-                            .or_else(|| l.get("name").and_then(Value::as_str).map(str::to_owned))
-                    })
-                    .collect();
-                    for name in names {
-                        if !pr.labels.contains(&name) {
-                            pr.labels.push(name);
-                        }
-                    }
-                    answer(
-                        200,
-                        Value::Array(pr.labels.iter().map(|l| json!({ "name": l })).collect()),
-                    )
-                }
-                ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/assignees") => {
-                    // GitHub silently ignores users who cannot be assigned.
-                    for a in body
-                        .get("assignees")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                    {
-                        if collaborators.contains(a) && !pr.assignees.iter().any(|x| x == a) {
-                            pr.assignees.push(a.to_owned());
-                        }
-                    }
-                    answer(
-                        201,
-                        json!({ "number": pr.number, "assignees": pr.assignees.iter().map(|a| json!({ "login": a })).collect::<Vec<_>>() }),
-                    )
-                }
-                ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments") => {
-                    let get = |k: &str| {
-                        query
-                            .iter()
-                            .find(|(n, _)| n == k)
-                            .and_then(|(_, v)| v.parse::<usize>().ok())
-                    };
-                    let per_page = get("per_page").unwrap_or(30).min(100);
-                    let page = get("page").unwrap_or(1).max(1);
-                    let items: Vec<Value> = pr
-                        .comments
-                        .iter()
-                        .skip((page - 1) * per_page)
-                        .take(per_page)
-                        .map(|(id, body)| json!({ "id": id, "body": body }))
-                        .collect();
-                    answer(200, Value::Array(items))
-                }
-                ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments") => {
-                    let Some(text) = body.get("body").and_then(Value::as_str) else {
-                        return message(422, "Validation Failed");
-                    };
-                    next_id += 1;
-                    pr.comments.push((next_id, text.to_owned()));
-                    answer(201, json!({ "id": next_id, "body": text }))
-                }
-                _ => message(404, "Not Found"),
-            };
-            state.next_id = next_id;
-            response
+    }
+    Ok(answer(201, pull_json(&slug, pr)))
+}
+
+fn add_labels(state: &mut FakeState, request: &Request) -> Reply {
+    let body = request.json();
+    let pr = numbered(&mut repo(state, request).pulls, request)?;
+    let names: Vec<String> = match &body {
+        Value::Object(o) => o
+            .get("labels")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        Value::Array(a) => a.clone(),
+        _ => vec![],
+    }
+    .iter()
+    .filter_map(|l| {
+        l.as_str()
+            .map(str::to_owned)
+            .or_else(|| l.get("name").and_then(Value::as_str).map(str::to_owned))
+    })
+    .collect();
+    for name in names {
+        if !pr.labels.contains(&name) {
+            pr.labels.push(name);
         }
-        ("GET", "/repos/{owner}/{repo}/git/ref/{ref}") => {
-            let repo = repo_mut(&mut state, &slug);
-            match params[2].strip_prefix("heads/") {
-                Some(branch) if repo.branches.contains(branch) => {
-                    let sha = tip_of(&repo.tips, branch);
-                    let api = format!("{origin_url}/api/repos/{slug}/git");
-                    answer(
-                        200,
-                        json!({
-                            "ref": format!("refs/heads/{branch}"),
-                            "node_id": format!("REF_fake_{branch}"),
-                            "url": format!("{api}/refs/heads/{branch}"),
-                            "object": { "type": "commit", "sha": sha, "url": format!("{api}/commits/{sha}") },
-                        }),
-                    )
-                }
-                _ => message(404, "Not Found"),
-            }
+    }
+    Ok(answer(
+        200,
+        Value::Array(pr.labels.iter().map(|l| json!({ "name": l })).collect()),
+    ))
+}
+
+fn add_assignees(state: &mut FakeState, request: &Request) -> Reply {
+    let FakeRepo {
+        pulls,
+        collaborators,
+        ..
+    } = repo(state, request);
+    let pr = numbered(pulls, request)?;
+    // GitHub silently ignores users who cannot be assigned.
+    for a in strings(&request.json(), "assignees") {
+        if collaborators.contains(&a) && !pr.assignees.contains(&a) {
+            pr.assignees.push(a);
         }
-        ("DELETE", "/repos/{owner}/{repo}/git/refs/{ref}") => {
-            let Some(branch) = params[2].strip_prefix("heads/") else {
-                return message(422, "Reference does not exist");
-            };
-            if repo_mut(&mut state, &slug).branches.remove(branch) {
-                answer(204, Value::Null)
-            } else {
-                message(422, "Reference does not exist")
-            }
-        }
-        _ => message(404, "Not Found"),
+    }
+    Ok(answer(
+        201,
+        json!({ "number": pr.number, "assignees": pr.assignees.iter().map(|a| json!({ "login": a })).collect::<Vec<_>>() }),
+    ))
+}
+
+fn list_comments(state: &mut FakeState, request: &Request) -> Reply {
+    let pr = numbered(&mut repo(state, request).pulls, request)?;
+    let get = |k: &str| request.query(k).and_then(|v| v.parse::<usize>().ok());
+    let per_page = get("per_page").unwrap_or(30).min(100);
+    let page = get("page").unwrap_or(1).max(1);
+    let items: Vec<Value> = pr
+        .comments
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|(id, body)| json!({ "id": id, "body": body }))
+        .collect();
+    Ok(answer(200, Value::Array(items)))
+}
+
+fn create_comment(state: &mut FakeState, request: &Request) -> Reply {
+    let body = request.json();
+    let id = state.next_id + 1;
+    let pr = numbered(&mut repo(state, request).pulls, request)?;
+    let text = body
+        .get("body")
+        .and_then(Value::as_str)
+        .ok_or_else(|| message(422, "Validation Failed"))?;
+    pr.comments.push((id, text.to_owned()));
+    state.next_id = id;
+    Ok(answer(201, json!({ "id": id, "body": text })))
+}
+
+fn get_ref(state: &mut FakeState, request: &Request) -> Reply {
+    let slug = slug(request);
+    let repo = repo_mut(state, &slug);
+    let branch = request.params[2]
+        .strip_prefix("heads/")
+        .filter(|b| repo.branches.contains(*b))
+        .ok_or_else(not_found)?;
+    let sha = tip_of(&repo.tips, branch);
+    let api = format!("{WEB}/api/repos/{slug}/git");
+    Ok(answer(
+        200,
+        json!({
+            "ref": format!("refs/heads/{branch}"),
+            "node_id": format!("REF_fake_{branch}"),
+            "url": format!("{api}/refs/heads/{branch}"),
+            "object": { "type": "commit", "sha": sha, "url": format!("{api}/commits/{sha}") },
+        }),
+    ))
+}
+
+fn delete_ref(state: &mut FakeState, request: &Request) -> Reply {
+    let branches = &mut repo(state, request).branches;
+    match request.params[2].strip_prefix("heads/") {
+        Some(branch) if branches.remove(branch) => Ok(answer(204, Value::Null)),
+        _ => Err(message(422, "Reference does not exist")),
     }
 }
 
-fn pull_json(slug: &str, pr: &FakePr, origin: &str) -> Value {
+fn pull_json(slug: &str, pr: &FakePr) -> Value {
     let owner = slug.split('/').next().unwrap_or("");
     json!({
         "number": pr.number,
         "node_id": pr.node_id,
-        "url": format!("{origin}/api/repos/{slug}/pulls/{}", pr.number),
-        "html_url": format!("{origin}/{slug}/pull/{}", pr.number),
+        "url": format!("{WEB}/api/repos/{slug}/pulls/{}", pr.number),
+        "html_url": format!("{WEB}/{slug}/pull/{}", pr.number),
         "state": pr.state,
         "title": pr.title,
         "body": if pr.body.is_empty() { Value::Null } else { Value::String(pr.body.clone()) },
@@ -914,17 +760,13 @@ fn verify_jwt(state: &FakeState, token: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn mint(state: &mut FakeState, installation: &str, body: &Value) -> Response {
-    let Ok(installation) = installation.parse::<u64>() else {
-        return message(404, "Not Found");
-    };
-    if !state
-        .repos
-        .values()
-        .any(|r| r.installation == Some(installation))
-    {
-        return message(404, "Not Found");
-    }
+fn mint(state: &mut FakeState, request: &Request) -> Reply {
+    let body = request.json();
+    let installation = request.params[0]
+        .parse::<u64>()
+        .ok()
+        .filter(|id| state.repos.values().any(|r| r.installation == Some(*id)))
+        .ok_or_else(not_found)?;
     if !(body.is_null() || body.is_object()) {
         state
             .hand_check_violations
@@ -938,15 +780,16 @@ fn mint(state: &mut FakeState, installation: &str, body: &Value) -> Response {
     let expires = SystemTime::now() + ttl;
     let token = format!("ghs_fake_{installation}_{}", state.minted.len() + 1);
     state.minted.push((token.clone(), expires));
-    answer(
+    Ok(answer(
         201,
         json!({ "token": token, "expires_at": format_timestamp(expires), "permissions": { "pull_requests": "write", "contents": "write" } }),
-    )
+    ))
 }
 
 /// GitHub's GraphQL endpoint for the one mutation Courier sends; the request shape is
 /// checked here because the REST description has no GraphQL.
-fn graphql(state: &mut FakeState, body: &Value) -> Response {
+fn graphql(state: &mut FakeState, request: &Request) -> Reply {
+    let body = &request.json();
     let query = body.get("query").and_then(Value::as_str).unwrap_or("");
     let id = body
         .pointer("/variables/pullRequestId")
@@ -968,32 +811,35 @@ fn graphql(state: &mut FakeState, body: &Value) -> Response {
         state.hand_check_violations.push(format!(
             "GraphQL request not the expected enablePullRequestAutoMerge mutation: {body}"
         ));
-        return answer(200, json!({ "errors": [{ "message": "Parse error" }] }));
+        return Ok(answer(
+            200,
+            json!({ "errors": [{ "message": "Parse error" }] }),
+        ));
     }
     let id = id.unwrap_or_default();
     for repo in state.repos.values_mut() {
         let allowed = repo.allow_auto_merge;
         if let Some(pr) = repo.pulls.iter_mut().find(|p| p.node_id == id) {
             if !allowed {
-                return answer(
+                return Ok(answer(
                     200,
                     json!({
                         "data": { "enablePullRequestAutoMerge": null },
                         "errors": [{ "type": "UNPROCESSABLE", "path": ["enablePullRequestAutoMerge"], "locations": [{ "line": 1, "column": 37 }], "message": "Pull request Auto merge is not allowed for this repository" }]
                     }),
-                );
+                ));
             }
             pr.auto_merge = true;
-            return answer(
+            return Ok(answer(
                 200,
                 json!({ "data": { "enablePullRequestAutoMerge": { "pullRequest": { "number": pr.number } } } }),
-            );
+            ));
         }
     }
-    answer(
+    Ok(answer(
         200,
         json!({ "data": null, "errors": [{ "type": "NOT_FOUND", "message": format!("Could not resolve to a node with the global id of '{id}'") }] }),
-    )
+    ))
 }
 
 pub fn format_timestamp(at: SystemTime) -> String {
