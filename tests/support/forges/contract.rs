@@ -559,7 +559,7 @@ impl Contract {
 }
 
 /// Follows `$ref`s (local JSON pointers only) to the schema or parameter they name.
-fn resolve<'d>(doc: &'d Value, mut node: &'d Value) -> &'d Value {
+pub(super) fn resolve<'d>(doc: &'d Value, mut node: &'d Value) -> &'d Value {
     for _ in 0..32 {
         match node.get("$ref").and_then(Value::as_str) {
             Some(reference) => {

@@ -92,6 +92,7 @@ pub(super) type Params = Vec<String>;
 
 /// A request as a route's function reads it.
 pub(super) struct Request {
+    pub method: String,
     /// The route's template; empty for a path no route serves.
     pub template: &'static str,
     pub params: Params,
@@ -312,6 +313,7 @@ impl<F: Forge> Shared<F> {
         };
         let (route, params) = routed.unzip();
         let request = Request {
+            method: recorded.method.clone(),
             template: route.map_or("", |r| r.template),
             params: params.unwrap_or_default(),
             query,

@@ -9,23 +9,17 @@
 //! sends) or as JSON, as GitLab does. Faults are scripted per route (`enqueue_fault`).
 //! Every request is recorded, secrets left out, for [`GitLabFake::assert_contract`].
 
-#![allow(dead_code)]
-
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::contract::{Contract, RecordedRequest, percent_decode};
+use super::contract::{Contract, RecordedRequest, resolve};
 pub use super::fault::Fault;
-use super::hold::Holds;
+use super::front::{Endpoint, Forge, Front, Params, Reply, Request, bind, routes};
 pub use super::hold::{Hold, HoldMode};
 use super::{answer, tip_of};
 
@@ -41,38 +35,6 @@ pub const OUTSIDE_REST_DESCRIPTION: &[(&str, &str)] = &[
         "POST",
         "/api/v4/projects/{id}/merge_requests/{noteable_id}/notes",
     ),
-];
-
-/// The routes the fake serves, named by the description's templates.
-const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/api/v4/projects/{id}/merge_requests"),
-    ("POST", "/api/v4/projects/{id}/merge_requests"),
-    (
-        "GET",
-        "/api/v4/projects/{id}/merge_requests/{merge_request_iid}",
-    ),
-    (
-        "PUT",
-        "/api/v4/projects/{id}/merge_requests/{merge_request_iid}",
-    ),
-    (
-        "PUT",
-        "/api/v4/projects/{id}/merge_requests/{merge_request_iid}/merge",
-    ),
-    (
-        "GET",
-        "/api/v4/projects/{id}/merge_requests/{noteable_id}/notes",
-    ),
-    (
-        "POST",
-        "/api/v4/projects/{id}/merge_requests/{noteable_id}/notes",
-    ),
-    ("GET", "/api/v4/projects/{id}/repository/branches/{branch}"),
-    (
-        "DELETE",
-        "/api/v4/projects/{id}/repository/branches/{branch}",
-    ),
-    ("GET", "/api/v4/users"),
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,37 +85,23 @@ struct FakeState {
     projects: HashMap<String, FakeProject>,
     users: Vec<(u64, String)>,
     tokens: HashSet<String>,
-    faults: HashMap<(String, String), VecDeque<Fault>>,
-    requests: Vec<RecordedRequest>,
     hand_check_violations: Vec<String>,
     next_id: u64,
-    holds: Arc<Holds>,
+    /// The instance's root URL, where `web_url`s point.
+    web_root: String,
 }
+
+/// The GitLab half of the fake; the shared half is its [`Front`].
+struct GitLab {
+    /// GitLab's "relative URL root".
+    prefix: String,
+    state: Mutex<FakeState>,
+}
+
+type Respond = fn(&mut FakeState, &Request) -> Reply;
 
 pub struct GitLabFake {
-    origin: String,
-    prefix: String,
-    state: Arc<Mutex<FakeState>>,
-    server: tokio::task::JoinHandle<()>,
-    /// Whether a test looked at the contract check; if not, dropping the fake runs it.
-    checked: AtomicBool,
-}
-
-impl Drop for GitLabFake {
-    fn drop(&mut self) {
-        self.server.abort();
-        let has_requests = self.with(|s| !s.requests.is_empty());
-        if !self.checked.load(Ordering::Relaxed) && has_requests && !std::thread::panicking() {
-            self.assert_contract();
-        }
-    }
-}
-
-#[derive(Clone)]
-struct Shared {
-    state: Arc<Mutex<FakeState>>,
-    prefix: String,
-    origin: Arc<Mutex<String>>,
+    front: Front<GitLab>,
 }
 
 impl GitLabFake {
@@ -165,39 +113,25 @@ impl GitLabFake {
     /// An instance served under a path (`http://127.0.0.1:PORT/gitlab`), GitLab's
     /// "relative URL root".
     pub async fn start_at(prefix: &str) -> GitLabFake {
-        let state = Arc::new(Mutex::new(FakeState {
-            next_id: 100,
-            ..FakeState::default()
-        }));
-        let origin_cell = Arc::new(Mutex::new(String::new()));
-        let shared = Shared {
-            state: state.clone(),
+        let front = Front::start(|origin| GitLab {
             prefix: prefix.to_owned(),
-            origin: origin_cell.clone(),
-        };
-        let app = Router::new().fallback(handle).with_state(shared);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        *origin_cell.lock().unwrap() = origin.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        GitLabFake {
-            origin,
-            prefix: prefix.to_owned(),
-            state,
-            server,
-            checked: AtomicBool::new(false),
-        }
+            state: Mutex::new(FakeState {
+                next_id: 100,
+                web_root: format!("{origin}{prefix}"),
+                ..FakeState::default()
+            }),
+        })
+        .await;
+        GitLabFake { front }
     }
 
     /// What to configure as the provider's base URL.
     pub fn base_url(&self) -> String {
-        format!("{}{}", self.origin, self.prefix)
+        format!("{}{}", self.front.origin(), self.front.forge().prefix)
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut FakeState) -> R) -> R {
-        f(&mut self.state.lock().unwrap())
+        f(&mut self.front.forge().state.lock().unwrap())
     }
 
     pub fn accept_token(&self, token: &str) {
@@ -352,88 +286,38 @@ impl GitLabFake {
         self.with(|s| project_mut(s, path).mrs.clone())
     }
 
-    /// The next request to `method template` (a route of [`ROUTES`]) gets `fault`.
-    /// Holds the next request to `method template` (a route of [`ROUTES`]) until the
-    /// returned [`Hold`] is released, before or after applying it. Later requests pass.
-    pub fn hold(&self, method: &str, template: &str, mode: HoldMode) -> Hold {
-        assert!(
-            ROUTES.contains(&(method, template)),
-            "the fake has no route {method} {template}"
-        );
-        self.with(|s| s.holds.clone())
-            .add(format!("{method} {template}"), mode)
+    /// The next request to `method template` (a route of [`GitLab::ROUTES`]) gets `fault`.
+    pub fn enqueue_fault(&self, method: &str, template: &str, fault: Fault) {
+        self.front.enqueue_fault(method, template, fault);
     }
 
-    pub fn enqueue_fault(&self, method: &str, template: &str, fault: Fault) {
-        assert!(
-            ROUTES.contains(&(method, template)),
-            "the fake has no route {method} {template}"
-        );
-        self.with(|s| {
-            s.faults
-                .entry((method.to_owned(), template.to_owned()))
-                .or_default()
-                .push_back(fault)
-        });
+    /// Holds the next request to `method template` (a route of [`GitLab::ROUTES`]) until
+    /// the returned [`Hold`] is released, before or after applying it. Later requests pass.
+    pub fn hold(&self, method: &str, template: &str, mode: HoldMode) -> Hold {
+        self.front.hold(method, template, mode)
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.with(|s| s.requests.clone())
+        self.front.requests()
     }
 
     /// `"METHOD /path"` of every request so far, queries left out.
     pub fn request_lines(&self) -> Vec<String> {
-        self.with(|s| {
-            s.requests
-                .iter()
-                .map(|r| format!("{} {}", r.method, r.path))
-                .collect()
-        })
+        self.front.request_lines()
     }
 
     /// Every recorded request conforms to GitLab's REST description (form bodies decoded
     /// first, see [`typed_body`]), and the requests the description lacks passed the
     /// fake's hand checks.
     pub fn assert_contract(&self) {
-        let violations = self.contract_violations();
-        assert!(
-            violations.is_empty(),
-            "contract violations:\n{}",
-            violations.join("\n")
-        );
+        self.front.assert_contract();
     }
 
     pub fn contract_violations(&self) -> Vec<String> {
-        self.checked.store(true, Ordering::Relaxed);
-        let requests = self.requests();
-        assert!(!requests.is_empty(), "no requests recorded");
-        let doc = gitlab_description();
-        let contract = Contract::from_value("tests/contracts/gitlab.yaml", doc.clone())
-            .with_prefix(&self.prefix);
-        let typed: Vec<RecordedRequest> = requests
-            .iter()
-            .map(|r| {
-                let mut r = r.clone();
-                if is_form(&r)
-                    && let (Some(body), Some(op)) =
-                        (&r.body, contract.operation_for(&r.method, &r.path))
-                {
-                    r.body = Some(typed_body(&doc, &op, body));
-                }
-                r
-            })
-            .collect();
-        let mut violations: Vec<String> = contract
-            .check_all(&typed, OUTSIDE_REST_DESCRIPTION)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        violations.extend(self.with(|s| s.hand_check_violations.clone()));
-        violations
+        self.front.contract_violations()
     }
 }
 
-/// tests/contracts/gitlab.yaml as a JSON value.
 pub fn gitlab_description() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts/gitlab.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -507,15 +391,6 @@ pub fn typed_body(doc: &Value, operation: &str, body: &Value) -> Value {
         );
     }
     Value::Object(typed)
-}
-
-fn resolve<'d>(doc: &'d Value, node: &'d Value) -> &'d Value {
-    match node.get("$ref").and_then(Value::as_str) {
-        Some(reference) => doc
-            .pointer(reference.trim_start_matches('#'))
-            .unwrap_or(node),
-        None => node,
-    }
 }
 
 fn coerce(doc: &Value, schema: &Value, value: &Value) -> Value {
@@ -603,33 +478,9 @@ fn mr_mut(project: &mut FakeProject, iid: u64) -> &mut FakeMr {
 }
 
 fn message(status: u16, text: &str) -> Response {
-    answer(status, json!({ "message": text }))
+    answer(status, GitLab::error_body(text))
 }
 
-fn match_route(wanted: &str, path: &str) -> Option<(&'static str, &'static str, Vec<String>)> {
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    'routes: for (method, template) in ROUTES.iter().filter(|(m, _)| *m == wanted) {
-        let segments: Vec<&str> = template.trim_start_matches('/').split('/').collect();
-        if segments.len() != parts.len() {
-            continue;
-        }
-        let mut params = Vec::new();
-        for (segment, part) in segments.iter().zip(&parts) {
-            if segment.starts_with('{') {
-                if part.is_empty() {
-                    continue 'routes;
-                }
-                params.push(percent_decode(part));
-            } else if segment != part {
-                continue 'routes;
-            }
-        }
-        return Some((method, template, params));
-    }
-    None
-}
-
-/// A body as GitLab reads it: JSON, or form-encoded (`key[]` repeated → array).
 fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>, String> {
     if body.is_empty() {
         return Ok(None);
@@ -764,104 +615,99 @@ fn hand_check(
     problems
 }
 
-/// Answers a request, holding it first if a test asked for that (see `hold`).
-async fn handle(
-    State(shared): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let route = uri
-        .path()
-        .strip_prefix(&shared.prefix)
-        .and_then(|p| match_route(method.as_str(), p))
-        .map(|(m, t, _)| format!("{m} {t}"));
-    let holds = shared.state.lock().unwrap().holds.clone();
-    holds
-        .answer(route, || respond(State(shared), method, uri, headers, body))
-        .await
-}
+impl Forge for GitLab {
+    type Respond = Respond;
 
-async fn respond(
-    State(shared): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = uri.path().to_owned();
-    let query: Vec<(String, String)> = uri
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let decoded = decode_body(&headers, &body);
-    let recorded = RecordedRequest {
-        method: method.to_string(),
-        path: path.clone(),
-        query: query.clone(),
-        headers: headers
-            .iter()
-            .filter(|(name, _)| {
-                !matches!(name.as_str(), "private-token" | "authorization" | "cookie")
-            })
-            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("<binary>").to_owned()))
-            .collect(),
-        body: match &decoded {
-            Ok(body) => body.clone(),
-            Err(e) => Some(Value::String(format!("<not decodable: {e}>"))),
-        },
-    };
-    let route = path
-        .strip_prefix(&shared.prefix)
-        .and_then(|p| match_route(method.as_str(), p));
-    let origin = shared.origin.lock().unwrap().clone();
-    let fault = {
-        let mut state = shared.state.lock().unwrap();
-        state.requests.push(recorded);
-        if let Some((m, t, _)) = &route
-            && OUTSIDE_REST_DESCRIPTION.contains(&(*m, *t))
-        {
-            let problems = hand_check(t, m, &query, decoded.as_ref().ok().and_then(Option::as_ref));
+    /// The routes the fake serves, named by the description's templates.
+    const ROUTES: &'static [Endpoint<Respond>] = routes![
+        GET "/api/v4/projects/{id}/merge_requests" => list_mrs,
+        POST "/api/v4/projects/{id}/merge_requests" => create_mr,
+        GET "/api/v4/projects/{id}/merge_requests/{merge_request_iid}" => get_mr,
+        PUT "/api/v4/projects/{id}/merge_requests/{merge_request_iid}" => update_mr,
+        PUT "/api/v4/projects/{id}/merge_requests/{merge_request_iid}/merge" => merge_mr,
+        GET "/api/v4/projects/{id}/merge_requests/{noteable_id}/notes" => list_notes,
+        POST "/api/v4/projects/{id}/merge_requests/{noteable_id}/notes" => create_note,
+        GET "/api/v4/projects/{id}/repository/branches/{branch}" => get_branch,
+        DELETE "/api/v4/projects/{id}/repository/branches/{branch}" => delete_branch,
+        GET "/api/v4/users" => list_users,
+    ];
+
+    fn route(&self, method: &str, path: &str) -> Option<(&'static Endpoint<Respond>, Params)> {
+        bind(Self::ROUTES, method, path.strip_prefix(&self.prefix)?, None)
+    }
+
+    fn read_body(&self, headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>, String> {
+        decode_body(headers, body)
+    }
+
+    fn error_body(text: &str) -> Value {
+        json!({ "message": text })
+    }
+
+    fn arrived(&self, request: &Request) {
+        if OUTSIDE_REST_DESCRIPTION.contains(&(request.method.as_str(), request.template)) {
+            let body = request.body.as_ref().ok().and_then(Option::as_ref);
+            let problems = hand_check(request.template, &request.method, &request.query, body);
+            let mut state = self.state.lock().unwrap();
             state.hand_check_violations.extend(problems);
         }
-        route.as_ref().and_then(|(m, t, _)| {
-            state
-                .faults
-                .get_mut(&(m.to_string(), t.to_string()))
-                .and_then(VecDeque::pop_front)
-        })
-    };
-    if let Some(fault) = fault {
-        return fault.answer(|m| json!({ "message": m })).await;
     }
-    let Some((_, template, params)) = route else {
-        // GitLab's answer for a path it has no route for.
-        return answer(404, json!({ "error": "404 Not Found" }));
-    };
-    let token = headers.get("private-token").and_then(|v| v.to_str().ok());
-    let mut state = shared.state.lock().unwrap();
-    if !token.is_some_and(|t| state.tokens.contains(t)) {
-        return message(401, "401 Unauthorized");
+
+    /// GitLab's answer for a path it has no route for.
+    fn no_route(&self, _request: &Request) -> Response {
+        answer(404, json!({ "error": "404 Not Found" }))
     }
-    let body = match decoded {
-        Ok(body) => body.unwrap_or(Value::Object(Map::new())),
-        Err(e) => return answer(400, json!({ "error": e })),
-    };
-    let web_root = format!("{origin}{}", shared.prefix);
-    serve(
-        &mut state,
-        method.as_str(),
-        template,
-        &params,
-        &query,
-        &body,
-        &web_root,
-    )
+
+    fn answer(&self, respond: Respond, request: &Request) -> Response {
+        let mut state = self.state.lock().unwrap();
+        let token = request.header("private-token");
+        if !token.is_some_and(|t| state.tokens.contains(t)) {
+            return message(401, "401 Unauthorized");
+        }
+        if let Err(e) = &request.body {
+            return answer(400, json!({ "error": e }));
+        }
+        respond(&mut state, request).unwrap_or_else(|refusal| refusal)
+    }
+
+    /// Every recorded request conforms to GitLab's REST description (form bodies decoded
+    /// first, see [`typed_body`]), and the requests the description lacks passed the
+    /// fake's hand checks.
+    fn contract_violations(&self, requests: &[RecordedRequest]) -> Vec<String> {
+        let doc = gitlab_description();
+        let contract = Contract::from_value("tests/contracts/gitlab.yaml", doc.clone())
+            .with_prefix(&self.prefix);
+        let typed: Vec<RecordedRequest> = requests
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                if is_form(&r)
+                    && let (Some(body), Some(op)) =
+                        (&r.body, contract.operation_for(&r.method, &r.path))
+                {
+                    r.body = Some(typed_body(&doc, &op, body));
+                }
+                r
+            })
+            .collect();
+        let mut violations: Vec<String> = contract
+            .check_all(&typed, OUTSIDE_REST_DESCRIPTION)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        violations.extend(self.state.lock().unwrap().hand_check_violations.clone());
+        violations
+    }
+}
+
+fn user_json(state: &FakeState, id: u64) -> Value {
+    let name = state
+        .users
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, n)| n.clone())
+        .unwrap_or_default();
+    json!({ "id": id, "username": name, "name": name, "state": "active" })
 }
 
 fn find_project<'s>(state: &'s mut FakeState, id: &str) -> Option<(String, &'s mut FakeProject)> {
@@ -877,17 +723,24 @@ fn find_project<'s>(state: &'s mut FakeState, id: &str) -> Option<(String, &'s m
     Some((key, project))
 }
 
-fn user_json(state: &FakeState, id: u64) -> Value {
-    let name = state
-        .users
-        .iter()
-        .find(|(i, _)| *i == id)
-        .map(|(_, n)| n.clone())
-        .unwrap_or_default();
-    json!({ "id": id, "username": name, "name": name, "state": "active" })
+/// The path and id of the project a route's `{id}` names (a path or a number), or a 404.
+fn project(state: &mut FakeState, request: &Request) -> Result<(String, u64), Response> {
+    let (path, project) = find_project(state, &request.params[0])
+        .ok_or_else(|| message(404, "404 Project Not Found"))?;
+    let id = project.id;
+    Ok((path, id))
 }
 
-fn mr_json(state: &FakeState, path: &str, project_id: u64, mr: &FakeMr, web_root: &str) -> Value {
+/// The iid of the merge request a route names, if the project has it; else a 404.
+fn existing_mr(state: &mut FakeState, path: &str, request: &Request) -> Result<u64, Response> {
+    request.params[1]
+        .parse::<u64>()
+        .ok()
+        .filter(|iid| project_mut(state, path).mrs.iter().any(|m| m.iid == *iid))
+        .ok_or_else(|| message(404, "404 Not found"))
+}
+
+fn mr_json(state: &FakeState, path: &str, project_id: u64, mr: &FakeMr) -> Value {
     json!({
         "id": mr.id,
         "iid": mr.iid,
@@ -906,292 +759,282 @@ fn mr_json(state: &FakeState, path: &str, project_id: u64, mr: &FakeMr, web_root
         "reviewers": mr.reviewer_ids.iter().map(|id| user_json(state, *id)).collect::<Vec<_>>(),
         "assignees": mr.assignee_ids.iter().map(|id| user_json(state, *id)).collect::<Vec<_>>(),
         "merge_when_pipeline_succeeds": mr.auto_merge,
-        "web_url": format!("{web_root}/{path}/-/merge_requests/{}", mr.iid),
+        "web_url": format!("{}/{path}/-/merge_requests/{}", state.web_root, mr.iid),
     })
 }
 
-fn serve(
+fn mr_answer(
     state: &mut FakeState,
-    method: &str,
-    template: &str,
-    params: &[String],
-    query: &[(String, String)],
-    body: &Value,
-    web_root: &str,
-) -> Response {
-    let q = |key: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
-    if template == "/api/v4/users" {
-        let users: Vec<Value> = state
-            .users
-            .iter()
-            .filter(|(_, name)| q("username").is_none_or(|u| u.eq_ignore_ascii_case(name)))
-            .map(|(id, _)| user_json(state, *id))
-            .collect();
-        return answer(200, Value::Array(users));
+    status: u16,
+    (path, project_id): &(String, u64),
+    iid: u64,
+) -> Reply {
+    let mr = mr_mut(project_mut(state, path), iid).clone();
+    Ok(answer(status, mr_json(state, path, *project_id, &mr)))
+}
+
+fn list_users(state: &mut FakeState, request: &Request) -> Reply {
+    let users: Vec<Value> = state
+        .users
+        .iter()
+        .filter(|(_, name)| {
+            request
+                .query("username")
+                .is_none_or(|u| u.eq_ignore_ascii_case(name))
+        })
+        .map(|(id, _)| user_json(state, *id))
+        .collect();
+    Ok(answer(200, Value::Array(users)))
+}
+
+fn list_mrs(state: &mut FakeState, request: &Request) -> Reply {
+    let (path, project_id) = project(state, request)?;
+    let q = |key: &str| request.query(key);
+    let mut found: Vec<FakeMr> = project_mut(state, &path)
+        .mrs
+        .iter()
+        .filter(|m| q("state").is_none_or(|s| s == "all" || s == m.state))
+        .filter(|m| q("source_branch").is_none_or(|b| b == m.source_branch))
+        .filter(|m| q("target_branch").is_none_or(|b| b == m.target_branch))
+        .cloned()
+        .collect();
+    found.sort_by_key(|m| m.id);
+    if q("sort") != Some("asc") {
+        found.reverse();
     }
-    let Some((path, _)) = find_project(state, &params[0]) else {
-        return message(404, "404 Project Not Found");
+    let per_page = q("per_page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20usize);
+    found.truncate(per_page);
+    let list = found
+        .iter()
+        .map(|m| mr_json(state, &path, project_id, m))
+        .collect();
+    Ok(answer(200, Value::Array(list)))
+}
+
+fn create_mr(state: &mut FakeState, request: &Request) -> Reply {
+    let project = project(state, request)?;
+    let (path, project_id) = (&project.0, project.1);
+    let body = &request.json();
+    let (Some(title), Some(source), Some(target)) = (
+        text(body, "title"),
+        text(body, "source_branch"),
+        text(body, "target_branch"),
+    ) else {
+        return Err(answer(
+            400,
+            json!({ "error": "title, source_branch, target_branch are missing, at least one parameter must be provided" }),
+        ));
     };
-    let path = path.as_str();
-    let project_id = project_mut(state, path).id;
-    let iid = params.get(1).and_then(|p| p.parse::<u64>().ok());
-    let mr_answer = |state: &mut FakeState, status: u16, iid: u64| {
-        let mr = mr_mut(project_mut(state, path), iid).clone();
-        answer(status, mr_json(state, path, project_id, &mr, web_root))
-    };
-    let exists = |state: &mut FakeState, iid: Option<u64>| {
-        iid.is_some_and(|iid| project_mut(state, path).mrs.iter().any(|m| m.iid == iid))
-    };
-    match (method, template) {
-        ("GET", "/api/v4/projects/{id}/merge_requests") => {
-            let mut found: Vec<FakeMr> = project_mut(state, path)
-                .mrs
-                .iter()
-                .filter(|m| q("state").is_none_or(|s| s == "all" || s == m.state))
-                .filter(|m| q("source_branch").is_none_or(|b| b == m.source_branch))
-                .filter(|m| q("target_branch").is_none_or(|b| b == m.target_branch))
-                .cloned()
-                .collect();
-            found.sort_by_key(|m| m.id);
-            if q("sort") != Some("asc") {
-                found.reverse();
-            }
-            let per_page = q("per_page")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(20usize);
-            found.truncate(per_page);
-            let list = found
-                .iter()
-                .map(|m| mr_json(state, path, project_id, m, web_root))
-                .collect();
-            answer(200, Value::Array(list))
+    let fake_project = project_mut(state, path);
+    if !fake_project.branches.contains(source) || !fake_project.branches.contains(target) {
+        return Err(answer(
+            400,
+            json!({ "message": { "source_branch": ["is invalid"] } }),
+        ));
+    }
+    if let Some(existing) = fake_project.mrs.iter().find(|m| {
+        m.state == "opened"
+            && m.source_branch == source
+            && m.target_branch == target
+            && m.source_project_id == project_id
+    }) {
+        return Err(answer(
+            409,
+            json!({ "message": [format!(
+                "Another open merge request already exists for this source branch: !{}",
+                existing.iid
+            )] }),
+        ));
+    }
+    let description = text(body, "description").unwrap_or("");
+    let iid = insert_mr(
+        state,
+        path,
+        source,
+        target,
+        title,
+        description,
+        "opened",
+        project_id,
+    );
+    if let Some(labels) = list(body, "labels") {
+        mr_mut(project_mut(state, path), iid).labels = labels;
+    }
+    mr_answer(state, 201, &project, iid)
+}
+
+fn get_mr(state: &mut FakeState, request: &Request) -> Reply {
+    let project = project(state, request)?;
+    let iid = existing_mr(state, &project.0, request)?;
+    mr_answer(state, 200, &project, iid)
+}
+
+fn update_mr(state: &mut FakeState, request: &Request) -> Reply {
+    let project = project(state, request)?;
+    let path = &project.0;
+    let iid = existing_mr(state, path, request)?;
+    let body = &request.json();
+    let fake_project = project_mut(state, path);
+    let members = fake_project.members.clone();
+    let bad = |e: String| answer(400, json!({ "error": e }));
+    let reviewers = ids(body, "reviewer_ids").transpose().map_err(bad)?;
+    let assignees = ids(body, "assignee_ids").transpose().map_err(bad)?;
+    let mr = mr_mut(fake_project, iid);
+    if body.as_object().is_none_or(Map::is_empty) {
+        return Err(answer(
+            400,
+            json!({ "error": "assignee_id, assignee_ids, description, labels, add_labels, remove_labels, milestone_id, remove_source_branch, allow_collaboration, allow_maintainer_to_push, squash, target_branch, title, state_event, discussion_locked are missing, at least one parameter must be provided" }),
+        ));
+    }
+    if let Some(title) = text(body, "title") {
+        mr.title = title.to_owned();
+    }
+    if let Some(description) = text(body, "description") {
+        mr.description = description.to_owned();
+    }
+    if let Some(labels) = list(body, "labels") {
+        mr.labels = labels;
+    }
+    for label in list(body, "add_labels").unwrap_or_default() {
+        if !mr.labels.contains(&label) {
+            mr.labels.push(label);
         }
-        ("POST", "/api/v4/projects/{id}/merge_requests") => {
-            let (Some(title), Some(source), Some(target)) = (
-                text(body, "title"),
-                text(body, "source_branch"),
-                text(body, "target_branch"),
-            ) else {
-                return answer(
-                    400,
-                    json!({ "error": "title, source_branch, target_branch are missing, at least one parameter must be provided" }),
-                );
-            };
-            let project = project_mut(state, path);
-            if !project.branches.contains(source) || !project.branches.contains(target) {
-                return answer(
-                    400,
-                    json!({ "message": { "source_branch": ["is invalid"] } }),
-                );
-            }
-            if let Some(existing) = project.mrs.iter().find(|m| {
-                m.state == "opened"
-                    && m.source_branch == source
-                    && m.target_branch == target
-                    && m.source_project_id == project_id
-            }) {
-                return answer(
-                    409,
-                    json!({ "message": [format!(
-                        "Another open merge request already exists for this source branch: !{}",
-                        existing.iid
-                    )] }),
-                );
-            }
-            let (title, description) = (title.to_owned(), text(body, "description").unwrap_or(""));
-            let (source, target) = (source.to_owned(), target.to_owned());
-            let iid = insert_mr(
-                state,
-                path,
-                &source,
-                &target,
-                &title,
-                description,
-                "opened",
-                project_id,
-            );
-            if let Some(labels) = list(body, "labels") {
-                mr_mut(project_mut(state, path), iid).labels = labels;
-            }
-            mr_answer(state, 201, iid)
+    }
+    let mut system = Vec::new();
+    // GitLab drops users who cannot access the project, without an error.
+    if let Some(ids) = reviewers {
+        mr.reviewer_ids = ids.into_iter().filter(|id| members.contains(id)).collect();
+        system.push("requested review".to_owned());
+    }
+    if let Some(ids) = assignees {
+        mr.assignee_ids = ids.into_iter().filter(|id| members.contains(id)).collect();
+        system.push("assigned".to_owned());
+    }
+    match text(body, "state_event") {
+        Some("close") if mr.state == "opened" => {
+            mr.state = "closed".into();
+            mr.auto_merge = false;
+            system.push("closed".into());
         }
-        ("GET", "/api/v4/projects/{id}/merge_requests/{merge_request_iid}") => {
-            if !exists(state, iid) {
-                return message(404, "404 Not found");
-            }
-            mr_answer(state, 200, iid.unwrap_or_default())
+        Some("reopen") if mr.state == "closed" => mr.state = "opened".into(),
+        Some("close" | "reopen") | None => {}
+        Some(other) => {
+            return Err(answer(
+                400,
+                json!({ "error": format!("state_event does not have a valid value: {other}") }),
+            ));
         }
-        ("PUT", "/api/v4/projects/{id}/merge_requests/{merge_request_iid}") => {
-            if !exists(state, iid) {
-                return message(404, "404 Not found");
-            }
-            let iid = iid.unwrap_or_default();
-            let project = project_mut(state, path);
-            let members = project.members.clone();
-            let reviewers = match ids(body, "reviewer_ids").transpose() {
-                Ok(v) => v,
-                Err(e) => return answer(400, json!({ "error": e })),
-            };
-            let assignees = match ids(body, "assignee_ids").transpose() {
-                Ok(v) => v,
-                Err(e) => return answer(400, json!({ "error": e })),
-            };
-            let mr = mr_mut(project, iid);
-            if body.as_object().is_none_or(Map::is_empty) {
-                return answer(
-                    400,
-                    json!({ "error": "assignee_id, assignee_ids, description, labels, add_labels, remove_labels, milestone_id, remove_source_branch, allow_collaboration, allow_maintainer_to_push, squash, target_branch, title, state_event, discussion_locked are missing, at least one parameter must be provided" }),
-                );
-            }
-            if let Some(title) = text(body, "title") {
-                mr.title = title.to_owned();
-            }
-            if let Some(description) = text(body, "description") {
-                mr.description = description.to_owned();
-            }
-            if let Some(labels) = list(body, "labels") {
-                mr.labels = labels;
-            }
-            for label in list(body, "add_labels").unwrap_or_default() {
-                if !mr.labels.contains(&label) {
-                    mr.labels.push(label);
-                }
-            }
-            let mut system = Vec::new();
-            // GitLab drops users who cannot access the project, without an error.
-            if let Some(ids) = reviewers {
-                mr.reviewer_ids = ids.into_iter().filter(|id| members.contains(id)).collect();
-                system.push("requested review".to_owned());
-            }
-            if let Some(ids) = assignees {
-                mr.assignee_ids = ids.into_iter().filter(|id| members.contains(id)).collect();
-                system.push("assigned".to_owned());
-            }
-            match text(body, "state_event") {
-                Some("close") if mr.state == "opened" => {
-                    mr.state = "closed".into();
-                    mr.auto_merge = false;
-                    system.push("closed".into());
-                }
-                Some("reopen") if mr.state == "closed" => mr.state = "opened".into(),
-                Some("close" | "reopen") | None => {}
-                Some(other) => {
-                    return answer(
-                        400,
-                        json!({ "error": format!("state_event does not have a valid value: {other}") }),
-                    );
-                }
-            }
-            for note in system {
-                state.next_id += 1;
-                let id = state.next_id;
-                mr_mut(project_mut(state, path), iid)
-                    .notes
-                    .push((id, note, true));
-            }
-            mr_answer(state, 200, iid)
-        }
-        ("PUT", "/api/v4/projects/{id}/merge_requests/{merge_request_iid}/merge") => {
-            if !exists(state, iid) {
-                return message(404, "404 Not found");
-            }
-            let iid = iid.unwrap_or_default();
-            let project = project_mut(state, path);
-            let allowed = project.auto_merge_allowed;
-            let mr = mr_mut(project, iid);
-            if mr.state != "opened" || !allowed {
-                return message(405, "405 Method Not Allowed");
-            }
-            if let Some(sha) = text(body, "sha")
-                && sha != mr.sha
-            {
-                return message(409, "SHA does not match HEAD of source branch");
-            }
-            let wanted = |key: &str| {
-                text(body, key) == Some("true") || body.get(key) == Some(&Value::Bool(true))
-            };
-            if wanted("merge_when_pipeline_succeeds") || wanted("auto_merge") {
-                mr.auto_merge = true;
-            } else {
-                mr.state = "merged".into();
-            }
-            mr_answer(state, 200, iid)
-        }
-        ("GET", "/api/v4/projects/{id}/merge_requests/{noteable_id}/notes") => {
-            if !exists(state, iid) {
-                return message(404, "404 Not found");
-            }
-            let mr = mr_mut(project_mut(state, path), iid.unwrap_or_default());
-            let mut notes = mr.notes.clone();
-            if q("sort") != Some("asc") {
-                notes.reverse();
-            }
-            let per_page = q("per_page")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(20usize);
-            let page = q("page")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1usize)
-                .max(1);
-            let list: Vec<Value> = notes
-                .iter()
-                .skip((page - 1) * per_page)
-                .take(per_page)
-                .map(|(id, body, system)| json!({ "id": id, "body": body, "system": system, "noteable_type": "MergeRequest" }))
-                .collect();
-            answer(200, Value::Array(list))
-        }
-        ("POST", "/api/v4/projects/{id}/merge_requests/{noteable_id}/notes") => {
-            if !exists(state, iid) {
-                return message(404, "404 Not found");
-            }
-            let Some(text) = text(body, "body").filter(|t| !t.is_empty()) else {
-                return answer(400, json!({ "error": "body is missing" }));
-            };
-            state.next_id += 1;
-            let id = state.next_id;
-            mr_mut(project_mut(state, path), iid.unwrap_or_default())
-                .notes
-                .push((id, text.to_owned(), false));
-            answer(
-                201,
-                json!({ "id": id, "body": text, "system": false, "noteable_type": "MergeRequest" }),
-            )
-        }
-        ("GET", "/api/v4/projects/{id}/repository/branches/{branch}") => {
-            let branch = &params[1];
-            let project = project_mut(state, path);
-            if !project.branches.contains(branch) {
-                return message(404, "404 Branch Not Found");
-            }
-            let sha = tip_of(&project.tips, branch);
-            answer(
-                200,
-                json!({
-                    "name": branch,
-                    "commit": { "id": sha, "short_id": &sha[..8], "title": "A commit" },
-                    "merged": false,
-                    "protected": false,
-                    "default": branch == "main",
-                    "developers_can_push": false,
-                    "developers_can_merge": false,
-                    "can_push": true,
-                }),
-            )
-        }
-        ("DELETE", "/api/v4/projects/{id}/repository/branches/{branch}") => {
-            let branch = &params[1];
-            if project_mut(state, path).branches.remove(branch) {
-                answer(204, Value::Null)
-            } else {
-                message(404, "404 Branch Not Found")
-            }
-        }
-        _ => message(404, "404 Not Found"),
+    }
+    for note in system {
+        state.next_id += 1;
+        let id = state.next_id;
+        mr_mut(project_mut(state, path), iid)
+            .notes
+            .push((id, note, true));
+    }
+    mr_answer(state, 200, &project, iid)
+}
+
+fn merge_mr(state: &mut FakeState, request: &Request) -> Reply {
+    let project = project(state, request)?;
+    let iid = existing_mr(state, &project.0, request)?;
+    let body = &request.json();
+    let fake_project = project_mut(state, &project.0);
+    let allowed = fake_project.auto_merge_allowed;
+    let mr = mr_mut(fake_project, iid);
+    if mr.state != "opened" || !allowed {
+        return Err(message(405, "405 Method Not Allowed"));
+    }
+    if let Some(sha) = text(body, "sha")
+        && sha != mr.sha
+    {
+        return Err(message(409, "SHA does not match HEAD of source branch"));
+    }
+    let wanted =
+        |key: &str| text(body, key) == Some("true") || body.get(key) == Some(&Value::Bool(true));
+    if wanted("merge_when_pipeline_succeeds") || wanted("auto_merge") {
+        mr.auto_merge = true;
+    } else {
+        mr.state = "merged".into();
+    }
+    mr_answer(state, 200, &project, iid)
+}
+
+fn list_notes(state: &mut FakeState, request: &Request) -> Reply {
+    let (path, _) = project(state, request)?;
+    let iid = existing_mr(state, &path, request)?;
+    let mut notes = mr_mut(project_mut(state, &path), iid).notes.clone();
+    let q = |key: &str| request.query(key);
+    if q("sort") != Some("asc") {
+        notes.reverse();
+    }
+    let per_page = q("per_page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20usize);
+    let page = q("page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1usize)
+        .max(1);
+    let list: Vec<Value> = notes
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|(id, body, system)| json!({ "id": id, "body": body, "system": system, "noteable_type": "MergeRequest" }))
+        .collect();
+    Ok(answer(200, Value::Array(list)))
+}
+
+fn create_note(state: &mut FakeState, request: &Request) -> Reply {
+    let (path, _) = project(state, request)?;
+    let iid = existing_mr(state, &path, request)?;
+    let body = &request.json();
+    let text = text(body, "body")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| answer(400, json!({ "error": "body is missing" })))?;
+    state.next_id += 1;
+    let id = state.next_id;
+    mr_mut(project_mut(state, &path), iid)
+        .notes
+        .push((id, text.to_owned(), false));
+    Ok(answer(
+        201,
+        json!({ "id": id, "body": text, "system": false, "noteable_type": "MergeRequest" }),
+    ))
+}
+
+fn get_branch(state: &mut FakeState, request: &Request) -> Reply {
+    let (path, _) = project(state, request)?;
+    let branch = &request.params[1];
+    let project = project_mut(state, &path);
+    if !project.branches.contains(branch) {
+        return Err(message(404, "404 Branch Not Found"));
+    }
+    let sha = tip_of(&project.tips, branch);
+    Ok(answer(
+        200,
+        json!({
+            "name": branch,
+            "commit": { "id": sha, "short_id": &sha[..8], "title": "A commit" },
+            "merged": false,
+            "protected": false,
+            "default": branch == "main",
+            "developers_can_push": false,
+            "developers_can_merge": false,
+            "can_push": true,
+        }),
+    ))
+}
+
+fn delete_branch(state: &mut FakeState, request: &Request) -> Reply {
+    let (path, _) = project(state, request)?;
+    if project_mut(state, &path)
+        .branches
+        .remove(&request.params[1])
+    {
+        Ok(answer(204, Value::Null))
+    } else {
+        Err(message(404, "404 Branch Not Found"))
     }
 }
