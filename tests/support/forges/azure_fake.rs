@@ -11,22 +11,17 @@
 //! ([`AzureFake::assert_contract`]); the fake insists on `api-version=7.1` and answers 400
 //! otherwise, as a wrong version is a bug worth failing on.
 
-#![allow(dead_code)]
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Mutex;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::answer;
-use super::contract::{Contract, RecordedRequest, percent_decode};
+use super::contract::{Contract, RecordedRequest};
 pub use super::fault::Fault;
-use super::hold::Holds;
+use super::front::{Endpoint, Forge, Front, Params, Reply, Request, bind, routes};
 pub use super::hold::{Hold, HoldMode};
 
 /// Operations Courier calls that the Git description (tests/contracts/azure-git.json) does
@@ -97,44 +92,79 @@ struct FakeState {
     /// PAT → identity id
     tokens: HashMap<String, String>,
     identities: Vec<String>,
-    faults: HashMap<Route, VecDeque<Fault>>,
-    requests: Vec<RecordedRequest>,
     /// Requests that arrived without an Authorization header.
     unauthenticated: Vec<String>,
     hand_check_violations: Vec<String>,
     next_pr: u64,
     next_thread: u64,
     next_object: u64,
-    holds: Arc<Holds>,
 }
 
-pub struct AzureFake {
-    origin: String,
+/// The Azure DevOps half of the fake; the shared half is its [`Front`].
+struct Azure {
+    /// `/tfs`, say, on Azure DevOps Server.
     prefix: String,
     organization: String,
-    state: Arc<Mutex<FakeState>>,
-    server: tokio::task::JoinHandle<()>,
-    /// Set once `assert_contract` ran; a fake dropped unchecked checks itself.
-    checked: std::sync::atomic::AtomicBool,
+    /// `{origin}{prefix}/{organization}`, where the answers' URLs point.
+    collection: String,
+    state: Mutex<FakeState>,
 }
 
-impl Drop for AzureFake {
-    fn drop(&mut self) {
-        self.server.abort();
-        let checked = self.checked.load(std::sync::atomic::Ordering::SeqCst);
-        let received = self.with(|s| !s.requests.is_empty());
-        if !checked && received && !std::thread::panicking() {
-            self.assert_contract();
-        }
+/// What a request is for, and how the fake answers it.
+type Respond = (Route, fn(&mut FakeState, &Call<'_>) -> Reply);
+
+/// A request the fake let in.
+struct Call<'r> {
+    request: &'r Request,
+    /// Whose PAT the request carries.
+    identity: String,
+    collection: &'r str,
+}
+
+/// The repository a route names, as answers describe it.
+struct Repo {
+    /// (project, repository)
+    key: (String, String),
+    id: String,
+    url: String,
+}
+
+impl Repo {
+    fn holds(&self, pr: &FakePr) -> bool {
+        pr.project == self.key.0 && pr.repository == self.key.1
     }
 }
 
-#[derive(Clone)]
-struct Shared {
-    state: Arc<Mutex<FakeState>>,
-    prefix: String,
-    organization: String,
-    origin: String,
+impl Call<'_> {
+    /// The repository of the route's `{project}` and `{repositoryId}`, or Azure DevOps'
+    /// 404.
+    fn repo(&self, state: &FakeState) -> Result<Repo, Response> {
+        let params = &self.request.params;
+        let key = (params[0].clone(), params[1].clone());
+        let Some(repo) = state.repos.get(&key) else {
+            return Err(refuse(
+                404,
+                &format!(
+                    "TF401019: The Git repository with name or identifier {} does not exist or you do not have permissions for the operation you are attempting.",
+                    key.1
+                ),
+                "GitRepositoryNotFoundException",
+            ));
+        };
+        let url = format!(
+            "{}/{}/_apis/git/repositories/{}",
+            self.collection, key.0, repo.id
+        );
+        Ok(Repo {
+            id: repo.id.clone(),
+            key,
+            url,
+        })
+    }
+}
+
+pub struct AzureFake {
+    front: Front<Azure>,
 }
 
 impl AzureFake {
@@ -149,50 +179,37 @@ impl AzureFake {
     }
 
     async fn start_at(prefix: &str, organization: &str) -> AzureFake {
-        let state = Arc::new(Mutex::new(FakeState {
-            next_pr: 1,
-            next_thread: 1,
-            next_object: 1,
-            ..FakeState::default()
-        }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        let shared = Shared {
-            state: state.clone(),
+        let front = Front::start(|origin| Azure {
+            collection: format!("{origin}{prefix}/{organization}"),
             prefix: prefix.to_owned(),
             organization: organization.to_owned(),
-            origin: origin.clone(),
-        };
-        let app = Router::new().fallback(handle).with_state(shared);
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        AzureFake {
-            origin,
-            prefix: prefix.to_owned(),
-            organization: organization.to_owned(),
-            state,
-            server,
-            checked: std::sync::atomic::AtomicBool::new(false),
-        }
+            state: Mutex::new(FakeState {
+                next_pr: 1,
+                next_thread: 1,
+                next_object: 1,
+                ..FakeState::default()
+            }),
+        })
+        .await;
+        AzureFake { front }
     }
 
     /// What to configure as the provider's base URL (the server root).
     pub fn base_url(&self) -> String {
-        format!("{}{}", self.origin, self.prefix)
+        format!("{}{}", self.front.origin(), self.front.forge().prefix)
     }
 
     /// The collection URL an Azure DevOps Server user would copy from the browser.
     pub fn collection_url(&self) -> String {
-        format!("{}{}/{}", self.origin, self.prefix, self.organization)
+        self.front.forge().collection.clone()
     }
 
     pub fn organization(&self) -> &str {
-        &self.organization
+        &self.front.forge().organization
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut FakeState) -> R) -> R {
-        f(&mut self.state.lock().unwrap())
+        f(&mut self.front.forge().state.lock().unwrap())
     }
 
     /// Accepts `token` as a PAT belonging to identity `identity_id`.
@@ -236,7 +253,6 @@ impl AzureFake {
         self.with(|s| repo_mut(s, slug).branches.contains_key(branch))
     }
 
-    /// The object id a branch points at, if it exists.
     /// Points a branch at `sha` (creating it), as a push to the repository would.
     pub fn move_branch(&self, slug: &str, branch: &str, sha: &str) {
         self.with(|s| {
@@ -246,6 +262,7 @@ impl AzureFake {
         });
     }
 
+    /// The object id a branch points at, if it exists.
     pub fn branch_tip(&self, slug: &str, branch: &str) -> Option<String> {
         self.with(|s| repo_mut(s, slug).branches.get(branch).cloned())
     }
@@ -317,27 +334,24 @@ impl AzureFake {
     /// Holds the next request to `route` until the returned [`Hold`] is released, before
     /// or after applying it. Later requests pass.
     pub fn hold(&self, route: Route, mode: HoldMode) -> Hold {
-        self.with(|s| s.holds.clone())
-            .add(format!("{route:?}"), mode)
+        let endpoint = endpoint(route);
+        self.front.hold(endpoint.method, endpoint.template, mode)
     }
 
     /// The next request to `route` gets `fault` instead of its answer.
     pub fn enqueue_fault(&self, route: Route, fault: Fault) {
-        self.with(|s| s.faults.entry(route).or_default().push_back(fault));
+        let endpoint = endpoint(route);
+        self.front
+            .enqueue_fault(endpoint.method, endpoint.template, fault);
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.with(|s| s.requests.clone())
+        self.front.requests()
     }
 
     /// `"METHOD /path"` of every request so far, queries left out.
     pub fn request_lines(&self) -> Vec<String> {
-        self.with(|s| {
-            s.requests
-                .iter()
-                .map(|r| format!("{} {}", r.method, r.path))
-                .collect()
-        })
+        self.front.request_lines()
     }
 
     /// Every recorded request conforms to the Git 7.1 description (or, for
@@ -345,44 +359,7 @@ impl AzureFake {
     /// Authorization header. The description declares OAuth2; a PAT goes as Basic, so the
     /// header's presence is checked, not its scheme.
     pub fn assert_contract(&self) {
-        self.checked
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-        let requests = self.requests();
-        assert!(!requests.is_empty(), "no requests recorded");
-        let contract = Contract::load(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts/azure-git.json"),
-        )
-        .with_prefix(&self.prefix);
-        let violations = contract.check_all(&requests, OUTSIDE_GIT_DESCRIPTION);
-        let mut hand = self.with(|s| s.hand_check_violations.clone());
-        hand.extend(
-            self.with(|s| s.unauthenticated.clone())
-                .into_iter()
-                .map(|r| format!("{r}: no Authorization header")),
-        );
-        for request in &requests {
-            let versions: Vec<&str> = request
-                .query
-                .iter()
-                .filter(|(k, _)| k == "api-version")
-                .map(|(_, v)| v.as_str())
-                .collect();
-            if versions != ["7.1"] {
-                hand.push(format!(
-                    "{request}: api-version {versions:?}, want [\"7.1\"]"
-                ));
-            }
-        }
-        assert!(
-            violations.is_empty() && hand.is_empty(),
-            "contract violations:\n{}\n{}",
-            violations
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n"),
-            hand.join("\n")
-        );
+        self.front.assert_contract();
     }
 }
 
@@ -411,7 +388,7 @@ fn next_object(state: &mut FakeState) -> String {
     format!("{:040x}", state.next_object * 0x1_0001)
 }
 
-fn error_body(message: &str, type_key: &str) -> Value {
+fn typed_error(message: &str, type_key: &str) -> Value {
     json!({
         "$id": "1",
         "innerException": null,
@@ -424,577 +401,489 @@ fn error_body(message: &str, type_key: &str) -> Value {
 }
 
 fn refuse(status: u16, message: &str, type_key: &str) -> Response {
-    answer(status, error_body(message, type_key))
+    answer(status, typed_error(message, type_key))
 }
 
 fn list(values: Vec<Value>) -> Value {
     json!({ "count": values.len(), "value": values })
 }
 
-/// Decodes `Authorization: Basic base64(user:pat)` and returns the PAT.
-fn basic_password(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get("authorization")?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ")?;
-    let decoded = decode_base64(encoded)?;
-    let text = String::from_utf8(decoded).ok()?;
-    text.split_once(':').map(|(_, pat)| pat.to_owned())
+/// The route a test names by [`Route`].
+fn endpoint(route: Route) -> &'static Endpoint<Respond> {
+    Azure::ROUTES
+        .iter()
+        .find(|e| e.respond.0 == route)
+        .unwrap_or_else(|| panic!("the fake has no route {route:?}"))
 }
 
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits = 0u32;
-    let mut count = 0;
-    let mut out = Vec::new();
-    for byte in text.trim_end_matches('=').bytes() {
-        let value = ALPHABET.iter().position(|&b| b == byte)? as u32;
-        bits = (bits << 6) | value;
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-            bits &= (1 << count) - 1;
-        }
-    }
-    Some(out)
+/// Where the Git routes stand.
+macro_rules! git {
+    ($tail:literal) => {
+        concat!(
+            "/{organization}/{project}/_apis/git/repositories/{repositoryId}",
+            $tail
+        )
+    };
 }
 
-/// Splits `{prefix}/{org}/...` into the route and its parameters.
-fn route(
-    prefix: &str,
-    organization: &str,
-    method: &Method,
-    path: &str,
-) -> Option<(Route, Vec<String>)> {
-    let rest = path.strip_prefix(prefix)?;
-    let parts: Vec<String> = rest
-        .trim_start_matches('/')
-        .split('/')
-        .map(percent_decode)
-        .collect();
-    if parts.first().map(String::as_str) != Some(organization) {
-        return None;
-    }
-    let parts: Vec<&str> = parts.iter().skip(1).map(String::as_str).collect();
-    let m = method.as_str();
-    match (m, parts.as_slice()) {
-        ("GET", ["_apis", "connectionData"]) => Some((Route::ConnectionData, vec![])),
-        (_, [project, "_apis", "git", "repositories", repo, tail @ ..]) => {
-            let mut params = vec![project.to_string(), repo.to_string()];
-            let route = match (m, tail) {
-                ("GET", ["pullrequests"]) => Route::ListPullRequests,
-                ("POST", ["pullrequests"]) => Route::CreatePullRequest,
-                ("GET", ["pullrequests", id]) => {
-                    params.push(id.to_string());
-                    Route::GetPullRequest
-                }
-                ("PATCH", ["pullrequests", id]) => {
-                    params.push(id.to_string());
-                    Route::UpdatePullRequest
-                }
-                ("POST", ["pullRequests", id, "labels"]) => {
-                    params.push(id.to_string());
-                    Route::CreateLabel
-                }
-                ("PUT", ["pullRequests", id, "reviewers", reviewer]) => {
-                    params.push(id.to_string());
-                    params.push(reviewer.to_string());
-                    Route::PutReviewer
-                }
-                ("GET", ["pullRequests", id, "threads"]) => {
-                    params.push(id.to_string());
-                    Route::ListThreads
-                }
-                ("POST", ["pullRequests", id, "threads"]) => {
-                    params.push(id.to_string());
-                    Route::CreateThread
-                }
-                ("GET", ["refs"]) => Route::ListRefs,
-                ("POST", ["refs"]) => Route::UpdateRefs,
-                _ => return None,
-            };
-            Some((route, params))
-        }
-        _ => None,
-    }
-}
+impl Forge for Azure {
+    type Respond = Respond;
 
-/// Answers a request, holding it first if a test asked for that (see `hold`).
-async fn handle(
-    State(shared): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let route = route(&shared.prefix, &shared.organization, &method, uri.path())
-        .map(|(r, _)| format!("{r:?}"));
-    let holds = shared.state.lock().unwrap().holds.clone();
-    holds
-        .answer(route, || respond(State(shared), method, uri, headers, body))
-        .await
-}
+    /// The routes the fake serves, named by the description's templates.
+    const ROUTES: &'static [Endpoint<Respond>] = routes![
+        GET git!("/pullrequests") => (Route::ListPullRequests, list_pulls),
+        POST git!("/pullrequests") => (Route::CreatePullRequest, create_pull),
+        GET git!("/pullrequests/{pullRequestId}") => (Route::GetPullRequest, get_pull),
+        PATCH git!("/pullrequests/{pullRequestId}") => (Route::UpdatePullRequest, update_pull),
+        POST git!("/pullRequests/{pullRequestId}/labels") => (Route::CreateLabel, create_label),
+        PUT git!("/pullRequests/{pullRequestId}/reviewers/{reviewerId}") => (Route::PutReviewer, put_reviewer),
+        GET git!("/pullRequests/{pullRequestId}/threads") => (Route::ListThreads, list_threads),
+        POST git!("/pullRequests/{pullRequestId}/threads") => (Route::CreateThread, create_thread),
+        GET git!("/refs") => (Route::ListRefs, list_refs),
+        POST git!("/refs") => (Route::UpdateRefs, update_refs),
+        GET "/{organization}/_apis/connectionData" => (Route::ConnectionData, connection_data),
+    ];
 
-async fn respond(
-    State(shared): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let query: Vec<(String, String)> = uri
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let parsed_body = if body.is_empty() {
-        None
-    } else {
-        Some(serde_json::from_slice::<Value>(&body).unwrap_or_else(|_| {
-            Value::String(format!("<not JSON: {}>", String::from_utf8_lossy(&body)))
-        }))
-    };
-    let recorded = RecordedRequest {
-        method: method.to_string(),
-        path: uri.path().to_owned(),
-        query: query.clone(),
-        headers: headers
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "authorization" | "cookie"))
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
-            .collect(),
-        body: parsed_body.clone(),
-    };
-    let line = recorded.to_string();
-    let fault = {
-        let mut state = shared.state.lock().unwrap();
-        state.requests.push(recorded);
-        if !headers.contains_key("authorization") {
-            state.unauthenticated.push(line.clone());
+    /// Routes under `{prefix}/{organization}`; their parameters start after it.
+    fn route(&self, method: &str, path: &str) -> Option<(&'static Endpoint<Respond>, Params)> {
+        let (endpoint, mut params) =
+            bind(Self::ROUTES, method, path.strip_prefix(&self.prefix)?, None)?;
+        (params.remove(0) == self.organization).then_some((endpoint, params))
+    }
+
+    fn error_body(message: &str) -> Value {
+        typed_error(message, "FakeScriptedException")
+    }
+
+    fn arrived(&self, request: &Request) {
+        if !request.headers.contains_key("authorization") {
+            let mut state = self.state.lock().unwrap();
+            state.unauthenticated.push(request.line.clone());
         }
-        route(&shared.prefix, &shared.organization, &method, uri.path())
-            .and_then(|(r, _)| state.faults.get_mut(&r).and_then(VecDeque::pop_front))
-    };
-    if let Some(fault) = fault {
-        return fault
-            .answer(|m| error_body(m, "FakeScriptedException"))
-            .await;
     }
-    let Some((route, params)) = route(&shared.prefix, &shared.organization, &method, uri.path())
-    else {
-        return refuse(404, &format!("no such API: {line}"), "RouteNotFound");
-    };
-    let get = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    if get("api-version").as_deref() != Some("7.1") {
-        return refuse(
-            400,
-            &format!(
-                "The requested REST API version of {:?} is not 7.1",
-                get("api-version")
-            ),
-            "VssVersionNotSupportedException",
-        );
-    }
-    let mut state = shared.state.lock().unwrap();
-    let Some(identity) = basic_password(&headers).and_then(|pat| state.tokens.get(&pat).cloned())
-    else {
-        return refuse(
-            401,
-            "TF400813: The user is not authorized to access this resource.",
-            "UnauthorizedRequestException",
-        );
-    };
-    if route == Route::ConnectionData {
-        if parsed_body.is_some() {
-            state
-                .hand_check_violations
-                .push(format!("{line}: connectionData takes no body"));
-        }
-        return answer(
-            200,
-            json!({
-                "authenticatedUser": { "id": identity, "descriptor": format!("Microsoft.IdentityModel.Claims.ClaimsIdentity;{identity}"), "providerDisplayName": "Courier Bot", "isActive": true },
-                "authorizedUser": { "id": identity, "providerDisplayName": "Courier Bot" },
-                "instanceId": "00000000-0000-4000-8000-00000000c011",
-                "deploymentType": "hosted"
-            }),
-        );
-    }
-    let key = (params[0].clone(), params[1].clone());
-    let Some(repo) = state.repos.get(&key) else {
-        return refuse(
+
+    fn no_route(&self, request: &Request) -> Response {
+        refuse(
             404,
-            &format!(
-                "TF401019: The Git repository with name or identifier {} does not exist or you do not have permissions for the operation you are attempting.",
-                key.1
-            ),
-            "GitRepositoryNotFoundException",
-        );
-    };
-    let repo_id = repo.id.clone();
-    let ctx = Ctx {
-        origin: &shared.origin,
-        prefix: &shared.prefix,
-        organization: &shared.organization,
-        project: &key.0,
-        repository: &key.1,
-        repo_id: &repo_id,
-        identity: &identity,
-    };
-    let pr_index = |state: &FakeState, id: &str| -> Option<usize> {
-        let id: u64 = id.parse().ok()?;
-        state
-            .prs
+            &format!("no such API: {}", request.line),
+            "RouteNotFound",
+        )
+    }
+
+    /// Insists on `api-version=7.1` (a wrong version is a bug worth failing on) and on a
+    /// PAT the fake accepts.
+    fn answer(&self, (_, respond): Respond, request: &Request) -> Response {
+        let version = request.query("api-version");
+        if version != Some("7.1") {
+            return refuse(
+                400,
+                &format!("The requested REST API version of {version:?} is not 7.1"),
+                "VssVersionNotSupportedException",
+            );
+        }
+        let mut state = self.state.lock().unwrap();
+        let Some(identity) = request
+            .basic_password()
+            .and_then(|pat| state.tokens.get(&pat).cloned())
+        else {
+            return refuse(
+                401,
+                "TF400813: The user is not authorized to access this resource.",
+                "UnauthorizedRequestException",
+            );
+        };
+        let call = Call {
+            request,
+            identity,
+            collection: &self.collection,
+        };
+        respond(&mut state, &call).unwrap_or_else(|refusal| refusal)
+    }
+
+    fn contract_violations(&self, requests: &[RecordedRequest]) -> Vec<String> {
+        let contract =
+            Contract::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts/azure-git.json"))
+                .with_prefix(&self.prefix);
+        let mut violations: Vec<String> = contract
+            .check_all(requests, OUTSIDE_GIT_DESCRIPTION)
             .iter()
-            .position(|p| p.id == id && p.project == key.0 && p.repository == key.1)
-    };
-    let body = parsed_body.unwrap_or(Value::Null);
-    match route {
-        Route::ListPullRequests => {
-            let source = get("searchCriteria.sourceRefName");
-            let target = get("searchCriteria.targetRefName");
-            let status = get("searchCriteria.status").unwrap_or_else(|| "active".into());
-            let mut found: Vec<&FakePr> = state
-                .prs
+            .map(ToString::to_string)
+            .collect();
+        let state = self.state.lock().unwrap();
+        violations.extend(state.hand_check_violations.iter().cloned());
+        violations.extend(
+            state
+                .unauthenticated
                 .iter()
-                .filter(|p| p.project == key.0 && p.repository == key.1)
-                .filter(|p| source.as_ref().is_none_or(|s| *s == p.source))
-                .filter(|p| target.as_ref().is_none_or(|t| *t == p.target))
-                .filter(|p| status == "all" || p.status == status)
-                .collect();
-            // Newest first, as Azure DevOps lists them.
-            found.sort_by_key(|p| std::cmp::Reverse(p.id));
-            answer(
-                200,
-                list(found.into_iter().map(|p| pr_json(&ctx, p)).collect()),
-            )
-        }
-        Route::CreatePullRequest => {
-            let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
-            let (Some(source), Some(target)) = (text("sourceRefName"), text("targetRefName"))
-            else {
-                return refuse(
-                    400,
-                    "sourceRefName and targetRefName are required",
-                    "InvalidArgumentValueException",
-                );
-            };
-            let branches = &state.repos[&key].branches;
-            for name in [&source, &target] {
-                let short = name.strip_prefix("refs/heads/").unwrap_or(name);
-                if !branches.contains_key(short) {
-                    return refuse(
-                        404,
-                        &format!(
-                            "TF401398: The pull request cannot be activated because the source and/or the target branch no longer exists, or the requested refs are not branches: {name}"
-                        ),
-                        "GitPullRequestCannotBeActivated",
-                    );
-                }
-            }
-            if state.prs.iter().any(|p| {
-                p.project == key.0
-                    && p.repository == key.1
-                    && p.status == "active"
-                    && p.source == source
-                    && p.target == target
-            }) {
-                return refuse(
-                    409,
-                    "TF401179: An active pull request for the source and target branch already exists.",
-                    "GitPullRequestExistsException",
-                );
-            }
-            let description = text("description").unwrap_or_default();
-            if description.chars().count() > 4000 {
-                return refuse(
-                    400,
-                    "TF401181: The pull request description is too long (max 4000 characters).",
-                    "InvalidArgumentValueException",
-                );
-            }
-            let id = state.next_pr;
-            state.next_pr += 1;
-            let pr = FakePr {
-                id,
-                project: key.0.clone(),
-                repository: key.1.clone(),
-                status: "active".into(),
-                title: text("title").unwrap_or_default(),
-                description,
-                source,
-                target,
-                draft: body
-                    .get("isDraft")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
-                labels: vec![],
-                reviewers: vec![],
-                threads: vec![],
-                auto_complete_set_by: None,
-            };
-            let json = pr_json(&ctx, &pr);
-            state.prs.push(pr);
-            answer(201, json)
-        }
-        Route::GetPullRequest => match pr_index(&state, &params[2]) {
-            Some(i) => answer(200, pr_json(&ctx, &state.prs[i])),
-            None => not_found_pr(&params[2]),
-        },
-        Route::UpdatePullRequest => {
-            let Some(i) = pr_index(&state, &params[2]) else {
-                return not_found_pr(&params[2]);
-            };
-            let refusal = state.repos[&key].refuse_auto_complete.clone();
-            let pr = &mut state.prs[i];
-            if let Some(set_by) = body.get("autoCompleteSetBy") {
-                if let Some(message) = refusal {
-                    return refuse(400, &message, "InvalidArgumentValueException");
-                }
-                if pr.draft {
-                    return refuse(
-                        400,
-                        "TF401196: Auto-complete cannot be set on a draft pull request.",
-                        "InvalidArgumentValueException",
-                    );
-                }
-                let id = set_by.get("id").and_then(Value::as_str).unwrap_or_default();
-                if id != identity {
-                    return refuse(
-                        403,
-                        "TF401289: Only the caller may set auto-complete on their behalf.",
-                        "UnauthorizedAccessException",
-                    );
-                }
-                pr.auto_complete_set_by = Some(id.to_owned());
-            }
-            if let Some(title) = body.get("title").and_then(Value::as_str) {
-                pr.title = title.to_owned();
-            }
-            if let Some(description) = body.get("description").and_then(Value::as_str) {
-                if description.chars().count() > 4000 {
-                    return refuse(
-                        400,
-                        "TF401181: The pull request description is too long (max 4000 characters).",
-                        "InvalidArgumentValueException",
-                    );
-                }
-                pr.description = description.to_owned();
-            }
-            if let Some(status) = body.get("status").and_then(Value::as_str) {
-                if pr.status != "active" && status == "abandoned" {
-                    return refuse(
-                        409,
-                        "TF401181: The pull request is not active.",
-                        "GitPullRequestNotActiveException",
-                    );
-                }
-                pr.status = status.to_owned();
-                if status == "abandoned" {
-                    pr.auto_complete_set_by = None;
-                }
-            }
-            answer(200, pr_json(&ctx, &state.prs[i]))
-        }
-        Route::CreateLabel => {
-            let Some(i) = pr_index(&state, &params[2]) else {
-                return not_found_pr(&params[2]);
-            };
-            let Some(name) = body.get("name").and_then(Value::as_str).map(str::to_owned) else {
-                return refuse(400, "name is required", "InvalidArgumentValueException");
-            };
-            if name.trim().is_empty() || name.len() > 400 {
-                return refuse(
-                    400,
-                    "TF401463: The tag name is invalid.",
-                    "InvalidTagNameException",
-                );
-            }
-            let pr = &mut state.prs[i];
-            if !pr.labels.contains(&name) {
-                pr.labels.push(name.clone());
-            }
-            answer(
-                200,
-                json!({ "id": format!("label-{name}"), "name": name, "active": true }),
-            )
-        }
-        Route::PutReviewer => {
-            let Some(i) = pr_index(&state, &params[2]) else {
-                return not_found_pr(&params[2]);
-            };
-            let reviewer = params[3].clone();
-            if !state.identities.contains(&reviewer) {
-                return refuse(
-                    400,
-                    &format!("TF401181: The identity {reviewer} could not be found."),
-                    "IdentityNotFoundException",
-                );
-            }
-            let vote = body.get("vote").and_then(Value::as_i64).unwrap_or(0);
-            let pr = &mut state.prs[i];
-            if !pr.reviewers.contains(&reviewer) {
-                pr.reviewers.push(reviewer.clone());
-            }
-            answer(
-                200,
-                json!({ "id": reviewer, "vote": vote, "displayName": "Reviewer" }),
-            )
-        }
-        Route::ListThreads => {
-            let Some(i) = pr_index(&state, &params[2]) else {
-                return not_found_pr(&params[2]);
-            };
-            let threads = state.prs[i].threads.iter().map(thread_json).collect();
-            answer(200, list(threads))
-        }
-        Route::CreateThread => {
-            let Some(i) = pr_index(&state, &params[2]) else {
-                return not_found_pr(&params[2]);
-            };
-            let comments: Vec<(u64, String, String)> = body
-                .get("comments")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-                .map(|(n, c)| {
-                    (
-                        n as u64 + 1,
-                        c.get("content")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_owned(),
-                        c.get("commentType")
-                            .and_then(Value::as_str)
-                            .unwrap_or("text")
-                            .to_owned(),
-                    )
-                })
-                .collect();
-            if comments.is_empty() || comments.iter().any(|(_, c, _)| c.is_empty()) {
-                return refuse(
-                    400,
-                    "A thread needs at least one comment with content.",
-                    "InvalidArgumentValueException",
-                );
-            }
-            let id = state.next_thread;
-            state.next_thread += 1;
-            let thread = FakeThread {
-                id,
-                comments,
-                deleted: false,
-            };
-            let json = thread_json(&thread);
-            state.prs[i].threads.push(thread);
-            answer(200, json)
-        }
-        Route::ListRefs => {
-            let filter = get("filter").unwrap_or_default();
-            let refs: Vec<Value> = state.repos[&key]
-                .branches
+                .map(|r| format!("{r}: no Authorization header")),
+        );
+        for request in requests {
+            let versions: Vec<&str> = request
+                .query
                 .iter()
-                .map(|(name, object)| (format!("refs/heads/{name}"), object))
-                .filter(|(name, _)| name["refs/".len()..].starts_with(&filter))
-                .map(|(name, object)| json!({ "name": name, "objectId": object, "url": format!("{}/refs", ctx.repo_url()) }))
+                .filter(|(k, _)| k == "api-version")
+                .map(|(_, v)| v.as_str())
                 .collect();
-            answer(200, list(refs))
-        }
-        Route::UpdateRefs => {
-            let Some(updates) = body.as_array().cloned() else {
-                return refuse(
-                    400,
-                    "a list of ref updates is required",
-                    "InvalidArgumentValueException",
-                );
-            };
-            let repo = state.repos.get_mut(&key).unwrap();
-            let mut results = Vec::new();
-            for update in updates {
-                let name = update
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned();
-                let old = update
-                    .get("oldObjectId")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned();
-                let new = update
-                    .get("newObjectId")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned();
-                let short = name.strip_prefix("refs/heads/").unwrap_or(&name).to_owned();
-                let (success, status, message) = if repo.protected.contains(&short) {
-                    (
-                        false,
-                        "writePermissionRequired",
-                        Some(format!("TF402455: Pushes to {short} are not permitted.")),
-                    )
-                } else if repo.branches.get(&short) != Some(&old) {
-                    (false, "staleOldObjectId", None)
-                } else if new == ZERO {
-                    repo.branches.remove(&short);
-                    (true, "succeeded", None)
-                } else {
-                    repo.branches.insert(short.clone(), new.clone());
-                    (true, "succeeded", None)
-                };
-                results.push(json!({
-                    "name": name, "oldObjectId": old, "newObjectId": new,
-                    "success": success, "updateStatus": status, "customMessage": message,
-                    "repositoryId": repo.id, "isLocked": false
-                }));
+            if versions != ["7.1"] {
+                violations.push(format!(
+                    "{request}: api-version {versions:?}, want [\"7.1\"]"
+                ));
             }
-            answer(200, list(results))
         }
-        Route::ConnectionData => unreachable!("answered above"),
+        violations
     }
 }
 
-fn not_found_pr(id: &str) -> Response {
+/// The index of the pull request a route's `{pullRequestId}` names in `repo`, or a 404.
+fn pull(state: &FakeState, repo: &Repo, call: &Call<'_>) -> Result<usize, Response> {
+    let id = &call.request.params[2];
+    id.parse::<u64>()
+        .ok()
+        .and_then(|id| state.prs.iter().position(|p| p.id == id && repo.holds(p)))
+        .ok_or_else(|| {
+            refuse(
+                404,
+                &format!("TF401180: The requested pull request {id} was not found."),
+                "GitPullRequestNotFoundException",
+            )
+        })
+}
+
+fn too_long() -> Response {
     refuse(
-        404,
-        &format!("TF401180: The requested pull request {id} was not found."),
-        "GitPullRequestNotFoundException",
+        400,
+        "TF401181: The pull request description is too long (max 4000 characters).",
+        "InvalidArgumentValueException",
     )
 }
 
-struct Ctx<'a> {
-    origin: &'a str,
-    prefix: &'a str,
-    organization: &'a str,
-    project: &'a str,
-    repository: &'a str,
-    repo_id: &'a str,
-    identity: &'a str,
-}
-
-impl Ctx<'_> {
-    fn repo_url(&self) -> String {
-        format!(
-            "{}{}/{}/{}/_apis/git/repositories/{}",
-            self.origin, self.prefix, self.organization, self.project, self.repo_id
-        )
+fn connection_data(state: &mut FakeState, call: &Call<'_>) -> Reply {
+    let request = call.request;
+    if !matches!(request.body, Ok(None)) {
+        state
+            .hand_check_violations
+            .push(format!("{}: connectionData takes no body", request.line));
     }
+    let identity = &call.identity;
+    Ok(answer(
+        200,
+        json!({
+            "authenticatedUser": { "id": identity, "descriptor": format!("Microsoft.IdentityModel.Claims.ClaimsIdentity;{identity}"), "providerDisplayName": "Courier Bot", "isActive": true },
+            "authorizedUser": { "id": identity, "providerDisplayName": "Courier Bot" },
+            "instanceId": "00000000-0000-4000-8000-00000000c011",
+            "deploymentType": "hosted"
+        }),
+    ))
 }
 
-fn pr_json(ctx: &Ctx<'_>, pr: &FakePr) -> Value {
+fn list_pulls(state: &mut FakeState, call: &Call<'_>) -> Reply {
+    let repo = call.repo(state)?;
+    let q = |name: &str| call.request.query(name);
+    let (source, target) = (
+        q("searchCriteria.sourceRefName"),
+        q("searchCriteria.targetRefName"),
+    );
+    let status = q("searchCriteria.status").unwrap_or("active");
+    let mut found: Vec<&FakePr> = state
+        .prs
+        .iter()
+        .filter(|p| repo.holds(p))
+        .filter(|p| source.is_none_or(|s| s == p.source))
+        .filter(|p| target.is_none_or(|t| t == p.target))
+        .filter(|p| status == "all" || p.status == status)
+        .collect();
+    // Newest first, as Azure DevOps lists them.
+    found.sort_by_key(|p| std::cmp::Reverse(p.id));
+    let found = found.into_iter().map(|p| pr_json(call, &repo, p)).collect();
+    Ok(answer(200, list(found)))
+}
+
+fn create_pull(state: &mut FakeState, call: &Call<'_>) -> Reply {
+    let repo = call.repo(state)?;
+    let body = call.request.json();
+    let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
+    let (Some(source), Some(target)) = (text("sourceRefName"), text("targetRefName")) else {
+        return Err(refuse(
+            400,
+            "sourceRefName and targetRefName are required",
+            "InvalidArgumentValueException",
+        ));
+    };
+    let branches = &state.repos[&repo.key].branches;
+    for name in [&source, &target] {
+        let short = name.strip_prefix("refs/heads/").unwrap_or(name);
+        if !branches.contains_key(short) {
+            return Err(refuse(
+                404,
+                &format!(
+                    "TF401398: The pull request cannot be activated because the source and/or the target branch no longer exists, or the requested refs are not branches: {name}"
+                ),
+                "GitPullRequestCannotBeActivated",
+            ));
+        }
+    }
+    if state
+        .prs
+        .iter()
+        .any(|p| repo.holds(p) && p.status == "active" && p.source == source && p.target == target)
+    {
+        return Err(refuse(
+            409,
+            "TF401179: An active pull request for the source and target branch already exists.",
+            "GitPullRequestExistsException",
+        ));
+    }
+    let description = text("description").unwrap_or_default();
+    if description.chars().count() > 4000 {
+        return Err(too_long());
+    }
+    let id = state.next_pr;
+    state.next_pr += 1;
+    let pr = FakePr {
+        id,
+        project: repo.key.0.clone(),
+        repository: repo.key.1.clone(),
+        status: "active".into(),
+        title: text("title").unwrap_or_default(),
+        description,
+        source,
+        target,
+        draft: body
+            .get("isDraft")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        labels: vec![],
+        reviewers: vec![],
+        threads: vec![],
+        auto_complete_set_by: None,
+    };
+    let json = pr_json(call, &repo, &pr);
+    state.prs.push(pr);
+    Ok(answer(201, json))
+}
+
+fn get_pull(state: &mut FakeState, call: &Call<'_>) -> Reply {
+    let repo = call.repo(state)?;
+    let i = pull(state, &repo, call)?;
+    Ok(answer(200, pr_json(call, &repo, &state.prs[i])))
+}
+
+fn update_pull(state: &mut FakeState, call: &Call<'_>) -> Reply {
+    let repo = call.repo(state)?;
+    let i = pull(state, &repo, call)?;
+    let body = call.request.json();
+    let refusal = state.repos[&repo.key].refuse_auto_complete.clone();
+    let pr = &mut state.prs[i];
+    if let Some(set_by) = body.get("autoCompleteSetBy") {
+        if let Some(message) = refusal {
+            return Err(refuse(400, &message, "InvalidArgumentValueException"));
+        }
+        if pr.draft {
+            return Err(refuse(
+                400,
+                "TF401196: Auto-complete cannot be set on a draft pull request.",
+                "InvalidArgumentValueException",
+            ));
+        }
+        let id = set_by.get("id").and_then(Value::as_str).unwrap_or_default();
+        if id != call.identity {
+            return Err(refuse(
+                403,
+                "TF401289: Only the caller may set auto-complete on their behalf.",
+                "UnauthorizedAccessException",
+            ));
+        }
+        pr.auto_complete_set_by = Some(id.to_owned());
+    }
+    if let Some(title) = body.get("title").and_then(Value::as_str) {
+        pr.title = title.to_owned();
+    }
+    if let Some(description) = body.get("description").and_then(Value::as_str) {
+        if description.chars().count() > 4000 {
+            return Err(too_long());
+        }
+        pr.description = description.to_owned();
+    }
+    if let Some(status) = body.get("status").and_then(Value::as_str) {
+        if pr.status != "active" && status == "abandoned" {
+            return Err(refuse(
+                409,
+                "TF401181: The pull request is not active.",
+                "GitPullRequestNotActiveException",
+            ));
+        }
+        pr.status = status.to_owned();
+        if status == "abandoned" {
+            pr.auto_complete_set_by = None;
+        }
+    }
+    Ok(answer(200, pr_json(call, &repo, pr)))
+}
+
+fn create_label(state: &mut FakeState, call: &Call<'_>) -> Reply {
+    let repo = call.repo(state)?;
+    let i = pull(state, &repo, call)?;
+    let body = call.request.json();
+    let Some(name) = body.get("name").and_then(Value::as_str) else {
+        return Err(refuse(
+            400,
+            "name is required",
+            "InvalidArgumentValueException",
+        ));
+    };
+    if name.trim().is_empty() || name.len() > 400 {
+        return Err(refuse(
+            400,
+            "TF401463: The tag name is invalid.",
+            "InvalidTagNameException",
+        ));
+    }
+    let labels = &mut state.prs[i].labels;
+    if !labels.iter().any(|l| l == name) {
+        labels.push(name.to_owned());
+    }
+    Ok(answer(
+        200,
+        json!({ "id": format!("label-{name}"), "name": name, "active": true }),
+    ))
+}
+
+fn put_reviewer(state: &mut FakeState, call: &Call<'_>) -> Reply {
+    let repo = call.repo(state)?;
+    let i = pull(state, &repo, call)?;
+    let reviewer = &call.request.params[3];
+    if !state.identities.contains(reviewer) {
+        return Err(refuse(
+            400,
+            &format!("TF401181: The identity {reviewer} could not be found."),
+            "IdentityNotFoundException",
+        ));
+    }
+    let vote = call
+        .request
+        .json()
+        .get("vote")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let reviewers = &mut state.prs[i].reviewers;
+    if !reviewers.contains(reviewer) {
+        reviewers.push(reviewer.clone());
+    }
+    Ok(answer(
+        200,
+        json!({ "id": reviewer, "vote": vote, "displayName": "Reviewer" }),
+    ))
+}
+
+fn list_threads(state: &mut FakeState, call: &Call<'_>) -> Reply {
+    let repo = call.repo(state)?;
+    let i = pull(state, &repo, call)?;
+    let threads = state.prs[i].threads.iter().map(thread_json).collect();
+    Ok(answer(200, list(threads)))
+}
+
+fn create_thread(state: &mut FakeState, call: &Call<'_>) -> Reply {
+    let repo = call.repo(state)?;
+    let i = pull(state, &repo, call)?;
+    let text = |c: &Value, key: &str, default: &str| {
+        c.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or(default)
+            .to_owned()
+    };
+    let comments: Vec<(u64, String, String)> = call
+        .request
+        .json()
+        .get("comments")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(n, c)| {
+            (
+                n as u64 + 1,
+                text(c, "content", ""),
+                text(c, "commentType", "text"),
+            )
+        })
+        .collect();
+    if comments.is_empty() || comments.iter().any(|(_, c, _)| c.is_empty()) {
+        return Err(refuse(
+            400,
+            "A thread needs at least one comment with content.",
+            "InvalidArgumentValueException",
+        ));
+    }
+    let id = state.next_thread;
+    state.next_thread += 1;
+    let thread = FakeThread {
+        id,
+        comments,
+        deleted: false,
+    };
+    let json = thread_json(&thread);
+    state.prs[i].threads.push(thread);
+    Ok(answer(200, json))
+}
+
+fn list_refs(state: &mut FakeState, call: &Call<'_>) -> Reply {
+    let repo = call.repo(state)?;
+    let filter = call.request.query("filter").unwrap_or_default();
+    let refs: Vec<Value> = state.repos[&repo.key]
+        .branches
+        .iter()
+        .map(|(name, object)| (format!("refs/heads/{name}"), object))
+        .filter(|(name, _)| name["refs/".len()..].starts_with(filter))
+        .map(|(name, object)| json!({ "name": name, "objectId": object, "url": format!("{}/refs", repo.url) }))
+        .collect();
+    Ok(answer(200, list(refs)))
+}
+
+fn update_refs(state: &mut FakeState, call: &Call<'_>) -> Reply {
+    let repo = call.repo(state)?;
+    let Some(updates) = call.request.json().as_array().cloned() else {
+        return Err(refuse(
+            400,
+            "a list of ref updates is required",
+            "InvalidArgumentValueException",
+        ));
+    };
+    let fake_repo = state.repos.get_mut(&repo.key).unwrap();
+    let mut results = Vec::new();
+    for update in updates {
+        let field = |key: &str| update.get(key).and_then(Value::as_str).unwrap_or("");
+        let (name, old, new) = (field("name"), field("oldObjectId"), field("newObjectId"));
+        let short = name.strip_prefix("refs/heads/").unwrap_or(name).to_owned();
+        let (success, status, message) = if fake_repo.protected.contains(&short) {
+            (
+                false,
+                "writePermissionRequired",
+                Some(format!("TF402455: Pushes to {short} are not permitted.")),
+            )
+        } else if fake_repo.branches.get(&short).map(String::as_str) != Some(old) {
+            (false, "staleOldObjectId", None)
+        } else if new == ZERO {
+            fake_repo.branches.remove(&short);
+            (true, "succeeded", None)
+        } else {
+            fake_repo.branches.insert(short.clone(), new.to_owned());
+            (true, "succeeded", None)
+        };
+        results.push(json!({
+            "name": name, "oldObjectId": old, "newObjectId": new,
+            "success": success, "updateStatus": status, "customMessage": message,
+            "repositoryId": fake_repo.id, "isLocked": false
+        }));
+    }
+    Ok(answer(200, list(results)))
+}
+
+fn pr_json(call: &Call<'_>, repo: &Repo, pr: &FakePr) -> Value {
     let mut value = json!({
         "pullRequestId": pr.id,
         "codeReviewId": pr.id,
         "status": pr.status,
-        "createdBy": { "id": ctx.identity, "displayName": "Courier Bot", "uniqueName": "courier@example.com" },
+        "createdBy": { "id": call.identity, "displayName": "Courier Bot", "uniqueName": "courier@example.com" },
         "creationDate": format!("2026-11-22T09:{:02}:{:02}.000Z", (pr.id / 60) % 60, pr.id % 60),
         "title": pr.title,
         "description": pr.description,
@@ -1003,12 +892,12 @@ fn pr_json(ctx: &Ctx<'_>, pr: &FakePr) -> Value {
         "isDraft": pr.draft,
         "mergeStatus": "succeeded",
         "supportsIterations": true,
-        "url": format!("{}/pullRequests/{}", ctx.repo_url(), pr.id),
+        "url": format!("{}/pullRequests/{}", repo.url, pr.id),
         "repository": {
-            "id": ctx.repo_id,
-            "name": ctx.repository,
-            "url": ctx.repo_url(),
-            "project": { "id": "00000000-0000-4000-8000-0000000000aa", "name": ctx.project, "state": "wellFormed", "visibility": "private" }
+            "id": repo.id,
+            "name": repo.key.1,
+            "url": repo.url,
+            "project": { "id": "00000000-0000-4000-8000-0000000000aa", "name": repo.key.0, "state": "wellFormed", "visibility": "private" }
         },
         "labels": pr.labels.iter().map(|l| json!({ "id": format!("label-{l}"), "name": l, "active": true })).collect::<Vec<_>>(),
         "reviewers": pr.reviewers.iter().map(|r| json!({ "id": r, "vote": 0 })).collect::<Vec<_>>(),

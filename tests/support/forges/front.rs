@@ -100,6 +100,8 @@ pub(super) struct Request {
     pub query: Vec<(String, String)>,
     pub headers: HeaderMap,
     pub body: Result<Option<Value>, String>,
+    /// `METHOD /path?query`, for messages.
+    pub line: String,
 }
 
 impl Request {
@@ -125,6 +127,14 @@ impl Request {
         value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("token "))
+    }
+
+    /// The password of `Authorization: Basic base64(user:password)`.
+    pub fn basic_password(&self) -> Option<String> {
+        let encoded = self.header("authorization")?.strip_prefix("Basic ")?;
+        let text = String::from_utf8(crate::server::base64_decode(encoded)?).ok()?;
+        text.split_once(':')
+            .map(|(_, password)| password.to_owned())
     }
 }
 
@@ -319,6 +329,7 @@ impl<F: Forge> Shared<F> {
             query,
             headers,
             body,
+            line: recorded.to_string(),
         };
         self.forge.arrived(&request);
         self.requests.lock().unwrap().push(recorded);
