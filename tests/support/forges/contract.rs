@@ -24,7 +24,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
-/// One request as a fake received it. Secrets (the `authorization` header) are not kept.
+/// One request as a fake received it, its credentials left out.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordedRequest {
     pub method: String,
@@ -32,7 +32,8 @@ pub struct RecordedRequest {
     pub path: String,
     /// Decoded query pairs in order.
     pub query: Vec<(String, String)>,
-    /// Lower-case names; `authorization` and cookies are left out.
+    /// Lower-case names; credential headers (`authorization`, `private-token`, cookies...)
+    /// are left out.
     pub headers: Vec<(String, String)>,
     /// The parsed JSON body; `Some(Value::String)` holding `<not JSON: ...>` when the body
     /// was not JSON.

@@ -1,7 +1,7 @@
 //! Holding one request of a forge fake where it stands, before or after the fake applies
 //! it, so a test can stop the client at that exact step (kill it, say) and see what the
-//! forge is left with. The three fakes share it: each names its routes, keeps its holds,
-//! and answers through [`Holds::answer`].
+//! forge is left with. The fakes' shared front half keeps their holds and answers
+//! through [`Holds::answer`].
 
 use std::future::Future;
 use std::sync::{Arc, Condvar, Mutex};
