@@ -10,8 +10,9 @@ set -euo pipefail
 # python3: the shared contract scripts and benchmark helpers.
 # postgresql: the store suite runs against a real server (initdb in a temp dir).
 # time: GNU time for peak-RSS figures in benchmarks.
-# openssh-client: ssh-keygen makes the keys the commit-signing tests sign with.
-wanted=(pkg-config libssl-dev git unzip zip rsync python3 postgresql time openssh-client "$@")
+# openssh-client, openssh-server: ssh-keygen makes the keys the signing and SSH-remote
+# tests use; the SSH-remote tests start their own sshd on 127.0.0.1.
+wanted=(pkg-config libssl-dev git unzip zip rsync python3 postgresql time openssh-client openssh-server "$@")
 
 missing=()
 for pkg in "${wanted[@]}"; do

@@ -7,8 +7,9 @@ mod common;
 
 use std::sync::atomic::Ordering;
 
-use common::forge::{ADMIN_TOKEN, Forge, HOOK_TOKEN, Kind, TOKEN};
+use common::forge::{ADMIN_TOKEN, Forge, HEAD, HOOK_TOKEN, Kind, TOKEN};
 use common::serve::{PLATFORM_TOKEN, http, wait_until, with_job_id};
+use common::sshd::{Sshd, keygen};
 use serde_json::Value;
 
 /// A plain git target: the branch is pushed, no pull request.
@@ -373,18 +374,6 @@ fn a_job_fanned_out_to_two_targets_is_downloaded_once() {
     );
 }
 
-/// `ssh-keygen` makes an Ed25519 key at `path` with this comment and passphrase; returns
-/// its public half.
-fn ssh_keygen(path: &std::path::Path, comment: &str, passphrase: &str) -> String {
-    let made = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-C", comment, "-N", passphrase, "-f"])
-        .arg(path)
-        .status()
-        .expect("ssh-keygen ran");
-    assert!(made.success());
-    std::fs::read_to_string(path.with_extension("pub")).unwrap()
-}
-
 /// A target with `signing` pushes commits signed in git's SSH format, which the git CLI
 /// verifies against the key's `allowed_signers` line; a wrong passphrase, or a key that
 /// belongs to someone other than the commits' author, stops the configuration with the
@@ -399,7 +388,7 @@ fn commits_are_signed_with_the_configured_ssh_key() {
         .start();
     let keys = setup.dir.path().join("keys");
     std::fs::create_dir_all(&keys).unwrap();
-    let public = ssh_keygen(&keys.join("courier"), "courier@noreply.invalid", PASSPHRASE);
+    let public = keygen(&keys.join("courier"), "courier@noreply.invalid", PASSPHRASE);
     let allowed = setup.dir.path().join("allowed_signers");
     std::fs::write(
         &allowed,
@@ -482,7 +471,7 @@ fn commits_are_signed_with_the_configured_ssh_key() {
 
     // Someone else's key on the target: the commits would carry a signature the forge
     // cannot match to their author.
-    ssh_keygen(&keys.join("designer"), "designer@acme.example", "");
+    keygen(&keys.join("designer"), "designer@acme.example", "");
     let text = std::fs::read_to_string(&setup.config).unwrap().replace(
         "        relative_path: tokens\n",
         "        relative_path: tokens\n        signing: { format: ssh, key: keys/designer }\n",
@@ -493,5 +482,79 @@ fn commits_are_signed_with_the_configured_ssh_key() {
     assert!(
         text.contains("belongs to designer@acme.example") && text.contains("commit_author_email"),
         "{text}"
+    );
+}
+
+/// A git target over SSH: a real `sshd` serves the bare repository, Courier logs in with
+/// the connection's passphrase-protected deploy key and checks the server's host key
+/// against the configured `known_hosts`. An unknown host key (its fingerprint in the
+/// error) and a key the server refuses each fail the delivery with that reason.
+#[test]
+fn a_git_target_over_ssh_is_delivered_with_a_deploy_key() {
+    const PASSPHRASE: &str = "deploy key passphrase";
+    let setup = Forge::builder(Kind::Git)
+        .connection("    ssh: { key: keys/deploy, passphrase: \"${TEST_SSH_PASSPHRASE}\", known_hosts: keys/known_hosts }\n")
+        .start();
+    let keys = setup.dir.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let deploy = keygen(&keys.join("deploy"), "courier deploy key", PASSPHRASE);
+    let sshd = Sshd::start(&setup.dir.path().join("sshd"), &deploy);
+    let ssh_url = format!(
+        "ssh://{}@127.0.0.1:{}{}",
+        sshd.user,
+        sshd.port,
+        setup.repo.path.display()
+    );
+    let http_url = setup.git.url("web");
+    let target = setup.target_yaml().replace(&http_url, &ssh_url);
+    assert_ne!(target, setup.target_yaml());
+    setup.write_config(2, &setup.hooks(&[target]));
+    let known_hosts = keys.join("known_hosts");
+    // A server whose host key nobody listed.
+    let stranger = keygen(&keys.join("stranger"), "another server", "");
+    std::fs::write(
+        &known_hosts,
+        format!("[127.0.0.1]:{} {stranger}", sshd.port),
+    )
+    .unwrap();
+    let server = setup
+        .serve_command("serve.log")
+        .env("TEST_SSH_PASSPHRASE", PASSPHRASE)
+        .start();
+    let deliver = |job: &str| {
+        let id = server.post_event(HOOK_TOKEN, &with_job_id(&setup.payload(), job));
+        server.wait_finished(ADMIN_TOKEN, &id)
+    };
+
+    let detail = deliver("6");
+    assert_eq!(detail["delivery"]["state"], "failed", "{detail}");
+    let error = detail["delivery"]["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("host key of [127.0.0.1]:")
+            && error.contains("SHA256:")
+            && error.contains("does not match"),
+        "{error}"
+    );
+    assert_eq!(setup.repo.rev_parse(HEAD), None, "nothing was pushed");
+
+    // The right server, but it does not know the key.
+    std::fs::write(&known_hosts, sshd.known_hosts_line()).unwrap();
+    std::fs::write(&sshd.authorized_keys, &stranger).unwrap();
+    let detail = deliver("7");
+    assert_eq!(detail["delivery"]["state"], "failed", "{detail}");
+    let error = detail["delivery"]["last_error"].as_str().unwrap();
+    assert!(error.contains("refused the key"), "{error}");
+
+    std::fs::write(&sshd.authorized_keys, &deploy).unwrap();
+    let detail = deliver("8");
+    assert_delivered_once(&setup, &detail);
+    assert!(
+        sshd.log().contains("Accepted publickey"),
+        "the push went over SSH: {}",
+        sshd.log()
+    );
+    assert!(
+        !server.log().contains(PASSPHRASE),
+        "the passphrase leaked into the log"
     );
 }

@@ -27,6 +27,7 @@ fn git(token: Option<&str>, username: Option<&str>) -> ConnectionKind {
     ConnectionKind::Git(GitConnection {
         token: token.map(SecretString::from),
         username: username.map(str::to_owned),
+        ssh: None,
     })
 }
 

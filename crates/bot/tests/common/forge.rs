@@ -164,9 +164,16 @@ pub struct Builder {
     target_settings: String,
     default_branch: Option<String>,
     verify_with_platform: bool,
+    connection_settings: String,
 }
 
 impl Builder {
+    /// More settings for the connection (YAML lines, indented as its keys).
+    pub fn connection(mut self, settings: &str) -> Builder {
+        self.connection_settings.push_str(settings);
+        self
+    }
+
     /// `store:` set (a PostgreSQL URL); `None`: SQLite in the data directory.
     pub fn store(mut self, store: Option<String>) -> Builder {
         self.store = store;
@@ -306,7 +313,8 @@ impl Builder {
             reviewer,
             store: self.store,
             settings: format!(
-                "webhook: {{ tokens: [\"{HOOK_TOKEN}\"], verify_with_platform: {verify} }}\nadmin: {{ tokens: [\"{ADMIN_TOKEN}\"] }}\nplatform:\n  insecure_hosts: [\"127.0.0.1\"]\n{platform}connections:\n  {provider}:\n    kind: {provider}\n    token: \"${{TEST_FORGE_TOKEN}}\"\n{connection}",
+                "webhook: {{ tokens: [\"{HOOK_TOKEN}\"], verify_with_platform: {verify} }}\nadmin: {{ tokens: [\"{ADMIN_TOKEN}\"] }}\nplatform:\n  insecure_hosts: [\"127.0.0.1\"]\n{platform}connections:\n  {provider}:\n    kind: {provider}\n    token: \"${{TEST_FORGE_TOKEN}}\"\n{connection}{}",
+                self.connection_settings,
                 verify = self.verify_with_platform,
             ),
             target,
@@ -345,6 +353,7 @@ impl Forge {
             target_settings: String::new(),
             default_branch: None,
             verify_with_platform: false,
+            connection_settings: String::new(),
         }
     }
 

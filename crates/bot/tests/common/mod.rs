@@ -22,6 +22,7 @@
 
 pub mod forge;
 pub mod serve;
+pub mod sshd;
 
 use std::fs;
 use std::net::TcpListener;

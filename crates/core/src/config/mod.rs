@@ -230,6 +230,16 @@ pub struct GitConnection {
     pub token: Option<SecretString>,
     /// User name sent with `token`. Default: none (the git layer picks one).
     pub username: Option<String>,
+    /// How to reach `ssh://` and `user@host:path` repositories. Default: none (refused).
+    pub ssh: Option<GitSsh>,
+}
+
+/// A git connection's SSH access: a private key and the host keys to trust.
+#[derive(Debug, Clone)]
+pub struct GitSsh {
+    pub key: PathBuf,
+    pub passphrase: Option<SecretString>,
+    pub known_hosts: PathBuf,
 }
 
 /// One entry of `hooks`.

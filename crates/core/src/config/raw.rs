@@ -172,6 +172,22 @@ pub(super) struct RawConnection {
     /// Sign the commits of every target on this connection (a target's own `signing`
     /// takes precedence).
     pub signing: Option<RawSigning>,
+    /// git only: the key for `ssh://` and `user@host:path` repositories.
+    pub ssh: Option<RawSsh>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Ssh")]
+pub(super) struct RawSsh {
+    /// OpenSSH private key (a deploy key), relative to the configuration file's directory.
+    pub key: String,
+    /// The key's passphrase, when it has one (use `${VAR}`).
+    #[schemars(with = "Option<String>")]
+    pub passphrase: Option<SecretString>,
+    /// The `known_hosts` file the servers' host keys are checked against, relative to the
+    /// configuration file's directory. An unknown host is refused.
+    pub known_hosts: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

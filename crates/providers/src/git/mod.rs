@@ -91,6 +91,7 @@ mod cache;
 mod diff;
 mod error;
 mod remote;
+mod ssh;
 mod transport;
 mod tree;
 mod workspace;
@@ -98,6 +99,7 @@ mod workspace;
 pub use diff::FileChanges;
 pub use error::GitError;
 pub use remote::{Credentials, Remote};
+pub use ssh::SshKey;
 pub use tree::{ExportFile, ExportSource};
 pub use workspace::{
     CommitId, DELIVERY_TRAILER, Delivered, DeliverySpec, GitWorkspace, HeadBranch, Outcome, Plan,

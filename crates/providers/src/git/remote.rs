@@ -6,6 +6,7 @@ use secrecy::SecretString;
 use url::Url;
 
 use super::error::GitError;
+use super::ssh::SshKey;
 
 /// A token and the user name to send with it over HTTP Basic auth.
 ///
@@ -32,6 +33,8 @@ impl fmt::Debug for Credentials {
 pub struct Remote {
     url: Url,
     credentials: Option<Credentials>,
+    /// For `ssh://` remotes: the user to log in as, and the key.
+    ssh: Option<(String, SshKey)>,
 }
 
 impl Remote {
@@ -76,7 +79,58 @@ impl Remote {
         Ok(Remote {
             url: parsed,
             credentials,
+            ssh: None,
         })
+    }
+
+    /// An `ssh://[user@]host[:port]/path` remote reached with `key` (user `git` when the
+    /// URL names none, as forges and Gerrit expect).
+    pub fn ssh(url: &str, key: SshKey) -> Result<Remote, GitError> {
+        let mut parsed = Url::parse(url).map_err(|e| GitError::InvalidRemote {
+            reason: format!("not a URL ({e})"),
+        })?;
+        if parsed.scheme() != "ssh" || parsed.host_str().is_none_or(str::is_empty) {
+            return Err(GitError::InvalidRemote {
+                reason: "expected ssh://[user@]host[:port]/path".into(),
+            });
+        }
+        if parsed.password().is_some() {
+            return Err(GitError::InvalidRemote {
+                reason: "the URL carries a password; SSH remotes authenticate with the key".into(),
+            });
+        }
+        let user = match parsed.username() {
+            "" => "git".to_owned(),
+            user => user.to_owned(),
+        };
+        let _ = parsed.set_username("");
+        parsed.set_query(None);
+        parsed.set_fragment(None);
+        Ok(Remote {
+            url: parsed,
+            credentials: None,
+            ssh: Some((user, key)),
+        })
+    }
+
+    /// The URL libgit2 connects to: the clean one, plus the SSH user.
+    pub(crate) fn connect_url(&self) -> String {
+        match &self.ssh {
+            Some((user, _)) => {
+                let mut url = self.url.clone();
+                let _ = url.set_username(user);
+                url.to_string()
+            }
+            None => self.url.to_string(),
+        }
+    }
+
+    pub(crate) fn port(&self) -> Option<u16> {
+        self.url.port()
+    }
+
+    pub(crate) fn ssh_key(&self) -> Option<(&str, &SshKey)> {
+        self.ssh.as_ref().map(|(user, key)| (user.as_str(), key))
     }
 
     /// The clean URL (no user name, no password): safe to log and store.

@@ -13,6 +13,7 @@ use git2::{
 
 use super::error::{GitError, printable, scrub};
 use super::remote::Remote;
+use super::ssh;
 
 /// Tells long-running work on a blocking thread to stop: set when the caller's
 /// timeout fires, and also reached on its own once the deadline passes. libgit2 polls
@@ -48,13 +49,53 @@ struct Seen {
     sideband: RefCell<Vec<u8>>,
     ref_status: RefCell<Vec<(String, Option<String>)>>,
     lease_broken: Cell<Option<Oid>>,
+    /// Why the SSH server's host key was not trusted.
+    host_key_refused: RefCell<Option<String>>,
 }
 
 fn callbacks<'a>(remote: &'a Remote, seen: &'a Seen, cancel: &'a Cancel) -> RemoteCallbacks<'a> {
     let mut cb = RemoteCallbacks::new();
+    if let Some((_, key)) = remote.ssh_key() {
+        // HTTPS keeps libgit2's own certificate verification (passthrough); an SSH
+        // server's key must be in the configured known_hosts.
+        cb.certificate_check(move |cert, host| {
+            let Some(hostkey) = cert.as_hostkey() else {
+                return Ok(git2::CertificateCheckStatus::CertificatePassthrough);
+            };
+            let Some(raw) = hostkey.hostkey() else {
+                seen.host_key_refused.replace(Some(
+                    "the SSH server's host key could not be read".to_owned(),
+                ));
+                return Err(git2::Error::from_str("host key unavailable"));
+            };
+            let port = remote.port().unwrap_or(22);
+            match ssh::check_host_key(&key.known_hosts, host, port, raw) {
+                Ok(()) => Ok(git2::CertificateCheckStatus::CertificateOk),
+                Err(why) => {
+                    seen.host_key_refused.replace(Some(why));
+                    Err(git2::Error::from_str("host key not trusted"))
+                }
+            }
+        });
+    }
     cb.credentials(move |_url, _user_from_url, allowed| {
         let asked = seen.credential_requests.get() + 1;
         seen.credential_requests.set(asked);
+        if let Some((user, key)) = remote.ssh_key() {
+            if allowed.contains(CredentialType::USERNAME) {
+                // Not a try of the key: only those count.
+                seen.credential_requests.set(asked - 1);
+                return Cred::username(user);
+            }
+            if asked > 1 || !allowed.contains(CredentialType::SSH_KEY) {
+                seen.auth_refused
+                    .set(Some("the SSH server refused the key"));
+                return Err(git2::Error::from_str("key refused"));
+            }
+            use secrecy::ExposeSecret;
+            let passphrase = key.passphrase.as_ref().map(|p| p.expose_secret());
+            return Cred::ssh_key(user, None, &key.key, passphrase);
+        }
         let Some(creds) = remote.credentials() else {
             seen.auth_refused.set(Some(
                 "the server asks for credentials and no token is configured",
@@ -96,6 +137,9 @@ fn callbacks<'a>(remote: &'a Remote, seen: &'a Seen, cancel: &'a Cancel) -> Remo
 fn classify(err: git2::Error, remote: &Remote, seen: &Seen, cancel: &Cancel) -> GitError {
     let url = remote.url().to_owned();
     let message = scrub(err.message(), remote.token());
+    if let Some(why) = seen.host_key_refused.take() {
+        return GitError::Auth { url, detail: why };
+    }
     if let Some(detail) = seen.auth_refused.get() {
         return GitError::Auth {
             url,
@@ -163,7 +207,7 @@ fn classify(err: git2::Error, remote: &Remote, seen: &Seen, cancel: &Cancel) -> 
 /// advertisement (no objects are fetched). Used when a target names no base branch.
 pub(crate) fn default_branch(remote: &Remote, cancel: &Cancel) -> Result<String, GitError> {
     let seen = Seen::default();
-    let mut detached = git2::Remote::create_detached(remote.url())
+    let mut detached = git2::Remote::create_detached(remote.connect_url())
         .map_err(|e| GitError::other("creating the remote", scrub(e.message(), remote.token())))?;
     let connection = detached
         .connect_auth(
@@ -214,7 +258,7 @@ pub(crate) fn fetch(
 ) -> Result<Advertised, GitError> {
     let seen = Seen::default();
     let mut anonymous = repo
-        .remote_anonymous(remote.url())
+        .remote_anonymous(&remote.connect_url())
         .map_err(|e| GitError::other("creating the remote", scrub(e.message(), remote.token())))?;
     let mut options = FetchOptions::new();
     options
@@ -273,7 +317,7 @@ pub(crate) fn push(
     let target = format!("refs/heads/{branch}");
     let seen = Seen::default();
     let mut anonymous = repo
-        .remote_anonymous(remote.url())
+        .remote_anonymous(&remote.connect_url())
         .map_err(|e| GitError::other("creating the remote", scrub(e.message(), remote.token())))?;
     let mut cb = callbacks(remote, &seen, cancel);
     let expected_old = expected.unwrap_or(Oid::ZERO_SHA1);

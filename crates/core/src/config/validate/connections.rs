@@ -7,9 +7,9 @@ use url::Url;
 
 use super::Validator;
 use super::naming::azure_name_ok;
-use crate::config::raw::{IdString, RawConnection, RawGithubApp, RawKind};
+use crate::config::raw::{IdString, RawConnection, RawGithubApp, RawKind, RawSsh};
 use crate::config::{
-    AzureConnection, Connection, ConnectionKind, GitConnection, GithubApp, GithubAuth,
+    AzureConnection, Connection, ConnectionKind, GitConnection, GitSsh, GithubApp, GithubAuth,
     GithubConnection, GitlabConnection,
 };
 
@@ -97,6 +97,7 @@ impl Validator<'_> {
                         ("url", raw.url.is_some()),
                         ("organization", raw.organization.is_some()),
                         ("username", raw.username.is_some()),
+                        ("ssh", raw.ssh.is_some()),
                     ],
                 );
                 let auth = match (&raw.token, &raw.app) {
@@ -140,6 +141,7 @@ impl Validator<'_> {
                         ("api_url", raw.api_url.is_some()),
                         ("organization", raw.organization.is_some()),
                         ("username", raw.username.is_some()),
+                        ("ssh", raw.ssh.is_some()),
                     ],
                 );
                 let token = self.required_secret(path, "gitlab", raw.token.as_ref());
@@ -165,6 +167,7 @@ impl Validator<'_> {
                         ("app", raw.app.is_some()),
                         ("api_url", raw.api_url.is_some()),
                         ("username", raw.username.is_some()),
+                        ("ssh", raw.ssh.is_some()),
                     ],
                 );
                 let token = self.required_secret(path, "azure", raw.token.as_ref());
@@ -225,9 +228,44 @@ impl Validator<'_> {
                     Some(u) => Some(self.non_empty(&format!("{path}.username"), u)?),
                     None => None,
                 };
-                Some(ConnectionKind::Git(GitConnection { token, username }))
+                let ssh = match &raw.ssh {
+                    Some(ssh) => Some(self.git_ssh(&format!("{path}.ssh"), ssh)?),
+                    None => None,
+                };
+                Some(ConnectionKind::Git(GitConnection {
+                    token,
+                    username,
+                    ssh,
+                }))
             }
         }
+    }
+
+    /// The key must exist and the `known_hosts` file must be readable now: both are read
+    /// again at each connection, but a typo should stop the configuration, not a delivery.
+    fn git_ssh(&mut self, path: &str, raw: &RawSsh) -> Option<GitSsh> {
+        let key = self.path(&format!("{path}.key"), &raw.key);
+        let known_hosts = self.path(&format!("{path}.known_hosts"), &raw.known_hosts);
+        let passphrase = match &raw.passphrase {
+            Some(p) => Some(self.secret(&format!("{path}.passphrase"), p)?),
+            None => None,
+        };
+        for (field, file) in [("key", &key), ("known_hosts", &known_hosts)] {
+            if let Some(file) = file
+                && let Err(e) = std::fs::metadata(file)
+            {
+                self.problem(
+                    format!("{path}.{field}"),
+                    format!("cannot read {}: {e}", file.display()),
+                );
+                return None;
+            }
+        }
+        Some(GitSsh {
+            key: key?,
+            passphrase,
+            known_hosts: known_hosts?,
+        })
     }
 
     fn github_app(&mut self, path: &str, raw: &RawGithubApp) -> Option<GithubAuth> {

@@ -72,16 +72,33 @@ impl Validator<'_> {
                 let url = join_segments(&az.git_url, &[&az.organization, project, "_git", repo]);
                 Some((repository.to_owned(), url))
             }
-            ConnectionKind::Git(_) => {
-                let url = self.git_remote(path, repository)?;
+            ConnectionKind::Git(git) => {
+                let url = self.git_remote(path, repository, git.ssh.is_some())?;
                 Some((url.to_string(), url))
             }
         }
     }
 
-    /// A plain git remote: an https/http/file URL, or a filesystem path resolved
-    /// against the configuration file's directory.
-    fn git_remote(&mut self, path: &str, repository: &str) -> Option<Url> {
+    /// A plain git remote: an https/http/file/ssh URL, an scp-like `user@host:path`, or a
+    /// filesystem path resolved against the configuration file's directory.
+    fn git_remote(&mut self, path: &str, repository: &str, ssh: bool) -> Option<Url> {
+        let scp = scp_like(repository);
+        if (scp.is_some() || repository.starts_with("ssh://")) && !ssh {
+            self.problem(
+                path,
+                "an SSH repository needs the connection's `ssh` key and `known_hosts`",
+            );
+            return None;
+        }
+        if let Some(url) = scp {
+            return match Url::parse(&url) {
+                Ok(url) => Some(url),
+                Err(e) => {
+                    self.problem(path, format!("not a valid SSH location: {e}"));
+                    None
+                }
+            };
+        }
         if !repository.contains("://") {
             let absolute = match std::path::absolute(self.base_dir.join(repository)) {
                 Ok(p) => normalize(&p),
@@ -120,15 +137,38 @@ impl Validator<'_> {
                 Some(url)
             }
             "https" | "http" => self.url(path, repository),
+            "ssh" if url.host_str().is_some_and(|h| !h.is_empty()) && url.password().is_none() => {
+                Some(url)
+            }
+            "ssh" => {
+                self.problem(path, "an ssh:// URL needs a host and no password");
+                None
+            }
             other => {
                 self.problem(
                     path,
-                    format!("scheme `{other}` is not supported; use https://, http:// (insecure hosts only), file:// or a path"),
+                    format!("scheme `{other}` is not supported; use https://, http:// (insecure hosts only), ssh://, user@host:path, file:// or a path"),
                 );
                 None
             }
         }
     }
+}
+
+/// `user@host:path` (git's scp-like syntax: a colon before any slash) as an `ssh://` URL.
+/// A relative path becomes absolute (`/path`), which is what forges' SSH servers (GitHub,
+/// GitLab, Gitea, Bitbucket, Gerrit) mean by it; for a path under the user's home on a bare
+/// server, write `ssh://user@host/~/path`.
+fn scp_like(repository: &str) -> Option<String> {
+    if repository.contains("://") {
+        return None;
+    }
+    let (location, path) = repository.split_once(':')?;
+    if location.contains('/') || location.is_empty() || path.is_empty() {
+        return None;
+    }
+    let path = path.trim_start_matches('/');
+    Some(format!("ssh://{location}/{path}"))
 }
 
 /// `base` with `segments` appended as path segments (percent-encoded as needed, so an
