@@ -680,29 +680,7 @@ fn a_failing_pull_request_step_is_retried(kind: Kind) {
     forge.assert_contract();
 }
 
-/// Each scenario once per forge: `scenario::github`, `scenario::gitlab`, `scenario::azure`.
-macro_rules! on_each_forge {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[test]
-            fn github() {
-                super::$scenario(super::Kind::GitHub);
-            }
-
-            #[test]
-            fn gitlab() {
-                super::$scenario(super::Kind::GitLab);
-            }
-
-            #[test]
-            fn azure() {
-                super::$scenario(super::Kind::Azure);
-            }
-        }
-    )*};
-}
-
-on_each_forge!(
+crate::on_each_forge!(
     opens_updates_and_closes,
     the_default_branch_is_the_base,
     auto_merge_is_requested,

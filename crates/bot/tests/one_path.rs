@@ -130,15 +130,16 @@ fn killed_after_the_failure_comment_was_made_before_it_was_recorded() {
     world.github().assert_contract();
 }
 
-/// A target with an explicit id, delivering to `repository`.
-fn target_with_id(id: &str, repository: &str) -> String {
+/// A target with an explicit id, delivering to `repository` on `world`'s forge.
+fn target_with_id(world: &Forge, id: &str, repository: &str) -> String {
     format!(
         r#"      - id: {id}
-        connection: github
+        connection: {connection}
         repository: {repository}
         branch: main
         relative_path: src/tokens
-"#
+"#,
+        connection = world.provider()
     )
 }
 
@@ -153,15 +154,19 @@ fn branches(repo: &courier_testkit::BareRepo) -> Vec<String> {
     .collect()
 }
 
-#[test]
-fn queued_deliveries_follow_their_target_not_its_position() {
-    let world = Forge::start(Kind::GitHub);
-    let mobile = world.add_repo("acme/mobile");
-    let extra = world.add_repo("acme/extra");
-    let tablet = world.add_repo("acme/tablet");
+fn queued_deliveries_follow_their_target_not_its_position(kind: Kind) {
+    let world = Forge::start(kind);
+    let [mobile_slug, extra_slug, tablet_slug] =
+        ["mobile", "extra", "tablet"].map(|n| world.sibling(n));
+    let mobile = world.add_repo(&mobile_slug);
+    let extra = world.add_repo(&extra_slug);
+    let tablet = world.add_repo(&tablet_slug);
     world.write_config(
         2,
-        &world.hooks(&[world.target_yaml(), target_with_id("mobile", "acme/mobile")]),
+        &world.hooks(&[
+            world.target_yaml(),
+            target_with_id(&world, "mobile", &mobile_slug),
+        ]),
     );
     // The deliveries wait in the download while the configuration changes under them.
     world
@@ -178,8 +183,8 @@ fn queued_deliveries_follow_their_target_not_its_position() {
     world.write_config(
         2,
         &world.hooks(&[
-            target_with_id("extra", "acme/extra"),
-            target_with_id("mobile", "acme/tablet"),
+            target_with_id(&world, "extra", &extra_slug),
+            target_with_id(&world, "mobile", &tablet_slug),
             world.target_yaml(),
         ]),
     );
@@ -199,9 +204,9 @@ fn queued_deliveries_follow_their_target_not_its_position() {
             .unwrap_or_else(|| panic!("a delivery for {key}: {details:#?}"))
     };
 
-    let web = by_target("github:acme/web@main:tokens");
+    let web = by_target(&world.target_key());
     assert_eq!(web["delivery"]["state"], "delivered", "{web}");
-    assert_eq!(web["delivery"]["repository"], REPO);
+    assert_eq!(web["delivery"]["repository"], world.slug());
     assert_eq!(
         world.repo.rev_parse(HEAD).as_deref(),
         web["delivery"]["commit"].as_str()
@@ -212,20 +217,18 @@ fn queued_deliveries_follow_their_target_not_its_position() {
     assert_eq!(moved["delivery"]["state"], "failed", "{moved}");
     let error = moved["delivery"]["last_error"].as_str().unwrap();
     assert!(
-        error.starts_with("target_changed: ") && error.contains("now delivers to acme/tablet"),
+        error.starts_with("target_changed: ")
+            && error.contains(&format!("now delivers to {tablet_slug}")),
         "{error}"
     );
     // Nothing went to the inserted target, the new repository, or the old one.
     for repo in [&mobile, &extra, &tablet] {
         assert_eq!(branches(repo), ["main"], "{}", repo.path.display());
     }
-    for slug in ["acme/mobile", "acme/extra", "acme/tablet"] {
-        assert!(
-            world.github().prs(slug).is_empty(),
-            "no pull request on {slug}"
-        );
+    for slug in [&mobile_slug, &extra_slug, &tablet_slug] {
+        assert_eq!(world.pr_count(slug), 0, "no pull request on {slug}");
     }
-    world.github().assert_contract();
+    world.assert_contract();
 }
 
 /// Deliveries queued before targets had ids name a position (`hooks[H].targets[T]`). After
@@ -294,13 +297,12 @@ fn metric(server: &Server, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("{name} in:\n{text}"))
 }
 
-#[test]
-fn a_delivery_whose_lease_was_taken_over_stops_before_any_further_write() {
+fn a_delivery_whose_lease_was_taken_over_stops_before_any_further_write(kind: Kind) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let Some(database) = runtime.block_on(common::postgres_database_url()) else {
         return;
     };
-    let world = Forge::on_store(Kind::GitHub, Some(database));
+    let world = Forge::on_store(kind, Some(database));
     let push = world.hold_first_push();
     let a = world.replica("a").start();
     let id = a.post_event(HOOK_TOKEN, &world.payload());
@@ -315,7 +317,7 @@ fn a_delivery_whose_lease_was_taken_over_stops_before_any_further_write() {
     let detail = b.wait_finished(ADMIN_TOKEN, &id);
     assert_eq!(detail["delivery"]["state"], "delivered", "{detail}");
     let delivered = detail["delivery"]["commit"].as_str().unwrap().to_owned();
-    let calls_by_b = world.github().request_lines();
+    let calls_by_b = world.request_lines();
 
     // A wakes up, finds its lease gone and stops; then its held push goes on, and the
     // git server refuses it, since the branch is no longer where A found it.
@@ -333,7 +335,7 @@ fn a_delivery_whose_lease_was_taken_over_stops_before_any_further_write() {
     assert_eq!(world.commits_on_head(), "1");
     assert_eq!(world.prs().len(), 1);
     assert_eq!(
-        world.github().request_lines(),
+        world.request_lines(),
         calls_by_b,
         "replica A made no pull-request call after losing its lease"
     );
@@ -352,7 +354,12 @@ fn a_delivery_whose_lease_was_taken_over_stops_before_any_further_write() {
     );
     assert_eq!(metric(&a, "courier_deliveries_running"), 0.0);
     assert_eq!(metric(&a, "courier_delivery_leases_lost_total"), 1.0);
-    world.github().assert_contract();
+    world.assert_contract();
     assert_no_secrets(&a);
     assert_no_secrets(&b);
 }
+
+crate::on_each_forge!(
+    queued_deliveries_follow_their_target_not_its_position,
+    a_delivery_whose_lease_was_taken_over_stops_before_any_further_write,
+);

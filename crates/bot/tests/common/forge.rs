@@ -497,6 +497,46 @@ impl Forge {
         *self.artifacts.zip.lock().unwrap() = zip_bytes(files);
     }
 
+    /// The slug of another repository next to this forge's (`name` in its place).
+    pub fn sibling(&self, name: &str) -> String {
+        let slug = self.slug();
+        match slug.rsplit_once('/') {
+            Some((parent, _)) => format!("{parent}/{name}"),
+            None => name.to_owned(),
+        }
+    }
+
+    /// The target's stable id: `{connection}:{repository}@main:tokens`.
+    pub fn target_key(&self) -> String {
+        format!("{}:{}@main:tokens", self.provider(), self.slug())
+    }
+
+    /// How many pull requests repository `slug` has, from any branch.
+    pub fn pr_count(&self, slug: &str) -> usize {
+        match &self.fake {
+            Fake::None => 0,
+            Fake::GitHub(fake) => fake.prs(slug).len(),
+            Fake::GitLab(fake) => fake.mrs(slug).len(),
+            Fake::Azure(fake) => {
+                let (project, repo) = slug.split_once('/').unwrap();
+                fake.prs()
+                    .iter()
+                    .filter(|p| p.project == project && p.repository == repo)
+                    .count()
+            }
+        }
+    }
+
+    /// `"METHOD /path"` of every request the fake received so far.
+    pub fn request_lines(&self) -> Vec<String> {
+        match &self.fake {
+            Fake::None => Vec::new(),
+            Fake::GitHub(fake) => fake.request_lines(),
+            Fake::GitLab(fake) => fake.request_lines(),
+            Fake::Azure(fake) => fake.request_lines(),
+        }
+    }
+
     /// Another repository, on the git server (with `main`) and in the fake.
     pub fn add_repo(&self, slug: &str) -> BareRepo {
         let (dir, name) = self.kind.repo_dir(self.git.root(), slug);

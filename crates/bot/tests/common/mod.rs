@@ -381,3 +381,26 @@ fn start_postgres() -> Result<PgServer, String> {
         ca,
     })
 }
+
+/// Each scenario once per forge: `scenario::github`, `scenario::gitlab`, `scenario::azure`.
+#[macro_export]
+macro_rules! on_each_forge {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[test]
+            fn github() {
+                super::$scenario($crate::common::forge::Kind::GitHub);
+            }
+
+            #[test]
+            fn gitlab() {
+                super::$scenario($crate::common::forge::Kind::GitLab);
+            }
+
+            #[test]
+            fn azure() {
+                super::$scenario($crate::common::forge::Kind::Azure);
+            }
+        }
+    )*};
+}
