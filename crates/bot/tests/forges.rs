@@ -680,8 +680,50 @@ fn a_failing_pull_request_step_is_retried(kind: Kind) {
     forge.assert_contract();
 }
 
+/// A forge and git server inside a company's network, with certificates from the company's
+/// own certificate authority: with `tls.ca_file` the delivery succeeds, every call over
+/// HTTPS; without it, it fails saying the certificate is not trusted. The CA adds to the
+/// system's roots: nothing turns verification off.
+fn a_private_certificate_authority_is_trusted(kind: Kind) {
+    let forge = Forge::builder(kind).behind_tls().start();
+    let with_ca = std::fs::read_to_string(&forge.config).unwrap();
+    let tls_line = with_ca
+        .lines()
+        .find(|l| l.trim_start().starts_with("tls: { ca_file:"))
+        .expect("the connection trusts the test CA")
+        .to_owned();
+    std::fs::write(&forge.config, with_ca.replace(&format!("{tls_line}\n"), "")).unwrap();
+    let server = forge.serve_as("without-ca.log");
+    let id = server.post_event(HOOK_TOKEN, &forge.job("6"));
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_eq!(detail["delivery"]["state"], "failed", "{kind:?}: {detail}");
+    let error = detail["delivery"]["last_error"].as_str().unwrap();
+    assert!(error.contains("certificate"), "{kind:?}: {error}");
+    drop(server);
+
+    std::fs::write(&forge.config, &with_ca).unwrap();
+    let server = forge.serve_as("with-ca.log");
+    let id = server.post_event(HOOK_TOKEN, &forge.job("7"));
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_eq!(
+        detail["delivery"]["state"], "delivered",
+        "{kind:?}: {detail}"
+    );
+    assert_eq!(
+        forge.prs().len(),
+        1,
+        "{kind:?}: the pull request went over HTTPS"
+    );
+    assert!(
+        detail["delivery"]["commit"].as_str().is_some() && forge.repo.rev_parse(HEAD).is_some(),
+        "{kind:?}: the branch went over HTTPS: {detail}"
+    );
+    forge.assert_contract();
+}
+
 crate::on_each_forge!(
     opens_updates_and_closes,
+    a_private_certificate_authority_is_trusted,
     the_default_branch_is_the_base,
     auto_merge_is_requested,
     the_description_shows_token_changes,

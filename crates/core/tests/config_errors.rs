@@ -524,3 +524,35 @@ hooks:
     assert_eq!(problems[0].path, "platform.insecure_hosts[1]");
     assert!(problems[0].message.contains("name each host"), "{err}");
 }
+
+/// A `tls.ca_file` that is missing, or holds no certificate, stops the configuration with
+/// the file's path; so do a missing SSH key or known_hosts file.
+#[test]
+fn unreadable_certificate_authorities_and_ssh_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("not-a-ca.pem");
+    std::fs::write(&not_pem, "hello\n").unwrap();
+    let yaml = format!(
+        r#"
+platform:
+  tls: {{ ca_file: {missing} }}
+connections:
+  ghes: {{ kind: github, token: x, tls: {{ ca_file: {not_pem} }} }}
+  gerrit: {{ kind: git, ssh: {{ key: {missing}, known_hosts: {missing} }} }}
+hooks: []
+"#,
+        missing = dir.path().join("missing.pem").display(),
+        not_pem = not_pem.display(),
+    );
+    let text = error(&yaml).to_string();
+    for (key, why) in [
+        ("platform.tls.ca_file", "cannot read"),
+        ("connections.ghes.tls.ca_file", "holds no PEM certificate"),
+        ("connections.gerrit.ssh.key", "cannot read"),
+    ] {
+        assert!(
+            text.lines().any(|l| l.contains(key) && l.contains(why)),
+            "{key}: {why} in:\n{text}"
+        );
+    }
+}

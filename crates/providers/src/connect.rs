@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use courier_core::config::{ConnectionKind, GithubAuth};
+use courier_core::config::{ConnectionKind, GithubAuth, TlsRoots};
 
 use crate::azure::{AzureConfig, AzureProvider};
 use crate::git::Credentials;
@@ -30,7 +30,12 @@ pub fn plain_git_credentials(kind: &ConnectionKind) -> Option<Credentials> {
 /// for plain `git` connections, which have no pull requests.
 ///
 /// Sends nothing. Call it inside a Tokio runtime: the GitHub client spawns on it.
-pub fn provider_for(kind: &ConnectionKind) -> Option<Result<Arc<dyn Provider>, String>> {
+/// `tls`: the connection's certificate authorities, trusted on top of the system's.
+pub fn provider_for(
+    kind: &ConnectionKind,
+    tls: Option<&TlsRoots>,
+) -> Option<Result<Arc<dyn Provider>, String>> {
+    let extra_roots = tls.map(|t| t.certs.to_vec()).unwrap_or_default();
     let built: Result<Arc<dyn Provider>, String> = match kind {
         ConnectionKind::Git(_) => return None,
         ConnectionKind::Github(github) => {
@@ -49,6 +54,10 @@ pub fn provider_for(kind: &ConnectionKind) -> Option<Result<Arc<dyn Provider>, S
             auth.and_then(|auth| {
                 GitHubConfig::new(auth)
                     .with_api_url(github.api_url.as_str())
+                    .map(|config| GitHubConfig {
+                        extra_roots: extra_roots.clone(),
+                        ..config
+                    })
                     .and_then(GitHubProvider::new)
                     .map(|p| Arc::new(p) as Arc<dyn Provider>)
                     .map_err(|e| e.to_string())
@@ -56,12 +65,20 @@ pub fn provider_for(kind: &ConnectionKind) -> Option<Result<Arc<dyn Provider>, S
         }
         ConnectionKind::Gitlab(gitlab) => {
             GitLabConfig::new(gitlab.url.as_str(), gitlab.token.clone())
+                .map(|config| GitLabConfig {
+                    extra_roots: extra_roots.clone(),
+                    ..config
+                })
                 .and_then(GitLabProvider::new)
                 .map(|p| Arc::new(p) as Arc<dyn Provider>)
                 .map_err(|e| e.to_string())
         }
         ConnectionKind::Azure(azure) => AzureConfig::new(&azure.organization, azure.token.clone())
             .with_base_url(azure.url.as_str())
+            .map(|config| AzureConfig {
+                extra_roots: extra_roots.clone(),
+                ..config
+            })
             .and_then(AzureProvider::new)
             .map(|p| Arc::new(p) as Arc<dyn Provider>)
             .map_err(|e| e.to_string()),

@@ -39,7 +39,7 @@ fn a_github_app_whose_key_file_is_missing_is_an_error_naming_the_file() {
         private_key_path: key.clone(),
         installation_id: None,
     }));
-    let Some(Err(message)) = provider_for(&kind) else {
+    let Some(Err(message)) = provider_for(&kind, None) else {
         panic!("a missing key file must be an error");
     };
     assert!(
@@ -50,8 +50,8 @@ fn a_github_app_whose_key_file_is_missing_is_an_error_naming_the_file() {
 
 #[test]
 fn a_plain_git_connection_has_no_provider() {
-    assert!(provider_for(&git(None, None)).is_none());
-    assert!(provider_for(&git(Some("t"), Some("bot"))).is_none());
+    assert!(provider_for(&git(None, None), None).is_none());
+    assert!(provider_for(&git(Some("t"), Some("bot")), None).is_none());
 }
 
 #[test]
@@ -86,7 +86,7 @@ async fn forge_connections_build_their_providers() {
     ];
     let built: Vec<&str> = kinds
         .iter()
-        .map(|kind| match provider_for(kind) {
+        .map(|kind| match provider_for(kind, None) {
             Some(Ok(provider)) => provider.kind(),
             Some(Err(e)) => panic!("{e}"),
             None => panic!("a forge connection has a provider"),
@@ -99,7 +99,7 @@ async fn forge_connections_build_their_providers() {
         git_url: url("https://gitlab.example.com"),
         token: SecretString::from("glpat-x"),
     });
-    let Some(Err(message)) = provider_for(&bad_gitlab) else {
+    let Some(Err(message)) = provider_for(&bad_gitlab, None) else {
         panic!("an API URL instead of the instance root must be refused");
     };
     assert!(message.contains("/api/v4"), "{message}");

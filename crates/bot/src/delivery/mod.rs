@@ -123,7 +123,7 @@ impl Deliverer {
             .connections
             .iter()
             .filter_map(|(name, connection)| {
-                provider_for(&connection.kind).map(|p| (name.clone(), p))
+                provider_for(&connection.kind, connection.tls.as_ref()).map(|p| (name.clone(), p))
             })
             .collect();
         Ok(Deliverer {
@@ -422,6 +422,11 @@ fn download_policy(config: &Config) -> DownloadPolicy {
         .collect();
     policy.insecure_hosts = insecure;
     policy.platform_token = platform.token.clone();
+    policy.extra_roots = platform
+        .tls
+        .as_ref()
+        .map(|tls| tls.certs.to_vec())
+        .unwrap_or_default();
     policy.limits = config.limits.download.clone();
     policy.temp_dir = Some(config.data_dir.join("tmp"));
     policy

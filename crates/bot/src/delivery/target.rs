@@ -329,7 +329,11 @@ impl Deliverer {
             };
             return Remote::ssh(url.as_str(), key).map_err(|e| Failure::from(&e));
         }
-        Remote::new(url.as_str(), credentials).map_err(|e| Failure::from(&e))
+        let remote = Remote::new(url.as_str(), credentials).map_err(|e| Failure::from(&e))?;
+        Ok(match &self.config.connection(target).tls {
+            Some(tls) => remote.with_extra_roots(tls.certs.clone()),
+            None => remote,
+        })
     }
 
     /// The base branch a target's pull request targets: as configured, or the

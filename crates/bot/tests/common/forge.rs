@@ -17,6 +17,8 @@ use courier_testkit::{BareRepo, GitServer, install_pre_receive_hook, make_bare_r
 use super::serve::{
     ArtifactServer, PLATFORM_TOKEN, ServeCommand, Server, seed_payload, wait_until, with_job_id,
 };
+use super::test_ca;
+use super::tls::TlsFront;
 
 /// The forges take the same token for the API and for git over HTTPS.
 pub const TOKEN: &str = "forge-token-3f9a1c7e5b2d";
@@ -165,6 +167,7 @@ pub struct Builder {
     default_branch: Option<String>,
     verify_with_platform: bool,
     connection_settings: String,
+    behind_tls: bool,
 }
 
 impl Builder {
@@ -200,7 +203,14 @@ impl Builder {
         self
     }
 
-    pub fn start(self) -> Forge {
+    /// The forge's API and the git server reached over HTTPS only, through TLS fronts
+    /// with a test CA's certificate, and the connection trusting that CA (`tls.ca_file`).
+    pub fn behind_tls(mut self) -> Builder {
+        self.behind_tls = true;
+        self
+    }
+
+    pub fn start(mut self) -> Forge {
         let kind = self.kind;
         let slug = kind.slug();
         let dir = tempfile::tempdir().unwrap();
@@ -224,8 +234,32 @@ impl Builder {
             .enable_all()
             .build()
             .unwrap();
-        let git_url = git.url("");
-        let git_url = git_url.trim_end_matches(".git");
+        let ca = self.behind_tls.then(|| {
+            let tls = dir.path().join("tls");
+            std::fs::create_dir_all(&tls).unwrap();
+            let ca = test_ca(&tls).unwrap();
+            self.connection_settings
+                .push_str(&format!("    tls: {{ ca_file: {} }}\n", ca.ca.display()));
+            ca
+        });
+        let mut fronts = Vec::new();
+        // `url` as the configuration names it: through a TLS front when behind TLS.
+        let mut reach = |url: String| match &ca {
+            None => url,
+            Some(ca) => {
+                let port = url
+                    .strip_prefix("http://127.0.0.1:")
+                    .and_then(|rest| rest.split('/').next())
+                    .and_then(|port| port.parse().ok())
+                    .expect("a URL on 127.0.0.1");
+                let front = TlsFront::start(ca, port);
+                let url = front.https(&url);
+                fronts.push(front);
+                url
+            }
+        };
+        let git_url = reach(git.url(""));
+        let git_url = git_url.trim_end_matches(".git").to_owned();
         // The fake, the connection's settings, and the reviewer as the configuration
         // names it and as the forge stores it.
         let (fake, connection, (reviewer_name, reviewer)) = runtime.block_on(async {
@@ -238,7 +272,7 @@ impl Builder {
                     fake.add_branch(slug, HEAD);
                     fake.add_branch(slug, base);
                     fake.add_collaborator(slug, "octocat");
-                    let api = fake.api_url();
+                    let api = reach(fake.api_url());
                     let yaml = format!("    api_url: {api}\n    git_url: {git_url}\n");
                     let reviewer = ("octocat".to_owned(), "octocat".to_owned());
                     (Fake::GitHub(fake), yaml, reviewer)
@@ -250,7 +284,7 @@ impl Builder {
                     fake.add_branch(slug, HEAD);
                     fake.add_branch(slug, base);
                     let id = fake.add_user("designer", &[slug]);
-                    let url = fake.base_url();
+                    let url = reach(fake.base_url());
                     let yaml = format!("    url: {url}\n    git_url: {git_url}\n");
                     (
                         Fake::GitLab(fake),
@@ -266,7 +300,7 @@ impl Builder {
                     fake.add_branch(slug, base);
                     let id = "5f0a2c1e-8b7d-4e3a-9c6f-0d1b2a3c4e5f";
                     fake.add_identity(id);
-                    let url = fake.base_url();
+                    let url = reach(fake.base_url());
                     let yaml = format!(
                         "    organization: contoso\n    url: {url}\n    git_url: {git_url}\n"
                     );
@@ -309,6 +343,7 @@ impl Builder {
             artifacts,
             fake,
             _runtime: runtime,
+            _fronts: fronts,
             config,
             reviewer,
             store: self.store,
@@ -335,6 +370,8 @@ pub struct Forge {
     /// Declared before the runtime that serves it, so it is dropped first.
     fake: Fake,
     _runtime: tokio::runtime::Runtime,
+    /// TLS in front of the fake and the git server, when built [`Builder::behind_tls`].
+    _fronts: Vec<TlsFront>,
     pub config: PathBuf,
     /// The reviewer the target asks for, as the forge stores it.
     pub reviewer: String,
@@ -354,6 +391,7 @@ impl Forge {
             default_branch: None,
             verify_with_platform: false,
             connection_settings: String::new(),
+            behind_tls: false,
         }
     }
 

@@ -23,6 +23,7 @@
 pub mod forge;
 pub mod serve;
 pub mod sshd;
+pub mod tls;
 
 use std::fs;
 use std::net::TcpListener;
@@ -226,37 +227,16 @@ fn openssl(args: impl FnOnce(&mut Command) -> &mut Command) -> Result<(), String
     }
 }
 
-fn start_postgres() -> Result<PgServer, String> {
-    let bin = pg_bin_dir()?;
-    let root = is_root();
-    // Kept on purpose: the watchdog removes it when the test binary is gone.
-    let dir = tempfile::Builder::new()
-        .prefix("courier-pg-")
-        .tempdir()
-        .map_err(|e| format!("temporary directory: {e}"))?
-        .keep();
-    let data = dir.join("data");
-    let log = dir.join("postgres.log");
-    // Started first, so the directory goes away even if the server never starts.
-    let runas = if root { "runuser -u postgres -- " } else { "" };
-    let script = format!(
-        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
-         {runas}'{pg_ctl}' -D '{data}' stop -m immediate >/dev/null 2>&1; rm -rf '{dir}'",
-        pid = std::process::id(),
-        pg_ctl = bin.join("pg_ctl").display(),
-        data = data.display(),
-        dir = dir.display(),
-    );
-    Command::new("setsid")
-        .args(["sh", "-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start the PostgreSQL watchdog: {e}"))?;
+/// A test certificate authority and a server certificate for 127.0.0.1 it issued (PEM
+/// files, EC P-256, valid two days), made with the `openssl` CLI.
+pub struct TestCa {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
 
-    // A test CA and a server certificate for 127.0.0.1 signed by it, so TLS connections
-    // can be tested with full verification.
+/// Makes a [`TestCa`] in `dir`.
+pub fn test_ca(dir: &Path) -> Result<TestCa, String> {
     let ca = dir.join("ca.crt");
     let ca_key = dir.join("ca.key");
     let cert = dir.join("server.crt");
@@ -304,6 +284,41 @@ fn start_postgres() -> Result<PgServer, String> {
             .arg("-out")
             .arg(&cert)
     })?;
+    Ok(TestCa { ca, cert, key })
+}
+
+fn start_postgres() -> Result<PgServer, String> {
+    let bin = pg_bin_dir()?;
+    let root = is_root();
+    // Kept on purpose: the watchdog removes it when the test binary is gone.
+    let dir = tempfile::Builder::new()
+        .prefix("courier-pg-")
+        .tempdir()
+        .map_err(|e| format!("temporary directory: {e}"))?
+        .keep();
+    let data = dir.join("data");
+    let log = dir.join("postgres.log");
+    // Started first, so the directory goes away even if the server never starts.
+    let runas = if root { "runuser -u postgres -- " } else { "" };
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+         {runas}'{pg_ctl}' -D '{data}' stop -m immediate >/dev/null 2>&1; rm -rf '{dir}'",
+        pid = std::process::id(),
+        pg_ctl = bin.join("pg_ctl").display(),
+        data = data.display(),
+        dir = dir.display(),
+    );
+    Command::new("setsid")
+        .args(["sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the PostgreSQL watchdog: {e}"))?;
+
+    // A test CA and a server certificate for 127.0.0.1 signed by it, so TLS connections
+    // can be tested with full verification.
+    let TestCa { ca, cert, key } = test_ca(&dir)?;
     if root {
         let status = Command::new("chown")
             .args(["-R", "postgres:postgres"])

@@ -17,8 +17,10 @@ mod raw;
 mod validate;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use secrecy::SecretString;
 use url::Url;
@@ -107,6 +109,29 @@ pub struct Platform {
     /// Hosts allowed over plain `http://` and allowed to resolve to loopback or private
     /// addresses. Applies to downloads and to every URL in `connections`. Default: none.
     pub insecure_hosts: Vec<HostPattern>,
+    /// Certificate authorities trusted for downloads and the platform API, on top of the
+    /// system's. Default: none.
+    pub tls: Option<TlsRoots>,
+}
+
+/// Certificate authorities trusted on top of the system's roots (never instead of them),
+/// read from a PEM file at load.
+#[derive(Clone)]
+pub struct TlsRoots {
+    pub ca_file: PathBuf,
+    /// The certificates, DER-encoded.
+    pub certs: Arc<Vec<Vec<u8>>>,
+}
+
+impl fmt::Debug for TlsRoots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "TlsRoots({}, {} certificates)",
+            self.ca_file.display(),
+            self.certs.len()
+        )
+    }
 }
 
 /// A host name, or `*.` and a domain to match every subdomain of it (not the domain
@@ -148,6 +173,8 @@ pub struct Connection {
     pub kind: ConnectionKind,
     /// The key its targets sign their commits with, unless they name their own.
     pub signing: Option<crate::signing::SigningKey>,
+    /// Certificate authorities trusted for its API and git traffic, on top of the system's.
+    pub tls: Option<TlsRoots>,
 }
 
 /// What a connection talks to, with its kind's settings resolved.

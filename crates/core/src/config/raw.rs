@@ -114,6 +114,17 @@ pub(super) struct RawPlatform {
     /// addresses (downloads, connections and `git` targets). For tests and closed networks.
     #[serde(default)]
     pub insecure_hosts: Vec<String>,
+    /// More certificate authorities to trust for downloads and the platform API.
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Tls")]
+pub(super) struct RawTls {
+    /// PEM file of certificate authorities trusted on top of the system's (a company's
+    /// private CA), relative to the configuration file's directory.
+    pub ca_file: String,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -174,6 +185,8 @@ pub(super) struct RawConnection {
     pub signing: Option<RawSigning>,
     /// git only: the key for `ssh://` and `user@host:path` repositories.
     pub ssh: Option<RawSsh>,
+    /// More certificate authorities to trust for this connection's API and git traffic.
+    pub tls: Option<RawTls>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

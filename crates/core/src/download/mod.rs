@@ -89,6 +89,8 @@ pub struct DownloadPolicy {
     pub job_path_template: String,
     /// Where temp files go; the system temp dir when `None`.
     pub temp_dir: Option<PathBuf>,
+    /// Certificate authorities trusted on top of the system's (DER).
+    pub extra_roots: Vec<Vec<u8>>,
 }
 
 impl DownloadPolicy {
@@ -104,6 +106,7 @@ impl DownloadPolicy {
             result_path_template: DEFAULT_RESULT_PATH.to_owned(),
             job_path_template: DEFAULT_JOB_PATH.to_owned(),
             temp_dir: None,
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -307,7 +310,14 @@ impl Downloader {
         }
 
         install_crypto_provider();
+        let roots = policy
+            .extra_roots
+            .iter()
+            .map(|der| reqwest::Certificate::from_der(der))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| PolicyError(format!("platform.tls.ca_file: {e}")))?;
         let client = Client::builder()
+            .tls_certs_merge(roots)
             .redirect(redirect::Policy::none())
             .referer(false)
             .no_proxy()

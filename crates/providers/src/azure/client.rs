@@ -15,7 +15,7 @@ use azure_devops_rust_api::Credential;
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::forge::http::install_crypto_provider;
+use crate::forge::http::client_builder;
 
 /// The Git REST API version Courier speaks, and the one its contract tests check against.
 pub(crate) const API_VERSION: &str = "7.1";
@@ -93,10 +93,9 @@ pub(crate) struct Timeouts {
     pub request: Duration,
 }
 
-pub(crate) fn transport(timeouts: &Timeouts) -> Result<Transport, String> {
+pub(crate) fn transport(timeouts: &Timeouts, extra_roots: &[Vec<u8>]) -> Result<Transport, String> {
     // Ring, so the client never falls back to the aws-lc-rs azure_core's features link in.
-    install_crypto_provider();
-    let client = reqwest::Client::builder()
+    let client = client_builder(extra_roots)?
         .connect_timeout(timeouts.connect)
         .read_timeout(timeouts.read)
         .timeout(timeouts.request)
@@ -180,11 +179,14 @@ mod tests {
 
     #[test]
     fn the_transport_runs_on_ring_not_the_aws_lc_rs_that_azure_core_links_in() {
-        transport(&Timeouts {
-            connect: Duration::from_secs(1),
-            read: Duration::from_secs(1),
-            request: Duration::from_secs(1),
-        })
+        transport(
+            &Timeouts {
+                connect: Duration::from_secs(1),
+                read: Duration::from_secs(1),
+                request: Duration::from_secs(1),
+            },
+            &[],
+        )
         .unwrap();
         let installed = rustls::crypto::CryptoProvider::get_default().expect("a provider");
         let groups = |p: &rustls::crypto::CryptoProvider| {

@@ -56,6 +56,8 @@ pub struct AzureConfig {
     pub read_timeout: Duration,
     /// Bound on one whole call. Default 60 s.
     pub request_timeout: Duration,
+    /// Certificate authorities trusted on top of the system's (DER). Default: none.
+    pub extra_roots: Vec<Vec<u8>>,
 }
 
 impl AzureConfig {
@@ -69,6 +71,7 @@ impl AzureConfig {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
+            extra_roots: Vec::new(),
         }
     }
 
@@ -171,11 +174,14 @@ impl AzureProvider {
         if organization.is_empty() || organization.contains('/') {
             return Err(AzureSetupError::Organization(config.organization.clone()));
         }
-        let transport = client::transport(&Timeouts {
-            connect: config.connect_timeout,
-            read: config.read_timeout,
-            request: config.request_timeout,
-        })
+        let transport = client::transport(
+            &Timeouts {
+                connect: config.connect_timeout,
+                read: config.read_timeout,
+                request: config.request_timeout,
+            },
+            &config.extra_roots,
+        )
         .map_err(AzureSetupError::Client)?;
         let mut base_url = config.base_url.clone();
         // `.../tfs/` and `.../tfs` mean the same root.

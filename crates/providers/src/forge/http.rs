@@ -130,6 +130,18 @@ pub(crate) fn install_crypto_provider() {
     });
 }
 
+/// A reqwest client builder for a forge: ring installed, and the connection's extra
+/// certificate authorities (`tls.ca_file`, DER) trusted on top of the system's.
+pub(crate) fn client_builder(extra_roots: &[Vec<u8>]) -> Result<reqwest::ClientBuilder, String> {
+    install_crypto_provider();
+    let roots = extra_roots
+        .iter()
+        .map(|der| reqwest::Certificate::from_der(der))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("tls.ca_file: {e}"))?;
+    Ok(reqwest::Client::builder().tls_certs_merge(roots))
+}
+
 #[cfg(test)]
 mod tests {
     use http::HeaderValue;

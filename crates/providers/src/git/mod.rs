@@ -92,6 +92,7 @@ mod diff;
 mod error;
 mod remote;
 mod ssh;
+mod tls;
 mod transport;
 mod tree;
 mod workspace;

@@ -1,6 +1,7 @@
 //! Where a delivery goes: a clean clone URL and, separately, the credentials.
 
 use std::fmt;
+use std::sync::Arc;
 
 use secrecy::SecretString;
 use url::Url;
@@ -35,6 +36,8 @@ pub struct Remote {
     credentials: Option<Credentials>,
     /// For `ssh://` remotes: the user to log in as, and the key.
     ssh: Option<(String, SshKey)>,
+    /// Certificate authorities trusted on top of the system's (DER).
+    extra_roots: Option<Arc<Vec<Vec<u8>>>>,
 }
 
 impl Remote {
@@ -80,6 +83,7 @@ impl Remote {
             url: parsed,
             credentials,
             ssh: None,
+            extra_roots: None,
         })
     }
 
@@ -110,6 +114,7 @@ impl Remote {
             url: parsed,
             credentials: None,
             ssh: Some((user, key)),
+            extra_roots: None,
         })
     }
 
@@ -123,6 +128,17 @@ impl Remote {
             }
             None => self.url.to_string(),
         }
+    }
+
+    /// The same remote, trusting these certificate authorities (DER) on top of the
+    /// system's for HTTPS.
+    pub fn with_extra_roots(mut self, roots: Arc<Vec<Vec<u8>>>) -> Remote {
+        self.extra_roots = Some(roots);
+        self
+    }
+
+    pub(crate) fn extra_roots(&self) -> Option<&[Vec<u8>]> {
+        self.extra_roots.as_deref().map(Vec::as_slice)
     }
 
     pub(crate) fn port(&self) -> Option<u16> {

@@ -13,7 +13,7 @@ use git2::{
 
 use super::error::{GitError, printable, scrub};
 use super::remote::Remote;
-use super::ssh;
+use super::{ssh, tls};
 
 /// Tells long-running work on a blocking thread to stop: set when the caller's
 /// timeout fires, and also reached on its own once the deadline passes. libgit2 polls
@@ -55,28 +55,8 @@ struct Seen {
 
 fn callbacks<'a>(remote: &'a Remote, seen: &'a Seen, cancel: &'a Cancel) -> RemoteCallbacks<'a> {
     let mut cb = RemoteCallbacks::new();
-    if let Some((_, key)) = remote.ssh_key() {
-        // HTTPS keeps libgit2's own certificate verification (passthrough); an SSH
-        // server's key must be in the configured known_hosts.
-        cb.certificate_check(move |cert, host| {
-            let Some(hostkey) = cert.as_hostkey() else {
-                return Ok(git2::CertificateCheckStatus::CertificatePassthrough);
-            };
-            let Some(raw) = hostkey.hostkey() else {
-                seen.host_key_refused.replace(Some(
-                    "the SSH server's host key could not be read".to_owned(),
-                ));
-                return Err(git2::Error::from_str("host key unavailable"));
-            };
-            let port = remote.port().unwrap_or(22);
-            match ssh::check_host_key(&key.known_hosts, host, port, raw) {
-                Ok(()) => Ok(git2::CertificateCheckStatus::CertificateOk),
-                Err(why) => {
-                    seen.host_key_refused.replace(Some(why));
-                    Err(git2::Error::from_str("host key not trusted"))
-                }
-            }
-        });
+    if remote.ssh_key().is_some() || remote.extra_roots().is_some() {
+        cb.certificate_check(move |cert, host| check_certificate(remote, seen, cert, host));
     }
     cb.credentials(move |_url, _user_from_url, allowed| {
         let asked = seen.credential_requests.get() + 1;
@@ -131,6 +111,46 @@ fn callbacks<'a>(remote: &'a Remote, seen: &'a Seen, cancel: &'a Cancel) -> Remo
         Ok(())
     });
     cb
+}
+
+/// An SSH server's key must be in the configured known_hosts. A TLS certificate that
+/// the connection's own certificate authorities vouch for is accepted; any other is left
+/// to libgit2's verification against the system's roots (passthrough), so extra CAs add
+/// to the system's trust and never replace it.
+fn check_certificate(
+    remote: &Remote,
+    seen: &Seen,
+    cert: &git2::cert::Cert<'_>,
+    host: &str,
+) -> Result<git2::CertificateCheckStatus, git2::Error> {
+    use git2::CertificateCheckStatus::{CertificateOk, CertificatePassthrough};
+    if let Some(x509) = cert.as_x509() {
+        let trusted = remote
+            .extra_roots()
+            .is_some_and(|roots| tls::vouches_for(roots, x509.data(), host));
+        return Ok(if trusted {
+            CertificateOk
+        } else {
+            CertificatePassthrough
+        });
+    }
+    let (Some(hostkey), Some((_, key))) = (cert.as_hostkey(), remote.ssh_key()) else {
+        return Ok(CertificatePassthrough);
+    };
+    let Some(raw) = hostkey.hostkey() else {
+        seen.host_key_refused.replace(Some(
+            "the SSH server's host key could not be read".to_owned(),
+        ));
+        return Err(git2::Error::from_str("host key unavailable"));
+    };
+    let port = remote.port().unwrap_or(22);
+    match ssh::check_host_key(&key.known_hosts, host, port, raw) {
+        Ok(()) => Ok(CertificateOk),
+        Err(why) => {
+            seen.host_key_refused.replace(Some(why));
+            Err(git2::Error::from_str("host key not trusted"))
+        }
+    }
 }
 
 /// Maps a libgit2 error from a network operation to what the caller can act on.

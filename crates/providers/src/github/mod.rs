@@ -90,6 +90,8 @@ pub struct GitHubConfig {
     pub request_timeout: Duration,
     /// An App installation token is replaced when it expires within this. Default 5 min.
     pub token_refresh_margin: Duration,
+    /// Certificate authorities trusted on top of the system's (DER). Default: none.
+    pub extra_roots: Vec<Vec<u8>>,
 }
 
 impl GitHubConfig {
@@ -101,6 +103,7 @@ impl GitHubConfig {
             read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
             token_refresh_margin: Duration::from_secs(300),
+            extra_roots: Vec::new(),
         }
     }
 
@@ -181,8 +184,21 @@ fn build_client(
                 reason: format!("not an RSA private key in PEM form: {e}"),
             })?;
     }
-    builder
+    if config.extra_roots.is_empty() {
+        return builder
+            .build()
+            .map_err(|e| GitHubSetupError::Client(e.to_string()));
+    }
+    // octocrab's own hyper client trusts the system's roots only; with a private CA it
+    // runs on a reqwest client that trusts both, with the same timeouts.
+    let client = crate::forge::http::client_builder(&config.extra_roots)
+        .map_err(GitHubSetupError::Client)?
+        .connect_timeout(config.connect_timeout)
+        .read_timeout(config.read_timeout)
         .build()
+        .map_err(|e| GitHubSetupError::Client(e.to_string()))?;
+    builder
+        .build_with_reqwest(client)
         .map_err(|e| GitHubSetupError::Client(e.to_string()))
 }
 

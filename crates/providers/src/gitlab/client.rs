@@ -23,7 +23,7 @@ use url::Url;
 
 use super::error::{FORGE, PROVIDER};
 pub(crate) use crate::forge::http::Answer;
-use crate::forge::http::{install_crypto_provider, with_causes};
+use crate::forge::http::{client_builder, with_causes};
 use crate::provider::ProviderError;
 
 pub(crate) struct Api {
@@ -43,8 +43,8 @@ impl Api {
         connect_timeout: Duration,
         read_timeout: Duration,
         request_timeout: Duration,
+        extra_roots: &[Vec<u8>],
     ) -> Result<Api, String> {
-        install_crypto_provider();
         let mut token = HeaderValue::from_str(token.expose_secret().trim())
             .map_err(|_| "the token contains characters not allowed in an HTTP header")?;
         token.set_sensitive(true);
@@ -54,7 +54,7 @@ impl Api {
         let mut root = base_url.clone();
         let path = format!("{}/api/v4/", root.path().trim_end_matches('/'));
         root.set_path(&path);
-        let http = reqwest::Client::builder()
+        let http = client_builder(extra_roots)?
             .user_agent(concat!("courier/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(connect_timeout)
             .read_timeout(read_timeout)

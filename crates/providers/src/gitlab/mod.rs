@@ -57,6 +57,8 @@ pub struct GitLabConfig {
     pub read_timeout: Duration,
     /// Bound on one whole call. Default 60 s.
     pub request_timeout: Duration,
+    /// Certificate authorities trusted on top of the system's (DER). Default: none.
+    pub extra_roots: Vec<Vec<u8>>,
 }
 
 impl GitLabConfig {
@@ -71,6 +73,7 @@ impl GitLabConfig {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
+            extra_roots: Vec::new(),
         })
     }
 }
@@ -128,6 +131,7 @@ impl GitLabProvider {
             config.connect_timeout,
             config.read_timeout,
             config.request_timeout,
+            &config.extra_roots,
         )
         .map_err(|reason| {
             if reason.starts_with("the token") {

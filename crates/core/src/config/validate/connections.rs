@@ -41,14 +41,19 @@ impl Validator<'_> {
                     .signing_key(&format!("{path}.signing"), signing)
                     .map(Some),
             };
-            match (self.connection_kind(&path, raw), signing) {
-                (Some(kind), Some(signing)) => {
+            let tls = match &raw.tls {
+                None => Some(None),
+                Some(tls) => self.tls(&format!("{path}.tls"), tls).map(Some),
+            };
+            match (self.connection_kind(&path, raw), signing, tls) {
+                (Some(kind), Some(signing), Some(tls)) => {
                     out.insert(
                         name.clone(),
                         Connection {
                             name,
                             kind,
                             signing,
+                            tls,
                         },
                     );
                 }

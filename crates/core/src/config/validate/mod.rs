@@ -21,8 +21,8 @@ use url::Url;
 use super::error::{ConfigError, Location, Problem};
 use super::interpolate::interpolate;
 use super::locate::locate;
-use super::raw::{IdString, RawConfig};
-use super::{Config, HostPattern, Limits};
+use super::raw::{IdString, RawConfig, RawTls};
+use super::{Config, HostPattern, Limits, TlsRoots};
 use crate::template::Templates;
 
 const DEFAULT_WORKERS: u32 = 4;
@@ -201,6 +201,31 @@ impl Validator<'_> {
             return None;
         }
         Some(SecretString::from(value))
+    }
+
+    /// The certificate authorities of a `tls.ca_file`, read now: a file that cannot be
+    /// read or holds no certificate is a configuration error naming it.
+    fn tls(&mut self, path: &str, raw: &RawTls) -> Option<TlsRoots> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject as _;
+        let key = format!("{path}.ca_file");
+        let file = self.path(&key, &raw.ca_file)?;
+        let certs: Result<Vec<Vec<u8>>, _> = CertificateDer::pem_file_iter(&file)
+            .and_then(|certs| certs.map(|c| c.map(|c| c.to_vec())).collect());
+        match certs {
+            Ok(certs) if !certs.is_empty() => Some(TlsRoots {
+                ca_file: file,
+                certs: std::sync::Arc::new(certs),
+            }),
+            Ok(_) => {
+                self.problem(key, format!("{} holds no PEM certificate", file.display()));
+                None
+            }
+            Err(e) => {
+                self.problem(key, format!("cannot read {}: {e}", file.display()));
+                None
+            }
+        }
     }
 
     fn path(&mut self, path: &str, raw: &str) -> Option<PathBuf> {

@@ -90,6 +90,7 @@ impl Validator<'_> {
             token: None,
             download_hosts: None,
             insecure_hosts: Vec::new(),
+            tls: None,
         });
         // Insecure hosts first: every URL check below depends on them. They lift the SSRF
         // guard, so each one is named: no wildcards.
@@ -126,11 +127,16 @@ impl Validator<'_> {
             .token
             .as_ref()
             .and_then(|t| self.secret("platform.token", t));
+        let tls = raw
+            .tls
+            .as_ref()
+            .and_then(|tls| self.tls("platform.tls", tls));
         Platform {
             api_url,
             token,
             download_hosts,
             insecure_hosts: self.insecure_hosts.clone(),
+            tls,
         }
     }
 
