@@ -203,7 +203,21 @@ fn as_server_user(program: &Path, root: bool) -> Command {
     }
 }
 
-fn free_port() -> Result<u16, String> {
+/// Waits (at most 20 s) until something listens on `127.0.0.1:port`; `why_not` says what
+/// went wrong otherwise (a server's log).
+pub fn wait_listening(port: u16, what: &str, why_not: impl Fn() -> String) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what} did not listen: {}",
+            why_not()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn free_port() -> Result<u16, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
     listener
         .local_addr()

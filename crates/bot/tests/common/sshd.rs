@@ -3,10 +3,8 @@
 //! the tests, no PAM), killed when dropped. Repositories are served by path, as on any bare
 //! git server over SSH.
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 pub struct Sshd {
     child: Child,
@@ -39,10 +37,7 @@ impl Sshd {
         let host_key = keygen(&dir.join("host_key"), "test sshd", "");
         let authorized_keys = dir.join("authorized_keys");
         std::fs::write(&authorized_keys, authorized_key).unwrap();
-        let port = {
-            let probe = TcpListener::bind("127.0.0.1:0").unwrap();
-            probe.local_addr().unwrap().port()
-        };
+        let port = super::free_port().unwrap();
         let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
             .unwrap()
             .trim()
@@ -71,15 +66,9 @@ impl Sshd {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start sshd (Debian's openssh-server)");
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "sshd did not listen: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        super::wait_listening(port, "sshd", || {
+            std::fs::read_to_string(&log).unwrap_or_default()
+        });
         Sshd {
             child,
             port,

@@ -3,9 +3,7 @@
 //! as a company's reverse proxy with a private certificate authority would. Killed when
 //! dropped.
 
-use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use super::TestCa;
 
@@ -17,10 +15,7 @@ pub struct TlsFront {
 impl TlsFront {
     /// Serves TLS with `ca`'s server certificate, forwarding to `127.0.0.1:upstream`.
     pub fn start(ca: &TestCa, upstream: u16) -> TlsFront {
-        let port = {
-            let probe = TcpListener::bind("127.0.0.1:0").unwrap();
-            probe.local_addr().unwrap().port()
-        };
+        let port = super::free_port().unwrap();
         let child = Command::new("socat")
             .arg(format!(
                 "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,verify=0,cert={},key={}",
@@ -33,14 +28,7 @@ impl TlsFront {
             .stderr(Stdio::null())
             .spawn()
             .expect("start socat (Debian's socat package)");
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "socat did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        super::wait_listening(port, "socat", String::new);
         TlsFront { child, port }
     }
 
