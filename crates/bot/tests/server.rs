@@ -517,6 +517,18 @@ fn a_git_target_over_ssh_is_delivered_with_a_deploy_key() {
         format!("[127.0.0.1]:{} {stranger}", sshd.port),
     )
     .unwrap();
+    // A wrong passphrase stops the configuration, naming the key and not the passphrase.
+    let out = setup.courier_with(&["validate"], &[("TEST_SSH_PASSPHRASE", "not it")]);
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("ssh.key")
+            && said.contains("the passphrase does not unlock")
+            && !said.contains("not it"),
+        "{said}"
+    );
+
     let server = setup
         .serve_command("serve.log")
         .env("TEST_SSH_PASSPHRASE", PASSPHRASE)

@@ -51,6 +51,28 @@ impl SigningKey {
         })
     }
 
+    /// Checks that an SSH private key in OpenSSH's format opens with `passphrase` (a
+    /// deploy key, which libssh2 reads later), so a wrong or missing passphrase is a load
+    /// error naming the key rather than a failed connection. Any key type; a key in
+    /// another format is left to libssh2.
+    pub fn check_unlocks(path: &Path, passphrase: Option<&SecretString>) -> Result<(), String> {
+        let shown = path.display();
+        let text = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+        let Ok(key) = PrivateKey::from_openssh(&text) else {
+            return Ok(());
+        };
+        match (key.is_encrypted(), passphrase) {
+            (false, _) => Ok(()),
+            (true, None) => Err(format!(
+                "{shown} is protected by a passphrase and none is configured"
+            )),
+            (true, Some(passphrase)) => key
+                .decrypt(passphrase.expose_secret().as_bytes())
+                .map(|_| ())
+                .map_err(|_| format!("the passphrase does not unlock {shown}")),
+        }
+    }
+
     /// The key's comment (often its owner's e-mail address).
     pub fn comment(&self) -> &str {
         self.key.comment()

@@ -549,6 +549,7 @@ hooks: []
         ("platform.tls.ca_file", "cannot read"),
         ("connections.ghes.tls.ca_file", "holds no PEM certificate"),
         ("connections.gerrit.ssh.key", "cannot read"),
+        ("connections.gerrit.ssh.known_hosts", "cannot read"),
     ] {
         assert!(
             text.lines().any(|l| l.contains(key) && l.contains(why)),

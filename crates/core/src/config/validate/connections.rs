@@ -12,6 +12,7 @@ use crate::config::{
     AzureConnection, Connection, ConnectionKind, GitConnection, GitSsh, GithubApp, GithubAuth,
     GithubConnection, GitlabConnection,
 };
+use crate::signing::SigningKey;
 
 const DEFAULT_GITHUB_API: &str = "https://api.github.com";
 const DEFAULT_GITLAB_URL: &str = "https://gitlab.com";
@@ -255,16 +256,24 @@ impl Validator<'_> {
             Some(p) => Some(self.secret(&format!("{path}.passphrase"), p)?),
             None => None,
         };
-        for (field, file) in [("key", &key), ("known_hosts", &known_hosts)] {
-            if let Some(file) = file
-                && let Err(e) = std::fs::metadata(file)
-            {
-                self.problem(
-                    format!("{path}.{field}"),
-                    format!("cannot read {}: {e}", file.display()),
-                );
-                return None;
-            }
+        let mut usable = true;
+        if let Some(file) = &known_hosts
+            && let Err(e) = std::fs::metadata(file)
+        {
+            self.problem(
+                format!("{path}.known_hosts"),
+                format!("cannot read {}: {e}", file.display()),
+            );
+            usable = false;
+        }
+        if let Some(file) = &key
+            && let Err(e) = SigningKey::check_unlocks(file, passphrase.as_ref())
+        {
+            self.problem(format!("{path}.key"), e);
+            usable = false;
+        }
+        if !usable {
+            return None;
         }
         Some(GitSsh {
             key: key?,
