@@ -21,12 +21,7 @@ fn opens_updates_and_closes(kind: Kind) {
     let forge = Forge::start(kind);
     let server = forge.serve();
 
-    let first = server.post_event(HOOK_TOKEN, &forge.job("6"));
-    let detail = server.wait_finished(ADMIN_TOKEN, &first);
-    assert_eq!(
-        detail["delivery"]["state"], "delivered",
-        "{kind:?}: {detail}"
-    );
+    let detail = forge.deliver_job(&server, "6", "delivered");
     let prs = forge.prs();
     assert_eq!(prs.len(), 1, "{kind:?}: {prs:?}");
     assert!(
@@ -58,12 +53,7 @@ fn opens_updates_and_closes(kind: Kind) {
         ("colors.css", b":root { --primary: #0550ae; }\n"),
         ("nested/typography.css", b":root { --body: 16px; }\n"),
     ]);
-    let second = server.post_event(HOOK_TOKEN, &forge.job("7"));
-    let detail = server.wait_finished(ADMIN_TOKEN, &second);
-    assert_eq!(
-        detail["delivery"]["state"], "delivered",
-        "{kind:?}: {detail}"
-    );
+    forge.deliver_job(&server, "7", "delivered");
     let prs = forge.prs();
     assert_eq!(prs.len(), 1, "{kind:?}: updated, not a second one: {prs:?}");
     assert_eq!(
@@ -73,12 +63,7 @@ fn opens_updates_and_closes(kind: Kind) {
 
     forge.serve_export(&[("colors.css", b"old\n")]);
     forge.sync_head();
-    let third = server.post_event(HOOK_TOKEN, &forge.job("8"));
-    let detail = server.wait_finished(ADMIN_TOKEN, &third);
-    assert_eq!(
-        detail["delivery"]["state"], "no_changes",
-        "{kind:?}: {detail}"
-    );
+    forge.deliver_job(&server, "8", "no_changes");
     let prs = forge.prs();
     assert!(
         prs.len() == 1 && prs[0].number == number && !prs[0].open,
@@ -104,12 +89,7 @@ fn opens_updates_and_closes(kind: Kind) {
 fn a_persons_commit_is_never_destroyed(kind: Kind) {
     let forge = Forge::start(kind);
     let server = forge.serve();
-    let first = server.post_event(HOOK_TOKEN, &forge.job("6"));
-    let detail = server.wait_finished(ADMIN_TOKEN, &first);
-    assert_eq!(
-        detail["delivery"]["state"], "delivered",
-        "{kind:?}: {detail}"
-    );
+    forge.deliver_job(&server, "6", "delivered");
     let fixup = forge.repo.commit(
         HEAD,
         &[(
@@ -122,12 +102,7 @@ fn a_persons_commit_is_never_destroyed(kind: Kind) {
     forge.sync_head();
     forge.serve_export(&[("colors.css", b"old\n")]);
     for job in ["7", "8"] {
-        let id = server.post_event(HOOK_TOKEN, &forge.job(job));
-        let detail = server.wait_finished(ADMIN_TOKEN, &id);
-        assert_eq!(
-            detail["delivery"]["state"], "no_changes",
-            "{kind:?}: {detail}"
-        );
+        let detail = forge.deliver_job(&server, job, "no_changes");
         assert!(
             detail["delivery"]["last_error"]
                 .as_str()
@@ -490,12 +465,7 @@ fn the_description_shows_token_changes(kind: Kind) {
         ),
     ]);
     let server = forge.serve();
-    let id = server.post_event(HOOK_TOKEN, &forge.job("6"));
-    let detail = server.wait_finished(ADMIN_TOKEN, &id);
-    assert_eq!(
-        detail["delivery"]["state"], "delivered",
-        "{kind:?}: {detail}"
-    );
+    let detail = forge.deliver_job(&server, "6", "delivered");
     let prs = forge.prs();
     assert_eq!(prs.len(), 1, "{kind:?}: {prs:?}");
     let body = &prs[0].body;
@@ -586,12 +556,7 @@ fn auto_merge_is_requested(kind: Kind) {
         forge.github().set_auto_merge_allowed(forge.slug(), true);
     }
     let server = forge.serve();
-    let id = server.post_event(HOOK_TOKEN, &forge.job("6"));
-    let detail = server.wait_finished(ADMIN_TOKEN, &id);
-    assert_eq!(
-        detail["delivery"]["state"], "delivered",
-        "{kind:?}: {detail}"
-    );
+    let detail = forge.deliver_job(&server, "6", "delivered");
     assert_eq!(
         detail["delivery"]["warnings"],
         serde_json::json!([]),
@@ -610,12 +575,7 @@ fn auto_merge_is_requested(kind: Kind) {
 fn the_default_branch_is_the_base(kind: Kind) {
     let forge = Forge::with_default_branch(kind, "trunk");
     let server = forge.serve();
-    let id = server.post_event(HOOK_TOKEN, &forge.job("6"));
-    let detail = server.wait_finished(ADMIN_TOKEN, &id);
-    assert_eq!(
-        detail["delivery"]["state"], "delivered",
-        "{kind:?}: {detail}"
-    );
+    forge.deliver_job(&server, "6", "delivered");
     let prs = forge.prs();
     assert!(
         prs.len() == 1 && prs[0].base == "trunk",
@@ -653,12 +613,7 @@ fn a_failing_pull_request_step_is_retried(kind: Kind) {
         forge.fault_next(Step::Create, Fault::status(502, "Server Error"));
     }
     let server = forge.serve();
-    let id = server.post_event(HOOK_TOKEN, &forge.job("6"));
-    let detail = server.wait_finished(ADMIN_TOKEN, &id);
-    assert_eq!(
-        detail["delivery"]["state"], "delivered",
-        "{kind:?}: {detail}"
-    );
+    let detail = forge.deliver_job(&server, "6", "delivered");
     assert_eq!(
         Server::attempt_outcomes(&detail),
         ["retry", "delivered"],
@@ -694,21 +649,14 @@ fn a_private_certificate_authority_is_trusted(kind: Kind) {
         .to_owned();
     std::fs::write(&forge.config, with_ca.replace(&format!("{tls_line}\n"), "")).unwrap();
     let server = forge.serve_as("without-ca.log");
-    let id = server.post_event(HOOK_TOKEN, &forge.job("6"));
-    let detail = server.wait_finished(ADMIN_TOKEN, &id);
-    assert_eq!(detail["delivery"]["state"], "failed", "{kind:?}: {detail}");
+    let detail = forge.deliver_job(&server, "6", "failed");
     let error = detail["delivery"]["last_error"].as_str().unwrap();
     assert!(error.contains("certificate"), "{kind:?}: {error}");
     drop(server);
 
     std::fs::write(&forge.config, &with_ca).unwrap();
     let server = forge.serve_as("with-ca.log");
-    let id = server.post_event(HOOK_TOKEN, &forge.job("7"));
-    let detail = server.wait_finished(ADMIN_TOKEN, &id);
-    assert_eq!(
-        detail["delivery"]["state"], "delivered",
-        "{kind:?}: {detail}"
-    );
+    let detail = forge.deliver_job(&server, "7", "delivered");
     assert_eq!(
         forge.prs().len(),
         1,

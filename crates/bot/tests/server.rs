@@ -463,9 +463,7 @@ fn commits_are_signed_with_the_configured_ssh_key() {
     std::fs::write(&setup.config, text).unwrap();
     setup.serve_export(&[("colors.css", b":root { --primary: #0550ae; }\n")]);
     let server = serve();
-    let id = server.post_event(HOOK_TOKEN, &with_job_id(&setup.payload(), "7"));
-    let detail = server.wait_finished(ADMIN_TOKEN, &id);
-    assert_eq!(detail["delivery"]["state"], "delivered", "{detail}");
+    let detail = setup.deliver_job(&server, "7", "delivered");
     verify(detail["delivery"]["commit"].as_str().unwrap());
     drop(server);
 
@@ -533,13 +531,7 @@ fn a_git_target_over_ssh_is_delivered_with_a_deploy_key() {
         .serve_command("serve.log")
         .env("TEST_SSH_PASSPHRASE", PASSPHRASE)
         .start();
-    let deliver = |job: &str| {
-        let id = server.post_event(HOOK_TOKEN, &with_job_id(&setup.payload(), job));
-        server.wait_finished(ADMIN_TOKEN, &id)
-    };
-
-    let detail = deliver("6");
-    assert_eq!(detail["delivery"]["state"], "failed", "{detail}");
+    let detail = setup.deliver_job(&server, "6", "failed");
     let error = detail["delivery"]["last_error"].as_str().unwrap();
     assert!(
         error.contains("host key of [127.0.0.1]:")
@@ -552,13 +544,12 @@ fn a_git_target_over_ssh_is_delivered_with_a_deploy_key() {
     // The right server, but it does not know the key.
     std::fs::write(&known_hosts, sshd.known_hosts_line()).unwrap();
     std::fs::write(&sshd.authorized_keys, &stranger).unwrap();
-    let detail = deliver("7");
-    assert_eq!(detail["delivery"]["state"], "failed", "{detail}");
+    let detail = setup.deliver_job(&server, "7", "failed");
     let error = detail["delivery"]["last_error"].as_str().unwrap();
     assert!(error.contains("refused the key"), "{error}");
 
     std::fs::write(&sshd.authorized_keys, &deploy).unwrap();
-    let detail = deliver("8");
+    let detail = setup.deliver_job(&server, "8", "delivered");
     assert_delivered_once(&setup, &detail);
     assert!(
         sshd.log().contains("Accepted publickey"),

@@ -18,6 +18,8 @@ use super::serve::{
     ArtifactServer, PLATFORM_TOKEN, ServeCommand, Server, seed_payload, wait_until, with_job_id,
 };
 use super::test_ca;
+use serde_json::Value;
+
 use super::tls::TlsFront;
 
 /// The forges take the same token for the API and for git over HTTPS.
@@ -528,6 +530,19 @@ impl Forge {
     /// The seed's job with this id, its artifact on the local artifact server.
     pub fn job(&self, id: &str) -> String {
         with_job_id(&self.payload(), id)
+    }
+
+    /// Posts the seed's job `job` to `server`, waits until its delivery is over and checks
+    /// it ended `state`; returns the delivery's detail (`delivery.id` is its id).
+    pub fn deliver_job(&self, server: &Server, job: &str, state: &str) -> Value {
+        let id = server.post_event(HOOK_TOKEN, &self.job(job));
+        let detail = server.wait_finished(ADMIN_TOKEN, &id);
+        assert_eq!(
+            detail["delivery"]["state"], state,
+            "{:?}: job {job}: {detail}",
+            self.kind
+        );
+        detail
     }
 
     /// The export the artifact server gives the next jobs.
