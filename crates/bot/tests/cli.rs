@@ -103,22 +103,9 @@ hooks:
         courier_in(self.dir.path(), args, &[("TEST_GIT_TOKEN", token.as_str())])
     }
 
-    /// What `dry-run` prints for a person (no `--json`).
-    fn dry_run_text(&self, zip: &Path) -> String {
-        let out = self.courier(&[
-            "dry-run",
-            "--config",
-            self.config.to_str().unwrap(),
-            "--payload",
-            SEED_V1,
-            "--artifact",
-            zip.to_str().unwrap(),
-        ]);
-        text(&out.stdout)
-    }
-
-    fn run(&self, command: &str, zip: &Path, extra: &[&str]) -> (Output, Value) {
-        let mut args = vec![
+    /// `courier <command>` for the seed with the export in `zip`, on this configuration.
+    fn invocation<'a>(&'a self, command: &'a str, zip: &'a Path) -> Vec<&'a str> {
+        vec![
             command,
             "--config",
             self.config.to_str().unwrap(),
@@ -126,8 +113,17 @@ hooks:
             SEED_V1,
             "--artifact",
             zip.to_str().unwrap(),
-            "--json",
-        ];
+        ]
+    }
+
+    /// What `dry-run` prints for a person (no `--json`).
+    fn dry_run_text(&self, zip: &Path) -> String {
+        text(&self.courier(&self.invocation("dry-run", zip)).stdout)
+    }
+
+    fn run(&self, command: &str, zip: &Path, extra: &[&str]) -> (Output, Value) {
+        let mut args = self.invocation(command, zip);
+        args.push("--json");
         args.extend_from_slice(extra);
         let out = self.courier(&args);
         let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
