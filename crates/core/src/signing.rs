@@ -25,20 +25,8 @@ impl SigningKey {
     /// is protected. Errors name the key's path, never the passphrase.
     pub fn load(path: &Path, passphrase: Option<&SecretString>) -> Result<SigningKey, String> {
         let shown = path.display();
-        let text = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-        let key = PrivateKey::from_openssh(&text)
+        let key = unlock(path, passphrase)?
             .map_err(|e| format!("{shown} is not an OpenSSH private key: {e}"))?;
-        let key = match (key.is_encrypted(), passphrase) {
-            (false, _) => key,
-            (true, None) => {
-                return Err(format!(
-                    "{shown} is protected by a passphrase and none is configured"
-                ));
-            }
-            (true, Some(passphrase)) => key
-                .decrypt(passphrase.expose_secret().as_bytes())
-                .map_err(|_| format!("the passphrase does not unlock {shown}"))?,
-        };
         if key.algorithm() != Algorithm::Ed25519 {
             return Err(format!(
                 "{shown} is a {} key; Courier signs with Ed25519 keys (ssh-keygen -t ed25519)",
@@ -49,28 +37,6 @@ impl SigningKey {
             path: path.to_owned(),
             key: Arc::new(key),
         })
-    }
-
-    /// Checks that an SSH private key in OpenSSH's format opens with `passphrase` (a
-    /// deploy key, which libssh2 reads later), so a wrong or missing passphrase is a load
-    /// error naming the key rather than a failed connection. Any key type; a key in
-    /// another format is left to libssh2.
-    pub fn check_unlocks(path: &Path, passphrase: Option<&SecretString>) -> Result<(), String> {
-        let shown = path.display();
-        let text = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-        let Ok(key) = PrivateKey::from_openssh(&text) else {
-            return Ok(());
-        };
-        match (key.is_encrypted(), passphrase) {
-            (false, _) => Ok(()),
-            (true, None) => Err(format!(
-                "{shown} is protected by a passphrase and none is configured"
-            )),
-            (true, Some(passphrase)) => key
-                .decrypt(passphrase.expose_secret().as_bytes())
-                .map(|_| ())
-                .map_err(|_| format!("the passphrase does not unlock {shown}")),
-        }
     }
 
     /// The key's comment (often its owner's e-mail address).
@@ -97,6 +63,38 @@ impl SigningKey {
         signature
             .to_pem(LineEnding::LF)
             .map_err(|e| format!("signing with {shown} failed: {e}"))
+    }
+}
+
+/// Checks that an SSH private key in OpenSSH's format opens with `passphrase` (a deploy
+/// key, which libssh2 reads later), so a wrong or missing passphrase is a load error naming
+/// the key rather than a failed connection. Any key type; a key in another format is left
+/// to libssh2.
+pub fn check_unlocks(path: &Path, passphrase: Option<&SecretString>) -> Result<(), String> {
+    unlock(path, passphrase).map(|_| ())
+}
+
+/// The key at `path`, unlocked with `passphrase` when it is protected; the inner error when
+/// the file is not an OpenSSH private key. Errors name the path, never the passphrase.
+fn unlock(
+    path: &Path,
+    passphrase: Option<&SecretString>,
+) -> Result<Result<PrivateKey, ssh_key::Error>, String> {
+    let shown = path.display();
+    let text = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let key = match PrivateKey::from_openssh(&text) {
+        Ok(key) => key,
+        Err(e) => return Ok(Err(e)),
+    };
+    match (key.is_encrypted(), passphrase) {
+        (false, _) => Ok(Ok(key)),
+        (true, None) => Err(format!(
+            "{shown} is protected by a passphrase and none is configured"
+        )),
+        (true, Some(passphrase)) => key
+            .decrypt(passphrase.expose_secret().as_bytes())
+            .map(Ok)
+            .map_err(|_| format!("the passphrase does not unlock {shown}")),
     }
 }
 

@@ -12,7 +12,6 @@ use crate::config::{
     AzureConnection, Connection, ConnectionKind, GitConnection, GitSsh, GithubApp, GithubAuth,
     GithubConnection, GitlabConnection,
 };
-use crate::signing::SigningKey;
 
 const DEFAULT_GITHUB_API: &str = "https://api.github.com";
 const DEFAULT_GITLAB_URL: &str = "https://gitlab.com";
@@ -267,7 +266,7 @@ impl Validator<'_> {
             usable = false;
         }
         if let Some(file) = &key
-            && let Err(e) = SigningKey::check_unlocks(file, passphrase.as_ref())
+            && let Err(e) = crate::signing::check_unlocks(file, passphrase.as_ref())
         {
             self.problem(format!("{path}.key"), e);
             usable = false;
