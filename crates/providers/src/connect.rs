@@ -1,13 +1,14 @@
 //! From a configured connection (`connections:` in courier.yaml) to what delivers to it:
-//! the pull-request [`Provider`] of a forge connection, and the push credentials of a
-//! plain `git` one (forges give theirs through the provider).
+//! the pull-request [`Provider`] of a forge connection, and the [`Remote`] a target pushes
+//! to (forges give their push credentials through the provider).
 
 use std::sync::Arc;
 
-use courier_core::config::{ConnectionKind, GithubAuth, TlsRoots};
+use courier_core::config::{Connection, ConnectionKind, GithubAuth, TlsRoots};
+use url::Url;
 
 use crate::azure::{AzureConfig, AzureProvider};
-use crate::git::Credentials;
+use crate::git::{Credentials, GitError, Remote, SshKey};
 use crate::github::{GitHubApp, GitHubAuth, GitHubConfig, GitHubProvider, Installation};
 use crate::gitlab::{GitLabConfig, GitLabProvider};
 use crate::provider::Provider;
@@ -23,6 +24,39 @@ pub fn plain_git_credentials(kind: &ConnectionKind) -> Option<Credentials> {
         }),
         _ => None,
     }
+}
+
+/// The remote a target of `connection` pushes to at `url`: over SSH with the connection's
+/// key for an `ssh://` URL, otherwise with `credentials` (a forge's, from its provider) or
+/// a plain `git` connection's token; trusting the connection's certificate authorities on
+/// top of the system's.
+pub fn remote_for(
+    connection: &Connection,
+    url: &Url,
+    credentials: Option<Credentials>,
+) -> Result<Remote, GitError> {
+    if url.scheme() == "ssh" {
+        // Validation refuses an ssh:// repository on a connection without `ssh`.
+        let ssh = match &connection.kind {
+            ConnectionKind::Git(git) => git.ssh.as_ref(),
+            _ => None,
+        }
+        .ok_or_else(|| GitError::InvalidRemote {
+            reason: "an SSH repository needs the connection's `ssh` key and `known_hosts`".into(),
+        })?;
+        let key = SshKey {
+            key: ssh.key.clone(),
+            passphrase: ssh.passphrase.clone(),
+            known_hosts: ssh.known_hosts.clone(),
+        };
+        return Remote::ssh(url.as_str(), key);
+    }
+    let credentials = credentials.or_else(|| plain_git_credentials(&connection.kind));
+    let remote = Remote::new(url.as_str(), credentials)?;
+    Ok(match &connection.tls {
+        Some(tls) => remote.with_extra_roots(tls.certs.clone()),
+        None => remote,
+    })
 }
 
 /// The pull-request client for a connection, or why it could not be built (a GitHub App

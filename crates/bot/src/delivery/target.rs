@@ -7,14 +7,12 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use courier_core::archive::Export;
-use courier_core::config::{ConnectionKind, Target};
+use courier_core::config::Target;
 use courier_core::event::JobEvent;
 use courier_core::routing::RoutedTarget;
 use courier_core::template::{DirectoryChanges, ExportSummary as TemplateExport, TokenFacts};
-use courier_providers::connect::plain_git_credentials;
-use courier_providers::git::{
-    self, Credentials, DeliverySpec, FileChanges, Remote, Signature, SshKey,
-};
+use courier_providers::connect::remote_for;
+use courier_providers::git::{self, Credentials, DeliverySpec, FileChanges, Remote, Signature};
 use courier_providers::provider::{BranchName, Decorations, Provider, RepoSlug};
 use courier_providers::pull_request::{self, FailureOutcome, FailureReport, PrSpec};
 
@@ -309,31 +307,14 @@ impl Deliverer {
                     token: creds.token,
                 })
             }
-            None => plain_git_credentials(&self.config.connection(target).kind),
+            None => None,
         };
-        let url = target.clone_url();
-        if let (ConnectionKind::Git(git), "ssh") =
-            (&self.config.connection(target).kind, url.scheme())
-        {
-            // Validation refuses an ssh:// repository on a connection without `ssh`.
-            let ssh = git.ssh.as_ref().ok_or_else(|| {
-                Failure::new(
-                    Cause::ProviderSetup,
-                    "an SSH repository needs the connection's `ssh`",
-                )
-            })?;
-            let key = SshKey {
-                key: ssh.key.clone(),
-                passphrase: ssh.passphrase.clone(),
-                known_hosts: ssh.known_hosts.clone(),
-            };
-            return Remote::ssh(url.as_str(), key).map_err(|e| Failure::from(&e));
-        }
-        let remote = Remote::new(url.as_str(), credentials).map_err(|e| Failure::from(&e))?;
-        Ok(match &self.config.connection(target).tls {
-            Some(tls) => remote.with_extra_roots(tls.certs.clone()),
-            None => remote,
-        })
+        remote_for(
+            self.config.connection(target),
+            target.clone_url(),
+            credentials,
+        )
+        .map_err(|e| Failure::from(&e))
     }
 
     /// The base branch a target's pull request targets: as configured, or the
