@@ -6,6 +6,7 @@ pub mod config;
 pub mod download;
 pub mod event;
 pub mod paths;
+pub mod proxy;
 pub mod routing;
 pub mod signing;
 pub mod template;

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use courier_core::config::{Connection, ConnectionKind, GithubAuth, TlsRoots};
+use courier_core::proxy::Proxies;
 use url::Url;
 
 use crate::azure::{AzureConfig, AzureProvider};
@@ -52,7 +53,7 @@ pub fn remote_for(
         return Remote::ssh(url.as_str(), key);
     }
     let credentials = credentials.or_else(|| plain_git_credentials(&connection.kind));
-    let remote = Remote::new(url.as_str(), credentials)?;
+    let remote = Remote::new(url.as_str(), credentials)?.with_proxies(&connection.proxy);
     Ok(match &connection.tls {
         Some(tls) => remote.with_extra_roots(tls.certs.clone()),
         None => remote,
@@ -64,10 +65,12 @@ pub fn remote_for(
 /// for plain `git` connections, which have no pull requests.
 ///
 /// Sends nothing. Call it inside a Tokio runtime: the GitHub client spawns on it.
-/// `tls`: the connection's certificate authorities, trusted on top of the system's.
+/// `tls`: the connection's certificate authorities, trusted on top of the system's;
+/// `proxy`: the proxies its calls go through.
 pub fn provider_for(
     kind: &ConnectionKind,
     tls: Option<&TlsRoots>,
+    proxy: &Proxies,
 ) -> Option<Result<Arc<dyn Provider>, String>> {
     let extra_roots = tls.map(|t| t.certs.to_vec()).unwrap_or_default();
     let built: Result<Arc<dyn Provider>, String> = match kind {
@@ -90,6 +93,7 @@ pub fn provider_for(
                     .with_api_url(github.api_url.as_str())
                     .map(|config| GitHubConfig {
                         extra_roots: extra_roots.clone(),
+                        proxy: proxy.clone(),
                         ..config
                     })
                     .and_then(GitHubProvider::new)
@@ -101,6 +105,7 @@ pub fn provider_for(
             GitLabConfig::new(gitlab.url.as_str(), gitlab.token.clone())
                 .map(|config| GitLabConfig {
                     extra_roots: extra_roots.clone(),
+                    proxy: proxy.clone(),
                     ..config
                 })
                 .and_then(GitLabProvider::new)
@@ -111,6 +116,7 @@ pub fn provider_for(
             .with_base_url(azure.url.as_str())
             .map(|config| AzureConfig {
                 extra_roots: extra_roots.clone(),
+                proxy: proxy.clone(),
                 ..config
             })
             .and_then(AzureProvider::new)

@@ -7,6 +7,7 @@ use courier_core::config::{
     AzureConnection, ConnectionKind, GitConnection, GithubApp, GithubAuth, GithubConnection,
     GitlabConnection,
 };
+use courier_core::proxy::Proxies;
 use courier_providers::connect::{plain_git_credentials, provider_for};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -39,7 +40,7 @@ fn a_github_app_whose_key_file_is_missing_is_an_error_naming_the_file() {
         private_key_path: key.clone(),
         installation_id: None,
     }));
-    let Some(Err(message)) = provider_for(&kind, None) else {
+    let Some(Err(message)) = provider_for(&kind, None, &Proxies::direct()) else {
         panic!("a missing key file must be an error");
     };
     assert!(
@@ -50,8 +51,8 @@ fn a_github_app_whose_key_file_is_missing_is_an_error_naming_the_file() {
 
 #[test]
 fn a_plain_git_connection_has_no_provider() {
-    assert!(provider_for(&git(None, None), None).is_none());
-    assert!(provider_for(&git(Some("t"), Some("bot")), None).is_none());
+    assert!(provider_for(&git(None, None), None, &Proxies::direct()).is_none());
+    assert!(provider_for(&git(Some("t"), Some("bot")), None, &Proxies::direct()).is_none());
 }
 
 #[test]
@@ -86,7 +87,7 @@ async fn forge_connections_build_their_providers() {
     ];
     let built: Vec<&str> = kinds
         .iter()
-        .map(|kind| match provider_for(kind, None) {
+        .map(|kind| match provider_for(kind, None, &Proxies::direct()) {
             Some(Ok(provider)) => provider.kind(),
             Some(Err(e)) => panic!("{e}"),
             None => panic!("a forge connection has a provider"),
@@ -99,7 +100,7 @@ async fn forge_connections_build_their_providers() {
         git_url: url("https://gitlab.example.com"),
         token: SecretString::from("glpat-x"),
     });
-    let Some(Err(message)) = provider_for(&bad_gitlab, None) else {
+    let Some(Err(message)) = provider_for(&bad_gitlab, None, &Proxies::direct()) else {
         panic!("an API URL instead of the instance root must be refused");
     };
     assert!(message.contains("/api/v4"), "{message}");

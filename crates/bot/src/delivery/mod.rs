@@ -123,7 +123,8 @@ impl Deliverer {
             .connections
             .iter()
             .filter_map(|(name, connection)| {
-                provider_for(&connection.kind, connection.tls.as_ref()).map(|p| (name.clone(), p))
+                provider_for(&connection.kind, connection.tls.as_ref(), &connection.proxy)
+                    .map(|p| (name.clone(), p))
             })
             .collect();
         Ok(Deliverer {
@@ -427,6 +428,7 @@ fn download_policy(config: &Config) -> DownloadPolicy {
         .as_ref()
         .map(|tls| tls.certs.to_vec())
         .unwrap_or_default();
+    policy.proxy = platform.proxy.clone();
     policy.limits = config.limits.download.clone();
     policy.temp_dir = Some(config.data_dir.join("tmp"));
     policy

@@ -112,6 +112,9 @@ pub struct Platform {
     /// Certificate authorities trusted for downloads and the platform API, on top of the
     /// system's. Default: none.
     pub tls: Option<TlsRoots>,
+    /// The proxies downloads and the platform API go through: `platform.proxy`, or the
+    /// environment's (`HTTPS_PROXY`, `NO_PROXY`, ...).
+    pub proxy: crate::proxy::Proxies,
 }
 
 /// Certificate authorities trusted on top of the system's roots (never instead of them),
@@ -175,6 +178,8 @@ pub struct Connection {
     pub signing: Option<crate::signing::SigningKey>,
     /// Certificate authorities trusted for its API and git traffic, on top of the system's.
     pub tls: Option<TlsRoots>,
+    /// The proxies its API and git traffic go through: its `proxy`, or the environment's.
+    pub proxy: crate::proxy::Proxies,
 }
 
 /// What a connection talks to, with its kind's settings resolved.

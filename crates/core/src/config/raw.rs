@@ -116,6 +116,26 @@ pub(super) struct RawPlatform {
     pub insecure_hosts: Vec<String>,
     /// More certificate authorities to trust for downloads and the platform API.
     pub tls: Option<RawTls>,
+    /// The proxy for downloads and the platform API. Default: the environment's
+    /// (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`).
+    pub proxy: Option<RawProxy>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Proxy")]
+pub(super) struct RawProxy {
+    /// `http://host:port` (or `https://`) of the proxy, without credentials.
+    pub url: String,
+    /// User name sent to the proxy (HTTP basic).
+    pub username: Option<String>,
+    /// Password sent to the proxy (use `${VAR}`); needs `username`.
+    #[schemars(with = "Option<String>")]
+    pub password: Option<SecretString>,
+    /// Hosts reached directly: a name (and its subdomains), an address, a network
+    /// (`10.0.0.0/8`), `host:port`, or `*` for every host.
+    #[serde(default)]
+    pub no_proxy: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -187,6 +207,9 @@ pub(super) struct RawConnection {
     pub ssh: Option<RawSsh>,
     /// More certificate authorities to trust for this connection's API and git traffic.
     pub tls: Option<RawTls>,
+    /// The proxy for this connection's API and git traffic (not SSH). Default: the
+    /// environment's (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`).
+    pub proxy: Option<RawProxy>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -203,9 +203,13 @@ impl HostRules {
         self.insecure.contains(host)
     }
 
-    pub(crate) fn resolver(&self) -> GuardedResolver {
+    /// The resolver, which also lets the configured proxies' own hosts resolve to private
+    /// addresses: a company's proxy sits at one, and the operator named it.
+    pub(crate) fn resolver(&self, proxy_hosts: &[String]) -> GuardedResolver {
+        let mut trusted = (*self.insecure).clone();
+        trusted.extend(proxy_hosts.iter().cloned());
         GuardedResolver {
-            insecure: Arc::clone(&self.insecure),
+            insecure: Arc::new(trusted),
         }
     }
 }

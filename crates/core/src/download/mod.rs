@@ -57,6 +57,7 @@ use tracing::{debug, info, warn};
 use url::Url;
 
 use crate::event::{ArtifactSource, JobEvent, LogLine, SecretUrl, parse_log_lines, redact};
+use crate::proxy::Proxies;
 
 pub use guard::is_forbidden_address;
 pub use limits::DownloadLimits;
@@ -91,6 +92,9 @@ pub struct DownloadPolicy {
     pub temp_dir: Option<PathBuf>,
     /// Certificate authorities trusted on top of the system's (DER).
     pub extra_roots: Vec<Vec<u8>>,
+    /// The proxies requests go through. The proxy then resolves the artifact's host, so
+    /// the check of its addresses is the proxy's; the host rules still apply.
+    pub proxy: Proxies,
 }
 
 impl DownloadPolicy {
@@ -107,6 +111,7 @@ impl DownloadPolicy {
             job_path_template: DEFAULT_JOB_PATH.to_owned(),
             temp_dir: None,
             extra_roots: Vec::new(),
+            proxy: Proxies::direct(),
         }
     }
 }
@@ -316,12 +321,22 @@ impl Downloader {
             .map(|der| reqwest::Certificate::from_der(der))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| PolicyError(format!("platform.tls.ca_file: {e}")))?;
-        let client = Client::builder()
+        // Never the environment's proxies behind the policy's back: `proxy` already holds
+        // them unless the configuration names its own.
+        let mut builder = Client::builder().no_proxy();
+        if !policy.proxy.is_direct() {
+            let proxies = policy.proxy.clone();
+            builder = builder.proxy(reqwest::Proxy::custom(move |url| {
+                proxies
+                    .for_url(url)
+                    .map(|p| p.url_with_credentials().expose_secret().to_owned())
+            }));
+        }
+        let client = builder
             .tls_certs_merge(roots)
             .redirect(redirect::Policy::none())
             .referer(false)
-            .no_proxy()
-            .dns_resolver(rules.resolver())
+            .dns_resolver(rules.resolver(&policy.proxy.proxy_hosts()))
             .connect_timeout(limits.connect_timeout())
             .read_timeout(limits.read_timeout())
             .user_agent(concat!("courier/", env!("CARGO_PKG_VERSION")))

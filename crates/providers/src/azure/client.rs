@@ -3,6 +3,7 @@
 //! no retries: the caller's retry policy decides), plus one policy that pins every
 //! request to API version 7.1.
 
+use courier_core::proxy::Proxies;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,9 +94,13 @@ pub(crate) struct Timeouts {
     pub request: Duration,
 }
 
-pub(crate) fn transport(timeouts: &Timeouts, extra_roots: &[Vec<u8>]) -> Result<Transport, String> {
+pub(crate) fn transport(
+    timeouts: &Timeouts,
+    extra_roots: &[Vec<u8>],
+    proxy: &Proxies,
+) -> Result<Transport, String> {
     // Ring, so the client never falls back to the aws-lc-rs azure_core's features link in.
-    let client = client_builder(extra_roots)?
+    let client = client_builder(extra_roots, proxy)?
         .connect_timeout(timeouts.connect)
         .read_timeout(timeouts.read)
         .timeout(timeouts.request)
@@ -186,6 +191,7 @@ mod tests {
                 request: Duration::from_secs(1),
             },
             &[],
+            &Proxies::direct(),
         )
         .unwrap();
         let installed = rustls::crypto::CryptoProvider::get_default().expect("a provider");

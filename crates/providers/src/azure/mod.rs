@@ -9,6 +9,7 @@
 mod client;
 mod error;
 
+use courier_core::proxy::Proxies;
 use std::time::Duration;
 
 use azure_devops_rust_api::git::Client as GitClient;
@@ -58,6 +59,8 @@ pub struct AzureConfig {
     pub request_timeout: Duration,
     /// Certificate authorities trusted on top of the system's (DER). Default: none.
     pub extra_roots: Vec<Vec<u8>>,
+    /// The proxies its calls go through. Default: none (direct).
+    pub proxy: Proxies,
 }
 
 impl AzureConfig {
@@ -72,6 +75,7 @@ impl AzureConfig {
             read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
             extra_roots: Vec::new(),
+            proxy: Proxies::direct(),
         }
     }
 
@@ -181,6 +185,7 @@ impl AzureProvider {
                 request: config.request_timeout,
             },
             &config.extra_roots,
+            &config.proxy,
         )
         .map_err(AzureSetupError::Client)?;
         let mut base_url = config.base_url.clone();

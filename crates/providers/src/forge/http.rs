@@ -2,6 +2,8 @@
 //! headers read as text, error chains on one line, path segments, and the rustls crypto
 //! provider every client runs on.
 
+use courier_core::proxy::Proxies;
+use secrecy::ExposeSecret;
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
@@ -130,16 +132,29 @@ pub(crate) fn install_crypto_provider() {
     });
 }
 
-/// A reqwest client builder for a forge: ring installed, and the connection's extra
-/// certificate authorities (`tls.ca_file`, DER) trusted on top of the system's.
-pub(crate) fn client_builder(extra_roots: &[Vec<u8>]) -> Result<reqwest::ClientBuilder, String> {
+/// A reqwest client builder for a forge: ring installed, the connection's extra
+/// certificate authorities (`tls.ca_file`, DER) trusted on top of the system's, and its
+/// proxies (configured or the environment's, resolved at load) and no others.
+pub(crate) fn client_builder(
+    extra_roots: &[Vec<u8>],
+    proxy: &Proxies,
+) -> Result<reqwest::ClientBuilder, String> {
     install_crypto_provider();
     let roots = extra_roots
         .iter()
         .map(|der| reqwest::Certificate::from_der(der))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("tls.ca_file: {e}"))?;
-    Ok(reqwest::Client::builder().tls_certs_merge(roots))
+    let mut builder = reqwest::Client::builder().no_proxy().tls_certs_merge(roots);
+    if !proxy.is_direct() {
+        let proxy = proxy.clone();
+        builder = builder.proxy(reqwest::Proxy::custom(move |url| {
+            proxy
+                .for_url(url)
+                .map(|p| p.url_with_credentials().expose_secret().to_owned())
+        }));
+    }
+    Ok(builder)
 }
 
 #[cfg(test)]

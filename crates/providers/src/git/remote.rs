@@ -1,5 +1,6 @@
 //! Where a delivery goes: a clean clone URL and, separately, the credentials.
 
+use courier_core::proxy::{Proxies, ProxyServer};
 use std::fmt;
 use std::sync::Arc;
 
@@ -38,6 +39,8 @@ pub struct Remote {
     ssh: Option<(String, SshKey)>,
     /// Certificate authorities trusted on top of the system's (DER).
     extra_roots: Option<Arc<Vec<Vec<u8>>>>,
+    /// The HTTP proxy fetch and push go through (its `Debug` hides the credentials).
+    proxy: Option<ProxyServer>,
 }
 
 impl Remote {
@@ -84,6 +87,7 @@ impl Remote {
             credentials,
             ssh: None,
             extra_roots: None,
+            proxy: None,
         })
     }
 
@@ -115,6 +119,7 @@ impl Remote {
             credentials: None,
             ssh: Some((user, key)),
             extra_roots: None,
+            proxy: None,
         })
     }
 
@@ -135,6 +140,17 @@ impl Remote {
     pub fn with_extra_roots(mut self, roots: Arc<Vec<Vec<u8>>>) -> Remote {
         self.extra_roots = Some(roots);
         self
+    }
+
+    /// The same remote, reached through the proxy `proxies` picks for its URL, if any
+    /// (none for `ssh://` and `file://`: libgit2 proxies HTTP only).
+    pub fn with_proxies(mut self, proxies: &Proxies) -> Remote {
+        self.proxy = proxies.for_url(&self.url).cloned();
+        self
+    }
+
+    pub(crate) fn proxy(&self) -> Option<&ProxyServer> {
+        self.proxy.as_ref()
     }
 
     pub(crate) fn extra_roots(&self) -> Option<&[Vec<u8>]> {

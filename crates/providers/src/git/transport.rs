@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use git2::{
     AutotagOption, Cred, CredentialType, Direction, ErrorClass, ErrorCode, FetchOptions, Oid,
-    PushOptions, RemoteCallbacks, Repository,
+    ProxyOptions, PushOptions, RemoteCallbacks, Repository,
 };
 
 use super::error::{GitError, printable, scrub};
@@ -153,10 +153,25 @@ fn check_certificate(
     }
 }
 
+/// The remote's proxy, or explicitly none: libgit2 would otherwise not read the
+/// environment, but saying so keeps it from ever consulting a git configuration.
+fn proxy_options(remote: &Remote) -> ProxyOptions<'static> {
+    use secrecy::ExposeSecret;
+    let mut options = ProxyOptions::new();
+    if let Some(proxy) = remote.proxy() {
+        options.url(proxy.url_with_credentials().expose_secret());
+    }
+    options
+}
+
 /// Maps a libgit2 error from a network operation to what the caller can act on.
 fn classify(err: git2::Error, remote: &Remote, seen: &Seen, cancel: &Cancel) -> GitError {
     let url = remote.url().to_owned();
-    let message = scrub(err.message(), remote.token());
+    let proxy_password = remote
+        .proxy()
+        .and_then(|p| p.credentials())
+        .map(|(_, password)| password);
+    let message = scrub(&scrub(err.message(), remote.token()), proxy_password);
     if let Some(why) = seen.host_key_refused.take() {
         return GitError::Auth { url, detail: why };
     }
@@ -233,7 +248,7 @@ pub(crate) fn default_branch(remote: &Remote, cancel: &Cancel) -> Result<String,
         .connect_auth(
             Direction::Fetch,
             Some(callbacks(remote, &seen, cancel)),
-            None,
+            Some(proxy_options(remote)),
         )
         .map_err(|e| classify(e, remote, &seen, cancel))?;
     let no_head = || GitError::NotFound {
@@ -283,6 +298,7 @@ pub(crate) fn fetch(
     let mut options = FetchOptions::new();
     options
         .remote_callbacks(callbacks(remote, &seen, cancel))
+        .proxy_options(proxy_options(remote))
         .download_tags(AutotagOption::None)
         .update_fetchhead(false);
     if shallow {
@@ -355,7 +371,9 @@ pub(crate) fn push(
         Ok(())
     });
     let mut options = PushOptions::new();
-    options.remote_callbacks(cb);
+    options
+        .remote_callbacks(cb)
+        .proxy_options(proxy_options(remote));
     // Building the pack (delta search, compression) is the push's slow step for large
     // exports, and libgit2 does it on one thread unless told otherwise; 0 means one per CPU.
     options.packbuilder_parallelism(0);

@@ -8,6 +8,7 @@ mod app;
 mod client;
 mod error;
 
+use courier_core::proxy::Proxies;
 use std::path::Path;
 use std::time::Duration;
 
@@ -92,6 +93,8 @@ pub struct GitHubConfig {
     pub token_refresh_margin: Duration,
     /// Certificate authorities trusted on top of the system's (DER). Default: none.
     pub extra_roots: Vec<Vec<u8>>,
+    /// The proxies its calls go through. Default: none (direct).
+    pub proxy: Proxies,
 }
 
 impl GitHubConfig {
@@ -104,6 +107,7 @@ impl GitHubConfig {
             request_timeout: Duration::from_secs(60),
             token_refresh_margin: Duration::from_secs(300),
             extra_roots: Vec::new(),
+            proxy: Proxies::direct(),
         }
     }
 
@@ -184,14 +188,14 @@ fn build_client(
                 reason: format!("not an RSA private key in PEM form: {e}"),
             })?;
     }
-    if config.extra_roots.is_empty() {
+    if config.extra_roots.is_empty() && config.proxy.is_direct() {
         return builder
             .build()
             .map_err(|e| GitHubSetupError::Client(e.to_string()));
     }
-    // octocrab's own hyper client trusts the system's roots only; with a private CA it
-    // runs on a reqwest client that trusts both, with the same timeouts.
-    let client = crate::forge::http::client_builder(&config.extra_roots)
+    // octocrab's own hyper client trusts the system's roots only and knows no proxy; with
+    // a private CA or a proxy it runs on a reqwest client that has both, same timeouts.
+    let client = crate::forge::http::client_builder(&config.extra_roots, &config.proxy)
         .map_err(GitHubSetupError::Client)?
         .connect_timeout(config.connect_timeout)
         .read_timeout(config.read_timeout)

@@ -16,6 +16,7 @@
 
 use std::time::Duration;
 
+use courier_core::proxy::Proxies;
 use gitlab::api::Endpoint;
 use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
@@ -44,6 +45,7 @@ impl Api {
         read_timeout: Duration,
         request_timeout: Duration,
         extra_roots: &[Vec<u8>],
+        proxy: &Proxies,
     ) -> Result<Api, String> {
         let mut token = HeaderValue::from_str(token.expose_secret().trim())
             .map_err(|_| "the token contains characters not allowed in an HTTP header")?;
@@ -54,7 +56,7 @@ impl Api {
         let mut root = base_url.clone();
         let path = format!("{}/api/v4/", root.path().trim_end_matches('/'));
         root.set_path(&path);
-        let http = client_builder(extra_roots)?
+        let http = client_builder(extra_roots, proxy)?
             .user_agent(concat!("courier/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(connect_timeout)
             .read_timeout(read_timeout)

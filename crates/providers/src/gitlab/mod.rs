@@ -9,6 +9,7 @@
 mod client;
 mod error;
 
+use courier_core::proxy::Proxies;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -59,6 +60,8 @@ pub struct GitLabConfig {
     pub request_timeout: Duration,
     /// Certificate authorities trusted on top of the system's (DER). Default: none.
     pub extra_roots: Vec<Vec<u8>>,
+    /// The proxies its calls go through. Default: none (direct).
+    pub proxy: Proxies,
 }
 
 impl GitLabConfig {
@@ -74,6 +77,7 @@ impl GitLabConfig {
             read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
             extra_roots: Vec::new(),
+            proxy: Proxies::direct(),
         })
     }
 }
@@ -132,6 +136,7 @@ impl GitLabProvider {
             config.read_timeout,
             config.request_timeout,
             &config.extra_roots,
+            &config.proxy,
         )
         .map_err(|reason| {
             if reason.starts_with("the token") {

@@ -45,8 +45,9 @@ impl Validator<'_> {
                 None => Some(None),
                 Some(tls) => self.tls(&format!("{path}.tls"), tls).map(Some),
             };
-            match (self.connection_kind(&path, raw), signing, tls) {
-                (Some(kind), Some(signing), Some(tls)) => {
+            let proxy = self.proxy(&format!("{path}.proxy"), raw.proxy.as_ref());
+            match (self.connection_kind(&path, raw), signing, tls, proxy) {
+                (Some(kind), Some(signing), Some(tls), Some(proxy)) => {
                     out.insert(
                         name.clone(),
                         Connection {
@@ -54,6 +55,7 @@ impl Validator<'_> {
                             kind,
                             signing,
                             tls,
+                            proxy,
                         },
                     );
                 }

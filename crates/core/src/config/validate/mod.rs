@@ -21,8 +21,9 @@ use url::Url;
 use super::error::{ConfigError, Location, Problem};
 use super::interpolate::interpolate;
 use super::locate::locate;
-use super::raw::{IdString, RawConfig, RawTls};
+use super::raw::{IdString, RawConfig, RawProxy, RawTls};
 use super::{Config, HostPattern, Limits, TlsRoots};
+use crate::proxy::Proxies;
 use crate::template::Templates;
 
 const DEFAULT_WORKERS: u32 = 4;
@@ -223,6 +224,52 @@ impl Validator<'_> {
             }
             Err(e) => {
                 self.problem(key, format!("cannot read {}: {e}", file.display()));
+                None
+            }
+        }
+    }
+
+    /// A `proxy` block, or the environment's proxies when there is none. A broken
+    /// environment variable is reported once, by the first setting that falls back to it.
+    fn proxy(&mut self, path: &str, raw: Option<&RawProxy>) -> Option<Proxies> {
+        let Some(raw) = raw else {
+            return match Proxies::from_env(self.env) {
+                Ok(proxies) => Some(proxies),
+                Err(e) => {
+                    if !self.problems.iter().any(|p| p.message.ends_with(&e)) {
+                        self.problem("", format!("the proxy environment: {e}"));
+                    }
+                    None
+                }
+            };
+        };
+        let url = self.non_empty(&format!("{path}.url"), &raw.url)?;
+        let username = match &raw.username {
+            Some(u) => Some(self.non_empty(&format!("{path}.username"), u)?),
+            None => None,
+        };
+        let password = match &raw.password {
+            Some(p) => Some(self.secret(&format!("{path}.password"), p)?),
+            None => None,
+        };
+        let credentials = match (username, password) {
+            (Some(user), password) => {
+                Some((user, password.unwrap_or_else(|| SecretString::from(""))))
+            }
+            (None, Some(_)) => {
+                self.problem(format!("{path}.password"), "needs `username`");
+                return None;
+            }
+            (None, None) => None,
+        };
+        let mut no_proxy = Vec::with_capacity(raw.no_proxy.len());
+        for (i, entry) in raw.no_proxy.iter().enumerate() {
+            no_proxy.push(self.non_empty(&format!("{path}.no_proxy[{i}]"), entry)?);
+        }
+        match Proxies::configured(&url, credentials, &no_proxy) {
+            Ok(proxies) => Some(proxies),
+            Err(e) => {
+                self.problem(path, e);
                 None
             }
         }

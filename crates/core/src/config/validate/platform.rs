@@ -91,6 +91,7 @@ impl Validator<'_> {
             download_hosts: None,
             insecure_hosts: Vec::new(),
             tls: None,
+            proxy: None,
         });
         // Insecure hosts first: every URL check below depends on them. They lift the SSRF
         // guard, so each one is named: no wildcards.
@@ -131,12 +132,16 @@ impl Validator<'_> {
             .tls
             .as_ref()
             .and_then(|tls| self.tls("platform.tls", tls));
+        let proxy = self
+            .proxy("platform.proxy", raw.proxy.as_ref())
+            .unwrap_or_default();
         Platform {
             api_url,
             token,
             download_hosts,
             insecure_hosts: self.insecure_hosts.clone(),
             tls,
+            proxy,
         }
     }
 
