@@ -14,7 +14,9 @@ set -euo pipefail
 # tests use; the SSH-remote tests start their own sshd on 127.0.0.1.
 # socat, openssl: the private-CA tests put TLS (a test CA's certificate) in front of the
 # git server and a forge fake.
-wanted=(pkg-config libssl-dev git unzip zip rsync python3 postgresql time openssh-client openssh-server socat openssl "$@")
+# squid: the proxy tests put a real forward proxy with basic auth between Courier and the
+# test servers.
+wanted=(pkg-config libssl-dev git unzip zip rsync python3 postgresql time openssh-client openssh-server socat openssl squid "$@")
 
 missing=()
 for pkg in "${wanted[@]}"; do

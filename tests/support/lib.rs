@@ -19,4 +19,23 @@ pub use cli::{
     BareRepo, Git, TreeEntry, cli_delivery_tree, git, install_pre_receive_hook, make_bare_repo,
 };
 pub use server::GitServer;
+
+/// The proxy variables Courier reads. The test kit's servers are on 127.0.0.1, so a
+/// `courier` the tests start drops any the machine has; a test that wants a proxy sets
+/// its own.
+pub fn without_proxy_env(command: &mut std::process::Command) -> &mut std::process::Command {
+    for name in [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
 pub use zips::{write_zip, zip_bytes};

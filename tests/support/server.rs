@@ -92,6 +92,14 @@ impl GitServer {
         format!("{}{name}.git", self.base_url)
     }
 
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        url::Url::parse(&self.base_url)
+            .ok()
+            .and_then(|u| u.port())
+            .expect("the server's own URL has a port")
+    }
+
     /// Directory served.
     pub fn root(&self) -> &Path {
         &self.shared.root

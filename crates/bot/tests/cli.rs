@@ -139,7 +139,8 @@ hooks:
 
 fn courier_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_courier"));
-    cmd.current_dir(cwd)
+    courier_testkit::without_proxy_env(&mut cmd)
+        .current_dir(cwd)
         .args(args)
         .env_remove("COURIER_CONFIG")
         .env_remove("COURIER_PAYLOAD")

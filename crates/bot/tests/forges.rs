@@ -8,6 +8,7 @@ mod common;
 use std::sync::atomic::Ordering;
 
 use common::forge::{ADMIN_TOKEN, Forge, HEAD, HOOK_TOKEN, Kind, PushHold, Step, TOKEN};
+use common::proxy::{PROXY_PASSWORD, PROXY_USER, Squid};
 use common::serve::{Server, wait_until};
 use courier_testkit::forges::fault::Fault;
 use courier_testkit::forges::hold::HoldMode;
@@ -669,8 +670,108 @@ fn a_private_certificate_authority_is_trusted(kind: Kind) {
     forge.assert_contract();
 }
 
+/// A company's outbound proxy (a real squid with basic auth) carries every request of
+/// a delivery. The forge's API and the git server sit behind TLS fronts that accept only
+/// the proxy's own address (127.0.0.2): a request that went around it would fail the
+/// delivery. The proxy's log shows the tunnels to both and each artifact download. Then
+/// the environment's proxy (`HTTPS_PROXY`/`HTTP_PROXY`, credentials in the URL) with the
+/// artifact server in `NO_PROXY`: that one is reached directly, the rest still through the
+/// proxy. The password shows nowhere.
+fn every_request_goes_through_the_proxy(kind: Kind) {
+    const PROXY_ADDRESS: &str = "127.0.0.2";
+    let proxy_dir = tempfile::tempdir().unwrap();
+    let proxy = Squid::start(proxy_dir.path(), Some(PROXY_ADDRESS));
+    let block = format!(
+        "proxy: {{ url: \"{}\", username: {PROXY_USER}, password: \"${{TEST_PROXY_PASSWORD}}\" }}",
+        proxy.url()
+    );
+    let forge = Forge::builder(kind)
+        .behind_tls_reached_from(PROXY_ADDRESS)
+        .connection(&format!("    {block}\n"))
+        .start();
+    let configured = std::fs::read_to_string(&forge.config).unwrap();
+    std::fs::write(
+        &forge.config,
+        configured.replacen("platform:\n", &format!("platform:\n  {block}\n"), 1),
+    )
+    .unwrap();
+    let api = forge.api_port().expect("a forge API");
+    let git = forge.git_port().expect("a git URL");
+    let artifacts = forge.artifacts.addr.port();
+    let tunnels = |port: u16| proxy.passed_to(port).len();
+
+    let server = forge
+        .serve_command("proxied.log")
+        .env("TEST_PROXY_PASSWORD", PROXY_PASSWORD)
+        .start();
+    forge.deliver_job(&server, "7", "delivered");
+    assert_eq!(forge.prs().len(), 1, "{kind:?}");
+    let log = server.log();
+    drop(server);
+    proxy.settle();
+    assert!(
+        tunnels(api) > 0 && tunnels(git) > 0,
+        "{kind:?}: the API and git went through the proxy: {:#?}",
+        proxy.logged()
+    );
+    // Plain HTTP through a proxy names its URL, one line a request: every download.
+    assert_eq!(
+        tunnels(artifacts),
+        forge.artifacts.hits(),
+        "{kind:?}: the download: {:#?}",
+        proxy.logged()
+    );
+    assert!(
+        !log.contains(PROXY_PASSWORD),
+        "{kind:?}: the proxy password leaked"
+    );
+
+    // The environment's proxies, and NO_PROXY naming the artifact server by host and port.
+    std::fs::write(
+        &forge.config,
+        configured.replace(&format!("    {block}\n"), ""),
+    )
+    .unwrap();
+    forge.serve_export(&[("colors.css", b":root { --primary: #0550ae; }\n")]);
+    let before = (tunnels(api), tunnels(git), tunnels(artifacts));
+    let hits = forge.artifacts.hits();
+    let through = format!(
+        "http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{}",
+        proxy.port
+    );
+    let server = forge
+        .serve_command("environment.log")
+        .env("HTTPS_PROXY", &through)
+        .env("HTTP_PROXY", &through)
+        .env(
+            "NO_PROXY",
+            &format!("example.invalid, 127.0.0.1:{artifacts}"),
+        )
+        .start();
+    forge.deliver_job(&server, "8", "delivered");
+    let log = server.log();
+    drop(server);
+    proxy.settle();
+    assert!(
+        forge.artifacts.hits() > hits && tunnels(artifacts) == before.2,
+        "{kind:?}: NO_PROXY names the artifact server: {:#?}",
+        proxy.logged()
+    );
+    assert!(
+        tunnels(api) > before.0 && tunnels(git) > before.1,
+        "{kind:?}: the API and git still went through the proxy: {:#?}",
+        proxy.logged()
+    );
+    assert!(
+        !log.contains(PROXY_PASSWORD),
+        "{kind:?}: the proxy password leaked"
+    );
+    forge.assert_contract();
+}
+
 crate::on_each_forge!(
     opens_updates_and_closes,
+    every_request_goes_through_the_proxy,
     a_private_certificate_authority_is_trusted,
     the_default_branch_is_the_base,
     auto_merge_is_requested,

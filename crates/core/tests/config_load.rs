@@ -293,6 +293,7 @@ fn every_shipped_example_loads() {
         names,
         [
             "azure.yaml",
+            "behind-a-proxy.yaml",
             "fan-out.yaml",
             "github-app.yaml",
             "github.yaml",

@@ -52,6 +52,16 @@ pub fn remote_for(
         };
         return Remote::ssh(url.as_str(), key);
     }
+    // libgit2 tunnels https:// through a proxy but sends plain http:// straight to the
+    // server, proxy or not: refuse rather than silently go around the company's proxy.
+    if url.scheme() == "http" && connection.proxy.for_url(url).is_some() {
+        return Err(GitError::InvalidRemote {
+            reason: format!(
+                "git over plain http:// does not go through a proxy (libgit2 proxies https:// only); use https://, or list {} in no_proxy / NO_PROXY",
+                url.host_str().unwrap_or("the host")
+            ),
+        });
+    }
     let credentials = credentials.or_else(|| plain_git_credentials(&connection.kind));
     let remote = Remote::new(url.as_str(), credentials)?.with_proxies(&connection.proxy);
     Ok(match &connection.tls {

@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 
 use courier_core::config::{
-    AzureConnection, ConnectionKind, GitConnection, GithubApp, GithubAuth, GithubConnection,
-    GitlabConnection,
+    AzureConnection, Connection, ConnectionKind, GitConnection, GithubApp, GithubAuth,
+    GithubConnection, GitlabConnection,
 };
 use courier_core::proxy::Proxies;
-use courier_providers::connect::{plain_git_credentials, provider_for};
+use courier_providers::connect::{plain_git_credentials, provider_for, remote_for};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -104,4 +104,28 @@ async fn forge_connections_build_their_providers() {
         panic!("an API URL instead of the instance root must be refused");
     };
     assert!(message.contains("/api/v4"), "{message}");
+}
+
+/// libgit2 sends plain http:// git traffic past a configured proxy; a remote that would do
+/// so is refused with what to do instead, and `no_proxy` lets it through directly.
+#[test]
+fn a_plain_http_remote_behind_a_proxy_is_refused_not_sent_around_it() {
+    let connection = |no_proxy: &[String]| Connection {
+        name: "git".into(),
+        kind: git(Some("t"), None),
+        signing: None,
+        tls: None,
+        proxy: Proxies::configured("http://proxy.acme.internal:3128", None, no_proxy).unwrap(),
+    };
+    let plain = url("http://git.acme.internal/web.git");
+    let err = remote_for(&connection(&[]), &plain, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("use https://") && err.contains("git.acme.internal"),
+        "{err}"
+    );
+    assert!(remote_for(&connection(&["git.acme.internal".into()]), &plain, None).is_ok());
+    let tls = url("https://git.acme.internal/web.git");
+    assert!(remote_for(&connection(&[]), &tls, None).is_ok());
 }

@@ -170,6 +170,7 @@ pub struct Builder {
     verify_with_platform: bool,
     connection_settings: String,
     behind_tls: bool,
+    tls_clients_from: Option<String>,
 }
 
 impl Builder {
@@ -209,6 +210,15 @@ impl Builder {
     /// with a test CA's certificate, and the connection trusting that CA (`tls.ca_file`).
     pub fn behind_tls(mut self) -> Builder {
         self.behind_tls = true;
+        self
+    }
+
+    /// [`Builder::behind_tls`], with TLS fronts that accept connections from `ip` only
+    /// (another loopback address, which a proxy binds): whatever reaches the forge or the
+    /// git server came through the proxy.
+    pub fn behind_tls_reached_from(mut self, ip: &str) -> Builder {
+        self.behind_tls = true;
+        self.tls_clients_from = Some(ip.to_owned());
         self
     }
 
@@ -254,7 +264,7 @@ impl Builder {
                     .and_then(|rest| rest.split('/').next())
                     .and_then(|port| port.parse().ok())
                     .expect("a URL on 127.0.0.1");
-                let front = TlsFront::start(ca, port);
+                let front = TlsFront::start(ca, port, self.tls_clients_from.as_deref());
                 let url = front.https(&url);
                 fronts.push(front);
                 url
@@ -394,6 +404,7 @@ impl Forge {
             verify_with_platform: false,
             connection_settings: String::new(),
             behind_tls: false,
+            tls_clients_from: None,
         }
     }
 
@@ -507,19 +518,21 @@ impl Forge {
 
     /// [`Forge::courier`] with more environment variables.
     pub fn courier_with(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
-            .current_dir(self.dir.path())
-            .args(args)
-            .arg("--config")
-            .arg(&self.config)
-            .env("TEST_FORGE_TOKEN", TOKEN)
-            .env("TEST_PLATFORM_TOKEN", PLATFORM_TOKEN)
-            .env("HOME", self.dir.path())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env_remove("COURIER_CONFIG")
-            .envs(env.iter().copied())
-            .output()
-            .expect("courier ran")
+        courier_testkit::without_proxy_env(&mut std::process::Command::new(env!(
+            "CARGO_BIN_EXE_courier"
+        )))
+        .current_dir(self.dir.path())
+        .args(args)
+        .arg("--config")
+        .arg(&self.config)
+        .env("TEST_FORGE_TOKEN", TOKEN)
+        .env("TEST_PLATFORM_TOKEN", PLATFORM_TOKEN)
+        .env("HOME", self.dir.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env_remove("COURIER_CONFIG")
+        .envs(env.iter().copied())
+        .output()
+        .expect("courier ran")
     }
 
     /// The seed's payload, its artifact URL pointing at the local artifact server.
@@ -578,6 +591,26 @@ impl Forge {
                     .count()
             }
         }
+    }
+
+    /// The port of the forge's API as the configuration names it (a TLS front's, when
+    /// behind TLS); `None` for a plain git target.
+    pub fn api_port(&self) -> Option<u16> {
+        self.connection_port(&["api_url", "url"])
+    }
+
+    /// The port of the git server as the connection's `git_url` names it.
+    pub fn git_port(&self) -> Option<u16> {
+        self.connection_port(&["git_url"])
+    }
+
+    fn connection_port(&self, keys: &[&str]) -> Option<u16> {
+        let text = std::fs::read_to_string(&self.config).ok()?;
+        let url = text.lines().find_map(|line| {
+            let (key, value) = line.trim().split_once(": ")?;
+            (line.starts_with("    ") && keys.contains(&key)).then(|| value.to_owned())
+        })?;
+        url::Url::parse(&url).ok()?.port()
     }
 
     /// `"METHOD /path"` of every request the fake received so far.

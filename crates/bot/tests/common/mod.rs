@@ -21,6 +21,7 @@
 #![allow(dead_code)]
 
 pub mod forge;
+pub mod proxy;
 pub mod serve;
 pub mod sshd;
 pub mod tls;

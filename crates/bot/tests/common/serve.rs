@@ -211,7 +211,7 @@ impl ServeCommand {
     /// address.
     pub fn start(self) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_courier"));
-        command
+        courier_testkit::without_proxy_env(&mut command)
             .current_dir(&self.cwd)
             .args(["serve", "--config"])
             .arg(&self.config)

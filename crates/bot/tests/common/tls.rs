@@ -13,12 +13,14 @@ pub struct TlsFront {
 }
 
 impl TlsFront {
-    /// Serves TLS with `ca`'s server certificate, forwarding to `127.0.0.1:upstream`.
-    pub fn start(ca: &TestCa, upstream: u16) -> TlsFront {
+    /// Serves TLS with `ca`'s server certificate, forwarding to `127.0.0.1:upstream`;
+    /// with `only_from`, to clients connecting from that address only (a proxy's).
+    pub fn start(ca: &TestCa, upstream: u16, only_from: Option<&str>) -> TlsFront {
         let port = super::free_port().unwrap();
+        let range = only_from.map_or(String::new(), |ip| format!(",range={ip}/32"));
         let child = Command::new("socat")
             .arg(format!(
-                "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,verify=0,cert={},key={}",
+                "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,verify=0,cert={},key={}{range}",
                 ca.cert.display(),
                 ca.key.display()
             ))
