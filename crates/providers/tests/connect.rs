@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use courier_core::config::{
-    AzureConnection, ConnectionKind, GitConnection, GithubApp, GithubAuth, GithubConnection,
-    GitlabConnection,
+    AzureConnection, Commits, ConnectionKind, GitConnection, GithubApp, GithubAuth,
+    GithubConnection, GitlabConnection,
 };
 use courier_providers::connect::{plain_git_credentials, provider_for};
 use secrecy::{ExposeSecret, SecretString};
@@ -20,6 +20,7 @@ fn github(auth: GithubAuth) -> ConnectionKind {
         auth,
         api_url: url("https://api.github.com"),
         git_url: url("https://github.com/"),
+        commits: Commits::Git,
     })
 }
 
