@@ -81,13 +81,23 @@ impl GitDir {
         for edit in edits {
             match &edit.sha {
                 None => {
-                    let listed = self.git(&["ls-files", "--", &edit.path], b"", Some(index))?;
-                    if listed.is_empty() {
+                    // `ls-files` wants a work tree; the base tree says what exists.
+                    let exists = base.is_some_and(|base| {
+                        self.git(
+                            &["cat-file", "-e", &format!("{base}:{}", edit.path)],
+                            b"",
+                            None,
+                        )
+                        .is_ok()
+                    });
+                    if !exists {
                         return Err(format!("{} does not exist", edit.path));
                     }
+                    // Mode 0 removes the entry (`--force-remove` wants a work tree).
+                    let info = format!("0 {}\t{}\n", "0".repeat(40), edit.path);
                     self.git(
-                        &["update-index", "--force-remove", "--", &edit.path],
-                        b"",
+                        &["update-index", "--index-info"],
+                        info.as_bytes(),
                         Some(index),
                     )?;
                 }
