@@ -754,6 +754,15 @@ mod api_commit {
         forge.request_lines().iter().filter(|l| **l == line).count()
     }
 
+    /// The files under `tokens/` on the head branch, by the git CLI on the server's
+    /// repository.
+    fn tokens_on_head(forge: &Forge) -> String {
+        courier_testkit::git(
+            &forge.repo.path,
+            ["ls-tree", "-r", "--name-only", HEAD, "tokens/"],
+        )
+    }
+
     fn deliver(forge: &Forge, server: &Server, job: &str, state: &str) -> serde_json::Value {
         forge.deliver_job(server, job, state)
     }
@@ -781,11 +790,10 @@ mod api_commit {
         assert_eq!(detail["delivery"]["commit"], tip.as_str(), "{detail}");
 
         // The git CLI on the server's repository: the tokens directory is the export.
-        let tree = courier_testkit::git(
-            &forge.repo.path,
-            ["ls-tree", "-r", "--name-only", HEAD, "tokens/"],
+        assert_eq!(
+            tokens_on_head(&forge),
+            "tokens/colors.css\ntokens/nested/typography.css"
         );
-        assert_eq!(tree, "tokens/colors.css\ntokens/nested/typography.css");
         assert_eq!(
             forge.repo.read_file(HEAD, "tokens/colors.css"),
             b":root { --primary: #1463ff; }\n"
@@ -831,12 +839,9 @@ mod api_commit {
             1
         );
         assert_eq!(forge.commits_on_head(), "1");
-        let tree = courier_testkit::git(
-            &forge.repo.path,
-            ["ls-tree", "-r", "--name-only", HEAD, "tokens/"],
-        );
         assert_eq!(
-            tree, "tokens/colors.css",
+            tokens_on_head(&forge),
+            "tokens/colors.css",
             "the purge deleted the other file"
         );
         assert_eq!(forge.git.pushes(), 0);

@@ -515,78 +515,61 @@ impl GitWorkspace {
     /// [`Outcome::Push`], the changes from the base tree (read from the cache) with the
     /// plan's lock; other outcomes send nothing and are delivered as they are.
     pub async fn hand_over(&self, plan: Plan) -> Result<ApiPlan, GitError> {
-        let Plan {
-            lock,
-            repo_path,
-            remote,
-            head_branch,
-            base_commit,
-            base_tree,
-            new_tree,
-            head_before,
-            commit_message,
-            outcome,
-            files,
-            ..
-        } = plan;
-        let Outcome::Push { replaces, .. } = &outcome else {
+        let Outcome::Push { replaces, .. } = plan.outcome.clone() else {
             return Ok(ApiPlan::Nothing(Delivered {
-                outcome,
-                files,
-                head_branch,
-                base_commit: base_commit.into(),
+                outcome: plan.outcome,
+                files: plan.files,
+                head_branch: plan.head_branch,
+                base_commit: plan.base_commit.into(),
                 pushed: false,
             }));
         };
-        let replaces = replaces.clone();
-        let path = repo_path.clone();
-        let span =
-            tracing::info_span!("git_tree_changes", remote = %remote.url(), head = %head_branch);
-        let changes = run_blocking(
-            "listing the changes",
-            self.timeouts.build,
-            span,
-            move |_| {
-                let list = || {
-                    let repo = cache::open(&path).map_err(cache_fault)?;
-                    let old = repo.find_tree(base_tree).map_err(cache_fault)?;
-                    let new = repo.find_tree(new_tree).map_err(cache_fault)?;
-                    diff::tree_changes(&repo, &old, &new)
-                };
-                list().map_err(|e| with_path(e, &path))
-            },
-        )
-        .await?;
+        let span = tracing::info_span!("git_tree_changes", remote = %plan.remote.url(), head = %plan.head_branch);
+        let changes = self
+            .between_trees("listing the changes", span, &plan, diff::tree_changes)
+            .await?;
         Ok(ApiPlan::Commit(ApiCommit {
-            _lock: lock,
-            repo_path,
+            _lock: plan.lock,
+            repo_path: plan.repo_path,
             read_timeout: self.timeouts.build,
-            head_branch,
-            base_commit,
-            base_tree,
-            new_tree,
-            head_before,
-            message: commit_message,
+            head_branch: plan.head_branch,
+            base_commit: plan.base_commit,
+            base_tree: plan.base_tree,
+            new_tree: plan.new_tree,
+            head_before: plan.head_before,
+            message: plan.commit_message,
             changes,
             replaces,
-            files,
+            files: plan.files,
         }))
     }
 
     /// The unified diff from the base branch to the planned tree (binary files named,
     /// not printed), for `dry-run --diff`.
     pub async fn diff(&self, plan: &Plan) -> Result<String, GitError> {
+        let span = tracing::info_span!("git_diff", remote = %plan.remote.url());
+        self.between_trees("computing the diff", span, plan, diff::unified)
+            .await
+    }
+
+    /// `compare` over the plan's base and new trees, on a blocking thread.
+    async fn between_trees<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        span: tracing::Span,
+        plan: &Plan,
+        compare: fn(&Repository, &git2::Tree<'_>, &git2::Tree<'_>) -> Result<T, GitError>,
+    ) -> Result<T, GitError> {
         let path = plan.repo_path.clone();
         let (old, new) = (plan.base_tree, plan.new_tree);
-        let span = tracing::info_span!("git_diff", remote = %plan.remote.url());
-        run_blocking("computing the diff", self.timeouts.build, span, move |_| {
-            let unified = || {
+        run_blocking(operation, self.timeouts.build, span, move |_| {
+            let run = || {
                 let repo = cache::open(&path).map_err(cache_fault)?;
                 let old = repo.find_tree(old).map_err(cache_fault)?;
                 let new = repo.find_tree(new).map_err(cache_fault)?;
-                diff::unified(&repo, &old, &new)
+                compare(&repo, &old, &new)
             };
-            unified().map_err(|e| with_path(e, &path))
+            run().map_err(|e| with_path(e, &path))
         })
         .await
     }
