@@ -739,6 +739,7 @@ kill_matrix!(
 mod api_commit {
     use super::common::forge::{Builder, Forge, HEAD, Kind};
     use super::common::serve::Server;
+    use courier_testkit::forges::fault::Fault;
     use courier_testkit::forges::github_fake::{TOKEN_USER, TOKEN_USER_EMAIL};
     use courier_testkit::forges::hold::HoldMode;
 
@@ -773,6 +774,12 @@ mod api_commit {
     #[test]
     fn the_commit_is_created_by_github_and_converges() {
         let forge = github().start();
+        // A transient answer is retried by the forge calls' retry policy.
+        forge.github().enqueue_fault(
+            "POST",
+            "/repos/{owner}/{repo}/git/trees",
+            Fault::status(502, "Bad gateway"),
+        );
         let server = forge.serve();
         let detail = deliver(&forge, &server, "6", "delivered");
 
@@ -783,7 +790,11 @@ mod api_commit {
             "{:?}",
             forge.request_lines()
         );
-        assert_eq!(calls(&forge, "POST", "/git/trees"), 1);
+        assert_eq!(
+            calls(&forge, "POST", "/git/trees"),
+            2,
+            "the 502, then the tree"
+        );
         assert_eq!(calls(&forge, "POST", "/git/commits"), 1);
         assert_eq!(calls(&forge, "POST", "/git/refs"), 1, "the branch was new");
         let tip = forge.repo.rev_parse(HEAD).expect("the head branch exists");
