@@ -28,6 +28,8 @@ struct Shared {
     served: AtomicUsize,
     /// Response body bytes sent by `git http-backend` (packs, advertisements).
     bytes_out: AtomicUsize,
+    /// Authenticated `POST …/git-receive-pack` requests: pushes.
+    pushes: AtomicUsize,
 }
 
 /// A running server; stopped when dropped.
@@ -49,6 +51,7 @@ impl GitServer {
             refused: AtomicUsize::new(0),
             served: AtomicUsize::new(0),
             bytes_out: AtomicUsize::new(0),
+            pushes: AtomicUsize::new(0),
         });
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -115,6 +118,11 @@ impl GitServer {
         self.shared.bytes_out.load(Ordering::SeqCst)
     }
 
+    /// How many pushes (authenticated `git-receive-pack` posts) arrived so far.
+    pub fn pushes(&self) -> usize {
+        self.shared.pushes.load(Ordering::SeqCst)
+    }
+
     /// How many authenticated requests were served so far.
     pub fn served_requests(&self) -> usize {
         self.shared.served.load(Ordering::SeqCst)
@@ -144,6 +152,9 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             .expect("401 response");
     };
     shared.served.fetch_add(1, Ordering::SeqCst);
+    if parts.method == axum::http::Method::POST && parts.uri.path().ends_with("/git-receive-pack") {
+        shared.pushes.fetch_add(1, Ordering::SeqCst);
+    }
     let body = match to_bytes(body, usize::MAX).await {
         Ok(b) => b,
         Err(e) => return plain(StatusCode::BAD_REQUEST, format!("reading body: {e}\n")),

@@ -834,3 +834,217 @@ kill_matrix!(
     before_the_labels_are_applied => KillAt::Forge(Step::Labels, HoldMode::BeforeApply),
     after_the_labels_were_applied => KillAt::Forge(Step::Labels, HoldMode::AfterApply),
 );
+
+/// `commits: api` on a GitHub connection: GitHub creates the commit through its Git
+/// database API (and signs it), instead of receiving it by push.
+mod api_commit {
+    use super::common::forge::{Builder, Forge, HEAD, Kind};
+    use super::common::serve::Server;
+    use courier_testkit::forges::fault::Fault;
+    use courier_testkit::forges::github_fake::{TOKEN_USER, TOKEN_USER_EMAIL};
+    use courier_testkit::forges::hold::HoldMode;
+
+    const REPO: &str = "/repos/acme/web";
+
+    fn github() -> Builder {
+        Forge::builder(Kind::GitHub).api_commits()
+    }
+
+    /// How many requests of `line` (`"POST /git/blobs"`) the fake received.
+    fn calls(forge: &Forge, method: &str, rest: &str) -> usize {
+        let line = format!("{method} {REPO}{rest}");
+        forge.request_lines().iter().filter(|l| **l == line).count()
+    }
+
+    /// The files under `tokens/` on the head branch, by the git CLI on the server's
+    /// repository.
+    fn tokens_on_head(forge: &Forge) -> String {
+        courier_testkit::git(
+            &forge.repo.path,
+            ["ls-tree", "-r", "--name-only", HEAD, "tokens/"],
+        )
+    }
+
+    fn deliver(forge: &Forge, server: &Server, job: &str, state: &str) -> serde_json::Value {
+        forge.deliver_job(server, job, state)
+    }
+
+    /// The branch holds exactly the export, in a commit GitHub made (its token's user as
+    /// author, signed), with Courier's message and trailer, on the base; nothing was
+    /// pushed; the pull request is open. The same export again converges on that commit.
+    #[test]
+    fn the_commit_is_created_by_github_and_converges() {
+        let forge = github().start();
+        // A transient answer is retried by the forge calls' retry policy.
+        forge.github().enqueue_fault(
+            "POST",
+            "/repos/{owner}/{repo}/git/trees",
+            Fault::status(502, "Bad gateway"),
+        );
+        let server = forge.serve();
+        let detail = deliver(&forge, &server, "6", "delivered");
+
+        assert_eq!(forge.git.pushes(), 0, "nothing was pushed with git");
+        assert_eq!(
+            calls(&forge, "POST", "/git/blobs"),
+            2,
+            "{:?}",
+            forge.request_lines()
+        );
+        assert_eq!(
+            calls(&forge, "POST", "/git/trees"),
+            2,
+            "the 502, then the tree"
+        );
+        assert_eq!(calls(&forge, "POST", "/git/commits"), 1);
+        assert_eq!(calls(&forge, "POST", "/git/refs"), 1, "the branch was new");
+        let tip = forge.repo.rev_parse(HEAD).expect("the head branch exists");
+        assert_eq!(detail["delivery"]["commit"], tip.as_str(), "{detail}");
+
+        // The git CLI on the server's repository: the tokens directory is the export.
+        assert_eq!(
+            tokens_on_head(&forge),
+            "tokens/colors.css\ntokens/nested/typography.css"
+        );
+        assert_eq!(
+            forge.repo.read_file(HEAD, "tokens/colors.css"),
+            b":root { --primary: #1463ff; }\n"
+        );
+        assert_eq!(
+            forge.repo.read_file(HEAD, "tokens/nested/typography.css"),
+            b":root { --body: 16px; }\n"
+        );
+        assert_eq!(forge.repo.read_file(HEAD, "README.md"), b"# web\n");
+        assert_eq!(
+            forge.repo.parents(HEAD),
+            [forge.repo.rev_parse("main").unwrap()]
+        );
+        let (author, committer) = forge.repo.author_and_committer(HEAD);
+        assert_eq!(
+            author,
+            format!("{TOKEN_USER} <{TOKEN_USER_EMAIL}>"),
+            "GitHub's, not Courier's"
+        );
+        assert_eq!(committer, "GitHub <noreply@github.com>");
+        let raw = courier_testkit::git(&forge.repo.path, ["cat-file", "commit", HEAD]);
+        assert!(raw.contains("\ngpgsig "), "signed by GitHub: {raw}");
+        assert!(
+            forge.head_message().contains("\n\nCourier-Delivery: "),
+            "{}",
+            forge.head_message()
+        );
+        let prs = forge.prs();
+        assert!(prs.len() == 1 && prs[0].open, "{prs:?}");
+
+        // The same export again: the commit GitHub made is recognised, nothing is made.
+        deliver(&forge, &server, "7", "up_to_date");
+        assert_eq!(forge.repo.rev_parse(HEAD), Some(tip));
+        assert_eq!(calls(&forge, "POST", "/git/commits"), 1, "no second commit");
+        assert_eq!(forge.git.pushes(), 0);
+        assert_eq!(forge.prs().len(), 1);
+
+        // A newer export replaces Courier's commit: the branch is moved, not created.
+        forge.serve_export(&[("colors.css", b":root { --primary: #0550ae; }\n")]);
+        deliver(&forge, &server, "8", "delivered");
+        assert_eq!(
+            calls(&forge, "PATCH", &format!("/git/refs/heads/{HEAD}")),
+            1
+        );
+        assert_eq!(forge.commits_on_head(), "1");
+        assert_eq!(
+            tokens_on_head(&forge),
+            "tokens/colors.css",
+            "the purge deleted the other file"
+        );
+        assert_eq!(forge.git.pushes(), 0);
+        forge.assert_contract();
+    }
+
+    /// A person's commit on the head branch is never overwritten: not when it is there at
+    /// planning (the branch has diverged), nor when it lands while GitHub creates the
+    /// commit (the branch is re-read before it is moved).
+    #[test]
+    fn a_persons_commit_is_not_overwritten() {
+        let forge = github().start();
+        let server = forge.serve();
+        deliver(&forge, &server, "6", "delivered");
+        let fixup = forge.repo.commit(
+            HEAD,
+            &[("tokens/colors.css", Some(b"/* reviewed */\n"))],
+            "A reviewer's fix-up",
+        );
+        forge.serve_export(&[("colors.css", b":root { --primary: #0550ae; }\n")]);
+        deliver(&forge, &server, "7", "branch_diverged");
+        assert_eq!(forge.repo.rev_parse(HEAD).as_ref(), Some(&fixup));
+
+        // Courier's branch again (the person's work merged elsewhere and the branch reset)...
+        let courier = forge.repo.parents(&fixup).remove(0);
+        forge.repo.set_branch(HEAD, &courier);
+        let hold = forge.github().hold(
+            "POST",
+            "/repos/{owner}/{repo}/git/commits",
+            HoldMode::BeforeApply,
+        );
+        let id = server.post_event(super::HOOK_TOKEN, &forge.job("8"));
+        assert!(
+            hold.wait_arrived(super::WAIT),
+            "the commit is being created"
+        );
+        // ...and a person pushes while GitHub creates Courier's commit.
+        let late = forge.repo.commit(
+            HEAD,
+            &[("tokens/colors.css", Some(b"/* pushed meanwhile */\n"))],
+            "Pushed while Courier was delivering",
+        );
+        hold.release();
+        // The moved branch fails the attempt (retryable); the next one plans again and
+        // finds the person's commit.
+        let detail = server.wait_finished(super::ADMIN_TOKEN, &id);
+        assert_eq!(detail["delivery"]["state"], "branch_diverged", "{detail}");
+        assert!(
+            server.log().contains("changed on the remote"),
+            "{}",
+            server.log()
+        );
+        assert_eq!(
+            forge.repo.rev_parse(HEAD),
+            Some(late),
+            "the person's commit stays"
+        );
+        assert_eq!(
+            calls(&forge, "PATCH", &format!("/git/refs/heads/{HEAD}")),
+            0
+        );
+        forge.assert_contract();
+    }
+
+    /// An export beyond what the API takes fails before any write, naming the limit and
+    /// the way out.
+    #[test]
+    fn an_export_over_the_limit_fails_naming_it() {
+        let forge = github().start();
+        let names: Vec<String> = (0..401).map(|i| format!("icons/{i}.svg")).collect();
+        let files: Vec<(&str, &[u8])> =
+            names.iter().map(|n| (n.as_str(), &b"<svg/>"[..])).collect();
+        forge.serve_export(&files);
+        let server = forge.serve();
+        let detail = deliver(&forge, &server, "6", "failed");
+        let error = detail["delivery"]["last_error"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            // 401 icons added, and the purge deletes colors.css.
+            error.contains("changes 402 files")
+                && error.contains("400 changed files per delivery")
+                && error.contains("`commits: git`"),
+            "{detail}"
+        );
+        assert_eq!(
+            forge.request_lines(),
+            Vec::<String>::new(),
+            "no call was made"
+        );
+        assert_eq!(forge.repo.rev_parse(HEAD), None);
+        assert_eq!(forge.git.pushes(), 0);
+    }
+}

@@ -242,6 +242,22 @@ hooks:
 }
 
 #[test]
+fn commits_through_the_api_are_githubs_and_sign_themselves() {
+    check(
+        "commits_api",
+        r#"
+connections:
+  gh: { kind: github, token: t, commits: api, signing: { format: ssh, key: keys/k } }
+  gl: { kind: gitlab, token: t, commits: api }
+  git: { kind: git, commits: git }
+hooks:
+  - match: any
+    targets: []
+"#,
+    );
+}
+
+#[test]
 fn invalid_urls() {
     check(
         "invalid_urls",

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use courier_core::config::{
-    Config, ConnectionKind, DEFAULT_AUTHOR_EMAIL, GithubAuth, Match, Store,
+    Commits, Config, ConnectionKind, DEFAULT_AUTHOR_EMAIL, GithubAuth, Match, Store,
 };
 use secrecy::ExposeSecret;
 
@@ -296,6 +296,7 @@ fn every_shipped_example_loads() {
             "behind-a-proxy.yaml",
             "fan-out.yaml",
             "github-app.yaml",
+            "github-verified-commits.yaml",
             "github.yaml",
             "gitlab.yaml",
             "quickstart.yaml"
@@ -314,6 +315,12 @@ fn every_shipped_example_loads() {
     assert_eq!(fan.limits.download.max_bytes, 256 << 20);
     assert_eq!(fan.hooks[2].matcher, Match::Any);
     assert!(fan.hooks[2].targets.is_empty());
+
+    let verified = by_name("github-verified-commits.yaml");
+    assert!(matches!(
+        &verified.connection(&verified.hooks[0].targets[0]).kind,
+        ConnectionKind::Github(github) if github.commits == Commits::Api
+    ));
 
     let app = by_name("github-app.yaml");
     assert!(matches!(app.store, Store::Postgres { .. }));

@@ -453,7 +453,7 @@ fn fake_env(name: &str) -> Option<String> {
 fn every_deploy_config_satisfies_the_schema_and_loads() {
     let scratch = tempfile::tempdir().unwrap();
     let configs = deploy_configs(scratch.path());
-    assert_eq!(configs.len(), 8, "{configs:?}");
+    assert_eq!(configs.len(), 9, "{configs:?}");
     for path in &configs {
         let errors = schema_errors(&yaml_file(path));
         assert!(errors.is_empty(), "{}: {errors:#?}", path.display());

@@ -4,8 +4,10 @@
 //! open-or-update logic written once over the trait ([`pull_request`]) and the one retry
 //! policy ([`retry`]). What the forges share (answers, rate-limit headers, paging,
 //! refused decorations) is written once in the crate-private `forge` module; [`connect`]
-//! builds a forge's provider from a configured connection.
+//! builds a forge's provider from a configured connection; [`api_commit`] creates a
+//! planned commit through a forge's API instead of pushing it.
 
+pub mod api_commit;
 pub mod azure;
 pub mod connect;
 mod forge;

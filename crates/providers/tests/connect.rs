@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use courier_core::config::{
-    AzureConnection, Connection, ConnectionKind, GitConnection, GithubApp, GithubAuth,
+    AzureConnection, Commits, Connection, ConnectionKind, GitConnection, GithubApp, GithubAuth,
     GithubConnection, GitlabConnection,
 };
 use courier_core::proxy::Proxies;
@@ -21,6 +21,7 @@ fn github(auth: GithubAuth) -> ConnectionKind {
         auth,
         api_url: url("https://api.github.com"),
         git_url: url("https://github.com/"),
+        commits: Commits::Git,
     })
 }
 

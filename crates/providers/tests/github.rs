@@ -662,7 +662,8 @@ fn request(
 #[test]
 fn the_contract_checker_accepts_good_requests_and_catches_bad_ones() {
     let contract = Contract::github();
-    assert_eq!(contract.operation_count(), 30);
+    // The shared copy's 30, and the Git database's blobs, trees and commits.
+    assert_eq!(contract.operation_count(), 33);
     let good = [
         request(
             "POST",
@@ -694,6 +695,27 @@ fn the_contract_checker_accepts_good_requests_and_catches_bad_ones() {
             &[],
             Some(json!({"labels": ["a"]})),
         ),
+        request(
+            "POST",
+            "/repos/acme/web/git/trees",
+            &[],
+            Some(json!({"base_tree": "abc", "tree": [
+                {"path": "a/b.css", "mode": "100644", "type": "blob", "sha": "def"},
+                {"path": "a/c.css", "mode": "100644", "type": "blob", "sha": null},
+            ]})),
+        ),
+        request(
+            "POST",
+            "/repos/acme/web/git/commits",
+            &[],
+            Some(json!({"message": "m", "tree": "abc", "parents": ["def"]})),
+        ),
+        request(
+            "PATCH",
+            "/repos/acme/web/git/refs/heads/courier/x",
+            &[],
+            Some(json!({"sha": "abc", "force": true})),
+        ),
     ];
     for r in &good {
         assert_eq!(contract.check(r), vec![], "{r}");
@@ -705,7 +727,16 @@ fn the_contract_checker_accepts_good_requests_and_catches_bad_ones() {
         Some("DELETE /repos/{owner}/{repo}/git/refs/{ref}")
     );
 
-    let bad: [(RecordedRequest, &str); 8] = [
+    let bad: [(RecordedRequest, &str); 9] = [
+        (
+            request(
+                "POST",
+                "/repos/acme/web/git/trees",
+                &[],
+                Some(json!({"tree": [{"path": "a", "mode": "644", "type": "blob", "sha": "d"}]})),
+            ),
+            "not one of",
+        ),
         (
             request(
                 "POST",

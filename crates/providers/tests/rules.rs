@@ -1,9 +1,10 @@
 //! What an export may not do (protected paths, LFS paths, emptying a directory by
-//! accident), invalid specs, and the diff shown by `dry-run --diff`.
+//! accident), invalid specs, the diff shown by `dry-run --diff`, and the changes a plan
+//! hands to a forge's API.
 
 mod git_env;
 
-use courier_providers::git::{GitError, Outcome};
+use courier_providers::git::{ApiPlan, GitError, Outcome};
 use git_env::{Env, bounded, spec};
 
 #[tokio::test]
@@ -231,6 +232,70 @@ async fn file_changes_and_unified_diff_for_dry_runs() {
         // A dry run pushes nothing: dropping the plan leaves the remote as it was.
         drop(plan);
         assert_eq!(repo.rev_parse("refs/heads/courier/tokens"), None);
+    })
+    .await;
+}
+
+/// Handed over to a forge's API, a plan to push becomes its changes on the base tree:
+/// each added or modified file with its blob (id, size, bytes from the cache), each
+/// deleted one with no object; any other outcome has nothing to send.
+#[tokio::test]
+async fn a_plan_handed_to_the_api_lists_its_changes_on_the_base_tree() {
+    bounded(async {
+        let env = Env::new();
+        env.repo(
+            "web",
+            &[
+                ("README.md", b"hi\n"),
+                ("tokens/a.json", b"{}\n"),
+                ("tokens/gone.json", b"[]\n"),
+            ],
+        );
+        let ws = env.workspace();
+        let (_, export) = env.export(&[("a.json", b"{\"a\": 2}\n"), ("new.json", b"[1]\n")]);
+        let plan = ws
+            .plan(&spec(env.http_remote("web"), Some("tokens"), true), export)
+            .await
+            .unwrap();
+        let base = plan.base_commit();
+        let message = plan.commit_message().to_owned();
+        let ApiPlan::Commit(commit) = ws.hand_over(plan).await.unwrap() else {
+            panic!("a push is handed over as a commit to create");
+        };
+        assert_eq!(commit.base_commit(), base);
+        assert_eq!(commit.message(), message);
+        assert_eq!(commit.head_before(), None);
+        let listed: Vec<(&str, u32, Option<u64>)> = commit
+            .changes()
+            .iter()
+            .map(|c| (c.path.as_str(), c.mode, c.object.as_ref().map(|o| o.size)))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("tokens/a.json", 0o100644, Some(9)),
+                ("tokens/gone.json", 0o100644, None),
+                ("tokens/new.json", 0o100644, Some(4)),
+            ]
+        );
+        let new = commit.changes()[2].object.as_ref().unwrap();
+        assert!(!new.on_base);
+        assert_eq!(commit.read_blob(&new.id).await.unwrap(), b"[1]\n");
+        drop(commit);
+
+        // The base again: nothing to send, delivered as planned.
+        let (_, export) = env.export(&[("a.json", b"{}\n"), ("gone.json", b"[]\n")]);
+        let plan = ws
+            .plan(&spec(env.http_remote("web"), Some("tokens"), true), export)
+            .await
+            .unwrap();
+        match ws.hand_over(plan).await.unwrap() {
+            ApiPlan::Nothing(delivered) => {
+                assert!(!delivered.pushed);
+                assert!(matches!(delivered.outcome, Outcome::NoChanges { .. }));
+            }
+            ApiPlan::Commit(commit) => panic!("nothing to create: {commit:?}"),
+        }
     })
     .await;
 }

@@ -4,12 +4,15 @@
 //! It models repositories, branches, pull requests (open / closed / merged, draft, head,
 //! base, title, body), labels, requested reviewers and teams, assignees, comments, the
 //! repository's "allow auto-merge" setting, personal tokens and a GitHub App (JWT checked
-//! against the App's public key, installation tokens minted with an expiry). Faults are
+//! against the App's public key, installation tokens minted with an expiry). A repository
+//! backed by a real bare repository ([`GitHubFake::back_with_git`]) also has the Git
+//! database API (blobs, trees, commits, refs), written into that repository. Faults are
 //! scripted per route (`enqueue_fault`); a request can be held mid-flight (`hold`), before or
 //! after the fake applies it, so a test can crash the client at an exact step. Every request
 //! is recorded for the contract check ([`GitHubFake::assert_contract`]).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,6 +22,7 @@ use serde_json::{Value, json};
 use super::contract::{Contract, RecordedRequest};
 pub use super::fault::Fault;
 use super::front::{Endpoint, Forge, Front, Params, Reply, Request, bind, routes};
+use super::git_dir::{GitDir, Person, TreeEdit};
 pub use super::hold::{Hold, HoldMode};
 use super::{answer, tip_of};
 
@@ -33,6 +37,16 @@ pub const OUTSIDE_REST_DESCRIPTION: &[(&str, &str)] = &[
 
 /// Where the fake's pull requests live on the web.
 const WEB: &str = "https://github.example";
+
+/// Who GitHub makes the author of a commit created through the API without one: the
+/// token's user (the fake's tokens all belong to this bot account).
+pub const TOKEN_USER: &str = "courier-bot";
+pub const TOKEN_USER_EMAIL: &str = "courier-bot@users.noreply.github.example";
+/// The committer GitHub writes on the commits it creates and signs ("web-flow").
+pub const WEB_FLOW: &str = "GitHub";
+pub const WEB_FLOW_EMAIL: &str = "noreply@github.com";
+/// What stands in the `gpgsig` header of the fake's signed commits.
+pub const FAKE_SIGNATURE: &str = "-----BEGIN PGP SIGNATURE-----\n\nfake signature of the GitHub fake\n-----END PGP SIGNATURE-----";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FakePr {
@@ -64,6 +78,8 @@ struct FakeRepo {
     collaborators: BTreeSet<String>,
     teams: BTreeSet<String>,
     installation: Option<u64>,
+    /// The real repository behind it: branches and git objects live there.
+    git: Option<GitDir>,
 }
 
 struct FakeApp {
@@ -140,22 +156,24 @@ impl GitHubFake {
         });
     }
 
+    /// Backs the repository with the bare repository at `path` (the one the test git
+    /// server serves): its branches are read from there, and the Git database API
+    /// (`/git/blobs`, `/git/trees`, `/git/commits`, `/git/refs`) writes into it.
+    pub fn back_with_git(&self, slug: &str, path: &Path) {
+        self.with(|s| repo_mut(s, slug).git = Some(GitDir::new(path)));
+    }
+
     pub fn add_branch(&self, slug: &str, branch: &str) {
         self.with(|s| repo_mut(s, slug).branches.insert(branch.to_owned()));
     }
 
     pub fn has_branch(&self, slug: &str, branch: &str) -> bool {
-        self.with(|s| repo_mut(s, slug).branches.contains(branch))
+        self.with(|s| repo_mut(s, slug).tip(branch).is_some())
     }
 
     /// The commit a branch points at, if it exists.
     pub fn branch_tip(&self, slug: &str, branch: &str) -> Option<String> {
-        self.with(|s| {
-            let repo = repo_mut(s, slug);
-            repo.branches
-                .contains(branch)
-                .then(|| tip_of(&repo.tips, branch))
-        })
+        self.with(|s| repo_mut(s, slug).tip(branch))
     }
 
     /// Points a branch at `sha` (creating it), as a push would.
@@ -291,7 +309,12 @@ impl Forge for GitHub {
         GET "/repos/{owner}/{repo}/issues/{issue_number}/comments" => list_comments,
         POST "/repos/{owner}/{repo}/issues/{issue_number}/comments" => create_comment,
         GET "/repos/{owner}/{repo}/git/ref/{ref}" => get_ref,
+        POST "/repos/{owner}/{repo}/git/refs" => create_ref,
+        PATCH "/repos/{owner}/{repo}/git/refs/{ref}" => update_ref,
         DELETE "/repos/{owner}/{repo}/git/refs/{ref}" => delete_ref,
+        POST "/repos/{owner}/{repo}/git/blobs" => create_blob,
+        POST "/repos/{owner}/{repo}/git/trees" => create_tree,
+        POST "/repos/{owner}/{repo}/git/commits" => create_commit,
         GET "/repos/{owner}/{repo}/installation" => installation,
         POST "/app/installations/{installation_id}/access_tokens" => mint,
         POST "/graphql" => graphql,
@@ -684,32 +707,276 @@ fn create_comment(state: &mut FakeState, request: &Request) -> Reply {
     Ok(answer(201, json!({ "id": id, "body": text })))
 }
 
+impl FakeRepo {
+    /// Where a branch points: in the backing repository, if there is one.
+    fn tip(&self, branch: &str) -> Option<String> {
+        match &self.git {
+            Some(git) => git.tip(branch),
+            None => self
+                .branches
+                .contains(branch)
+                .then(|| tip_of(&self.tips, branch)),
+        }
+    }
+
+    /// The backing repository of a Git database route.
+    fn git(&self) -> Result<&GitDir, Response> {
+        self.git.as_ref().ok_or_else(|| {
+            message(
+                409,
+                "the fake has no git repository behind this one (GitHubFake::back_with_git)",
+            )
+        })
+    }
+
+    /// Records a branch the Git database API moved, as the pull request routes see them.
+    fn moved(&mut self, branch: &str, sha: &str) {
+        self.branches.insert(branch.to_owned());
+        self.tips.insert(branch.to_owned(), sha.to_owned());
+    }
+}
+
+fn ref_json(slug: &str, branch: &str, sha: &str) -> Value {
+    let api = format!("{WEB}/api/repos/{slug}/git");
+    json!({
+        "ref": format!("refs/heads/{branch}"),
+        "node_id": format!("REF_fake_{branch}"),
+        "url": format!("{api}/refs/heads/{branch}"),
+        "object": { "type": "commit", "sha": sha, "url": format!("{api}/commits/{sha}") },
+    })
+}
+
 fn get_ref(state: &mut FakeState, request: &Request) -> Reply {
     let slug = slug(request);
     let repo = repo_mut(state, &slug);
     let branch = request.params[2]
         .strip_prefix("heads/")
-        .filter(|b| repo.branches.contains(*b))
         .ok_or_else(not_found)?;
-    let sha = tip_of(&repo.tips, branch);
-    let api = format!("{WEB}/api/repos/{slug}/git");
-    Ok(answer(
-        200,
-        json!({
-            "ref": format!("refs/heads/{branch}"),
-            "node_id": format!("REF_fake_{branch}"),
-            "url": format!("{api}/refs/heads/{branch}"),
-            "object": { "type": "commit", "sha": sha, "url": format!("{api}/commits/{sha}") },
-        }),
-    ))
+    let sha = repo.tip(branch).ok_or_else(not_found)?;
+    Ok(answer(200, ref_json(&slug, branch, &sha)))
 }
 
 fn delete_ref(state: &mut FakeState, request: &Request) -> Reply {
-    let branches = &mut repo(state, request).branches;
-    match request.params[2].strip_prefix("heads/") {
-        Some(branch) if branches.remove(branch) => Ok(answer(204, Value::Null)),
-        _ => Err(message(422, "Reference does not exist")),
+    let repo = repo(state, request);
+    let Some(branch) = request.params[2].strip_prefix("heads/") else {
+        return Err(message(422, "Reference does not exist"));
+    };
+    if let Some(git) = &repo.git {
+        if git.tip(branch).is_none() {
+            return Err(message(422, "Reference does not exist"));
+        }
+        git.delete_branch(branch).map_err(|e| message(500, &e))?;
+        repo.branches.remove(branch);
+        return Ok(answer(204, Value::Null));
     }
+    match repo.branches.remove(branch) {
+        true => Ok(answer(204, Value::Null)),
+        false => Err(message(422, "Reference does not exist")),
+    }
+}
+
+/// `POST /git/refs`: a new branch (only `refs/heads/…` in the fake).
+fn create_ref(state: &mut FakeState, request: &Request) -> Reply {
+    let body = request.json();
+    let slug = slug(request);
+    let repo = repo_mut(state, &slug);
+    let git = repo.git()?;
+    let (Some(name), Some(sha)) = (
+        body.get("ref").and_then(Value::as_str),
+        body.get("sha").and_then(Value::as_str),
+    ) else {
+        return Err(message(422, "Invalid request."));
+    };
+    let Some(branch) = name.strip_prefix("refs/heads/").filter(|b| !b.is_empty()) else {
+        return Err(message(422, "Reference name is not valid"));
+    };
+    if !git.has(sha, "commit") {
+        return Err(message(422, "Object does not exist"));
+    }
+    if git.tip(branch).is_some() {
+        return Err(message(422, "Reference already exists"));
+    }
+    git.set_branch(branch, sha, None)
+        .map_err(|e| message(422, &e))?;
+    let branch = branch.to_owned();
+    repo.moved(&branch, sha);
+    Ok(answer(201, ref_json(&slug, &branch, sha)))
+}
+
+/// `PATCH /git/refs/{ref}`: moves an existing branch; a non-fast-forward needs `force`.
+fn update_ref(state: &mut FakeState, request: &Request) -> Reply {
+    let body = request.json();
+    let slug = slug(request);
+    let repo = repo_mut(state, &slug);
+    let git = repo.git()?;
+    let Some(sha) = body.get("sha").and_then(Value::as_str) else {
+        return Err(message(422, "Invalid request."));
+    };
+    let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
+    let branch = request.params[2]
+        .strip_prefix("heads/")
+        .ok_or_else(|| message(422, "Reference does not exist"))?
+        .to_owned();
+    let old = git
+        .tip(&branch)
+        .ok_or_else(|| message(422, "Reference does not exist"))?;
+    if !git.has(sha, "commit") {
+        return Err(message(422, "Object does not exist"));
+    }
+    if !force && !git.is_ancestor(&old, sha) {
+        return Err(message(422, "Update is not a fast forward"));
+    }
+    git.set_branch(&branch, sha, Some(&old))
+        .map_err(|e| message(422, &e))?;
+    repo.moved(&branch, sha);
+    Ok(answer(200, ref_json(&slug, &branch, sha)))
+}
+
+fn create_blob(state: &mut FakeState, request: &Request) -> Reply {
+    let body = request.json();
+    let git = repo(state, request).git()?;
+    let content = body
+        .get("content")
+        .and_then(Value::as_str)
+        .ok_or_else(|| message(422, "Invalid request."))?;
+    let bytes = match body
+        .get("encoding")
+        .and_then(Value::as_str)
+        .unwrap_or("utf-8")
+    {
+        "utf-8" => content.as_bytes().to_vec(),
+        "base64" => crate::server::base64_decode(content)
+            .ok_or_else(|| message(422, "Invalid base64 content"))?,
+        other => {
+            return Err(message(
+                422,
+                &format!("encoding {other:?} is not supported"),
+            ));
+        }
+    };
+    let sha = git.write_blob(&bytes).map_err(|e| message(500, &e))?;
+    let url = format!("{WEB}/api/repos/{}/git/blobs/{sha}", slug(request));
+    Ok(answer(201, json!({ "sha": sha, "url": url })))
+}
+
+fn create_tree(state: &mut FakeState, request: &Request) -> Reply {
+    let body = request.json();
+    let git = repo(state, request).git()?;
+    let base = body.get("base_tree").and_then(Value::as_str);
+    if base.is_some_and(|b| !git.has(b, "tree")) {
+        return Err(message(422, "base_tree is not a valid tree oid"));
+    }
+    let mut edits = Vec::new();
+    for entry in body
+        .get("tree")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let text = |k: &str| entry.get(k).and_then(Value::as_str).map(str::to_owned);
+        let (Some(path), Some(mode)) = (text("path"), text("mode")) else {
+            return Err(message(422, "Invalid tree entry"));
+        };
+        if entry.get("content").is_some() || mode == "040000" {
+            // Courier sends blob ids only; the fake does not model the rest.
+            return Err(message(
+                422,
+                "the fake takes blob and submodule entries by sha only",
+            ));
+        }
+        edits.push(TreeEdit {
+            path,
+            mode,
+            sha: text("sha"),
+        });
+    }
+    let sha = git
+        .build_tree(base, &edits)
+        .map_err(|e| message(422, &format!("GitRPC::BadObjectState: {e}")))?;
+    let url = format!("{WEB}/api/repos/{}/git/trees/{sha}", slug(request));
+    Ok(answer(
+        201,
+        json!({ "sha": sha, "url": url, "tree": [], "truncated": false }),
+    ))
+}
+
+/// `POST /git/commits`. Without `author`, `committer` and `signature`, GitHub writes the
+/// token's user as author, itself as committer, and signs the commit ("Verified").
+fn create_commit(state: &mut FakeState, request: &Request) -> Reply {
+    let body = request.json();
+    let git = repo(state, request).git()?;
+    let text = |k: &str| body.get(k).and_then(Value::as_str);
+    let (Some(message_text), Some(tree)) = (text("message"), text("tree")) else {
+        return Err(message(422, "Invalid request."));
+    };
+    if !git.has(tree, "tree") {
+        return Err(message(422, "Tree SHA does not exist"));
+    }
+    let parents = strings(&body, "parents");
+    if parents.iter().any(|p| !git.has(p, "commit")) {
+        return Err(message(
+            422,
+            "Parent SHA does not exist or is not a commit object",
+        ));
+    }
+    let person = |key: &str| {
+        body.get(key).map(|p| {
+            (
+                p.get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                p.get("email")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+    };
+    let (author, committer) = (person("author"), person("committer"));
+    let github_signs = author.is_none() && committer.is_none() && body.get("signature").is_none();
+    let author = author.unwrap_or_else(|| (TOKEN_USER.into(), TOKEN_USER_EMAIL.into()));
+    let committer = match (committer, github_signs) {
+        (Some(c), _) => c,
+        (None, true) => (WEB_FLOW.into(), WEB_FLOW_EMAIL.into()),
+        (None, false) => author.clone(),
+    };
+    let sha = git
+        .write_commit(
+            tree,
+            &parents,
+            message_text,
+            &Person {
+                name: &author.0,
+                email: &author.1,
+            },
+            &Person {
+                name: &committer.0,
+                email: &committer.1,
+            },
+            github_signs.then_some(FAKE_SIGNATURE),
+        )
+        .map_err(|e| message(500, &e))?;
+    let url = format!("{WEB}/api/repos/{}/git/commits/{sha}", slug(request));
+    Ok(answer(
+        201,
+        json!({
+            "sha": sha,
+            "url": url,
+            "message": message_text,
+            "tree": { "sha": tree },
+            "parents": parents.iter().map(|p| json!({ "sha": p })).collect::<Vec<_>>(),
+            "author": { "name": author.0, "email": author.1 },
+            "committer": { "name": committer.0, "email": committer.1 },
+            "verification": {
+                "verified": github_signs,
+                "reason": if github_signs { "valid" } else { "unsigned" },
+                "signature": github_signs.then_some(FAKE_SIGNATURE),
+                "payload": Value::Null,
+                "verified_at": Value::Null,
+            },
+        }),
+    ))
 }
 
 fn pull_json(slug: &str, pr: &FakePr) -> Value {

@@ -11,6 +11,7 @@ pub mod azure_fake;
 pub mod contract;
 pub mod fault;
 mod front;
+mod git_dir;
 pub mod github_fake;
 pub mod gitlab_fake;
 pub mod hold;

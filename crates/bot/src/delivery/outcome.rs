@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use courier_core::archive::ArchiveError;
 use courier_core::download::DownloadError;
+use courier_providers::api_commit::ApiCommitError;
 use courier_providers::git::{self, GitError};
 use courier_providers::provider::ProviderError;
 use serde::{Serialize, Serializer};
@@ -126,6 +127,21 @@ impl From<&ProviderError> for Failure {
             message: err.to_string(),
             retryable: err.is_transient(),
             retry_after: err.retry_after(),
+        }
+    }
+}
+
+impl From<&ApiCommitError> for Failure {
+    fn from(err: &ApiCommitError) -> Failure {
+        match err {
+            ApiCommitError::Git(err) => Failure::from(err),
+            ApiCommitError::Provider(err) => Failure::from(err),
+            other => Failure {
+                cause: Cause::Git(other.kind()),
+                message: other.to_string(),
+                retryable: other.is_transient(),
+                retry_after: None,
+            },
         }
     }
 }

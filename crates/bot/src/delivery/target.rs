@@ -7,10 +7,11 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use courier_core::archive::Export;
-use courier_core::config::Target;
+use courier_core::config::{Commits, Config, ConnectionKind, Target};
 use courier_core::event::JobEvent;
 use courier_core::routing::RoutedTarget;
 use courier_core::template::{DirectoryChanges, ExportSummary as TemplateExport, TokenFacts};
+use courier_providers::api_commit;
 use courier_providers::connect::remote_for;
 use courier_providers::git::{self, Credentials, DeliverySpec, FileChanges, Remote, Signature};
 use courier_providers::provider::{BranchName, Decorations, Provider, RepoSlug};
@@ -98,12 +99,18 @@ impl Deliverer {
             Mode::DryRun { .. } => (plan.outcome().clone(), plan.files().clone(), false),
             Mode::Deliver => {
                 let started = Instant::now();
-                let pushed = self.git.push(plan).await;
+                let pushed = match provider
+                    .as_deref()
+                    .filter(|_| api_commits(&self.config, target))
+                {
+                    Some(provider) => self.commit_through_api(provider, target, plan).await,
+                    None => self.git.push(plan).await.map_err(|e| Failure::from(&e)),
+                };
                 timings.since(Phase::Push, started);
                 match pushed {
                     Ok(done) => (done.outcome, done.files, done.pushed),
-                    Err(err) => {
-                        return TargetReport::failed(view, Failure::from(&err)).timed(timings);
+                    Err(failure) => {
+                        return TargetReport::failed(view, failure).timed(timings);
                     }
                 }
             }
@@ -286,6 +293,25 @@ impl Deliverer {
         })
     }
 
+    /// `commits: api`: the forge creates the planned commit through its API (and signs
+    /// it) instead of receiving it by push.
+    async fn commit_through_api(
+        &self,
+        provider: &dyn Provider,
+        target: &Target,
+        plan: git::Plan,
+    ) -> Result<git::Delivered, Failure> {
+        let commit = match self.git.hand_over(plan).await {
+            Ok(git::ApiPlan::Nothing(delivered)) => return Ok(delivered),
+            Ok(git::ApiPlan::Commit(commit)) => commit,
+            Err(err) => return Err(Failure::from(&err)),
+        };
+        let repo = RepoSlug::new(target.repository.clone());
+        api_commit::deliver(provider, &self.retry, &repo, commit)
+            .await
+            .map_err(|e| Failure::from(&e))
+    }
+
     /// The target's remote with its push credentials.
     async fn remote(
         &self,
@@ -373,6 +399,14 @@ impl Deliverer {
             redecorate: false,
         })
     }
+}
+
+/// Whether the target's connection creates commits through the forge's API.
+fn api_commits(config: &Config, target: &Target) -> bool {
+    matches!(
+        &config.connection(target).kind,
+        ConnectionKind::Github(github) if github.commits == Commits::Api
+    )
 }
 
 /// What templates may say about the export; the changes once the tree is built.

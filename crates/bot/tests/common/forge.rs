@@ -171,6 +171,7 @@ pub struct Builder {
     connection_settings: String,
     behind_tls: bool,
     tls_clients_from: Option<String>,
+    api_commits: bool,
 }
 
 impl Builder {
@@ -203,6 +204,19 @@ impl Builder {
     /// `webhook.verify_with_platform`.
     pub fn verify_with_platform(mut self) -> Builder {
         self.verify_with_platform = true;
+        self
+    }
+
+    /// GitHub only: `commits: api` on the connection, and the fake's repository backed by
+    /// the git server's, so the commits its Git database API creates are real ones.
+    pub fn api_commits(mut self) -> Builder {
+        assert_eq!(
+            self.kind,
+            Kind::GitHub,
+            "only GitHub creates commits through its API"
+        );
+        self.api_commits = true;
+        self.connection_settings.push_str("    commits: api\n");
         self
     }
 
@@ -284,6 +298,9 @@ impl Builder {
                     fake.add_branch(slug, HEAD);
                     fake.add_branch(slug, base);
                     fake.add_collaborator(slug, "octocat");
+                    if self.api_commits {
+                        fake.back_with_git(slug, &repo.path);
+                    }
                     let api = reach(fake.api_url());
                     let yaml = format!("    api_url: {api}\n    git_url: {git_url}\n");
                     let reviewer = ("octocat".to_owned(), "octocat".to_owned());
@@ -405,6 +422,7 @@ impl Forge {
             connection_settings: String::new(),
             behind_tls: false,
             tls_clients_from: None,
+            api_commits: false,
         }
     }
 

@@ -217,6 +217,19 @@ pub struct GithubConnection {
     /// Base that clone URLs are built on (`{git_url}/{owner}/{repo}.git`). Default:
     /// `https://github.com/` for github.com, else `api_url` without `/api/v3`.
     pub git_url: Url,
+    /// How the commit reaches the head branch. Default: [`Commits::Git`].
+    pub commits: Commits,
+}
+
+/// How a github connection's commits reach the head branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Commits {
+    /// Written by Courier and pushed with git.
+    #[default]
+    Git,
+    /// Created through GitHub's Git database API, which signs it for the token's
+    /// identity, so GitHub shows it as verified without a key of Courier's.
+    Api,
 }
 
 #[derive(Debug, Clone)]

@@ -191,6 +191,9 @@ pub(super) struct RawConnection {
     /// github only: API base. Default `https://api.github.com`; GitHub Enterprise
     /// Server: `https://HOST/api/v3`.
     pub api_url: Option<String>,
+    /// github only: how the commit reaches the head branch. `git` (default): pushed with
+    /// git. `api`: created through GitHub's API, which signs it ("Verified").
+    pub commits: Option<RawCommits>,
     /// Base of clone URLs. Default: github: derived from `api_url`; gitlab, azure: `url`.
     pub git_url: Option<String>,
     /// gitlab: instance URL (default `https://gitlab.com`); azure: organisation host
@@ -210,6 +213,15 @@ pub(super) struct RawConnection {
     /// The proxy for this connection's API and git traffic (not SSH). Default: the
     /// environment's (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`).
     pub proxy: Option<RawProxy>,
+}
+
+/// How a github connection's commits reach the head branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(rename = "Commits")]
+pub(super) enum RawCommits {
+    Git,
+    Api,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -511,17 +523,24 @@ fn connection_kinds(schema: &mut Schema) {
         ("github", &["url", "organization", "username"], &[]),
         (
             "gitlab",
-            &["app", "api_url", "organization", "username"],
+            &["app", "api_url", "commits", "organization", "username"],
             &["token"],
         ),
         (
             "azure",
-            &["app", "api_url", "username"],
+            &["app", "api_url", "commits", "username"],
             &["token", "organization"],
         ),
         (
             "git",
-            &["app", "api_url", "git_url", "url", "organization"],
+            &[
+                "app",
+                "api_url",
+                "commits",
+                "git_url",
+                "url",
+                "organization",
+            ],
             &[],
         ),
     ];

@@ -89,6 +89,80 @@ pub(crate) fn changes(
     Ok((out, token_files))
 }
 
+/// One path a delivery changes, as a forge's tree API takes it: built on the base tree,
+/// naming only what differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeChange {
+    /// Relative to the repository root, `/`-separated.
+    pub path: String,
+    /// git's mode of the entry (`0o100644`, `0o100755`, `0o120000` symlink, `0o160000`
+    /// submodule); for a deletion, the mode it had.
+    pub mode: u32,
+    /// What the path holds now; `None`: it is deleted.
+    pub object: Option<ChangedObject>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedObject {
+    /// The blob's id (a submodule's: its commit's), 40 hex digits.
+    pub id: String,
+    /// The blob's size in bytes; 0 for a submodule.
+    pub size: u64,
+    /// The base branch already has this object at this path (only the mode changed), so
+    /// the forge has it and it need not be sent.
+    pub on_base: bool,
+}
+
+impl TreeChange {
+    pub fn is_submodule(&self) -> bool {
+        self.mode == u32::from(git2::FileMode::Commit)
+    }
+}
+
+/// Every path from `old` to `new` with what it holds on the new side, in path order.
+pub(crate) fn tree_changes(
+    repo: &Repository,
+    old: &Tree<'_>,
+    new: &Tree<'_>,
+) -> Result<Vec<TreeChange>, GitError> {
+    let diff = repo
+        .diff_tree_to_tree(Some(old), Some(new), Some(&mut options()))
+        .map_err(cache_fault)?;
+    let odb = repo.odb().map_err(cache_fault)?;
+    let mut changes = Vec::new();
+    for delta in diff.deltas() {
+        let deleted = delta.status() == Delta::Deleted;
+        let file = if deleted {
+            delta.old_file()
+        } else {
+            delta.new_file()
+        };
+        let path = file
+            .path()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mode = u32::from(file.mode());
+        let object = if deleted {
+            None
+        } else {
+            let id = file.id();
+            let size = if mode == u32::from(git2::FileMode::Commit) {
+                0
+            } else {
+                odb.read_header(id).map_err(cache_fault)?.0 as u64
+            };
+            Some(ChangedObject {
+                id: id.to_string(),
+                size,
+                on_base: delta.status() == Delta::Modified && delta.old_file().id() == id,
+            })
+        };
+        changes.push(TreeChange { path, mode, object });
+    }
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(changes)
+}
+
 /// A unified diff (`git diff` format, 3 lines of context) from `old` to `new`. Binary
 /// files are named ("Binary files a/x and b/x differ"), not printed.
 pub(crate) fn unified(

@@ -97,12 +97,12 @@ mod transport;
 mod tree;
 mod workspace;
 
-pub use diff::FileChanges;
+pub use diff::{ChangedObject, FileChanges, TreeChange};
 pub use error::GitError;
 pub use remote::{Credentials, Remote};
 pub use ssh::SshKey;
 pub use tree::{ExportFile, ExportSource};
 pub use workspace::{
-    CommitId, DELIVERY_TRAILER, Delivered, DeliverySpec, GitWorkspace, HeadBranch, Outcome, Plan,
-    Signature, Timeouts,
+    ApiCommit, ApiPlan, CommitId, DELIVERY_TRAILER, Delivered, DeliverySpec, GitWorkspace,
+    HeadBranch, Outcome, Plan, Signature, Timeouts,
 };

@@ -14,7 +14,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use super::cache::{self, CacheLock, LockTable};
-use super::diff::{self, FileChanges};
+use super::diff::{self, FileChanges, TreeChange};
 use super::error::GitError;
 use super::remote::{Remote, check_branch};
 use super::transport::{self, Cancel, tracking_ref};
@@ -269,6 +269,104 @@ pub struct Delivered {
     pub pushed: bool,
 }
 
+/// A plan handed over to a forge's API instead of a push ([`GitWorkspace::hand_over`]).
+#[derive(Debug)]
+pub enum ApiPlan {
+    /// Nothing to send (an outcome other than [`Outcome::Push`]).
+    Nothing(Delivered),
+    /// The commit to create through the API.
+    Commit(ApiCommit),
+}
+
+/// A planned commit a forge is to create through its API rather than receive by push:
+/// the same tree, parent and message, as changes on the base tree. It holds the remote's
+/// lock (like the [`Plan`] it came from) until it is [delivered](ApiCommit::delivered)
+/// or dropped.
+pub struct ApiCommit {
+    _lock: CacheLock,
+    repo_path: PathBuf,
+    read_timeout: Duration,
+    head_branch: String,
+    base_commit: Oid,
+    base_tree: Oid,
+    new_tree: Oid,
+    head_before: Option<Oid>,
+    message: String,
+    changes: Vec<TreeChange>,
+    replaces: Option<CommitId>,
+    files: FileChanges,
+}
+
+impl fmt::Debug for ApiCommit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiCommit")
+            .field("head_branch", &self.head_branch)
+            .field("base_commit", &self.base_commit)
+            .field("new_tree", &self.new_tree)
+            .field("head_before", &self.head_before)
+            .field("changes", &self.changes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiCommit {
+    pub fn head_branch(&self) -> &str {
+        &self.head_branch
+    }
+    /// The commit's parent: the base branch's commit the delivery is built on.
+    pub fn base_commit(&self) -> CommitId {
+        self.base_commit.into()
+    }
+    /// The tree the changes apply to (the base commit's).
+    pub fn base_tree(&self) -> String {
+        self.base_tree.to_string()
+    }
+    /// The tree the forge must end up with: what the plan built.
+    pub fn new_tree(&self) -> String {
+        self.new_tree.to_string()
+    }
+    /// Where the head branch pointed when planning (`None`: absent); the branch is only
+    /// moved if it still points there.
+    pub fn head_before(&self) -> Option<CommitId> {
+        self.head_before.map(Into::into)
+    }
+    /// The full commit message, trailer included.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    /// The paths that differ from the base tree, in path order.
+    pub fn changes(&self) -> &[TreeChange] {
+        &self.changes
+    }
+
+    /// A blob's bytes from the cache, where planning wrote the export.
+    pub async fn read_blob(&self, id: &str) -> Result<Vec<u8>, GitError> {
+        let oid = Oid::from_str(id).map_err(|e| GitError::other("blob id", e.message()))?;
+        let path = self.repo_path.clone();
+        let span = tracing::debug_span!("git_read_blob", blob = %oid);
+        run_blocking("reading a blob", self.read_timeout, span, move |_| {
+            let repo = cache::open(&path).map_err(cache_fault)?;
+            let blob = repo.find_blob(oid).map_err(cache_fault)?;
+            Ok(blob.content().to_vec())
+        })
+        .await
+    }
+
+    /// The delivery once the forge holds `commit` on the head branch; releases the lock.
+    pub fn delivered(self, commit: CommitId) -> Delivered {
+        Delivered {
+            outcome: Outcome::Push {
+                commit,
+                replaces: self.replaces,
+            },
+            files: self.files,
+            head_branch: self.head_branch,
+            base_commit: self.base_commit.into(),
+            pushed: true,
+        }
+    }
+}
+
 impl GitWorkspace {
     /// A workspace keeping its caches under `cache_dir` (created if missing).
     pub fn new(
@@ -413,20 +511,65 @@ impl GitWorkspace {
         Ok(delivered)
     }
 
+    /// Hands a plan over to a forge that creates the commit through its API: for
+    /// [`Outcome::Push`], the changes from the base tree (read from the cache) with the
+    /// plan's lock; other outcomes send nothing and are delivered as they are.
+    pub async fn hand_over(&self, plan: Plan) -> Result<ApiPlan, GitError> {
+        let Outcome::Push { replaces, .. } = plan.outcome.clone() else {
+            return Ok(ApiPlan::Nothing(Delivered {
+                outcome: plan.outcome,
+                files: plan.files,
+                head_branch: plan.head_branch,
+                base_commit: plan.base_commit.into(),
+                pushed: false,
+            }));
+        };
+        let span = tracing::info_span!("git_tree_changes", remote = %plan.remote.url(), head = %plan.head_branch);
+        let changes = self
+            .between_trees("listing the changes", span, &plan, diff::tree_changes)
+            .await?;
+        Ok(ApiPlan::Commit(ApiCommit {
+            _lock: plan.lock,
+            repo_path: plan.repo_path,
+            read_timeout: self.timeouts.build,
+            head_branch: plan.head_branch,
+            base_commit: plan.base_commit,
+            base_tree: plan.base_tree,
+            new_tree: plan.new_tree,
+            head_before: plan.head_before,
+            message: plan.commit_message,
+            changes,
+            replaces,
+            files: plan.files,
+        }))
+    }
+
     /// The unified diff from the base branch to the planned tree (binary files named,
     /// not printed), for `dry-run --diff`.
     pub async fn diff(&self, plan: &Plan) -> Result<String, GitError> {
+        let span = tracing::info_span!("git_diff", remote = %plan.remote.url());
+        self.between_trees("computing the diff", span, plan, diff::unified)
+            .await
+    }
+
+    /// `compare` over the plan's base and new trees, on a blocking thread.
+    async fn between_trees<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        span: tracing::Span,
+        plan: &Plan,
+        compare: fn(&Repository, &git2::Tree<'_>, &git2::Tree<'_>) -> Result<T, GitError>,
+    ) -> Result<T, GitError> {
         let path = plan.repo_path.clone();
         let (old, new) = (plan.base_tree, plan.new_tree);
-        let span = tracing::info_span!("git_diff", remote = %plan.remote.url());
-        run_blocking("computing the diff", self.timeouts.build, span, move |_| {
-            let unified = || {
+        run_blocking(operation, self.timeouts.build, span, move |_| {
+            let run = || {
                 let repo = cache::open(&path).map_err(cache_fault)?;
                 let old = repo.find_tree(old).map_err(cache_fault)?;
                 let new = repo.find_tree(new).map_err(cache_fault)?;
-                diff::unified(&repo, &old, &new)
+                compare(&repo, &old, &new)
             };
-            unified().map_err(|e| with_path(e, &path))
+            run().map_err(|e| with_path(e, &path))
         })
         .await
     }

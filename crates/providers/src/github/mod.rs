@@ -7,6 +7,7 @@
 mod app;
 mod client;
 mod error;
+mod git_database;
 
 use courier_core::proxy::Proxies;
 use std::path::Path;
@@ -27,8 +28,8 @@ use crate::forge::http::encode_segment;
 use crate::forge::paging::COMMENT_PAGES;
 use crate::git::CommitId;
 use crate::provider::{
-    AutoMerge, BranchName, Comment, Decorations, NewPullRequest, PrNumber, PrState, Provider,
-    ProviderError, PullRequest, PullRequestUpdate, PushCredentials, RepoSlug, Warning,
+    AutoMerge, BranchName, Comment, Decorations, GitDatabase, NewPullRequest, PrNumber, PrState,
+    Provider, ProviderError, PullRequest, PullRequestUpdate, PushCredentials, RepoSlug, Warning,
 };
 
 /// GitHub refuses pull request bodies longer than this (characters).
@@ -682,6 +683,10 @@ impl Provider for GitHubProvider {
         } else {
             Err(answer.error(&what))
         }
+    }
+
+    fn git_database(&self) -> Option<&dyn GitDatabase> {
+        Some(self)
     }
 
     async fn enable_auto_merge(

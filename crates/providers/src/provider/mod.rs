@@ -4,9 +4,11 @@
 //! SDK type. The plain `git` kind has no provider: it only pushes.
 
 mod error;
+mod git_database;
 mod types;
 
 pub use error::ProviderError;
+pub use git_database::GitDatabase;
 pub use types::{
     AutoMerge, BranchName, Comment, Decorations, NewPullRequest, PrNumber, PrState, PullRequest,
     PullRequestUpdate, PushCredentials, RepoSlug, Warning,
@@ -108,6 +110,12 @@ pub trait Provider: Send + Sync {
         branch: &BranchName,
         expected: &CommitId,
     ) -> Result<(), ProviderError>;
+
+    /// The forge's git database API, through which Courier can create a delivery's commit
+    /// instead of pushing it; `None` (the default) where the forge has none.
+    fn git_database(&self) -> Option<&dyn GitDatabase> {
+        None
+    }
 
     /// Asks the forge to merge the pull request once its checks pass. Where the repository
     /// does not allow it, the answer is [`AutoMerge::Unavailable`] with the reason.

@@ -7,10 +7,10 @@ use url::Url;
 
 use super::Validator;
 use super::naming::azure_name_ok;
-use crate::config::raw::{IdString, RawConnection, RawGithubApp, RawKind, RawSsh};
+use crate::config::raw::{IdString, RawCommits, RawConnection, RawGithubApp, RawKind, RawSsh};
 use crate::config::{
-    AzureConnection, Connection, ConnectionKind, GitConnection, GitSsh, GithubApp, GithubAuth,
-    GithubConnection, GitlabConnection,
+    AzureConnection, Commits, Connection, ConnectionKind, GitConnection, GitSsh, GithubApp,
+    GithubAuth, GithubConnection, GitlabConnection,
 };
 
 const DEFAULT_GITHUB_API: &str = "https://api.github.com";
@@ -133,10 +133,23 @@ impl Validator<'_> {
                     (None, Some(api)) => Some(github_git_base(api)),
                     (None, None) => None,
                 };
+                let commits = match raw.commits {
+                    None | Some(RawCommits::Git) => Commits::Git,
+                    Some(RawCommits::Api) => Commits::Api,
+                };
+                // GitHub signs what it creates; a key of Courier's would sign a commit
+                // that is never sent.
+                if commits == Commits::Api && raw.signing.is_some() {
+                    self.problem(
+                        format!("{path}.signing"),
+                        "does not apply with `commits: api`: GitHub signs the commits it creates",
+                    );
+                }
                 Some(ConnectionKind::Github(GithubConnection {
                     auth: auth?,
                     api_url: api_url?,
                     git_url: with_trailing_slash(git_url?),
+                    commits,
                 }))
             }
             RawKind::Gitlab => {
@@ -146,6 +159,7 @@ impl Validator<'_> {
                     &[
                         ("app", raw.app.is_some()),
                         ("api_url", raw.api_url.is_some()),
+                        ("commits", raw.commits.is_some()),
                         ("organization", raw.organization.is_some()),
                         ("username", raw.username.is_some()),
                         ("ssh", raw.ssh.is_some()),
@@ -173,6 +187,7 @@ impl Validator<'_> {
                     &[
                         ("app", raw.app.is_some()),
                         ("api_url", raw.api_url.is_some()),
+                        ("commits", raw.commits.is_some()),
                         ("username", raw.username.is_some()),
                         ("ssh", raw.ssh.is_some()),
                     ],
@@ -222,6 +237,7 @@ impl Validator<'_> {
                     &[
                         ("app", raw.app.is_some()),
                         ("api_url", raw.api_url.is_some()),
+                        ("commits", raw.commits.is_some()),
                         ("git_url", raw.git_url.is_some()),
                         ("url", raw.url.is_some()),
                         ("organization", raw.organization.is_some()),

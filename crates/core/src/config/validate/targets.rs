@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use super::Validator;
 use crate::config::raw::{RawSigning, RawSigningFormat, RawTarget};
 use crate::config::{
-    Connection, ConnectionKind, DEFAULT_AUTHOR_EMAIL, DEFAULT_AUTHOR_NAME, DEFAULT_BRANCH_NAME,
-    DEFAULT_COMMIT_MESSAGE, DEFAULT_PULL_REQUEST_DESCRIPTION, DEFAULT_PULL_REQUEST_TITLE, Target,
+    Commits, Connection, ConnectionKind, DEFAULT_AUTHOR_EMAIL, DEFAULT_AUTHOR_NAME,
+    DEFAULT_BRANCH_NAME, DEFAULT_COMMIT_MESSAGE, DEFAULT_PULL_REQUEST_DESCRIPTION,
+    DEFAULT_PULL_REQUEST_TITLE, Target,
 };
 use crate::paths::RelPath;
 use crate::signing::SigningKey;
@@ -134,6 +135,18 @@ impl Validator<'_> {
             (None, Some(c)) => Some(c.signing.clone()),
             (None, None) => Some(None),
         };
+        if raw.signing.is_some()
+            && let Some(Connection {
+                kind: ConnectionKind::Github(github),
+                ..
+            }) = connection
+            && github.commits == Commits::Api
+        {
+            self.problem(
+                p("signing"),
+                "does not apply on a connection with `commits: api`: GitHub signs the commits it creates",
+            );
+        }
         let signing = match (signing, commit_author_email.as_deref()) {
             (Some(Some(key)), Some(author)) => {
                 self.signer_is_author(&key, author, &p).then_some(Some(key))
