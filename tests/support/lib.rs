@@ -8,10 +8,12 @@
 //!   repositories with content, add commits, install hooks and read trees back;
 //! - [`zip_bytes`] / [`write_zip`]: result archives built from `(path, bytes)` lists;
 //! - [`forges`]: stateful fakes of GitHub, GitLab and Azure DevOps, and the contract
-//!   checker that holds their requests to the official API descriptions.
+//!   checker that holds their requests to the official API descriptions;
+//! - [`gpg::Keyring`]: GnuPG on a keyring of the test's own, for OpenPGP signatures.
 
 mod cli;
 pub mod forges;
+pub mod gpg;
 mod server;
 mod zips;
 
