@@ -169,17 +169,17 @@ fn a_primary_key_that_only_certifies_signs_with_its_signing_subkey() {
 }
 
 #[test]
-fn an_rsa_key_signs_too() {
-    let w = world();
-    let fingerprint = w
-        .keyring
-        .generate(USER_ID, "rsa2048", "sign", "", &w.key_path());
-    let key = w.load(None).unwrap();
-    let (status, _) = w.verify(&key, COMMIT);
-    assert!(
-        status.contains(&format!("[GNUPG:] VALIDSIG {fingerprint} ")),
-        "{status}"
-    );
+fn rsa_and_ecdsa_keys_sign_too() {
+    for algo in ["rsa2048", "nistp256"] {
+        let w = world();
+        let fingerprint = w.keyring.generate(USER_ID, algo, "sign", "", &w.key_path());
+        let key = w.load(None).unwrap();
+        let (status, _) = w.verify(&key, COMMIT);
+        assert!(
+            status.contains(&format!("[GNUPG:] VALIDSIG {fingerprint} ")),
+            "{algo}: {status}"
+        );
+    }
 }
 
 #[test]
