@@ -9,16 +9,18 @@
 //! - [`zip_bytes`] / [`write_zip`]: result archives built from `(path, bytes)` lists;
 //! - [`forges`]: stateful fakes of GitHub, GitLab and Azure DevOps, and the contract
 //!   checker that holds their requests to the official API descriptions;
-//! - [`gpg::Keyring`]: GnuPG on a keyring of the test's own, for OpenPGP signatures.
+//! - [`keys::Keyring`], [`ssh_keygen`]: GnuPG on a keyring of the test's own, and
+//!   ssh-keygen, for the keys of the signing and SSH tests.
 
 mod cli;
 pub mod forges;
-pub mod gpg;
+pub mod keys;
 mod server;
 mod zips;
 
 pub use cli::{
     BareRepo, Git, TreeEntry, cli_delivery_tree, git, install_pre_receive_hook, make_bare_repo,
 };
+pub use keys::ssh_keygen;
 pub use server::GitServer;
 pub use zips::{write_zip, zip_bytes};

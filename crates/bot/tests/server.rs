@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use common::forge::{ADMIN_TOKEN, Forge, HEAD, HOOK_TOKEN, Kind, TOKEN};
 use common::serve::{PLATFORM_TOKEN, http, wait_until, with_job_id};
 use common::sshd::{Sshd, keygen};
-use courier_testkit::gpg;
+use courier_testkit::keys;
 use serde_json::Value;
 
 /// A plain git target: the branch is pushed, no pull request.
@@ -546,7 +546,7 @@ fn commits_are_signed_with_the_configured_ssh_key() {
 
 /// OpenPGP, git's default format: GnuPG makes the keys (armored secret keys exported
 /// into `keys/`) and `git verify-commit` runs gpg on that keyring.
-struct OpenPgp(gpg::Keyring);
+struct OpenPgp(keys::Keyring);
 
 impl SignatureFormat for OpenPgp {
     const NAME: &'static str = "openpgp";
@@ -573,7 +573,7 @@ impl SignatureFormat for OpenPgp {
 #[test]
 fn commits_are_signed_with_the_configured_openpgp_key() {
     let home = tempfile::tempdir().unwrap();
-    check_signed_commits(OpenPgp(gpg::Keyring::new(&home.path().join("gnupg"))));
+    check_signed_commits(OpenPgp(keys::Keyring::new(&home.path().join("gnupg"))));
 }
 
 /// A git target over SSH: a real `sshd` serves the bare repository, Courier logs in with

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use courier_core::signing::{SigningError, SigningFormat, SigningKey};
-use courier_testkit::gpg::Keyring;
+use courier_testkit::keys::Keyring;
 use secrecy::SecretString;
 use tempfile::TempDir;
 

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use courier_testkit::gpg::Keyring;
+use courier_testkit::keys::Keyring;
+use courier_testkit::ssh_keygen;
 
 /// Every variable resolves to a value long enough for a token.
 pub fn fake_env(name: &str) -> Option<String> {
@@ -36,14 +37,11 @@ pub fn loadable(config: &Path) -> Loadable {
     std::fs::create_dir_all(&keys).unwrap();
     let path = scratch.path().join("signed-commits.yaml");
     std::fs::copy(config, &path).unwrap();
-    let made = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-C", "design-bot@acme.example", "-N"])
-        .arg(fake_env("COURIER_SIGNING_PASSPHRASE").unwrap())
-        .arg("-f")
-        .arg(keys.join("courier-signing"))
-        .status()
-        .expect("ssh-keygen ran");
-    assert!(made.success());
+    ssh_keygen(
+        &keys.join("courier-signing"),
+        "design-bot@acme.example",
+        &fake_env("COURIER_SIGNING_PASSPHRASE").unwrap(),
+    );
     let keyring = Keyring::new(&scratch.path().join("gnupg"));
     keyring.generate(
         "Design Bot <design-bot@acme.example>",

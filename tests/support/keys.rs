@@ -1,10 +1,23 @@
-//! GnuPG with a keyring of the test's own (`GNUPGHOME` in a directory it is given): it
-//! makes the OpenPGP keys Courier signs with, and is the keyring `git verify-commit` and
-//! `gpg --verify` check signatures against.
+//! The keys the signing and SSH tests use: [`ssh_keygen`], and GnuPG with a keyring of the
+//! test's own ([`Keyring`], `GNUPGHOME` in a directory it is given), which makes the
+//! OpenPGP keys Courier signs with and is the keyring `git verify-commit` and `gpg
+//! --verify` check signatures against.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// `ssh-keygen` makes an Ed25519 key at `path` with this comment and passphrase (none
+/// when empty); returns its public half.
+pub fn ssh_keygen(path: &Path, comment: &str, passphrase: &str) -> String {
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-C", comment, "-N", passphrase, "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen ran");
+    assert!(made.success());
+    std::fs::read_to_string(path.with_extension("pub")).unwrap()
+}
 
 pub struct Keyring {
     pub home: PathBuf,
