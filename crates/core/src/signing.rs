@@ -45,12 +45,8 @@ pub enum SigningError {
     NoPassphrase { path: PathBuf },
     #[error("the passphrase does not unlock {}", path.display())]
     WrongPassphrase { path: PathBuf },
-    #[error("{} is a {algorithm} key; Courier signs with {supported}", path.display())]
-    UnsupportedAlgorithm {
-        path: PathBuf,
-        algorithm: String,
-        supported: &'static str,
-    },
+    #[error("{} is a {algorithm} key; Courier signs with Ed25519 keys (ssh-keygen -t ed25519)", path.display())]
+    UnsupportedSshKey { path: PathBuf, algorithm: String },
     #[error(
         "{} has no key that can sign: neither its primary key nor a subkey is marked for signing (add one: gpg --quick-add-key <fingerprint> ed25519 sign)",
         path.display()
@@ -107,10 +103,9 @@ impl SigningKey {
             detail: e.to_string(),
         })?;
         if key.algorithm() != Algorithm::Ed25519 {
-            return Err(SigningError::UnsupportedAlgorithm {
+            return Err(SigningError::UnsupportedSshKey {
                 path: path.to_owned(),
                 algorithm: key.algorithm().to_string(),
-                supported: "Ed25519 keys (ssh-keygen -t ed25519)",
             });
         }
         let identities = Some(key.comment())

@@ -66,15 +66,12 @@ impl Signer {
                 .to_armored_string(ArmorOptions::default())
                 .unwrap_or_else(|e| format!("<unencodable: {e}>")),
         };
-        // An algorithm rpgp cannot sign with, or key material that does not match its
-        // public half, is found now rather than at the first delivery.
-        signer
-            .sign(b"")
-            .map_err(|detail| SigningError::UnsupportedAlgorithm {
-                path: path.to_owned(),
-                algorithm: format!("{:?} ({detail})", signer.key.algorithm()),
-                supported: "RSA, ECDSA or EdDSA (Ed25519) OpenPGP keys",
-            })?;
+        // A key rpgp cannot sign with (an algorithm or curve it lacks) is found now, not at
+        // the first delivery.
+        signer.sign(b"").map_err(|detail| SigningError::Sign {
+            path: path.to_owned(),
+            detail: format!("a {:?} key: {detail}", signer.key.algorithm()),
+        })?;
         Ok(signer)
     }
 
