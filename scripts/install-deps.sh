@@ -12,11 +12,12 @@ set -euo pipefail
 # time: GNU time for peak-RSS figures in benchmarks.
 # openssh-client, openssh-server: ssh-keygen makes the keys the signing and SSH-remote
 # tests use; the SSH-remote tests start their own sshd on 127.0.0.1.
+# gnupg: gpg makes the OpenPGP signing keys and `git verify-commit` checks their signatures.
 # socat, openssl: the private-CA tests put TLS (a test CA's certificate) in front of the
 # git server and a forge fake.
 # squid: the proxy tests put a real forward proxy with basic auth between Courier and the
 # test servers.
-wanted=(pkg-config libssl-dev git unzip zip rsync python3 postgresql time openssh-client openssh-server socat openssl squid "$@")
+wanted=(pkg-config libssl-dev git unzip zip rsync python3 postgresql time openssh-client openssh-server gnupg socat openssl squid "$@")
 
 missing=()
 for pkg in "${wanted[@]}"; do

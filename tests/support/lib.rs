@@ -8,16 +8,20 @@
 //!   repositories with content, add commits, install hooks and read trees back;
 //! - [`zip_bytes`] / [`write_zip`]: result archives built from `(path, bytes)` lists;
 //! - [`forges`]: stateful fakes of GitHub, GitLab and Azure DevOps, and the contract
-//!   checker that holds their requests to the official API descriptions.
+//!   checker that holds their requests to the official API descriptions;
+//! - [`keys::Keyring`], [`ssh_keygen`]: GnuPG on a keyring of the test's own, and
+//!   ssh-keygen, for the keys of the signing and SSH tests.
 
 mod cli;
 pub mod forges;
+pub mod keys;
 mod server;
 mod zips;
 
 pub use cli::{
     BareRepo, Git, TreeEntry, cli_delivery_tree, git, install_pre_receive_hook, make_bare_repo,
 };
+pub use keys::ssh_keygen;
 pub use server::GitServer;
 
 /// The proxy variables Courier reads. The test kit's servers are on 127.0.0.1, so a

@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use common::forge::{ADMIN_TOKEN, Forge, HEAD, HOOK_TOKEN, Kind, TOKEN};
 use common::serve::{PLATFORM_TOKEN, http, wait_until, with_job_id};
 use common::sshd::{Sshd, keygen};
+use courier_testkit::keys;
 use serde_json::Value;
 
 /// A plain git target: the branch is pushed, no pull request.
@@ -374,46 +375,39 @@ fn a_job_fanned_out_to_two_targets_is_downloaded_once() {
     );
 }
 
-/// A target with `signing` pushes commits signed in git's SSH format, which the git CLI
-/// verifies against the key's `allowed_signers` line; a wrong passphrase, or a key that
-/// belongs to someone other than the commits' author, stops the configuration with the
-/// key's path and never the passphrase.
-#[test]
-fn commits_are_signed_with_the_configured_ssh_key() {
-    const PASSPHRASE: &str = "correct horse battery staple";
-    const SIGNING: &str =
-        "signing: { format: ssh, key: keys/courier, passphrase: \"${TEST_SIGNING_PASSPHRASE}\" }";
+/// The passphrase of the signing keys the tests make; never in an error or the log.
+const SIGNING_PASSPHRASE: &str = "correct horse battery staple";
+
+/// One of git's signature formats, as the signing tests drive it.
+trait SignatureFormat {
+    /// The `format:` of the `signing` setting.
+    const NAME: &'static str;
+    /// Makes a key owned by `email` at `keys/<name>` (in `setup`'s directory) with this
+    /// passphrase (none when empty).
+    fn keygen(&self, setup: &Forge, name: &str, email: &str, passphrase: &str);
+    /// Asserts `git verify-commit` finds a good signature by `keys/courier` on `commit`.
+    fn verify(&self, setup: &Forge, commit: &str);
+}
+
+/// A target with `signing` pushes commits signed in `format`, which the git CLI verifies;
+/// the same key on the connection signs its targets' commits too. A wrong passphrase, or
+/// a key that belongs to someone other than the commits' author, stops the configuration
+/// with the key's path and never the passphrase.
+fn check_signed_commits<F: SignatureFormat>(format: F) {
+    let signing = format!(
+        "signing: {{ format: {}, key: keys/courier, passphrase: \"${{TEST_SIGNING_PASSPHRASE}}\" }}",
+        F::NAME
+    );
     let setup = Forge::builder(Kind::Git)
-        .target(&format!("        {SIGNING}\n"))
+        .target(&format!("        {signing}\n"))
         .start();
-    let keys = setup.dir.path().join("keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    let public = keygen(&keys.join("courier"), "courier@noreply.invalid", PASSPHRASE);
-    let allowed = setup.dir.path().join("allowed_signers");
-    std::fs::write(
-        &allowed,
-        format!("courier@noreply.invalid namespaces=\"git\" {public}"),
-    )
-    .unwrap();
-    // What `git verify-commit` says of `commit`, trusting only the key above.
-    let verify = |commit: &str| {
-        let verified = std::process::Command::new("git")
-            .arg("-C")
-            .arg(&setup.repo.path)
-            .arg("-c")
-            .arg(format!("gpg.ssh.allowedSignersFile={}", allowed.display()))
-            .args(["verify-commit", "-v", commit])
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .output()
-            .unwrap();
-        let said = String::from_utf8_lossy(&verified.stderr).into_owned();
-        assert!(
-            verified.status.success()
-                && said.contains("Good \"git\" signature for courier@noreply.invalid"),
-            "git verify-commit {commit}: {said}"
-        );
-    };
+    std::fs::create_dir_all(setup.dir.path().join("keys")).unwrap();
+    format.keygen(
+        &setup,
+        "courier",
+        "courier@noreply.invalid",
+        SIGNING_PASSPHRASE,
+    );
     let validate = |passphrase: &str| {
         let out = setup.courier_with(&["validate"], &[("TEST_SIGNING_PASSPHRASE", passphrase)]);
         let text = format!(
@@ -435,21 +429,22 @@ fn commits_are_signed_with_the_configured_ssh_key() {
         !text.contains("not the passphrase"),
         "the passphrase leaked: {text}"
     );
-    assert_eq!(validate(PASSPHRASE).0, Some(0));
+    let (code, text) = validate(SIGNING_PASSPHRASE);
+    assert_eq!(code, Some(0), "{text}");
 
     let serve = || {
         setup
             .serve_command("serve.log")
-            .env("TEST_SIGNING_PASSPHRASE", PASSPHRASE)
+            .env("TEST_SIGNING_PASSPHRASE", SIGNING_PASSPHRASE)
             .start()
     };
     let server = serve();
     let id = server.post_event(HOOK_TOKEN, &setup.payload());
     let detail = server.wait_finished(ADMIN_TOKEN, &id);
     assert_delivered_once(&setup, &detail);
-    verify(detail["delivery"]["commit"].as_str().unwrap());
+    format.verify(&setup, detail["delivery"]["commit"].as_str().unwrap());
     assert!(
-        !server.log().contains(PASSPHRASE),
+        !server.log().contains(SIGNING_PASSPHRASE),
         "the passphrase leaked into the log"
     );
     server.terminate_cleanly("signing");
@@ -458,29 +453,127 @@ fn commits_are_signed_with_the_configured_ssh_key() {
     let text = std::fs::read_to_string(&setup.config).unwrap();
     let token = "    token: \"${TEST_FORGE_TOKEN}\"\n";
     let text = text
-        .replace(&format!("        {SIGNING}\n"), "")
-        .replace(token, &format!("{token}    {SIGNING}\n"));
+        .replace(&format!("        {signing}\n"), "")
+        .replace(token, &format!("{token}    {signing}\n"));
     std::fs::write(&setup.config, text).unwrap();
     setup.serve_export(&[("colors.css", b":root { --primary: #0550ae; }\n")]);
     let server = serve();
     let detail = setup.deliver_job(&server, "7", "delivered");
-    verify(detail["delivery"]["commit"].as_str().unwrap());
+    format.verify(&setup, detail["delivery"]["commit"].as_str().unwrap());
     drop(server);
 
     // Someone else's key on the target: the commits would carry a signature the forge
     // cannot match to their author.
-    keygen(&keys.join("designer"), "designer@acme.example", "");
+    format.keygen(&setup, "designer", "designer@acme.example", "");
     let text = std::fs::read_to_string(&setup.config).unwrap().replace(
         "        relative_path: tokens\n",
-        "        relative_path: tokens\n        signing: { format: ssh, key: keys/designer }\n",
+        &format!(
+            "        relative_path: tokens\n        signing: {{ format: {}, key: keys/designer }}\n",
+            F::NAME
+        ),
     );
     std::fs::write(&setup.config, text).unwrap();
-    let (code, text) = validate(PASSPHRASE);
+    let (code, text) = validate(SIGNING_PASSPHRASE);
     assert_eq!(code, Some(2), "{text}");
     assert!(
         text.contains("belongs to designer@acme.example") && text.contains("commit_author_email"),
         "{text}"
     );
+}
+
+/// `git verify-commit -v` on `commit` in `setup`'s repository, with `configure` adding
+/// what the format needs: its stderr when the signature is good and contains `good`.
+fn verify_commit(
+    setup: &Forge,
+    commit: &str,
+    good: &str,
+    configure: impl FnOnce(&mut std::process::Command),
+) {
+    let mut command = std::process::Command::new("git");
+    command
+        .arg("-C")
+        .arg(&setup.repo.path)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("LC_ALL", "C");
+    configure(&mut command);
+    let verified = command
+        .args(["verify-commit", "-v", commit])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verified.stderr).into_owned();
+    assert!(
+        verified.status.success() && said.contains(good),
+        "git verify-commit {commit}: {said}"
+    );
+}
+
+/// git's SSH format: `ssh-keygen` keys, verified against an `allowed_signers` file that
+/// trusts only `keys/courier`.
+struct Ssh;
+
+impl SignatureFormat for Ssh {
+    const NAME: &'static str = "ssh";
+
+    fn keygen(&self, setup: &Forge, name: &str, email: &str, passphrase: &str) {
+        keygen(&setup.dir.path().join("keys").join(name), email, passphrase);
+    }
+
+    fn verify(&self, setup: &Forge, commit: &str) {
+        let public = std::fs::read_to_string(setup.dir.path().join("keys/courier.pub")).unwrap();
+        let allowed = setup.dir.path().join("allowed_signers");
+        std::fs::write(
+            &allowed,
+            format!("courier@noreply.invalid namespaces=\"git\" {public}"),
+        )
+        .unwrap();
+        verify_commit(
+            setup,
+            commit,
+            "Good \"git\" signature for courier@noreply.invalid",
+            |git| {
+                git.arg("-c")
+                    .arg(format!("gpg.ssh.allowedSignersFile={}", allowed.display()));
+            },
+        );
+    }
+}
+
+#[test]
+fn commits_are_signed_with_the_configured_ssh_key() {
+    check_signed_commits(Ssh);
+}
+
+/// OpenPGP, git's default format: GnuPG makes the keys (armored secret keys exported
+/// into `keys/`) and `git verify-commit` runs gpg on that keyring.
+struct OpenPgp(keys::Keyring);
+
+impl SignatureFormat for OpenPgp {
+    const NAME: &'static str = "openpgp";
+
+    fn keygen(&self, setup: &Forge, name: &str, email: &str, passphrase: &str) {
+        let user_id = format!("{name} <{email}>");
+        let path = setup.dir.path().join("keys").join(name);
+        self.0
+            .generate(&user_id, "ed25519", "sign", passphrase, &path);
+    }
+
+    fn verify(&self, setup: &Forge, commit: &str) {
+        verify_commit(
+            setup,
+            commit,
+            "Good signature from \"courier <courier@noreply.invalid>\"",
+            |git| {
+                git.env("GNUPGHOME", &self.0.home);
+            },
+        );
+    }
+}
+
+#[test]
+fn commits_are_signed_with_the_configured_openpgp_key() {
+    let home = tempfile::tempdir().unwrap();
+    check_signed_commits(OpenPgp(keys::Keyring::new(&home.path().join("gnupg"))));
 }
 
 /// A git target over SSH: a real `sshd` serves the bare repository, Courier logs in with

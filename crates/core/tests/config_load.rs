@@ -3,9 +3,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod deploy_configs;
+
 use courier_core::config::{
     Commits, Config, ConnectionKind, DEFAULT_AUTHOR_EMAIL, GithubAuth, Match, Store,
 };
+use courier_core::signing::{SigningFormat, SigningKey};
+use deploy_configs::fake_env;
 use secrecy::ExposeSecret;
 
 fn env(name: &str) -> Option<String> {
@@ -261,15 +265,6 @@ fn load_reads_a_file_and_reports_a_missing_one() {
     );
 }
 
-/// Every variable resolves to a value long enough for a webhook token.
-fn fake_env(name: &str) -> Option<String> {
-    Some(match name {
-        "GITHUB_APP_ID" => "12345".to_owned(),
-        "DATABASE_URL" => "postgres://courier@db/courier".to_owned(),
-        _ => format!("fake-{}-0123456789abcdef", name.to_ascii_lowercase()),
-    })
-}
-
 #[test]
 fn every_shipped_example_loads() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/examples");
@@ -279,7 +274,7 @@ fn every_shipped_example_loads() {
         if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
             continue;
         }
-        let config = Config::load_with_env(&path, &fake_env)
+        let config = Config::load_with_env(&deploy_configs::loadable(&path).path, &fake_env)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(!config.hooks.is_empty(), "{}", path.display());
         loaded.push((
@@ -299,7 +294,8 @@ fn every_shipped_example_loads() {
             "github-verified-commits.yaml",
             "github.yaml",
             "gitlab.yaml",
-            "quickstart.yaml"
+            "quickstart.yaml",
+            "signed-commits.yaml"
         ]
     );
     let by_name = |n: &str| &loaded.iter().find(|(name, _)| name == n).unwrap().1;
@@ -339,6 +335,18 @@ fn every_shipped_example_loads() {
             .clone_url()
             .as_str(),
         "https://gitlab.example.com/platform/mobile/design-tokens.git"
+    );
+
+    // The connection's OpenPGP key signs the first target, the target's own SSH key the
+    // second.
+    let signed = &by_name("signed-commits.yaml").hooks[0].targets;
+    let formats: Vec<_> = signed
+        .iter()
+        .map(|t| t.signing.as_ref().map(SigningKey::format))
+        .collect();
+    assert_eq!(
+        formats,
+        [Some(SigningFormat::OpenPgp), Some(SigningFormat::Ssh)]
     );
 }
 

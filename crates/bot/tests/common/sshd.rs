@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+pub use courier_testkit::ssh_keygen as keygen;
+
 pub struct Sshd {
     child: Child,
     pub port: u16,
@@ -16,18 +18,6 @@ pub struct Sshd {
     /// Whose public keys may log in.
     pub authorized_keys: PathBuf,
     log: PathBuf,
-}
-
-/// `ssh-keygen` makes an Ed25519 key at `path` with this comment and passphrase; returns
-/// its public half.
-pub fn keygen(path: &Path, comment: &str, passphrase: &str) -> String {
-    let made = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-C", comment, "-N", passphrase, "-f"])
-        .arg(path)
-        .status()
-        .expect("ssh-keygen ran");
-    assert!(made.success());
-    std::fs::read_to_string(path.with_extension("pub")).unwrap()
 }
 
 impl Sshd {

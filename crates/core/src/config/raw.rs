@@ -383,9 +383,12 @@ pub(super) struct RawTarget {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Signing")]
 pub(super) struct RawSigning {
-    /// The signature format: `ssh` (git's `gpg.format=ssh`).
+    /// The signature format: `ssh` (git's `gpg.format=ssh`) or `openpgp` (git's default,
+    /// `gpg.format=openpgp`).
     pub format: RawSigningFormat,
-    /// OpenSSH Ed25519 private key, relative to the configuration file's directory.
+    /// The private key, relative to the configuration file's directory: an OpenSSH Ed25519
+    /// key for `ssh`, an ASCII-armored OpenPGP secret key (`gpg --armor
+    /// --export-secret-keys`) for `openpgp`.
     pub key: String,
     /// The key's passphrase, when it has one (use `${VAR}`).
     #[schemars(with = "Option<String>")]
@@ -396,6 +399,8 @@ pub(super) struct RawSigning {
 #[serde(rename_all = "lowercase")]
 pub(super) enum RawSigningFormat {
     Ssh,
+    #[serde(rename = "openpgp")]
+    OpenPgp,
 }
 
 /// An id the platform sends as a string; YAML writers naturally leave `hook_id: 5`

@@ -286,7 +286,7 @@ impl Validator<'_> {
         if let Some(file) = &key
             && let Err(e) = crate::signing::check_unlocks(file, passphrase.as_ref())
         {
-            self.problem(format!("{path}.key"), e);
+            self.problem(format!("{path}.key"), e.to_string());
             usable = false;
         }
         if !usable {

@@ -10,7 +10,7 @@ use crate::config::{
     DEFAULT_PULL_REQUEST_TITLE, Target,
 };
 use crate::paths::RelPath;
-use crate::signing::SigningKey;
+use crate::signing::{SigningFormat, SigningKey};
 use crate::template::{TemplateField, check_branch_name};
 
 impl Validator<'_> {
@@ -294,37 +294,49 @@ impl Validator<'_> {
     /// The signing key, read and unlocked now so that a wrong key or passphrase stops the
     /// configuration, not a delivery.
     pub(super) fn signing_key(&mut self, path: &str, raw: &RawSigning) -> Option<SigningKey> {
-        let RawSigningFormat::Ssh = raw.format;
+        let format = match raw.format {
+            RawSigningFormat::Ssh => SigningFormat::Ssh,
+            RawSigningFormat::OpenPgp => SigningFormat::OpenPgp,
+        };
         let key_path = self.path(&format!("{path}.key"), &raw.key);
         let passphrase = match &raw.passphrase {
             Some(p) => Some(self.secret(&format!("{path}.passphrase"), p)?),
             None => None,
         };
-        match SigningKey::load(&key_path?, passphrase.as_ref()) {
+        match SigningKey::load(format, &key_path?, passphrase.as_ref()) {
             Ok(key) => Some(key),
             Err(e) => {
-                self.problem(format!("{path}.key"), e);
+                self.problem(format!("{path}.key"), e.to_string());
                 None
             }
         }
     }
 
-    /// A key whose comment is an e-mail address signs only as that address: git and the
-    /// forges match a signature to the committer's e-mail, so any other author would push
-    /// commits no protection accepts. A templated author is checked by nobody here.
+    /// A key that names e-mail addresses (an SSH key's comment, an OpenPGP key's user IDs)
+    /// signs only as one of them: git and the forges match a signature to the committer's
+    /// e-mail, so any other author would push commits no protection accepts. A templated
+    /// author is checked by nobody here.
     fn signer_is_author(
         &mut self,
         key: &SigningKey,
         author_email: &str,
         p: &dyn Fn(&str) -> String,
     ) -> bool {
-        let identity = key.comment();
+        let identities = key.identities();
         let literal = !author_email.contains("{{");
-        if identity.contains('@') && literal && !identity.eq_ignore_ascii_case(author_email) {
+        let Some(first) = identities.first() else {
+            return true;
+        };
+        if literal
+            && !identities
+                .iter()
+                .any(|i| i.eq_ignore_ascii_case(author_email))
+        {
             self.problem(
                 p("commit_author_email"),
                 format!(
-                    "is {author_email}, but the signing key belongs to {identity}; set `commit_author_email: {identity}` or sign with that author's key"
+                    "is {author_email}, but the signing key belongs to {}; set `commit_author_email: {first}` or sign with that author's key",
+                    identities.join(", ")
                 ),
             );
             return false;
