@@ -64,7 +64,7 @@ async fn app_with(yaml: &str) -> App {
     .unwrap();
     let state = AppState::new(Arc::new(config), store);
     App {
-        router: create_app(state.clone()),
+        router: create_app(state.clone(), None),
         state,
         _dir: dir,
     }
