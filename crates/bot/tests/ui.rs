@@ -53,15 +53,20 @@ fn assert_security_headers(answer: &Answer, what: &str) {
     }
 }
 
-/// Signs in with the admin token; the session cookie's value.
-fn sign_in(server: &Server) -> String {
-    let answer = exchange(
+/// The sign-in form posted with `token`.
+fn post_token(server: &Server, token: &str) -> Answer {
+    exchange(
         server.addr,
         "POST",
         "/ui/sign-in",
         &[FORM],
-        &format!("token={ADMIN_TOKEN}"),
-    );
+        &format!("token={token}"),
+    )
+}
+
+/// Signs in with the admin token; the session cookie's value.
+fn sign_in(server: &Server) -> String {
+    let answer = post_token(server, ADMIN_TOKEN);
     assert_redirects_to(&answer, "/ui/", "signing in");
     let cookie = answer.header("set-cookie").expect("a session cookie");
     let value = cookie
@@ -124,13 +129,7 @@ fn nothing_without_a_session_and_a_session_only_for_the_admin_token() {
         "courier_ui_sign_in_failures_total 0"
     );
     let started = Instant::now();
-    let refused = exchange(
-        server.addr,
-        "POST",
-        "/ui/sign-in",
-        &[FORM],
-        &format!("token={HOOK_TOKEN}"),
-    );
+    let refused = post_token(&server, HOOK_TOKEN);
     assert_eq!(refused.status, 401, "{}", refused.body);
     assert!(
         started.elapsed() >= Duration::from_millis(400),
@@ -153,13 +152,7 @@ fn nothing_without_a_session_and_a_session_only_for_the_admin_token() {
     );
 
     // The admin token: a session cookie for the dashboard alone, not `Secure` on loopback.
-    let answer = exchange(
-        server.addr,
-        "POST",
-        "/ui/sign-in",
-        &[FORM],
-        &format!("token={ADMIN_TOKEN}"),
-    );
+    let answer = post_token(&server, ADMIN_TOKEN);
     assert_redirects_to(&answer, "/ui/", "signing in");
     let cookie = answer.header("set-cookie").unwrap();
     let attributes: Vec<&str> = cookie.split("; ").skip(1).collect();
@@ -184,7 +177,11 @@ fn nothing_without_a_session_and_a_session_only_for_the_admin_token() {
     common::forge::assert_no_secrets(&server);
     server.terminate_cleanly("the first server");
     let server = forge.serve_as("again.log");
-    assert_eq!(get(&server, "/ui/", &session).status, 200, "after a restart");
+    assert_eq!(
+        get(&server, "/ui/", &session).status,
+        200,
+        "after a restart"
+    );
 
     // Signing out clears the cookie; without it, the pages are gone again.
     let out = post_form(&server, "/ui/sign-out", &session, "");

@@ -156,25 +156,20 @@ fn html(status: StatusCode, markup: Markup) -> Response {
         .into_response()
 }
 
-fn problem(signed: Option<&Signed>, status: StatusCode, message: &str) -> Response {
-    html(status, pages::problem(signed.is_some(), status, message))
+/// A page saying what went wrong, to a signed-in person (everyone else is redirected).
+fn problem(status: StatusCode, message: &str) -> Response {
+    html(status, pages::problem(status, message))
 }
 
-fn store_problem(signed: &Signed, err: StoreError) -> Response {
+fn store_problem(err: StoreError) -> Response {
     match err {
         StoreError::NoSuchDelivery(_) | StoreError::NoSuchJob(_) => {
-            problem(Some(signed), StatusCode::NOT_FOUND, &err.to_string())
+            problem(StatusCode::NOT_FOUND, &err.to_string())
         }
-        StoreError::IllegalTransition { .. } => {
-            problem(Some(signed), StatusCode::CONFLICT, &err.to_string())
-        }
+        StoreError::IllegalTransition { .. } => problem(StatusCode::CONFLICT, &err.to_string()),
         other => {
             tracing::error!(error = %other, "store error in the dashboard");
-            problem(
-                Some(signed),
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the store is unavailable",
-            )
+            problem(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable")
         }
     }
 }
@@ -215,31 +210,30 @@ async fn sign_in(
         );
     }
     let (_, value) = dashboard.0.key.issue(SystemTime::now());
-    (
-        StatusCode::SEE_OTHER,
-        [
-            (header::LOCATION, HeaderValue::from_static(HOME)),
-            (header::SET_COOKIE, dashboard.cookie(&value, LIFETIME)),
-        ],
-    )
-        .into_response()
+    redirect_with_cookie(HOME, dashboard.cookie(&value, LIFETIME))
 }
 
 /// Forgets the session in this browser. (The cookie stays valid until it expires if
 /// copied elsewhere: sessions are not stored, so there is nothing to revoke.)
 async fn sign_out(Extension(dashboard): Extension<Dashboard>) -> Response {
+    redirect_with_cookie(SIGN_IN, dashboard.cookie("", Duration::ZERO))
+}
+
+/// `303 See Other` to `to`, setting (or clearing) the session cookie.
+fn redirect_with_cookie(to: &'static str, cookie: HeaderValue) -> Response {
     (
         StatusCode::SEE_OTHER,
         [
-            (header::LOCATION, HeaderValue::from_static(SIGN_IN)),
-            (header::SET_COOKIE, dashboard.cookie("", Duration::ZERO)),
+            (header::LOCATION, HeaderValue::from_static(to)),
+            (header::SET_COOKIE, cookie),
         ],
     )
         .into_response()
 }
 
 async fn deliveries(
-    signed: Signed,
+    // Taken for its check alone: without a session, the extractor redirects to sign-in.
+    _signed: Signed,
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
 ) -> Response {
@@ -252,7 +246,7 @@ async fn deliveries(
     };
     let (filter, page) = match query.to_filter() {
         Ok(asked) => asked,
-        Err(e) => return problem(Some(&signed), StatusCode::BAD_REQUEST, &e),
+        Err(e) => return problem(StatusCode::BAD_REQUEST, &e),
     };
     let store = &state.store;
     let read = async {
@@ -272,7 +266,7 @@ async fn deliveries(
                 pages::deliveries(&query, &list, next.as_ref(), &health),
             )
         }
-        Err(e) => store_problem(&signed, e),
+        Err(e) => store_problem(e),
     }
 }
 
@@ -282,12 +276,12 @@ async fn delivery(
     UrlPath(id): UrlPath<String>,
 ) -> Response {
     let Ok(id) = id.parse::<DeliveryId>() else {
-        return problem(Some(&signed), StatusCode::NOT_FOUND, "no such delivery");
+        return problem(StatusCode::NOT_FOUND, "no such delivery");
     };
     let detail = match state.store.get_delivery(&id).await {
         Ok(Some(detail)) => detail,
-        Ok(None) => return problem(Some(&signed), StatusCode::NOT_FOUND, "no such delivery"),
-        Err(e) => return store_problem(&signed, e),
+        Ok(None) => return problem(StatusCode::NOT_FOUND, "no such delivery"),
+        Err(e) => return store_problem(e),
     };
     // The names and the log are in the event as received; the store keeps only ids.
     let event = match state.store.job_body(&detail.job.id).await {
@@ -299,7 +293,7 @@ async fn delivery(
                 },
             )
         }
-        Err(e) => return store_problem(&signed, e),
+        Err(e) => return store_problem(e),
     };
     html(
         StatusCode::OK,
@@ -318,17 +312,16 @@ async fn retry(
     let csrf = form_field(&body, "csrf").unwrap_or_default();
     if !signed.dashboard.0.key.csrf_matches(&signed.session, &csrf) {
         return problem(
-            Some(&signed),
             StatusCode::FORBIDDEN,
             "this form is stale or did not come from the dashboard: reload the page and try again",
         );
     }
     let Ok(id) = id.parse::<DeliveryId>() else {
-        return problem(Some(&signed), StatusCode::NOT_FOUND, "no such delivery");
+        return problem(StatusCode::NOT_FOUND, "no such delivery");
     };
     match api::requeue(&state, &id).await {
         Ok(_) => Redirect::to(&format!("/ui/deliveries/{id}")).into_response(),
-        Err(e) => store_problem(&signed, e),
+        Err(e) => store_problem(e),
     }
 }
 

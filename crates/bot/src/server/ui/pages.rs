@@ -90,11 +90,11 @@ pub fn sign_in(refused: Option<&str>) -> Markup {
     )
 }
 
-pub fn problem(signed_in: bool, status: StatusCode, message: &str) -> Markup {
+pub fn problem(status: StatusCode, message: &str) -> Markup {
     let title = status.canonical_reason().unwrap_or("Error");
     layout(
         title,
-        signed_in,
+        true,
         html! {
             h1 { (title) }
             p.error role="alert" { (message) }
