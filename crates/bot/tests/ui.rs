@@ -290,6 +290,16 @@ fn the_list_filters_the_page_shows_and_retry_needs_the_csrf_token() {
     assert_eq!(Server::attempt_outcomes(&again).len(), 2, "{again}");
     let page = get(&server, &format!("/ui/deliveries/{id}"), &session).body;
     assert!(page.contains("<th scope=\"row\">2</th>"), "{page}");
+
+    // Pages of one, newest first: the link to the older page keeps the filters.
+    let newer = forge.deliver_job(&server, "603", "up_to_date");
+    let newer = newer["delivery"]["id"].as_str().unwrap();
+    let first = get(&server, "/ui/?limit=1&hook=5", &session).body;
+    assert!(first.contains(newer) && !first.contains(&id), "{first}");
+    let older = format!("/ui/?hook=5&amp;limit=1&amp;after={newer}");
+    assert!(first.contains(&format!("href=\"{older}\"")), "{first}");
+    let second = get(&server, &older.replace("&amp;", "&"), &session).body;
+    assert!(second.contains(&id) && !second.contains(newer), "{second}");
 }
 
 #[test]
