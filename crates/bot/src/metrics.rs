@@ -66,6 +66,7 @@ pub struct Metrics {
     phases: Family<PhaseLabel, Histogram>,
     delivery_seconds: Histogram,
     download_bytes: Histogram,
+    ui_sign_in_failures: Counter,
     replica: Option<String>,
 }
 
@@ -161,6 +162,12 @@ impl Metrics {
             "Uncompressed size of each export obtained for a delivery",
             download_bytes.clone(),
         );
+        let ui_sign_in_failures = Counter::default();
+        registry.register(
+            "ui_sign_in_failures",
+            "Dashboard sign-ins refused for a wrong token",
+            ui_sign_in_failures.clone(),
+        );
         let webhook_counters = WEBHOOK_RESULTS
             .into_iter()
             .map(|result| {
@@ -182,6 +189,7 @@ impl Metrics {
             phases,
             delivery_seconds,
             download_bytes,
+            ui_sign_in_failures,
             replica: replica.map(str::to_owned),
         }
     }
@@ -238,6 +246,10 @@ impl Metrics {
 
     pub fn lease_lost(&self) {
         self.leases_lost.inc();
+    }
+
+    pub fn ui_sign_in_failed(&self) {
+        self.ui_sign_in_failures.inc();
     }
 
     pub fn downloaded(&self, bytes: u64) {

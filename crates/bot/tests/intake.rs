@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
+use courier::server::ui::Dashboard;
 use courier::server::{AppState, MAX_BODY_BYTES, create_app};
 use courier::store::{DeliveryId, JobId, Routing, Store};
 use courier_core::config::{Config, Store as StoreConfig};
@@ -64,7 +65,11 @@ async fn app_with(yaml: &str) -> App {
     .unwrap();
     let state = AppState::new(Arc::new(config), store);
     App {
-        router: create_app(state.clone()),
+        // Offered the dashboard as `serve` does; it is mounted only with `admin.tokens`.
+        router: create_app(
+            state.clone(),
+            Some(Dashboard::load(dir.path(), ([127, 0, 0, 1], 8080).into()).unwrap()),
+        ),
         state,
         _dir: dir,
     }
@@ -205,6 +210,16 @@ async fn api_is_off_without_admin_tokens() {
         body["error"].as_str().unwrap().contains("admin.tokens"),
         "{body}"
     );
+    // Nor is there a dashboard: it signs in with the admin tokens.
+    for path in ["/", "/ui/", "/ui/sign-in"] {
+        let (status, _) = app.api("GET", path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (status, _) = app_with(&config_yaml("", true))
+        .await
+        .api("GET", "/ui/sign-in", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "with admin tokens");
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use crate::context::Context;
 use crate::delivery::Deliverer;
 use crate::metrics::Metrics;
 use crate::server::create_app;
+use crate::server::ui::Dashboard;
 use crate::store::Store;
 use crate::worker::{WorkerOptions, WorkerPool};
 
@@ -101,6 +102,16 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<Exit> {
         .with_context(|| format!("binding {addr}"))?;
     let bound = listener.local_addr().context("reading the bound address")?;
 
+    // The dashboard signs in with the admin tokens: without them it does not exist, and
+    // no session key is made.
+    let dashboard = match &config.admin {
+        Some(_) => Some(
+            Dashboard::load(&config.data_dir, bound)
+                .context("loading the dashboard's session key")?,
+        ),
+        None => None,
+    };
+
     let workers = WorkerPool::spawn(context.clone(), deliverer, options);
     // On stdout as well as in the log: scripts and tests that pass port 0 read it there,
     // whatever the log level.
@@ -112,7 +123,7 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<Exit> {
         "listening on {bound}"
     );
 
-    let served = axum::serve(listener, create_app(context.clone()))
+    let served = axum::serve(listener, create_app(context.clone(), dashboard))
         .with_graceful_shutdown(shutdown_signal())
         .await;
     tracing::info!("stopping: no new requests; waiting for running deliveries");

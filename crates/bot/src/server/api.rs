@@ -10,20 +10,64 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{AppState, auth};
-use crate::store::{DeliveryFilter, DeliveryId, DeliveryState, Page, StoreError};
+use crate::store::{DeliveryFilter, DeliveryId, DeliveryState, DeliveryView, Page, StoreError};
 
 /// Most deliveries one page lists.
 const MAX_PAGE: u32 = 200;
 
-#[derive(Debug, Deserialize)]
+/// A listing's query string, shared by `/api/deliveries` and the dashboard's list.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    state: Option<String>,
-    hook: Option<String>,
-    repository: Option<String>,
-    limit: Option<u32>,
+    pub state: Option<String>,
+    pub hook: Option<String>,
+    pub repository: Option<String>,
+    pub limit: Option<u32>,
     /// The last id of the previous page.
-    after: Option<String>,
+    pub after: Option<String>,
+}
+
+impl ListQuery {
+    /// The store's filter and page for this query; the error names the bad parameter.
+    pub fn to_filter(&self) -> Result<(DeliveryFilter, Page), String> {
+        let state = self
+            .state
+            .as_deref()
+            .map(str::parse::<DeliveryState>)
+            .transpose()
+            .map_err(|e| format!("state: {e}"))?;
+        let after = self
+            .after
+            .as_deref()
+            .map(str::parse::<DeliveryId>)
+            .transpose()
+            .map_err(|e| format!("after: {e}"))?;
+        let filter = DeliveryFilter {
+            state,
+            hook_id: self.hook.clone(),
+            repository: self.repository.clone(),
+        };
+        let page = Page {
+            limit: self.limit.unwrap_or(50).clamp(1, MAX_PAGE),
+            after,
+        };
+        Ok((filter, page))
+    }
+}
+
+/// The `after` of the page following `deliveries`, when the page was full.
+pub fn next_page(deliveries: &[DeliveryView], page: &Page) -> Option<DeliveryId> {
+    (deliveries.len() as u32 == page.limit)
+        .then(|| deliveries.last().map(|d| d.id.clone()))
+        .flatten()
+}
+
+/// Puts a delivery back in the queue and wakes the workers: the one way a retry happens,
+/// whether asked through the API or the dashboard.
+pub async fn requeue(state: &AppState, id: &DeliveryId) -> Result<DeliveryView, StoreError> {
+    let view = state.store.requeue(id).await?;
+    state.work_available.notify_waiters();
+    Ok(view)
 }
 
 /// Why a request may not use the API, as the answer to send; `None` when it may.
@@ -48,38 +92,13 @@ pub async fn list_deliveries(
     if let Some(denied) = denied(&state, &headers) {
         return denied;
     }
-    let delivery_state = match query
-        .state
-        .as_deref()
-        .map(str::parse::<DeliveryState>)
-        .transpose()
-    {
-        Ok(s) => s,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("state: {e}")),
-    };
-    let after = match query
-        .after
-        .as_deref()
-        .map(str::parse::<DeliveryId>)
-        .transpose()
-    {
-        Ok(a) => a,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("after: {e}")),
-    };
-    let filter = DeliveryFilter {
-        state: delivery_state,
-        hook_id: query.hook,
-        repository: query.repository,
-    };
-    let page = Page {
-        limit: query.limit.unwrap_or(50).clamp(1, MAX_PAGE),
-        after,
+    let (filter, page) = match query.to_filter() {
+        Ok(asked) => asked,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
     };
     match state.store.list_deliveries(&filter, &page).await {
         Ok(deliveries) => {
-            let next = (deliveries.len() as u32 == page.limit)
-                .then(|| deliveries.last().map(|d| d.id.clone()))
-                .flatten();
+            let next = next_page(&deliveries, &page);
             Json(json!({ "deliveries": deliveries, "next": next })).into_response()
         }
         Err(e) => store_error(e),
@@ -117,16 +136,13 @@ pub async fn retry_delivery(
     let Ok(id) = id.parse::<DeliveryId>() else {
         return error(StatusCode::NOT_FOUND, "no such delivery");
     };
-    match state.store.requeue(&id).await {
-        Ok(view) => {
-            state.work_available.notify_waiters();
-            (StatusCode::ACCEPTED, Json(view)).into_response()
-        }
+    match requeue(&state, &id).await {
+        Ok(view) => (StatusCode::ACCEPTED, Json(view)).into_response(),
         Err(e) => store_error(e),
     }
 }
 
-fn store_error(err: StoreError) -> Response {
+pub(super) fn store_error(err: StoreError) -> Response {
     match err {
         StoreError::NoSuchDelivery(_) | StoreError::NoSuchJob(_) => {
             error(StatusCode::NOT_FOUND, &err.to_string())

@@ -1,4 +1,4 @@
-//! The HTTP server: webhook intake, health, metrics and the operations API.
+//! The HTTP server: webhook intake, health, metrics, the operations API and the dashboard.
 //!
 //! Nothing slow happens in a request: intake authenticates, parses, routes (in memory),
 //! commits the job to the store and answers; downloads, git and provider calls belong to
@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod intake;
 mod ops;
+pub mod ui;
 
 use std::time::Duration;
 
@@ -30,9 +31,10 @@ pub const MAX_CONCURRENT_REQUESTS: usize = 512;
 /// The server's state is the running instance's [`Context`]; the name stays for handlers.
 pub type AppState = Context;
 
-/// The whole HTTP surface as a router, for the server and for tests (`oneshot`).
-pub fn create_app(state: AppState) -> Router {
-    Router::new()
+/// The whole HTTP surface as a router, for the server and for tests (`oneshot`). The
+/// dashboard is mounted when given and `admin.tokens` is configured (it signs in with them).
+pub fn create_app(state: AppState, dashboard: Option<ui::Dashboard>) -> Router {
+    let router = Router::new()
         .route("/webhooks/supernova", post(intake::webhook))
         // For senders that cannot set headers: the token is the last path segment.
         // This route's path is never logged (see `intake`).
@@ -45,7 +47,12 @@ pub fn create_app(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/api/deliveries", get(api::list_deliveries))
         .route("/api/deliveries/{id}", get(api::get_delivery))
-        .route("/api/deliveries/{id}/retry", post(api::retry_delivery))
+        .route("/api/deliveries/{id}/retry", post(api::retry_delivery));
+    let router = match dashboard {
+        Some(dashboard) if state.config.admin.is_some() => router.merge(ui::router(dashboard)),
+        _ => router,
+    };
+    router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -1,0 +1,354 @@
+//! The dashboard: server-rendered pages under `/ui/` for people who would rather look than
+//! read JSON. Served only when `admin.tokens` is configured; signing in with an admin token
+//! gives a session cookie (see [`session`]). No JavaScript: every page is plain HTML and
+//! one embedded stylesheet, so the CSP can forbid everything that is not from here.
+
+mod pages;
+mod session;
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path as UrlPath, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use maud::Markup;
+
+use super::api::{self, ListQuery};
+use super::{AppState, auth};
+use crate::store::{DeliveryId, StoreError};
+use session::{COOKIE, Key, LIFETIME, Session};
+
+/// How long a refused sign-in waits before it is answered: slows down guessing, and a
+/// person who mistyped hardly notices.
+const SIGN_IN_DELAY: Duration = Duration::from_millis(500);
+const SIGN_IN: &str = "/ui/sign-in";
+const HOME: &str = "/ui/";
+
+/// Everything the page pulls in is served from here; no inline script or style.
+const CSP: &str = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+const STYLESHEET: &str = include_str!("style.css");
+
+/// What the dashboard needs beyond the server's state: the session key, and whether its
+/// cookie must be `Secure`.
+#[derive(Clone, Debug)]
+pub struct Dashboard(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    key: Key,
+    /// Off only on a loopback listener, where the browser talks plain HTTP to this machine
+    /// (and would drop a `Secure` cookie sent over it). Anywhere else TLS is expected in
+    /// front, and the cookie must never travel without it.
+    secure_cookie: bool,
+}
+
+impl Dashboard {
+    /// The dashboard of a server listening on `listening`, with the session key of
+    /// `data_dir` (made on first start).
+    pub fn load(data_dir: &Path, listening: SocketAddr) -> io::Result<Dashboard> {
+        Ok(Dashboard(Arc::new(Inner {
+            key: Key::load_or_create(data_dir)?,
+            secure_cookie: !listening.ip().is_loopback(),
+        })))
+    }
+
+    fn cookie(&self, value: &str, max_age: Duration) -> HeaderValue {
+        let secure = if self.0.secure_cookie { "; Secure" } else { "" };
+        let cookie = format!(
+            "{COOKIE}={value}; Path=/ui; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+            max_age.as_secs()
+        );
+        HeaderValue::try_from(cookie).expect("base64url and fixed text make a header value")
+    }
+}
+
+/// The dashboard's routes, `/` included (it leads here).
+pub fn router(dashboard: Dashboard) -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/ui", get(home))
+        .route(HOME, get(deliveries))
+        .route(SIGN_IN, get(sign_in_form).post(sign_in))
+        .route("/ui/sign-out", post(sign_out))
+        .route("/ui/deliveries/{id}", get(delivery))
+        .route("/ui/deliveries/{id}/retry", post(retry))
+        .route("/ui/assets/style.css", get(stylesheet))
+        .layer(axum::middleware::map_response(security_headers))
+        .layer(Extension(dashboard))
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        // Pages show deliveries and carry CSRF tokens: no copy kept by browsers or proxies.
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// A request with a valid session. As an extractor it turns every other request into a
+/// redirect to the sign-in page, so a handler that takes it cannot be reached without one.
+struct Signed {
+    session: Session,
+    dashboard: Dashboard,
+}
+
+impl Signed {
+    fn csrf(&self) -> String {
+        self.dashboard.0.key.csrf(&self.session)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Signed, Response> {
+        let Some(dashboard) = parts.extensions.get::<Dashboard>().cloned() else {
+            return Err(StatusCode::NOT_FOUND.into_response());
+        };
+        let session = cookie(&parts.headers, COOKIE)
+            .and_then(|value| dashboard.0.key.verify(value, SystemTime::now()));
+        match session {
+            Some(session) => Ok(Signed { session, dashboard }),
+            None => Err(Redirect::to(SIGN_IN).into_response()),
+        }
+    }
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// Field `name` of a form body (`application/x-www-form-urlencoded`).
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    url::form_urlencoded::parse(body)
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+fn html(status: StatusCode, markup: Markup) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+/// A page saying what went wrong, to a signed-in person (everyone else is redirected).
+fn problem(status: StatusCode, message: &str) -> Response {
+    html(status, pages::problem(status, message))
+}
+
+fn store_problem(err: StoreError) -> Response {
+    match err {
+        StoreError::NoSuchDelivery(_) | StoreError::NoSuchJob(_) => {
+            problem(StatusCode::NOT_FOUND, &err.to_string())
+        }
+        StoreError::IllegalTransition { .. } => problem(StatusCode::CONFLICT, &err.to_string()),
+        other => {
+            tracing::error!(error = %other, "store error in the dashboard");
+            problem(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable")
+        }
+    }
+}
+
+async fn home() -> Redirect {
+    Redirect::to(HOME)
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+async fn sign_in_form() -> Response {
+    html(StatusCode::OK, pages::sign_in(None))
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    Extension(dashboard): Extension<Dashboard>,
+    body: Bytes,
+) -> Response {
+    let token = form_field(&body, "token").unwrap_or_default();
+    let accepted = state
+        .config
+        .admin
+        .as_ref()
+        .is_some_and(|admin| auth::matches_any(token.trim().as_bytes(), &admin.tokens));
+    if !accepted {
+        state.metrics.ui_sign_in_failed();
+        tokio::time::sleep(SIGN_IN_DELAY).await;
+        return html(
+            StatusCode::UNAUTHORIZED,
+            pages::sign_in(Some("That token is not an admin token.")),
+        );
+    }
+    let (_, value) = dashboard.0.key.issue(SystemTime::now());
+    redirect_with_cookie(HOME, dashboard.cookie(&value, LIFETIME))
+}
+
+/// Forgets the session in this browser. (The cookie stays valid until it expires if
+/// copied elsewhere: sessions are not stored, so there is nothing to revoke.)
+async fn sign_out(Extension(dashboard): Extension<Dashboard>) -> Response {
+    redirect_with_cookie(SIGN_IN, dashboard.cookie("", Duration::ZERO))
+}
+
+/// `303 See Other` to `to`, setting (or clearing) the session cookie.
+fn redirect_with_cookie(to: &'static str, cookie: HeaderValue) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, HeaderValue::from_static(to)),
+            (header::SET_COOKIE, cookie),
+        ],
+    )
+        .into_response()
+}
+
+async fn deliveries(
+    // Taken for its check alone: without a session, the extractor redirects to sign-in.
+    _signed: Signed,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    // The filter form sends every field; an empty one means "any".
+    let query = ListQuery {
+        state: query.state.filter(|s| !s.is_empty()),
+        hook: query.hook.filter(|s| !s.is_empty()),
+        repository: query.repository.filter(|s| !s.is_empty()),
+        ..query
+    };
+    let (filter, page) = match query.to_filter() {
+        Ok(asked) => asked,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, &e),
+    };
+    let store = &state.store;
+    let read = async {
+        let list = store.list_deliveries(&filter, &page).await?;
+        let health = pages::Health {
+            queue_depth: store.queue_depth().await?,
+            oldest_queued: store.oldest_queued_age().await?,
+            counts: store.counts_by_state().await?,
+        };
+        Ok::<_, StoreError>((list, health))
+    };
+    match read.await {
+        Ok((list, health)) => {
+            let next = api::next_page(&list, &page);
+            html(
+                StatusCode::OK,
+                pages::deliveries(&query, &list, next.as_ref(), &health),
+            )
+        }
+        Err(e) => store_problem(e),
+    }
+}
+
+async fn delivery(
+    signed: Signed,
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    let Ok(id) = id.parse::<DeliveryId>() else {
+        return problem(StatusCode::NOT_FOUND, "no such delivery");
+    };
+    let detail = match state.store.get_delivery(&id).await {
+        Ok(Some(detail)) => detail,
+        Ok(None) => return problem(StatusCode::NOT_FOUND, "no such delivery"),
+        Err(e) => return store_problem(e),
+    };
+    // The names and the log are in the event as received; the store keeps only ids.
+    let event = match state.store.job_body(&detail.job.id).await {
+        Ok(body) => {
+            body.and_then(
+                |body| match courier_core::event::parse_event(&body).ok()?.event {
+                    courier_core::event::Event::JobUpdated(event) => Some(event),
+                    courier_core::event::Event::Other { .. } => None,
+                },
+            )
+        }
+        Err(e) => return store_problem(e),
+    };
+    html(
+        StatusCode::OK,
+        pages::delivery(&signed.csrf(), &detail, event.as_deref()),
+    )
+}
+
+/// Retry from the dashboard: the API's retry (one path), behind a session and its CSRF
+/// token, then back to the delivery.
+async fn retry(
+    signed: Signed,
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> Response {
+    let csrf = form_field(&body, "csrf").unwrap_or_default();
+    if !signed.dashboard.0.key.csrf_matches(&signed.session, &csrf) {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "this form is stale or did not come from the dashboard: reload the page and try again",
+        );
+    }
+    let Ok(id) = id.parse::<DeliveryId>() else {
+        return problem(StatusCode::NOT_FOUND, "no such delivery");
+    };
+    match api::requeue(&state, &id).await {
+        Ok(_) => Redirect::to(&format!("/ui/deliveries/{id}")).into_response(),
+        Err(e) => store_problem(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_one_cookie_among_several() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; courier_session=xyz"),
+        );
+        headers.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        assert_eq!(cookie(&headers, COOKIE), Some("xyz"));
+        assert_eq!(cookie(&headers, "b"), Some("2"));
+        assert_eq!(cookie(&headers, "courier"), None);
+    }
+
+    #[test]
+    fn reads_form_fields() {
+        assert_eq!(
+            form_field(b"csrf=a%2Bb&token=x+y", "token").as_deref(),
+            Some("x y")
+        );
+        assert_eq!(form_field(b"csrf=", "csrf").as_deref(), Some(""));
+        assert_eq!(form_field(b"", "csrf"), None);
+    }
+}

@@ -1,0 +1,362 @@
+//! The dashboard's pages. maud escapes every value spliced in, and nothing here uses
+//! `PreEscaped`: names, branches, errors and log lines all come from payloads or forges.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use courier_core::event::{JobEvent, Logs};
+use maud::{DOCTYPE, Markup, html};
+
+use crate::server::api::ListQuery;
+use crate::store::{DeliveryDetail, DeliveryId, DeliveryState, DeliveryView, Timestamp};
+
+/// The queue at a glance, above the list.
+pub struct Health {
+    pub queue_depth: u64,
+    pub oldest_queued: Option<Duration>,
+    pub counts: BTreeMap<DeliveryState, u64>,
+}
+
+/// Every page's frame; a signed-in page offers to sign out.
+fn layout(title: &str, signed_in: bool, main: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Courier" }
+                link rel="stylesheet" href="/ui/assets/style.css";
+            }
+            body {
+                header.top {
+                    a.brand href="/ui/" { "Courier" }
+                    @if signed_in {
+                        form method="post" action="/ui/sign-out" {
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main { (main) }
+            }
+        }
+    }
+}
+
+/// A state as a word, with a class for its colour (the word carries the meaning).
+fn state_badge(state: DeliveryState) -> Markup {
+    html! { span class=(format!("state state-{state}")) { (state) } }
+}
+
+/// `3 s`, `5 min`, `2 h 10 min`, `4 d`: an age people read at a glance.
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        _ => format!("{} d", s / 86_400),
+    }
+}
+
+/// A link only for web addresses: a stored URL is shown, never followed as `javascript:`.
+fn web_link(url: &str) -> Markup {
+    let web = url.starts_with("https://") || url.starts_with("http://");
+    html! {
+        @if web { a href=(url) rel="noreferrer" { (url) } } @else { (url) }
+    }
+}
+
+fn delivery_href(id: &DeliveryId) -> String {
+    format!("/ui/deliveries/{id}")
+}
+
+pub fn sign_in(refused: Option<&str>) -> Markup {
+    layout(
+        "Sign in",
+        false,
+        html! {
+            h1 { "Sign in" }
+            @if let Some(refused) = refused {
+                p.error role="alert" { (refused) }
+            }
+            form method="post" action="/ui/sign-in" {
+                label for="token" { "Admin token" }
+                input #token type="password" name="token" autocomplete="current-password" required;
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+pub fn problem(status: StatusCode, message: &str) -> Markup {
+    let title = status.canonical_reason().unwrap_or("Error");
+    layout(
+        title,
+        true,
+        html! {
+            h1 { (title) }
+            p.error role="alert" { (message) }
+            p { a href="/ui/" { "Back to the deliveries" } }
+        },
+    )
+}
+
+fn health(health: &Health) -> Markup {
+    html! {
+        section aria-labelledby="health" {
+            h2 #health { "Queue" }
+            dl.facts {
+                dt { "Waiting" } dd { (health.queue_depth) }
+                dt { "Oldest waiting" }
+                dd { @match health.oldest_queued { Some(age) => (human(age)), None => "none" } }
+            }
+            table.counts {
+                caption { "Deliveries by state" }
+                thead { tr { th scope="col" { "State" } th scope="col" { "Deliveries" } } }
+                tbody {
+                    @for (state, n) in health.counts.iter().filter(|(_, n)| **n > 0) {
+                        tr { th scope="row" { (state_badge(*state)) } td { (n) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn filters(query: &ListQuery) -> Markup {
+    let chosen = query.state.as_deref().unwrap_or("");
+    html! {
+        form.filters method="get" action="/ui/" {
+            label for="state" { "State" }
+            select #state name="state" {
+                option value="" selected[chosen.is_empty()] { "any" }
+                @for state in DeliveryState::ALL {
+                    option value=(state) selected[chosen == state.as_str()] { (state) }
+                }
+            }
+            label for="hook" { "Hook" }
+            input #hook name="hook" value=(query.hook.as_deref().unwrap_or(""));
+            label for="repository" { "Repository" }
+            input #repository name="repository" value=(query.repository.as_deref().unwrap_or(""));
+            button type="submit" { "Filter" }
+        }
+    }
+}
+
+/// The link to the page after this one, keeping the filters.
+fn next_href(query: &ListQuery, after: &DeliveryId) -> String {
+    let mut params = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in [
+        ("state", &query.state),
+        ("hook", &query.hook),
+        ("repository", &query.repository),
+    ] {
+        if let Some(value) = value {
+            params.append_pair(key, value);
+        }
+    }
+    if let Some(limit) = query.limit {
+        params.append_pair("limit", &limit.to_string());
+    }
+    params.append_pair("after", after.as_str());
+    format!("/ui/?{}", params.finish())
+}
+
+pub fn deliveries(
+    query: &ListQuery,
+    list: &[DeliveryView],
+    next: Option<&DeliveryId>,
+    state: &Health,
+) -> Markup {
+    let now = Timestamp::now();
+    layout(
+        "Deliveries",
+        true,
+        html! {
+            h1 { "Deliveries" }
+            (health(state))
+            (filters(query))
+            @if list.is_empty() {
+                p { "No deliveries match." }
+            } @else {
+                table.deliveries {
+                    caption { "Newest first" }
+                    thead {
+                        tr {
+                            th scope="col" { "State" }
+                            th scope="col" { "Job" }
+                            th scope="col" { "Hook" }
+                            th scope="col" { "Repository" }
+                            th scope="col" { "Branch" }
+                            th scope="col" { "Pull request" }
+                            th scope="col" { "Attempts" }
+                            th scope="col" { "Age" }
+                        }
+                    }
+                    tbody {
+                        @for d in list {
+                            tr {
+                                td { (state_badge(d.state)) }
+                                th scope="row" {
+                                    a href=(delivery_href(&d.id)) { "Job " (d.job_id) }
+                                }
+                                td { (d.hook_id) }
+                                td { (d.repository) }
+                                td { code { (d.head_branch) } }
+                                td { @if let Some(pr) = &d.pr_url { (web_link(pr)) } }
+                                td { (d.attempts) }
+                                td { (human(d.created_at.age_at(now))) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(after) = next {
+                nav aria-label="Pages" { a href=(next_href(query, after)) { "Older deliveries" } }
+            }
+        },
+    )
+}
+
+fn opt_time(at: Option<Timestamp>) -> String {
+    at.map_or_else(|| "—".to_owned(), |t| t.to_string())
+}
+
+/// Log levels worth showing on a delivery: what went wrong or may have.
+fn notable(level: &str) -> bool {
+    ["warning", "warn", "error", "fatal"]
+        .iter()
+        .any(|l| level.eq_ignore_ascii_case(l))
+}
+
+fn event_facts(event: &JobEvent) -> Markup {
+    html! {
+        dt { "Design system" } dd { (event.design_system.name) " (" (event.design_system.id) ")" }
+        dt { "Version" } dd { (event.version.name) " " (event.version.version) }
+        dt { "Exporter" } dd { (event.exporter.name) " (" (event.exporter.id) ")" }
+        dt { "Hook" } dd { (event.hook.name) " (" (event.hook.id) ")" }
+    }
+}
+
+fn job_log(event: &JobEvent) -> Markup {
+    let Logs::Inline { lines, .. } = &event.job.logs else {
+        return html! {};
+    };
+    let shown: Vec<_> = lines.iter().filter(|l| notable(&l.level)).collect();
+    html! {
+        @if !shown.is_empty() {
+            section aria-labelledby="log" {
+                h2 #log { "Exporter's warnings and errors" }
+                ul.log {
+                    @for line in shown {
+                        li { span.level { (line.level) } " " (line.message) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn delivery(csrf: &str, detail: &DeliveryDetail, event: Option<&JobEvent>) -> Markup {
+    let d = &detail.delivery;
+    let title = format!("Delivery {}", d.id);
+    layout(
+        &title,
+        true,
+        html! {
+            p { a href="/ui/" { "All deliveries" } }
+            h1 { (title) }
+            dl.facts {
+                dt { "State" } dd { (state_badge(d.state)) }
+                dt { "Job" } dd { (d.job_id) " in workspace " (d.workspace_id) }
+                @match event {
+                    Some(event) => (event_facts(event)),
+                    None => { dt { "Hook" } dd { (d.hook_id) } },
+                }
+                dt { "Target" } dd { code { (d.target_key) } }
+                dt { "Repository" } dd { (d.repository) }
+                dt { "Branch" } dd { code { (d.head_branch) } }
+                dt { "Pull request" } dd { @match &d.pr_url { Some(pr) => (web_link(pr)), None => "none" } }
+                dt { "Commit" } dd { @match &d.commit { Some(c) => code { (c) }, None => "none" } }
+                @if let Some(files) = &d.files {
+                    dt { "Files" }
+                    dd { (files.added) " added, " (files.modified) " changed, " (files.deleted) " deleted" }
+                }
+                dt { "Attempts" } dd { (d.attempts) }
+                dt { "Created" } dd { (d.created_at) }
+                dt { "Started" } dd { (opt_time(d.started_at)) }
+                dt { "Finished" } dd { (opt_time(d.finished_at)) }
+                @if let Some(next) = d.next_attempt_at { dt { "Next attempt" } dd { (next) } }
+                @if let Some(error) = &d.last_error { dt { "Last error" } dd.error { (error) } }
+            }
+            form method="post" action=(format!("{}/retry", delivery_href(&d.id))) {
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" { "Retry" }
+            }
+            section aria-labelledby="attempts" {
+                h2 #attempts { "Attempts" }
+                @if detail.attempts.is_empty() {
+                    p { "None yet." }
+                } @else {
+                    table {
+                        thead {
+                            tr {
+                                th scope="col" { "#" }
+                                th scope="col" { "Started" }
+                                th scope="col" { "Finished" }
+                                th scope="col" { "Outcome" }
+                                th scope="col" { "Error" }
+                                th scope="col" { "Worker" }
+                            }
+                        }
+                        tbody {
+                            @for a in &detail.attempts {
+                                tr {
+                                    th scope="row" { (a.number) }
+                                    td { (a.started_at) }
+                                    td { (opt_time(a.finished_at)) }
+                                    td { (a.outcome.as_deref().unwrap_or("running")) }
+                                    td.error { (a.error.as_deref().unwrap_or("")) }
+                                    td { (a.owner) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !d.warnings.is_empty() {
+                section aria-labelledby="warnings" {
+                    h2 #warnings { "Warnings" }
+                    ul { @for w in &d.warnings { li { (w) } } }
+                }
+            }
+            @if let Some(event) = event { (job_log(event)) }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_at_a_glance() {
+        assert_eq!(human(Duration::from_secs(5)), "5 s");
+        assert_eq!(human(Duration::from_secs(125)), "2 min");
+        assert_eq!(human(Duration::from_secs(3 * 3600 + 600)), "3 h 10 min");
+        assert_eq!(human(Duration::from_secs(3 * 86_400)), "3 d");
+    }
+
+    #[test]
+    fn only_web_addresses_are_links() {
+        assert!(
+            web_link("https://forge/pr/1")
+                .into_string()
+                .contains("href")
+        );
+        let hostile = web_link("javascript:alert(1)").into_string();
+        assert!(!hostile.contains("href"), "{hostile}");
+    }
+}

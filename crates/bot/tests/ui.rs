@@ -1,0 +1,349 @@
+//! The dashboard (`/ui/`) of a real `courier serve` over TCP: signing in and out, the
+//! session cookie, security headers, the deliveries list and a delivery's page, Retry with
+//! and without its CSRF token, and payload text shown as text.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::forge::{ADMIN_TOKEN, Forge, HOOK_TOKEN, Kind};
+use common::serve::{Answer, Server, exchange, http, wait_until};
+
+const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+
+/// A GET with the session cookie `session` (none when empty).
+fn get(server: &Server, path: &str, session: &str) -> Answer {
+    let cookie = format!("courier_session={session}");
+    let headers: &[(&str, &str)] = if session.is_empty() {
+        &[]
+    } else {
+        &[("Cookie", &cookie)]
+    };
+    exchange(server.addr, "GET", path, headers, "")
+}
+
+/// A form POST with the session cookie `session`.
+fn post_form(server: &Server, path: &str, session: &str, body: &str) -> Answer {
+    let cookie = format!("courier_session={session}");
+    exchange(
+        server.addr,
+        "POST",
+        path,
+        &[FORM, ("Cookie", &cookie)],
+        body,
+    )
+}
+
+fn assert_redirects_to(answer: &Answer, to: &str, what: &str) {
+    assert_eq!(answer.status, 303, "{what}: {}", answer.body);
+    assert_eq!(answer.header("location"), Some(to), "{what}");
+}
+
+fn assert_security_headers(answer: &Answer, what: &str) {
+    for (name, value) in [
+        (
+            "content-security-policy",
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+        ("referrer-policy", "no-referrer"),
+        ("x-content-type-options", "nosniff"),
+        ("cache-control", "no-store"),
+    ] {
+        assert_eq!(answer.header(name), Some(value), "{what}: {name}");
+    }
+}
+
+/// The sign-in form posted with `token`.
+fn post_token(server: &Server, token: &str) -> Answer {
+    exchange(
+        server.addr,
+        "POST",
+        "/ui/sign-in",
+        &[FORM],
+        &format!("token={token}"),
+    )
+}
+
+/// Signs in with the admin token; the session cookie's value.
+fn sign_in(server: &Server) -> String {
+    let answer = post_token(server, ADMIN_TOKEN);
+    assert_redirects_to(&answer, "/ui/", "signing in");
+    let cookie = answer.header("set-cookie").expect("a session cookie");
+    let value = cookie
+        .strip_prefix("courier_session=")
+        .and_then(|rest| rest.split(';').next())
+        .expect("the session cookie");
+    assert!(!value.is_empty());
+    value.to_owned()
+}
+
+/// The CSRF token in a page's forms.
+fn csrf(page: &str) -> String {
+    let (_, rest) = page
+        .split_once("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token");
+    rest.split('"').next().unwrap().to_owned()
+}
+
+fn sign_in_failures(server: &Server) -> String {
+    let (_, metrics) = http(server.addr, "GET", "/metrics", "", "");
+    metrics
+        .lines()
+        .find(|line| line.starts_with("courier_ui_sign_in_failures_total "))
+        .expect("the sign-in failure counter")
+        .to_owned()
+}
+
+#[test]
+fn nothing_without_a_session_and_a_session_only_for_the_admin_token() {
+    let forge = Forge::start(Kind::Git);
+    let server = forge.serve();
+
+    // Every page leads to the sign-in form, which is itself a page with the headers.
+    for path in [
+        "/ui/",
+        "/ui/deliveries/01JABCDEFGHJKMNPQRSTVWXYZ0",
+        "/ui/?state=failed",
+    ] {
+        let answer = get(&server, path, "");
+        assert_redirects_to(&answer, "/ui/sign-in", path);
+        assert_security_headers(&answer, path);
+    }
+    assert_redirects_to(&get(&server, "/", ""), "/ui/", "/");
+    let form = get(&server, "/ui/sign-in", "");
+    assert_eq!(form.status, 200);
+    assert_security_headers(&form, "the sign-in form");
+    assert!(form.body.contains("<label for=\"token\""), "{}", form.body);
+    assert!(form.body.contains("name=\"viewport\""));
+    assert!(!form.body.contains("<script"), "no script at all");
+    let css = get(&server, "/ui/assets/style.css", "");
+    assert_eq!(css.status, 200);
+    assert!(css.header("content-type").unwrap().starts_with("text/css"));
+
+    // A forged or tampered cookie is no session.
+    assert_redirects_to(&get(&server, "/ui/", "forged"), "/ui/sign-in", "forged");
+
+    // A wrong token (here the webhook's) is refused, slowly, and counted.
+    assert_eq!(
+        sign_in_failures(&server),
+        "courier_ui_sign_in_failures_total 0"
+    );
+    let started = Instant::now();
+    let refused = post_token(&server, HOOK_TOKEN);
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "slowed down"
+    );
+    assert!(refused.header("set-cookie").is_none());
+    assert!(
+        refused.body.contains("not an admin token"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        !refused.body.contains(HOOK_TOKEN),
+        "the token is not echoed"
+    );
+    assert_security_headers(&refused, "the refusal");
+    assert_eq!(
+        sign_in_failures(&server),
+        "courier_ui_sign_in_failures_total 1"
+    );
+
+    // The admin token: a session cookie for the dashboard alone, not `Secure` on loopback.
+    let answer = post_token(&server, ADMIN_TOKEN);
+    assert_redirects_to(&answer, "/ui/", "signing in");
+    let cookie = answer.header("set-cookie").unwrap();
+    let attributes: Vec<&str> = cookie.split("; ").skip(1).collect();
+    assert_eq!(
+        attributes,
+        ["Path=/ui", "Max-Age=28800", "HttpOnly", "SameSite=Strict"],
+        "{cookie}"
+    );
+    let session = sign_in(&server);
+    let page = get(&server, "/ui/", &session);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_security_headers(&page, "the deliveries page");
+    assert!(page.body.contains("<h1>Deliveries</h1>"), "{}", page.body);
+    assert!(!page.body.contains(ADMIN_TOKEN));
+    // One changed character of its signature, and it is no session.
+    let mut tampered = session.clone().into_bytes();
+    tampered[50] = if tampered[50] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    assert_redirects_to(&get(&server, "/ui/", &tampered), "/ui/sign-in", "tampered");
+
+    // The key is kept in the data directory: a restart signs nobody out.
+    common::forge::assert_no_secrets(&server);
+    server.terminate_cleanly("the first server");
+    let server = forge.serve_as("again.log");
+    assert_eq!(
+        get(&server, "/ui/", &session).status,
+        200,
+        "after a restart"
+    );
+
+    // Signing out clears the cookie; without it, the pages are gone again.
+    let out = post_form(&server, "/ui/sign-out", &session, "");
+    assert_redirects_to(&out, "/ui/sign-in", "signing out");
+    let cleared = out.header("set-cookie").unwrap();
+    assert!(
+        cleared.starts_with("courier_session=; Path=/ui; Max-Age=0;"),
+        "{cleared}"
+    );
+    assert_redirects_to(&get(&server, "/ui/", ""), "/ui/sign-in", "signed out");
+    common::forge::assert_no_secrets(&server);
+}
+
+#[test]
+fn the_list_filters_the_page_shows_and_retry_needs_the_csrf_token() {
+    let forge = Forge::start(Kind::Git);
+    let server = forge.serve();
+    let detail = forge.deliver_job(&server, "601", "delivered");
+    let id = detail["delivery"]["id"].as_str().unwrap().to_owned();
+    let session = sign_in(&server);
+
+    let list = get(&server, "/ui/", &session).body;
+    assert!(
+        list.contains(&format!("href=\"/ui/deliveries/{id}\"")),
+        "{list}"
+    );
+    assert!(
+        list.contains("<span class=\"state state-delivered\">delivered</span>"),
+        "{list}"
+    );
+    let repository = detail["delivery"]["repository"].as_str().unwrap();
+    assert!(
+        list.contains(&format!("<td>{repository}</td>")),
+        "the repository: {list}"
+    );
+    assert!(list.contains("Job 601"), "{list}");
+    // The filter form sends empty fields for "any".
+    let encoded: String = url::form_urlencoded::byte_serialize(repository.as_bytes()).collect();
+    let any = get(
+        &server,
+        &format!("/ui/?state=&hook=&repository={encoded}"),
+        &session,
+    )
+    .body;
+    assert!(any.contains(&id), "{any}");
+    let delivered = get(&server, "/ui/?state=delivered&hook=5", &session).body;
+    assert!(delivered.contains(&id), "{delivered}");
+    assert!(delivered.contains("<option value=\"delivered\" selected>"));
+    let failed = get(&server, "/ui/?state=failed", &session).body;
+    assert!(!failed.contains(&id), "{failed}");
+    assert!(failed.contains("No deliveries match."), "{failed}");
+    let elsewhere = get(&server, "/ui/?repository=elsewhere", &session).body;
+    assert!(!elsewhere.contains(&id), "{elsewhere}");
+    let bad = get(&server, "/ui/?state=%3Cb%3E", &session);
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("unknown delivery state `&lt;b&gt;`"),
+        "{}",
+        bad.body
+    );
+
+    let page = get(&server, &format!("/ui/deliveries/{id}"), &session);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_security_headers(&page, "a delivery's page");
+    let commit = detail["delivery"]["commit"].as_str().unwrap();
+    for shown in [
+        "Example Design System",
+        "Example exporter",
+        commit,
+        common::forge::HEAD,
+        "<th scope=\"row\">1</th>",
+    ] {
+        assert!(page.body.contains(shown), "{shown}: {}", page.body);
+    }
+    let token = csrf(&page.body);
+
+    // Without the CSRF token, or with another session's, nothing is retried.
+    let retry = format!("/ui/deliveries/{id}/retry");
+    let other = csrf(&get(&server, &format!("/ui/deliveries/{id}"), &sign_in(&server)).body);
+    assert_ne!(other, token);
+    for body in [String::new(), "csrf=".to_owned(), format!("csrf={other}")] {
+        let refused = post_form(&server, &retry, &session, &body);
+        assert_eq!(refused.status, 403, "{body}: {}", refused.body);
+        let (_, now) = server.request("GET", &format!("/api/deliveries/{id}"), ADMIN_TOKEN, "");
+        assert_eq!(now["delivery"]["state"], "delivered", "{body}: {now}");
+        assert_eq!(
+            now["attempts"].as_array().unwrap().len(),
+            1,
+            "{body}: {now}"
+        );
+    }
+    // Without a session, the form leads to sign-in.
+    let unsigned = exchange(
+        server.addr,
+        "POST",
+        &retry,
+        &[FORM],
+        &format!("csrf={token}"),
+    );
+    assert_redirects_to(&unsigned, "/ui/sign-in", "retry without a session");
+
+    // With it: back to the delivery, which runs again.
+    let retried = post_form(&server, &retry, &session, &format!("csrf={token}"));
+    assert_redirects_to(&retried, &format!("/ui/deliveries/{id}"), "retry");
+    let again = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_eq!(Server::attempt_outcomes(&again).len(), 2, "{again}");
+    let page = get(&server, &format!("/ui/deliveries/{id}"), &session).body;
+    assert!(page.contains("<th scope=\"row\">2</th>"), "{page}");
+
+    // Pages of one, newest first: the link to the older page keeps the filters.
+    let newer = forge.deliver_job(&server, "603", "up_to_date");
+    let newer = newer["delivery"]["id"].as_str().unwrap();
+    let first = get(&server, "/ui/?limit=1&hook=5", &session).body;
+    assert!(first.contains(newer) && !first.contains(&id), "{first}");
+    let older = format!("/ui/?hook=5&amp;limit=1&amp;after={newer}");
+    assert!(first.contains(&format!("href=\"{older}\"")), "{first}");
+    let second = get(&server, &older.replace("&amp;", "&"), &session).body;
+    assert!(second.contains(&id) && !second.contains(newer), "{second}");
+}
+
+#[test]
+fn text_from_a_payload_is_shown_as_text() {
+    let forge = Forge::start(Kind::Git);
+    let server = forge.serve();
+    let script = "<script>alert(1)</script>";
+    let breakout = "\"><img src=x onerror=alert(1)>";
+    let json = |s: &str| serde_json::to_string(s).unwrap();
+    let mut payload = forge.job("602");
+    for (seed, hostile) in [
+        ("\"Example Design System\"", json(&format!("DS {script}"))),
+        ("\"A version name\"", json(&format!("V {breakout}"))),
+        (
+            "\"Example exporter\"",
+            json(&format!("X {script}{breakout}")),
+        ),
+        ("\"type\": \"info\"", "\"type\": \"warning\"".to_owned()),
+        (
+            "\"Finished exporting source colors.pr\"",
+            json(&format!("log {script}")),
+        ),
+    ] {
+        assert!(payload.contains(seed), "{seed}");
+        payload = payload.replace(seed, &hostile);
+    }
+    let id = server.post_event(HOOK_TOKEN, &payload);
+    let session = sign_in(&server);
+    wait_until("the delivery to be listed", || {
+        get(&server, "/ui/", &session).body.contains(&id)
+    });
+    let page = get(&server, &format!("/ui/deliveries/{id}"), &session);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let escaped_script = "&lt;script&gt;alert(1)&lt;/script&gt;";
+    let escaped_breakout = "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;";
+    for shown in [
+        format!("DS {escaped_script}"),
+        format!("V {escaped_breakout}"),
+        format!("X {escaped_script}{escaped_breakout}"),
+        format!("log {escaped_script}"),
+    ] {
+        assert!(page.body.contains(&shown), "{shown}: {}", page.body);
+    }
+    for raw in ["<script", "<img", "alert(1)</"] {
+        assert!(!page.body.contains(raw), "{raw} unescaped: {}", page.body);
+    }
+}
