@@ -161,6 +161,31 @@ fn nothing_without_a_session_and_a_session_only_for_the_admin_token() {
         ["Path=/ui", "Max-Age=28800", "HttpOnly", "SameSite=Strict"],
         "{cookie}"
     );
+    // A page on another site posting the sign-in form (login CSRF) is refused, whether
+    // the browser says so with Sec-Fetch-Site or only with Origin; the same site is not.
+    let origin = format!("http://{}", server.addr);
+    for (name, value) in [
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Origin", "https://attacker.example"),
+    ] {
+        let answer = exchange(
+            server.addr,
+            "POST",
+            "/ui/sign-in",
+            &[FORM, (name, value)],
+            &format!("token={ADMIN_TOKEN}"),
+        );
+        assert_eq!(answer.status, 403, "{name}: {value}: {}", answer.body);
+        assert!(answer.header("set-cookie").is_none(), "{name}: {value}");
+    }
+    let same_site = exchange(
+        server.addr,
+        "POST",
+        "/ui/sign-in",
+        &[FORM, ("Sec-Fetch-Site", "same-origin"), ("Origin", &origin)],
+        &format!("token={ADMIN_TOKEN}"),
+    );
+    assert_redirects_to(&same_site, "/ui/", "a sign-in from the dashboard itself");
     let session = sign_in(&server);
     let page = get(&server, "/ui/", &session);
     assert_eq!(page.status, 200, "{}", page.body);

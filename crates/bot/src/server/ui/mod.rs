@@ -81,6 +81,7 @@ pub fn router(dashboard: Dashboard) -> Router<AppState> {
         .route("/ui/deliveries/{id}", get(delivery))
         .route("/ui/deliveries/{id}/retry", post(retry))
         .route("/ui/assets/style.css", get(stylesheet))
+        .layer(axum::middleware::from_fn(same_origin_forms))
         .layer(axum::middleware::map_response(security_headers))
         .layer(Extension(dashboard))
 }
@@ -97,6 +98,41 @@ async fn security_headers(mut response: Response) -> Response {
         headers.insert(name, HeaderValue::from_static(value));
     }
     response
+}
+
+/// Refuses a form posted from another site: sign-in and sign-out have no session to bind a
+/// CSRF token to, so a page elsewhere could otherwise sign a browser in with a token of
+/// its choosing. Browsers say where a POST comes from (`Sec-Fetch-Site`, or else `Origin`);
+/// a client that says nothing (curl, a script with the token) is not a browser to protect.
+async fn same_origin_forms(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    let cross_site = if request.method() == axum::http::Method::GET
+        || request.method() == axum::http::Method::HEAD
+    {
+        false
+    } else if let Some(site) = headers.get("sec-fetch-site") {
+        !matches!(site.as_bytes(), b"same-origin" | b"none")
+    } else if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers.get(header::HOST).map(HeaderValue::as_bytes);
+        let origin_host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://"))
+            .map(|(_, rest)| rest.as_bytes());
+        origin_host.is_none() || origin_host != host
+    } else {
+        false
+    };
+    if cross_site {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "forms are accepted from this site only",
+        );
+    }
+    next.run(request).await
 }
 
 /// A request with a valid session. As an extractor it turns every other request into a
