@@ -429,10 +429,34 @@ pub fn exchange(
         body.len()
     )
     .unwrap();
+    // Up to the body's length when given: some servers (chromedriver) keep the connection
+    // open despite `Connection: close`.
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        assert_ne!(
+            reader.read_line(&mut head).unwrap(),
+            0,
+            "an HTTP answer: {head}"
+        );
+    }
+    let length = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse::<usize>().unwrap())
+    });
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    match length {
+        Some(length) => {
+            response.resize(length, 0);
+            reader.read_exact(&mut response).unwrap();
+        }
+        None => {
+            reader.read_to_end(&mut response).unwrap();
+        }
+    }
+    let body = String::from_utf8_lossy(&response);
+    let head = head.trim_end();
     let mut lines = head.split("\r\n");
     let status = lines
         .next()
@@ -452,7 +476,7 @@ pub fn exchange(
     Answer {
         status,
         headers,
-        body: body.to_owned(),
+        body: body.into_owned(),
     }
 }
 
