@@ -239,7 +239,7 @@ fn the_list_filters_the_page_shows_and_retry_needs_the_csrf_token() {
     );
     let repository = detail["delivery"]["repository"].as_str().unwrap();
     assert!(
-        list.contains(&format!("<td>{repository}</td>")),
+        list.contains(&format!("<td data-label=\"Repository\">{repository}</td>")),
         "the repository: {list}"
     );
     assert!(list.contains("Job 601"), "{list}");

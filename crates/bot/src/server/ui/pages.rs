@@ -81,7 +81,7 @@ pub fn sign_in(refused: Option<&str>) -> Markup {
             @if let Some(refused) = refused {
                 p.error role="alert" { (refused) }
             }
-            form method="post" action="/ui/sign-in" {
+            form.sign-in method="post" action="/ui/sign-in" {
                 label for="token" { "Admin token" }
                 input #token type="password" name="token" autocomplete="current-password" required;
                 button type="submit" { "Sign in" }
@@ -129,17 +129,24 @@ fn filters(query: &ListQuery) -> Markup {
     let chosen = query.state.as_deref().unwrap_or("");
     html! {
         form.filters method="get" action="/ui/" {
-            label for="state" { "State" }
-            select #state name="state" {
-                option value="" selected[chosen.is_empty()] { "any" }
-                @for state in DeliveryState::ALL {
-                    option value=(state) selected[chosen == state.as_str()] { (state) }
+            // Each label with its field, so that wrapping on a phone keeps them together.
+            span.field {
+                label for="state" { "State" }
+                select #state name="state" {
+                    option value="" selected[chosen.is_empty()] { "any" }
+                    @for state in DeliveryState::ALL {
+                        option value=(state) selected[chosen == state.as_str()] { (state) }
+                    }
                 }
             }
-            label for="hook" { "Hook" }
-            input #hook name="hook" value=(query.hook.as_deref().unwrap_or(""));
-            label for="repository" { "Repository" }
-            input #repository name="repository" value=(query.repository.as_deref().unwrap_or(""));
+            span.field {
+                label for="hook" { "Hook" }
+                input #hook name="hook" value=(query.hook.as_deref().unwrap_or(""));
+            }
+            span.field {
+                label for="repository" { "Repository" }
+                input #repository name="repository" value=(query.repository.as_deref().unwrap_or(""));
+            }
             button type="submit" { "Filter" }
         }
     }
@@ -198,16 +205,18 @@ pub fn deliveries(
                     tbody {
                         @for d in list {
                             tr {
+                                // `data-label`: the column's name on a phone, where
+                                // the rows are stacked and the header hidden.
                                 td { (state_badge(d.state)) }
                                 th scope="row" {
                                     a href=(delivery_href(&d.id)) { "Job " (d.job_id) }
                                 }
-                                td { (d.hook_id) }
-                                td { (d.repository) }
-                                td { code { (d.head_branch) } }
-                                td { @if let Some(pr) = &d.pr_url { (web_link(pr)) } }
-                                td { (d.attempts) }
-                                td { (human(d.created_at.age_at(now))) }
+                                td data-label="Hook" { (d.hook_id) }
+                                td data-label="Repository" { (d.repository) }
+                                td data-label="Branch" { code { (d.head_branch) } }
+                                td data-label="Pull request" { @if let Some(pr) = &d.pr_url { (web_link(pr)) } }
+                                td data-label="Attempts" { (d.attempts) }
+                                td data-label="Age" { (human(d.created_at.age_at(now))) }
                             }
                         }
                     }
@@ -300,26 +309,30 @@ pub fn delivery(csrf: &str, detail: &DeliveryDetail, event: Option<&JobEvent>) -
                 @if detail.attempts.is_empty() {
                     p { "None yet." }
                 } @else {
-                    table {
-                        thead {
-                            tr {
-                                th scope="col" { "#" }
-                                th scope="col" { "Started" }
-                                th scope="col" { "Finished" }
-                                th scope="col" { "Outcome" }
-                                th scope="col" { "Error" }
-                                th scope="col" { "Worker" }
-                            }
-                        }
-                        tbody {
-                            @for a in &detail.attempts {
+                    // Scrolls sideways on its own on a phone, not the page; focusable, so
+                    // a keyboard can scroll it too.
+                    div.scroll tabindex="0" role="region" aria-label="Attempts table" {
+                        table {
+                            thead {
                                 tr {
-                                    th scope="row" { (a.number) }
-                                    td { (a.started_at) }
-                                    td { (opt_time(a.finished_at)) }
-                                    td { (a.outcome.as_deref().unwrap_or("running")) }
-                                    td.error { (a.error.as_deref().unwrap_or("")) }
-                                    td { (a.owner) }
+                                    th scope="col" { "#" }
+                                    th scope="col" { "Started" }
+                                    th scope="col" { "Finished" }
+                                    th scope="col" { "Outcome" }
+                                    th scope="col" { "Error" }
+                                    th scope="col" { "Worker" }
+                                }
+                            }
+                            tbody {
+                                @for a in &detail.attempts {
+                                    tr {
+                                        th scope="row" { (a.number) }
+                                        td { (a.started_at) }
+                                        td { (opt_time(a.finished_at)) }
+                                        td { (a.outcome.as_deref().unwrap_or("running")) }
+                                        td.error { (a.error.as_deref().unwrap_or("")) }
+                                        td { (a.owner) }
+                                    }
                                 }
                             }
                         }
