@@ -17,7 +17,8 @@ set -euo pipefail
 # git server and a forge fake.
 # squid: the proxy tests put a real forward proxy with basic auth between Courier and the
 # test servers.
-wanted=(pkg-config libssl-dev git unzip zip rsync python3 postgresql time openssh-client openssh-server gnupg socat openssl squid "$@")
+# chromium, chromium-driver: the dashboard's browser tests drive headless Chromium over WebDriver.
+wanted=(pkg-config libssl-dev git unzip zip rsync python3 postgresql time openssh-client openssh-server gnupg socat openssl squid chromium chromium-driver "$@")
 
 missing=()
 for pkg in "${wanted[@]}"; do
@@ -25,6 +26,12 @@ for pkg in "${wanted[@]}"; do
     missing+=("$pkg")
   fi
 done
+
+# npm: the browser tests install axe-core from it. Checked as a command, since a Node.js
+# from elsewhere (NodeSource) carries its own npm that Debian's package would clash with.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

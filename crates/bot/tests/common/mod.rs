@@ -25,6 +25,7 @@ pub mod proxy;
 pub mod serve;
 pub mod sshd;
 pub mod tls;
+pub mod webdriver;
 
 use std::fs;
 use std::net::TcpListener;
