@@ -109,6 +109,8 @@ impl Session {
                     "--disable-dev-shm-usage",
                     "--no-proxy-server",
                     "--no-first-run",
+                    // Cleaner screenshots; the layout check measures the page, not bars.
+                    "--hide-scrollbars",
                     format!("--user-data-dir={}", profile.join("chromium").display()),
                 ],
             },
