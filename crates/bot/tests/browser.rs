@@ -65,7 +65,10 @@ fn sign_in_filter_open_retry_and_sign_out() {
     assert_path(s, &server, "/ui/sign-in");
     sign_in_with(s, HOOK_TOKEN);
     let refusal = s.find("p.error[role=alert]").text();
-    assert!(refusal.contains("not an admin token"), "{refusal}");
+    assert!(
+        refusal.contains("not an admin or viewer token"),
+        "{refusal}"
+    );
     sign_in_with(s, ADMIN_TOKEN);
     assert_path(s, &server, "/ui/");
     let link = format!("a[href='/ui/deliveries/{id}']");

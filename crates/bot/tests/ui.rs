@@ -66,7 +66,12 @@ fn post_token(server: &Server, token: &str) -> Answer {
 
 /// Signs in with the admin token; the session cookie's value.
 fn sign_in(server: &Server) -> String {
-    let answer = post_token(server, ADMIN_TOKEN);
+    sign_in_with(server, ADMIN_TOKEN)
+}
+
+/// Signs in with `token`; the session cookie's value.
+fn sign_in_with(server: &Server, token: &str) -> String {
+    let answer = post_token(server, token);
     assert_redirects_to(&answer, "/ui/", "signing in");
     let cookie = answer.header("set-cookie").expect("a session cookie");
     let value = cookie
@@ -137,7 +142,7 @@ fn nothing_without_a_session_and_a_session_only_for_the_admin_token() {
     );
     assert!(refused.header("set-cookie").is_none());
     assert!(
-        refused.body.contains("not an admin token"),
+        refused.body.contains("not an admin or viewer token"),
         "{}",
         refused.body
     );
@@ -371,4 +376,66 @@ fn text_from_a_payload_is_shown_as_text() {
     for raw in ["<script", "<img", "alert(1)</"] {
         assert!(!page.body.contains(raw), "{raw} unescaped: {}", page.body);
     }
+}
+
+/// A viewer token (`admin.viewer_tokens`) reads the dashboard and the API but cannot
+/// retry: no Retry form, a 403 for the dashboard's retry even with an admin's CSRF token,
+/// and a 403 from the API's; the delivery keeps its one attempt.
+#[test]
+fn a_viewer_reads_but_cannot_retry() {
+    const VIEWER_TOKEN: &str = "viewer-token-0123456789abcdef";
+    let forge = Forge::start(Kind::Git);
+    let config = std::fs::read_to_string(&forge.config).unwrap();
+    let admin = format!("admin: {{ tokens: [\"{ADMIN_TOKEN}\"] }}");
+    assert!(config.contains(&admin), "{config}");
+    std::fs::write(
+        &forge.config,
+        config.replace(
+            &admin,
+            &format!(
+                "admin: {{ tokens: [\"{ADMIN_TOKEN}\"], viewer_tokens: [\"{VIEWER_TOKEN}\"] }}"
+            ),
+        ),
+    )
+    .unwrap();
+    let server = forge.serve();
+    let detail = forge.deliver_job(&server, "611", "delivered");
+    let id = detail["delivery"]["id"].as_str().unwrap().to_owned();
+    let page_path = format!("/ui/deliveries/{id}");
+
+    let viewer = sign_in_with(&server, VIEWER_TOKEN);
+    assert!(get(&server, "/ui/", &viewer).body.contains(&id));
+    let page = get(&server, &page_path, &viewer);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        !page.body.contains("Retry") && !page.body.contains("name=\"csrf\""),
+        "a viewer gets no Retry form: {}",
+        page.body
+    );
+    // Even with a CSRF token taken from an admin's page.
+    let admin_csrf = csrf(&get(&server, &page_path, &sign_in(&server)).body);
+    let refused = post_form(
+        &server,
+        &format!("{page_path}/retry"),
+        &viewer,
+        &format!("csrf={admin_csrf}"),
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+
+    let api = format!("/api/deliveries/{id}");
+    let (status, body) = http(server.addr, "GET", &api, VIEWER_TOKEN, "");
+    assert_eq!(status, 200, "a viewer reads the API: {body}");
+    let (status, body) = http(
+        server.addr,
+        "POST",
+        &format!("{api}/retry"),
+        VIEWER_TOKEN,
+        "",
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("admin token"), "{body}");
+    let (_, body) = http(server.addr, "GET", &api, ADMIN_TOKEN, "");
+    let now: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(now["delivery"]["attempts"], 1, "nothing was retried: {now}");
+    assert_eq!(now["delivery"]["state"], "delivered");
 }

@@ -382,6 +382,23 @@ fn admin_tokens_are_loaded_and_must_be_distinct_and_long() {
         "the token leaked: {err}"
     );
 
+    // Viewer tokens read only: none may be an admin's or a webhook's token.
+    for reused in ["${ADMIN}", "${HOOK}"] {
+        let yaml = format!(
+            "webhook: {{ tokens: [\"${{HOOK}}\"] }}\nadmin: {{ tokens: [\"${{ADMIN}}\"], viewer_tokens: [\"{reused}\"] }}\nhooks:\n  - match: any\n    targets: []\n"
+        );
+        let err = Config::from_yaml_str(&yaml, "config.yaml", &env)
+            .expect_err("a viewer token equal to an admin or webhook token is refused")
+            .to_string();
+        assert!(
+            err.contains("admin.viewer_tokens") && err.contains("a viewer only reads"),
+            "{err}"
+        );
+    }
+    let viewers = "admin: { tokens: [\"${ADMIN}\"], viewer_tokens: [\"viewer-token-0123456789\"] }\nhooks:\n  - match: any\n    targets: []\n";
+    let config = Config::from_yaml_str(viewers, "config.yaml", &env).expect("valid config");
+    assert_eq!(config.admin.unwrap().viewer_tokens.len(), 1);
+
     let short = "admin: { tokens: [\"too-short\"] }\nhooks:\n  - match: any\n    targets: []\n";
     let err = Config::from_yaml_str(short, "config.yaml", &env)
         .expect_err("a short admin token is refused")

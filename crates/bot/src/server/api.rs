@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{AppState, auth};
+use super::AppState;
+use super::auth::{self, Role};
 use crate::store::{DeliveryFilter, DeliveryId, DeliveryState, DeliveryView, Page, StoreError};
 
 /// Most deliveries one page lists.
@@ -70,17 +71,23 @@ pub async fn requeue(state: &AppState, id: &DeliveryId) -> Result<DeliveryView, 
     Ok(view)
 }
 
-/// Why a request may not use the API, as the answer to send; `None` when it may.
-fn denied(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+/// Why a request may not do what `needs` allows, as the answer to send; `None` when it
+/// may. A viewer token reads; only an admin token retries.
+fn denied(state: &AppState, headers: &HeaderMap, needs: Role) -> Option<Response> {
     let Some(admin) = &state.config.admin else {
         return Some(error(
             StatusCode::FORBIDDEN,
             "the operations API is off: configure `admin.tokens` to use it",
         ));
     };
-    match auth::bearer(headers.get(header::AUTHORIZATION)) {
-        Some(token) if auth::matches_any(token, &admin.tokens) => None,
-        _ => Some(error(StatusCode::UNAUTHORIZED, "unauthorized")),
+    let presented = auth::bearer(headers.get(header::AUTHORIZATION));
+    match (presented.and_then(|t| auth::role(t, admin)), needs) {
+        (Some(Role::Admin), _) | (Some(Role::Viewer), Role::Viewer) => None,
+        (Some(Role::Viewer), Role::Admin) => Some(error(
+            StatusCode::FORBIDDEN,
+            "a viewer token reads only; retrying needs an admin token",
+        )),
+        (None, _) => Some(error(StatusCode::UNAUTHORIZED, "unauthorized")),
     }
 }
 
@@ -89,7 +96,7 @@ pub async fn list_deliveries(
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    if let Some(denied) = denied(&state, &headers) {
+    if let Some(denied) = denied(&state, &headers, Role::Viewer) {
         return denied;
     }
     let (filter, page) = match query.to_filter() {
@@ -110,7 +117,7 @@ pub async fn get_delivery(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Some(denied) = denied(&state, &headers) {
+    if let Some(denied) = denied(&state, &headers, Role::Viewer) {
         return denied;
     }
     let Ok(id) = id.parse::<DeliveryId>() else {
@@ -130,7 +137,7 @@ pub async fn retry_delivery(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Some(denied) = denied(&state, &headers) {
+    if let Some(denied) = denied(&state, &headers, Role::Admin) {
         return denied;
     }
     let Ok(id) = id.parse::<DeliveryId>() else {

@@ -13,6 +13,27 @@ pub fn matches_any(presented: &[u8], accepted: &[SecretString]) -> bool {
     found.into()
 }
 
+/// What a token may do with the API and the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Everything, retries included.
+    Admin,
+    /// Read only.
+    Viewer,
+}
+
+/// The role `presented` grants, if it is one of `admin`'s tokens; both lists are always
+/// compared, so the time taken does not tell which kind matched.
+pub fn role(presented: &[u8], admin: &courier_core::config::Admin) -> Option<Role> {
+    let is_admin = matches_any(presented, &admin.tokens);
+    let is_viewer = matches_any(presented, &admin.viewer_tokens);
+    match (is_admin, is_viewer) {
+        (true, _) => Some(Role::Admin),
+        (false, true) => Some(Role::Viewer),
+        (false, false) => None,
+    }
+}
+
 /// The token of an `Authorization: Bearer <token>` header value.
 pub fn bearer(header: Option<&axum::http::HeaderValue>) -> Option<&[u8]> {
     let value = header?.as_bytes();

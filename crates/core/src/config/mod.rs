@@ -94,6 +94,9 @@ pub struct Admin {
     /// whoever can send events cannot replay or read deliveries. Required, non-empty,
     /// each at least 16 characters.
     pub tokens: Vec<SecretString>,
+    /// Tokens that may read (the API's `GET`s, the dashboard) but not retry. Distinct from
+    /// the admin and webhook tokens. Default: none.
+    pub viewer_tokens: Vec<SecretString>,
 }
 
 /// The design-system platform (`platform`).

@@ -94,6 +94,11 @@ pub(super) struct RawAdmin {
     #[serde(default)]
     #[schemars(with = "Vec<String>", length(min = 1))]
     pub tokens: Vec<SecretString>,
+    /// Read-only tokens: the API's `GET`s and the dashboard without Retry. Each at least
+    /// 16 characters, none equal to an admin or webhook token.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub viewer_tokens: Vec<SecretString>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

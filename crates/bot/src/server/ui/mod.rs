@@ -21,8 +21,9 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use maud::Markup;
 
+use super::AppState;
 use super::api::{self, ListQuery};
-use super::{AppState, auth};
+use super::auth::{self, Role};
 use crate::store::{DeliveryId, StoreError};
 use session::{COOKIE, Key, LIFETIME, Session};
 
@@ -143,8 +144,9 @@ struct Signed {
 }
 
 impl Signed {
-    fn csrf(&self) -> String {
-        self.dashboard.0.key.csrf(&self.session)
+    /// The CSRF token for the session's forms; `None` for a viewer, who has none to post.
+    fn csrf(&self) -> Option<String> {
+        (self.session.role() == Role::Admin).then(|| self.dashboard.0.key.csrf(&self.session))
     }
 }
 
@@ -232,20 +234,20 @@ async fn sign_in(
     body: Bytes,
 ) -> Response {
     let token = form_field(&body, "token").unwrap_or_default();
-    let accepted = state
+    let role = state
         .config
         .admin
         .as_ref()
-        .is_some_and(|admin| auth::matches_any(token.trim().as_bytes(), &admin.tokens));
-    if !accepted {
+        .and_then(|admin| auth::role(token.trim().as_bytes(), admin));
+    let Some(role) = role else {
         state.metrics.ui_sign_in_failed();
         tokio::time::sleep(SIGN_IN_DELAY).await;
         return html(
             StatusCode::UNAUTHORIZED,
-            pages::sign_in(Some("That token is not an admin token.")),
+            pages::sign_in(Some("That token is not an admin or viewer token.")),
         );
-    }
-    let (_, value) = dashboard.0.key.issue(SystemTime::now());
+    };
+    let (_, value) = dashboard.0.key.issue(SystemTime::now(), role);
     redirect_with_cookie(HOME, dashboard.cookie(&value, LIFETIME))
 }
 
@@ -333,7 +335,7 @@ async fn delivery(
     };
     html(
         StatusCode::OK,
-        pages::delivery(&signed.csrf(), &detail, event.as_deref()),
+        pages::delivery(signed.csrf().as_deref(), &detail, event.as_deref()),
     )
 }
 
@@ -345,6 +347,12 @@ async fn retry(
     UrlPath(id): UrlPath<String>,
     body: Bytes,
 ) -> Response {
+    if signed.session.role() != Role::Admin {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "a viewer session reads only; retrying needs an admin token",
+        );
+    }
     let csrf = form_field(&body, "csrf").unwrap_or_default();
     if !signed.dashboard.0.key.csrf_matches(&signed.session, &csrf) {
         return problem(

@@ -268,7 +268,8 @@ fn job_log(event: &JobEvent) -> Markup {
     }
 }
 
-pub fn delivery(csrf: &str, detail: &DeliveryDetail, event: Option<&JobEvent>) -> Markup {
+/// A delivery's page; `csrf` is the admin's form token, `None` for a viewer (no Retry).
+pub fn delivery(csrf: Option<&str>, detail: &DeliveryDetail, event: Option<&JobEvent>) -> Markup {
     let d = &detail.delivery;
     let title = format!("Delivery {}", d.id);
     layout(
@@ -300,9 +301,11 @@ pub fn delivery(csrf: &str, detail: &DeliveryDetail, event: Option<&JobEvent>) -
                 @if let Some(next) = d.next_attempt_at { dt { "Next attempt" } dd { (next) } }
                 @if let Some(error) = &d.last_error { dt { "Last error" } dd.error { (error) } }
             }
-            form method="post" action=(format!("{}/retry", delivery_href(&d.id))) {
-                input type="hidden" name="csrf" value=(csrf);
-                button type="submit" { "Retry" }
+            @if let Some(csrf) = csrf {
+                form method="post" action=(format!("{}/retry", delivery_href(&d.id))) {
+                    input type="hidden" name="csrf" value=(csrf);
+                    button type="submit" { "Retry" }
+                }
             }
             section aria-labelledby="attempts" {
                 h2 #attempts { "Attempts" }

@@ -14,6 +14,8 @@ use hmac::{KeyInit as _, Mac as _};
 use rand::RngCore as _;
 use subtle::ConstantTimeEq as _;
 
+use crate::server::auth::Role;
+
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// The cookie's name.
@@ -27,6 +29,7 @@ const KEY_LEN: usize = 32;
 const ID_LEN: usize = 16;
 const MAC_LEN: usize = 32;
 const EXPIRY_LEN: usize = 8;
+const ROLE_LEN: usize = 1;
 // Each MAC says what it is for, so a CSRF token can never pass as a session or back.
 const SESSION_PURPOSE: &[u8] = b"courier-ui-session\0";
 const CSRF_PURPOSE: &[u8] = b"courier-ui-csrf\0";
@@ -40,10 +43,25 @@ impl fmt::Debug for Key {
     }
 }
 
-/// A valid session: its random id (what CSRF tokens are bound to).
+/// A valid session: its random id (what CSRF tokens are bound to) and what the token it
+/// was opened with may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     id: [u8; ID_LEN],
+    role: Role,
+}
+
+impl Session {
+    pub fn role(&self) -> Role {
+        self.role
+    }
+}
+
+fn role_byte(role: Role) -> u8 {
+    match role {
+        Role::Admin => 1,
+        Role::Viewer => 2,
+    }
 }
 
 impl Key {
@@ -99,40 +117,48 @@ impl Key {
         mac
     }
 
-    /// A new session lasting [`LIFETIME`] from `now`, and the cookie value that carries it:
-    /// expiry (seconds since the epoch), random id and their MAC, in base64url.
-    pub fn issue(&self, now: SystemTime) -> (Session, String) {
+    /// A new session for `role` lasting [`LIFETIME`] from `now`, and the cookie value that
+    /// carries it: expiry (seconds since the epoch), role, random id and their MAC, in
+    /// base64url. The role is signed with the rest: a viewer cannot make itself an admin.
+    pub fn issue(&self, now: SystemTime, role: Role) -> (Session, String) {
         let expires = seconds(now)
             .saturating_add(LIFETIME.as_secs())
             .to_be_bytes();
+        let role_part = [role_byte(role)];
         let mut id = [0u8; ID_LEN];
         rand::rngs::OsRng.fill_bytes(&mut id);
         let tag = self
-            .mac(SESSION_PURPOSE, &[&expires, &id])
+            .mac(SESSION_PURPOSE, &[&expires, &role_part, &id])
             .finalize()
             .into_bytes();
-        let mut value = Vec::with_capacity(EXPIRY_LEN + ID_LEN + MAC_LEN);
+        let mut value = Vec::with_capacity(EXPIRY_LEN + ROLE_LEN + ID_LEN + MAC_LEN);
         value.extend_from_slice(&expires);
+        value.extend_from_slice(&role_part);
         value.extend_from_slice(&id);
         value.extend_from_slice(&tag);
-        (Session { id }, URL_SAFE_NO_PAD.encode(value))
+        (Session { id, role }, URL_SAFE_NO_PAD.encode(value))
     }
 
     /// The session a cookie value carries, if this key signed it and it has not expired.
     pub fn verify(&self, value: &str, now: SystemTime) -> Option<Session> {
         let bytes = URL_SAFE_NO_PAD.decode(value).ok()?;
-        if bytes.len() != EXPIRY_LEN + ID_LEN + MAC_LEN {
+        if bytes.len() != EXPIRY_LEN + ROLE_LEN + ID_LEN + MAC_LEN {
             return None;
         }
         let (expires, rest) = bytes.split_at(EXPIRY_LEN);
+        let (role, rest) = rest.split_at(ROLE_LEN);
         let (id, tag) = rest.split_at(ID_LEN);
-        // The MAC first, in constant time: the expiry is only trusted once signed.
-        self.mac(SESSION_PURPOSE, &[expires, id])
+        // The MAC first, in constant time: expiry and role are only trusted once signed.
+        self.mac(SESSION_PURPOSE, &[expires, role, id])
             .verify_slice(tag)
             .ok()?;
+        let role = [Role::Admin, Role::Viewer]
+            .into_iter()
+            .find(|r| role_byte(*r) == role[0])?;
         let expires = u64::from_be_bytes(expires.try_into().ok()?);
         (seconds(now) < expires).then(|| Session {
             id: id.try_into().expect("split at ID_LEN"),
+            role,
         })
     }
 
@@ -166,7 +192,7 @@ mod tests {
     fn a_session_verifies_until_it_expires_and_only_under_its_key() {
         let key = Key::from_bytes([7; KEY_LEN]);
         let now = SystemTime::now();
-        let (session, value) = key.issue(now);
+        let (session, value) = key.issue(now, Role::Admin);
         assert_eq!(key.verify(&value, now), Some(session.clone()));
         assert_eq!(key.verify(&value, now + LIFETIME), None, "expired");
         assert_eq!(Key::from_bytes([8; KEY_LEN]).verify(&value, now), None);
@@ -179,11 +205,27 @@ mod tests {
     }
 
     #[test]
+    fn the_role_is_signed_with_the_session() {
+        let key = Key::from_bytes([7; KEY_LEN]);
+        let now = SystemTime::now();
+        let (viewer, value) = key.issue(now, Role::Viewer);
+        assert_eq!(viewer.role(), Role::Viewer);
+        assert_eq!(
+            key.verify(&value, now).map(|s| s.role()),
+            Some(Role::Viewer)
+        );
+        // Turning the role byte into the admin's breaks the MAC.
+        let mut bytes = URL_SAFE_NO_PAD.decode(&value).unwrap();
+        bytes[EXPIRY_LEN] = role_byte(Role::Admin);
+        assert_eq!(key.verify(&URL_SAFE_NO_PAD.encode(&bytes), now), None);
+    }
+
+    #[test]
     fn csrf_tokens_belong_to_one_session() {
         let key = Key::from_bytes([7; KEY_LEN]);
         let now = SystemTime::now();
-        let (first, first_cookie) = key.issue(now);
-        let (second, _) = key.issue(now);
+        let (first, first_cookie) = key.issue(now, Role::Admin);
+        let (second, _) = key.issue(now, Role::Admin);
         let token = key.csrf(&first);
         assert!(key.csrf_matches(&first, &token));
         assert!(!key.csrf_matches(&second, &token));

@@ -224,7 +224,25 @@ impl Validator<'_> {
                 "must differ from every webhook token: whoever sends events must not be able to read or replay deliveries",
             );
         }
-        Some(Admin { tokens })
+        let viewer_tokens = if raw.viewer_tokens.is_empty() {
+            Vec::new()
+        } else {
+            self.tokens("admin.viewer_tokens", &raw.viewer_tokens)
+        };
+        let reused = viewer_tokens.iter().any(|viewer| {
+            let same = |t: &SecretString| t.expose_secret() == viewer.expose_secret();
+            tokens.iter().any(same) || webhook.is_some_and(|w| w.tokens.iter().any(same))
+        });
+        if reused {
+            self.problem(
+                "admin.viewer_tokens",
+                "must differ from every admin and webhook token: a viewer only reads",
+            );
+        }
+        Some(Admin {
+            tokens,
+            viewer_tokens,
+        })
     }
 
     /// A non-empty list of secrets, each long enough to resist guessing.
