@@ -50,12 +50,25 @@ fn assert_path(s: &Session, server: &Server, path: &str) {
     assert_eq!(s.url(), format!("http://{}{path}", server.addr));
 }
 
+/// Waits up to 20 s for `done`, failing with `what` and `state()`.
+fn wait_for(done: impl Fn() -> bool, what: &str, state: impl Fn() -> String) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what}: {}",
+            state()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// The attempts listed on a delivery's page.
 const ATTEMPT_ROWS: &str = "section[aria-labelledby=attempts] tbody tr";
 
 #[test]
 fn sign_in_filter_open_retry_and_sign_out() {
-    let (_forge, server, id) = delivered();
+    let (forge, server, id) = delivered();
     let browser = Browser::start();
     let s = &browser.session;
     let base = format!("http://{}", server.addr);
@@ -73,6 +86,28 @@ fn sign_in_filter_open_retry_and_sign_out() {
     assert_path(s, &server, "/ui/");
     let link = format!("a[href='/ui/deliveries/{id}']");
     assert_eq!(s.find(&link).text(), "Job 701");
+
+    // Live: a job posted now shows up in the open list without a reload; in a hidden tab
+    // nothing is fetched, and it catches up once the tab is visible again.
+    s.execute("window.notReloaded = true;", json!([]));
+    let rows = "main a[href^='/ui/deliveries/']";
+    let set_visibility = "const state = arguments[0];
+        Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => state });
+        document.dispatchEvent(new Event('visibilitychange'));";
+    s.execute(set_visibility, json!(["hidden"]));
+    server.post_event(HOOK_TOKEN, &forge.job("702"));
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(s.count(rows), 1, "a hidden tab does not refresh");
+    s.execute(set_visibility, json!(["visible"]));
+    wait_for(
+        || s.count(rows) == 2,
+        "the new job in the open list",
+        || s.page_source(),
+    );
+    assert_eq!(
+        s.execute("return window.notReloaded === true;", json!([])),
+        json!(true)
+    );
 
     // The page's CSP holds in a real browser: no inline script runs (WebDriver's own
     // scripts, like axe's below, are outside it).

@@ -1,7 +1,9 @@
 //! The dashboard: server-rendered pages under `/ui/` for people who would rather look than
-//! read JSON. Served only when `admin.tokens` is configured; signing in with an admin token
-//! gives a session cookie (see [`session`]). No JavaScript: every page is plain HTML and
-//! one embedded stylesheet, so the CSP can forbid everything that is not from here.
+//! read JSON. Served only when `admin.tokens` is configured; signing in with an admin (or
+//! viewer) token gives a session cookie (see [`session`]). Every page is plain HTML, one
+//! embedded stylesheet and one embedded script (`live.js`, which only refreshes the
+//! `data-live` parts), so the CSP can forbid everything that is not from here and the
+//! pages work without the script.
 
 mod pages;
 mod session;
@@ -36,6 +38,8 @@ const HOME: &str = "/ui/";
 /// Everything the page pulls in is served from here; no inline script or style.
 const CSP: &str = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 const STYLESHEET: &str = include_str!("style.css");
+/// Refreshes the `data-live` parts of signed-in pages while the tab is visible.
+const LIVE_SCRIPT: &str = include_str!("live.js");
 
 /// What the dashboard needs beyond the server's state: the session key, and whether its
 /// cookie must be `Secure`.
@@ -82,6 +86,7 @@ pub fn router(dashboard: Dashboard) -> Router<AppState> {
         .route("/ui/deliveries/{id}", get(delivery))
         .route("/ui/deliveries/{id}/retry", post(retry))
         .route("/ui/assets/style.css", get(stylesheet))
+        .route("/ui/assets/live.js", get(live_script))
         .layer(axum::middleware::from_fn(same_origin_forms))
         .layer(axum::middleware::map_response(security_headers))
         .layer(Extension(dashboard))
@@ -220,6 +225,14 @@ async fn stylesheet() -> Response {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
         STYLESHEET,
+    )
+        .into_response()
+}
+
+async fn live_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        LIVE_SCRIPT,
     )
         .into_response()
 }

@@ -28,6 +28,9 @@ fn layout(title: &str, signed_in: bool, main: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Courier" }
                 link rel="stylesheet" href="/ui/assets/style.css";
+                // Refreshes the `data-live` parts while the tab is visible; the pages work
+                // without it.
+                @if signed_in { script src="/ui/assets/live.js" defer {} }
             }
             body {
                 header.top {
@@ -183,8 +186,9 @@ pub fn deliveries(
         true,
         html! {
             h1 { "Deliveries" }
-            (health(state))
+            div #live-health data-live { (health(state)) }
             (filters(query))
+            div #live-list data-live {
             @if list.is_empty() {
                 p { "No deliveries match." }
             } @else {
@@ -224,6 +228,7 @@ pub fn deliveries(
             }
             @if let Some(after) = next {
                 nav aria-label="Pages" { a href=(next_href(query, after)) { "Older deliveries" } }
+            }
             }
         },
     )
@@ -278,6 +283,7 @@ pub fn delivery(csrf: Option<&str>, detail: &DeliveryDetail, event: Option<&JobE
         html! {
             p { a href="/ui/" { "All deliveries" } }
             h1 { (title) }
+            div #live-facts data-live {
             dl.facts {
                 dt { "State" } dd { (state_badge(d.state)) }
                 dt { "Job" } dd { (d.job_id) " in workspace " (d.workspace_id) }
@@ -301,12 +307,14 @@ pub fn delivery(csrf: Option<&str>, detail: &DeliveryDetail, event: Option<&JobE
                 @if let Some(next) = d.next_attempt_at { dt { "Next attempt" } dd { (next) } }
                 @if let Some(error) = &d.last_error { dt { "Last error" } dd.error { (error) } }
             }
+            }
             @if let Some(csrf) = csrf {
                 form method="post" action=(format!("{}/retry", delivery_href(&d.id))) {
                     input type="hidden" name="csrf" value=(csrf);
                     button type="submit" { "Retry" }
                 }
             }
+            div #live-attempts data-live {
             section aria-labelledby="attempts" {
                 h2 #attempts { "Attempts" }
                 @if detail.attempts.is_empty() {
@@ -341,6 +349,7 @@ pub fn delivery(csrf: Option<&str>, detail: &DeliveryDetail, event: Option<&JobE
                         }
                     }
                 }
+            }
             }
             @if !d.warnings.is_empty() {
                 section aria-labelledby="warnings" {
