@@ -167,11 +167,17 @@ fn every_page_is_accessible_at_desktop_and_phone_width() {
     let screenshots = std::env::var_os("COURIER_SCREENSHOTS").is_some_and(|v| v == "1");
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/screenshots");
 
+    let job = server.wait_finished(ADMIN_TOKEN, &id)["delivery"]["job"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
     let mut problems = Vec::new();
     let pages = [
         ("sign-in", "/ui/sign-in".to_owned()),
         ("deliveries", "/ui/".to_owned()),
         ("delivery", format!("/ui/deliveries/{id}")),
+        ("job", format!("/ui/jobs/{job}")),
     ];
     for (name, path) in pages {
         s.goto(&format!("{base}{path}"));

@@ -443,3 +443,55 @@ fn a_viewer_reads_but_cannot_retry() {
     assert_eq!(now["delivery"]["attempts"], 1, "nothing was retried: {now}");
     assert_eq!(now["delivery"]["state"], "delivered");
 }
+
+/// A job's page shows its fan-out: one delivery per target, side by side, each linking to
+/// its own page; a delivery's page links back to its job.
+#[test]
+fn a_jobs_page_shows_every_target_it_went_to() {
+    let forge = Forge::start(Kind::Git);
+    let first = forge.target_yaml();
+    let second = first.replace("relative_path: tokens\n", "relative_path: tokens-copy\n");
+    assert_ne!(first, second);
+    forge.write_config(2, &forge.hooks(&[first, second]));
+    let server = forge.serve();
+    let ids = server.post_event_for(HOOK_TOKEN, &forge.job("621"), 2);
+    let details: Vec<_> = ids
+        .iter()
+        .map(|id| server.wait_finished(ADMIN_TOKEN, id))
+        .collect();
+    let session = sign_in(&server);
+
+    let delivery = get(&server, &format!("/ui/deliveries/{}", ids[0]), &session).body;
+    let job = details[0]["delivery"]["job"].as_str().unwrap();
+    let job_path = format!("/ui/jobs/{job}");
+    assert!(
+        delivery.contains(&format!("href=\"{job_path}\"")),
+        "the delivery links to its job: {delivery}"
+    );
+    let page = get(&server, &job_path, &session);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("Job 621 in workspace 1"),
+        "{}",
+        page.body
+    );
+    for (id, detail) in ids.iter().zip(&details) {
+        assert!(
+            page.body.contains(&format!("href=\"/ui/deliveries/{id}\"")),
+            "{id}: {}",
+            page.body
+        );
+        assert_eq!(detail["delivery"]["state"], "delivered", "{detail}");
+    }
+    assert_eq!(
+        page.body.matches("state state-delivered").count(),
+        2,
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        get(&server, "/ui/jobs/01ZZZZZZZZZZZZZZZZZZZZZZZZ", &session).status,
+        404
+    );
+    assert_redirects_to(&get(&server, &job_path, ""), "/ui/sign-in", "no session");
+}

@@ -26,7 +26,7 @@ use maud::Markup;
 use super::AppState;
 use super::api::{self, ListQuery};
 use super::auth::{self, Role};
-use crate::store::{DeliveryId, StoreError};
+use crate::store::{DeliveryId, JobId, StoreError};
 use session::{COOKIE, Key, LIFETIME, Session};
 
 /// How long a refused sign-in waits before it is answered: slows down guessing, and a
@@ -85,6 +85,7 @@ pub fn router(dashboard: Dashboard) -> Router<AppState> {
         .route("/ui/sign-out", post(sign_out))
         .route("/ui/deliveries/{id}", get(delivery))
         .route("/ui/deliveries/{id}/retry", post(retry))
+        .route("/ui/jobs/{id}", get(job))
         .route("/ui/assets/style.css", get(stylesheet))
         .route("/ui/assets/live.js", get(live_script))
         .layer(axum::middleware::from_fn(same_origin_forms))
@@ -334,22 +335,47 @@ async fn delivery(
         Ok(None) => return problem(StatusCode::NOT_FOUND, "no such delivery"),
         Err(e) => return store_problem(e),
     };
-    // The names and the log are in the event as received; the store keeps only ids.
-    let event = match state.store.job_body(&detail.job.id).await {
-        Ok(body) => {
-            body.and_then(
-                |body| match courier_core::event::parse_event(&body).ok()?.event {
-                    courier_core::event::Event::JobUpdated(event) => Some(event),
-                    courier_core::event::Event::Other { .. } => None,
-                },
-            )
-        }
+    let event = match job_event(&state, &detail.job.id).await {
+        Ok(event) => event,
         Err(e) => return store_problem(e),
     };
     html(
         StatusCode::OK,
         pages::delivery(signed.csrf().as_deref(), &detail, event.as_deref()),
     )
+}
+
+/// The job's event as received: the store keeps only ids, the names and the log are here.
+async fn job_event(
+    state: &AppState,
+    job: &JobId,
+) -> Result<Option<Box<courier_core::event::JobEvent>>, StoreError> {
+    let body = state.store.job_body(job).await?;
+    Ok(body.and_then(
+        |body| match courier_core::event::parse_event(&body).ok()?.event {
+            courier_core::event::Event::JobUpdated(event) => Some(event),
+            courier_core::event::Event::Other { .. } => None,
+        },
+    ))
+}
+
+async fn job(
+    _signed: Signed,
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    let Ok(id) = id.parse::<JobId>() else {
+        return problem(StatusCode::NOT_FOUND, "no such job");
+    };
+    let detail = match state.store.get_job(&id).await {
+        Ok(Some(detail)) => detail,
+        Ok(None) => return problem(StatusCode::NOT_FOUND, "no such job"),
+        Err(e) => return store_problem(e),
+    };
+    match job_event(&state, &id).await {
+        Ok(event) => html(StatusCode::OK, pages::job(&detail, event.as_deref())),
+        Err(e) => store_problem(e),
+    }
 }
 
 /// Retry from the dashboard: the API's retry (one path), behind a session and its CSRF

@@ -9,7 +9,7 @@ use courier_core::event::{JobEvent, Logs};
 use maud::{DOCTYPE, Markup, html};
 
 use crate::server::api::ListQuery;
-use crate::store::{DeliveryDetail, DeliveryId, DeliveryState, DeliveryView, Timestamp};
+use crate::store::{DeliveryDetail, DeliveryId, DeliveryState, DeliveryView, JobDetail, Timestamp};
 
 /// The queue at a glance, above the list.
 pub struct Health {
@@ -180,7 +180,6 @@ pub fn deliveries(
     next: Option<&DeliveryId>,
     state: &Health,
 ) -> Markup {
-    let now = Timestamp::now();
     layout(
         "Deliveries",
         true,
@@ -192,39 +191,7 @@ pub fn deliveries(
             @if list.is_empty() {
                 p { "No deliveries match." }
             } @else {
-                table.deliveries {
-                    caption { "Newest first" }
-                    thead {
-                        tr {
-                            th scope="col" { "State" }
-                            th scope="col" { "Job" }
-                            th scope="col" { "Hook" }
-                            th scope="col" { "Repository" }
-                            th scope="col" { "Branch" }
-                            th scope="col" { "Pull request" }
-                            th scope="col" { "Attempts" }
-                            th scope="col" { "Age" }
-                        }
-                    }
-                    tbody {
-                        @for d in list {
-                            tr {
-                                // `data-label`: the column's name on a phone, where
-                                // the rows are stacked and the header hidden.
-                                td { (state_badge(d.state)) }
-                                th scope="row" {
-                                    a href=(delivery_href(&d.id)) { "Job " (d.job_id) }
-                                }
-                                td data-label="Hook" { (d.hook_id) }
-                                td data-label="Repository" { (d.repository) }
-                                td data-label="Branch" { code { (d.head_branch) } }
-                                td data-label="Pull request" { @if let Some(pr) = &d.pr_url { (web_link(pr)) } }
-                                td data-label="Attempts" { (d.attempts) }
-                                td data-label="Age" { (human(d.created_at.age_at(now))) }
-                            }
-                        }
-                    }
-                }
+                (deliveries_table(list, "Newest first"))
             }
             @if let Some(after) = next {
                 nav aria-label="Pages" { a href=(next_href(query, after)) { "Older deliveries" } }
@@ -232,6 +199,76 @@ pub fn deliveries(
             }
         },
     )
+}
+
+/// A job's fan-out: every target it was routed to, side by side.
+pub fn job(detail: &JobDetail, event: Option<&JobEvent>) -> Markup {
+    let j = &detail.job;
+    let title = format!("Job {} in workspace {}", j.job_id, j.workspace_id);
+    layout(
+        &title,
+        true,
+        html! {
+            p { a href="/ui/" { "All deliveries" } }
+            h1 { (title) }
+            dl.facts {
+                dt { "Status" } dd { (j.status) }
+                @match event {
+                    Some(event) => (event_facts(event)),
+                    None => { dt { "Hook" } dd { (j.hook_id) } },
+                }
+                dt { "Received" } dd { (j.received_at) }
+            }
+            div #live-job data-live {
+                @if detail.deliveries.is_empty() {
+                    p { "Routed to no target." }
+                } @else {
+                    (deliveries_table(&detail.deliveries, "Its deliveries, one per target"))
+                }
+            }
+        },
+    )
+}
+
+/// Deliveries as rows: state, job, hook, repository, branch, pull request, attempts, age.
+/// The list and a job's page show the same table.
+fn deliveries_table(list: &[DeliveryView], caption: &str) -> Markup {
+    let now = Timestamp::now();
+    html! {
+        table.deliveries {
+            caption { (caption) }
+            thead {
+                tr {
+                    th scope="col" { "State" }
+                    th scope="col" { "Job" }
+                    th scope="col" { "Hook" }
+                    th scope="col" { "Repository" }
+                    th scope="col" { "Branch" }
+                    th scope="col" { "Pull request" }
+                    th scope="col" { "Attempts" }
+                    th scope="col" { "Age" }
+                }
+            }
+            tbody {
+                @for d in list {
+                    tr {
+                        // `data-label`: the column's name on a phone, where
+                        // the rows are stacked and the header hidden.
+                        td { (state_badge(d.state)) }
+                        th scope="row" {
+                            a href=(delivery_href(&d.id)) { "Job " (d.job_id) }
+                        }
+                        td data-label="Hook" { (d.hook_id) }
+                        td data-label="Repository" { (d.repository) }
+                        td data-label="Branch" { code { (d.head_branch) } }
+                        td data-label="Pull request" { @if let Some(pr) = &d.pr_url { (web_link(pr)) } }
+                        td data-label="Attempts" { (d.attempts) }
+                        td data-label="Age" { (human(d.created_at.age_at(now))) }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn opt_time(at: Option<Timestamp>) -> String {
@@ -286,7 +323,7 @@ pub fn delivery(csrf: Option<&str>, detail: &DeliveryDetail, event: Option<&JobE
             div #live-facts data-live {
             dl.facts {
                 dt { "State" } dd { (state_badge(d.state)) }
-                dt { "Job" } dd { (d.job_id) " in workspace " (d.workspace_id) }
+                dt { "Job" } dd { a href=(format!("/ui/jobs/{}", d.job)) { (d.job_id) " in workspace " (d.workspace_id) } }
                 @match event {
                     Some(event) => (event_facts(event)),
                     None => { dt { "Hook" } dd { (d.hook_id) } },
