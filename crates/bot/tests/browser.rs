@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::forge::{ADMIN_TOKEN, Forge, HOOK_TOKEN, Kind};
+use common::forge::{ADMIN_TOKEN, Forge, HOOK_TOKEN, Kind, VIEWER_TOKEN};
 use common::serve::Server;
 use common::webdriver::{Chromedriver, Session, axe_script, serious_accessibility_violations};
 use serde_json::json;
@@ -150,6 +150,18 @@ fn sign_in_filter_open_retry_and_sign_out() {
     assert_path(s, &server, "/ui/sign-in");
     s.goto(&format!("{base}/ui/"));
     assert_path(s, &server, "/ui/sign-in");
+
+    // A viewer sees the same delivery, with no Retry to press.
+    sign_in_with(s, VIEWER_TOKEN);
+    assert_path(s, &server, "/ui/");
+    s.find(&link).click_to_navigate();
+    assert_path(s, &server, &page);
+    assert_eq!(s.count(ATTEMPT_ROWS), 2);
+    assert_eq!(
+        s.count("form[action$='/retry']"),
+        0,
+        "a viewer has no Retry"
+    );
 }
 
 /// Widths a page is checked and shown at: desktop, and a phone's.

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::forge::{ADMIN_TOKEN, Forge, HOOK_TOKEN, Kind};
+use common::forge::{ADMIN_TOKEN, Forge, HOOK_TOKEN, Kind, VIEWER_TOKEN};
 use common::serve::{Answer, Server, exchange, http, wait_until};
 
 const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
@@ -387,21 +387,7 @@ fn text_from_a_payload_is_shown_as_text() {
 /// and a 403 from the API's; the delivery keeps its one attempt.
 #[test]
 fn a_viewer_reads_but_cannot_retry() {
-    const VIEWER_TOKEN: &str = "viewer-token-0123456789abcdef";
     let forge = Forge::start(Kind::Git);
-    let config = std::fs::read_to_string(&forge.config).unwrap();
-    let admin = format!("admin: {{ tokens: [\"{ADMIN_TOKEN}\"] }}");
-    assert!(config.contains(&admin), "{config}");
-    std::fs::write(
-        &forge.config,
-        config.replace(
-            &admin,
-            &format!(
-                "admin: {{ tokens: [\"{ADMIN_TOKEN}\"], viewer_tokens: [\"{VIEWER_TOKEN}\"] }}"
-            ),
-        ),
-    )
-    .unwrap();
     let server = forge.serve();
     let detail = forge.deliver_job(&server, "611", "delivered");
     let id = detail["delivery"]["id"].as_str().unwrap().to_owned();

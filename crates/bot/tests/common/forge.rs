@@ -26,6 +26,8 @@ use super::tls::TlsFront;
 pub const TOKEN: &str = "forge-token-3f9a1c7e5b2d";
 pub const HOOK_TOKEN: &str = "webhook-token-0123456789";
 pub const ADMIN_TOKEN: &str = "admin-token-abcdef012345";
+/// A read-only token (`admin.viewer_tokens`): the API's reads and the dashboard, no retry.
+pub const VIEWER_TOKEN: &str = "viewer-token-0123456789abcdef";
 /// The head branch routing gives hook 5's target (base `main`, path `tokens`), on every
 /// forge.
 pub const HEAD: &str = "courier/5/main-tokens-e0db30c6";
@@ -377,7 +379,7 @@ impl Builder {
             reviewer,
             store: self.store,
             settings: format!(
-                "webhook: {{ tokens: [\"{HOOK_TOKEN}\"], verify_with_platform: {verify} }}\nadmin: {{ tokens: [\"{ADMIN_TOKEN}\"] }}\nplatform:\n  insecure_hosts: [\"127.0.0.1\"]\n{platform}connections:\n  {provider}:\n    kind: {provider}\n    token: \"${{TEST_FORGE_TOKEN}}\"\n{connection}{}",
+                "webhook: {{ tokens: [\"{HOOK_TOKEN}\"], verify_with_platform: {verify} }}\nadmin: {{ tokens: [\"{ADMIN_TOKEN}\"], viewer_tokens: [\"{VIEWER_TOKEN}\"] }}\nplatform:\n  insecure_hosts: [\"127.0.0.1\"]\n{platform}connections:\n  {provider}:\n    kind: {provider}\n    token: \"${{TEST_FORGE_TOKEN}}\"\n{connection}{}",
                 self.connection_settings,
                 verify = self.verify_with_platform,
             ),
@@ -885,6 +887,7 @@ pub fn assert_no_secrets(server: &Server) {
         ("forge token", TOKEN),
         ("webhook token", HOOK_TOKEN),
         ("admin token", ADMIN_TOKEN),
+        ("viewer token", VIEWER_TOKEN),
         ("platform token", PLATFORM_TOKEN),
     ] {
         assert!(!log.contains(secret), "the {what} leaked into the log");
