@@ -508,3 +508,16 @@ hooks:
         assert_ne!(key, key_after, "{id}");
     }
 }
+
+/// An unusable proxy variable in the environment is one problem naming the variable, however
+/// many settings fall back to the environment; a `proxy` block takes its place.
+#[test]
+fn a_broken_proxy_environment_is_reported_once() {
+    let env = |name: &str| (name == "HTTPS_PROXY").then(|| "socks5://proxy:1080".to_owned());
+    let yaml = "connections:\n  a: { kind: git }\n  b: { kind: git }\nhooks:\n  - match: any\n    targets: []\n";
+    let err = Config::from_yaml_str(yaml, "config.yaml", &env)
+        .expect_err("a SOCKS proxy is refused")
+        .to_string();
+    assert_eq!(err.matches("HTTPS_PROXY").count(), 1, "{err}");
+    assert!(err.contains("`socks5` proxies are not supported"), "{err}");
+}

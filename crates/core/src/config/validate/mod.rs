@@ -40,10 +40,17 @@ pub(super) fn load(
         problems,
     };
     let raw = parse(text).map_err(|p| invalid(vec![p]))?;
+    // The environment's proxies, read once for every setting without a `proxy` block;
+    // a broken variable is one problem, not one per connection.
+    let mut problems = Vec::new();
+    let env_proxies = Proxies::from_env(env)
+        .map_err(|e| problems.push(Problem::at("", format!("the proxy environment: {e}"))))
+        .ok();
     let mut v = Validator {
         env,
+        env_proxies,
         base_dir,
-        problems: Vec::new(),
+        problems,
         templates: Templates::new(),
         insecure_hosts: Vec::new(),
         broken_connections: Vec::new(),
@@ -110,6 +117,8 @@ fn parse(text: &str) -> Result<RawConfig, Problem> {
 
 struct Validator<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
+    /// `None` when the environment's proxy variables are unusable (already a problem).
+    env_proxies: Option<Proxies>,
     base_dir: &'a Path,
     problems: Vec<Problem>,
     templates: Templates,
@@ -229,19 +238,11 @@ impl Validator<'_> {
         }
     }
 
-    /// A `proxy` block, or the environment's proxies when there is none. A broken
-    /// environment variable is reported once, by the first setting that falls back to it.
+    /// A `proxy` block, or the environment's proxies (read once, in `load`) when there is
+    /// none.
     fn proxy(&mut self, path: &str, raw: Option<&RawProxy>) -> Option<Proxies> {
         let Some(raw) = raw else {
-            return match Proxies::from_env(self.env) {
-                Ok(proxies) => Some(proxies),
-                Err(e) => {
-                    if !self.problems.iter().any(|p| p.message.ends_with(&e)) {
-                        self.problem("", format!("the proxy environment: {e}"));
-                    }
-                    None
-                }
-            };
+            return self.env_proxies.clone();
         };
         let url = self.non_empty(&format!("{path}.url"), &raw.url)?;
         let username = match &raw.username {
