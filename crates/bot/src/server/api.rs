@@ -150,14 +150,24 @@ pub async fn retry_delivery(
 }
 
 pub(super) fn store_error(err: StoreError) -> Response {
+    let (status, message) = store_answer(err, "the operations API");
+    error(status, &message)
+}
+
+/// The status and words a store error is answered with, by the API and the dashboard
+/// alike; an unexpected one is logged (with `surface`, where it happened) and not shown.
+pub(super) fn store_answer(err: StoreError, surface: &str) -> (StatusCode, String) {
     match err {
         StoreError::NoSuchDelivery(_) | StoreError::NoSuchJob(_) => {
-            error(StatusCode::NOT_FOUND, &err.to_string())
+            (StatusCode::NOT_FOUND, err.to_string())
         }
-        StoreError::IllegalTransition { .. } => error(StatusCode::CONFLICT, &err.to_string()),
+        StoreError::IllegalTransition { .. } => (StatusCode::CONFLICT, err.to_string()),
         other => {
-            tracing::error!(error = %other, "store error in the operations API");
-            error(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable")
+            tracing::error!(error = %other, "store error in {surface}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store is unavailable".to_owned(),
+            )
         }
     }
 }

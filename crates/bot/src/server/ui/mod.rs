@@ -206,16 +206,8 @@ fn problem(status: StatusCode, message: &str) -> Response {
 }
 
 fn store_problem(err: StoreError) -> Response {
-    match err {
-        StoreError::NoSuchDelivery(_) | StoreError::NoSuchJob(_) => {
-            problem(StatusCode::NOT_FOUND, &err.to_string())
-        }
-        StoreError::IllegalTransition { .. } => problem(StatusCode::CONFLICT, &err.to_string()),
-        other => {
-            tracing::error!(error = %other, "store error in the dashboard");
-            problem(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable")
-        }
-    }
+    let (status, message) = api::store_answer(err, "the dashboard");
+    problem(status, &message)
 }
 
 async fn home() -> Redirect {

@@ -47,6 +47,11 @@ fn layout(title: &str, signed_in: bool, main: Markup) -> Markup {
     }
 }
 
+/// A table's header row, one `th scope="col"` a name.
+fn column_heads(names: &[&str]) -> Markup {
+    html! { thead { tr { @for name in names { th scope="col" { (name) } } } } }
+}
+
 /// A state as a word, with a class for its colour (the word carries the meaning).
 fn state_badge(state: DeliveryState) -> Markup {
     html! { span class=(format!("state state-{state}")) { (state) } }
@@ -237,18 +242,9 @@ fn deliveries_table(list: &[DeliveryView], caption: &str) -> Markup {
     html! {
         table.deliveries {
             caption { (caption) }
-            thead {
-                tr {
-                    th scope="col" { "State" }
-                    th scope="col" { "Job" }
-                    th scope="col" { "Hook" }
-                    th scope="col" { "Repository" }
-                    th scope="col" { "Branch" }
-                    th scope="col" { "Pull request" }
-                    th scope="col" { "Attempts" }
-                    th scope="col" { "Age" }
-                }
-            }
+            (column_heads(&[
+                "State", "Job", "Hook", "Repository", "Branch", "Pull request", "Attempts", "Age",
+            ]))
             tbody {
                 @for d in list {
                     tr {
@@ -361,16 +357,7 @@ pub fn delivery(csrf: Option<&str>, detail: &DeliveryDetail, event: Option<&JobE
                     // a keyboard can scroll it too.
                     div.scroll tabindex="0" role="region" aria-label="Attempts table" {
                         table {
-                            thead {
-                                tr {
-                                    th scope="col" { "#" }
-                                    th scope="col" { "Started" }
-                                    th scope="col" { "Finished" }
-                                    th scope="col" { "Outcome" }
-                                    th scope="col" { "Error" }
-                                    th scope="col" { "Worker" }
-                                }
-                            }
+                            (column_heads(&["#", "Started", "Finished", "Outcome", "Error", "Worker"]))
                             tbody {
                                 @for a in &detail.attempts {
                                     tr {
