@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Refreshes the dashboard's screenshots in docs/screenshots/ (sign-in, deliveries, a
-# delivery; desktop and phone width) by running its browser test with
+# delivery, a job, the routes; desktop and phone width) by running its browser test with
 # COURIER_SCREENSHOTS=1, which alone lets the test write them. Commit what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -153,7 +153,7 @@ struct Worker {
 /// What to do with a delivery after running it.
 #[derive(Debug)]
 enum Decision {
-    Finish(Finish),
+    Finish(Box<Finish>),
     /// Worth trying again later.
     Retry(Failure),
     /// The other side asked to be called again after this long (a rate limit): requeued
@@ -315,7 +315,7 @@ impl Worker {
                 let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 finish.timings.insert(Phase::Total.word().to_owned(), took);
                 let state = finish.state;
-                (store.finish(id, &self.owner, finish).await, state.as_str())
+                (store.finish(id, &self.owner, *finish).await, state.as_str())
             }
             Decision::Fail(reason) => {
                 tracing::warn!(error = %reason, "delivery failed");
@@ -424,6 +424,11 @@ fn decide(report: TargetReport, recorded_commit: Option<&str>) -> Decision {
         modified: f.modified.len() as u64,
         deleted: f.deleted.len() as u64,
     });
+    finish.directories = report
+        .files
+        .as_ref()
+        .map(crate::delivery::changes_by_directory)
+        .unwrap_or_default();
     // A note on what was left alone (a diverged branch, a skipped job, where the failure
     // was told) is kept where people read errors.
     if !matches!(
@@ -444,7 +449,7 @@ fn decide(report: TargetReport, recorded_commit: Option<&str>) -> Decision {
         .filter(|t| !t.is_empty())
         .map(|t| t.capped(1000));
     finish.commit = report.commit;
-    Decision::Finish(finish)
+    Decision::Finish(Box::new(finish))
 }
 
 /// A rate limit's wait plus up to a tenth more (at least a second), so deliveries limited

@@ -190,6 +190,7 @@ fn every_page_is_accessible_at_desktop_and_phone_width() {
         ("deliveries", "/ui/".to_owned()),
         ("delivery", format!("/ui/deliveries/{id}")),
         ("job", format!("/ui/jobs/{job}")),
+        ("routes", "/ui/routes".to_owned()),
     ];
     for (name, path) in pages {
         s.goto(&format!("{base}{path}"));

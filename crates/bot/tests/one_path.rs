@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::forge::{ADMIN_TOKEN, Forge, HEAD, HOOK_TOKEN, Kind, assert_no_secrets};
 use common::serve::{Server, http, wait_until, with_job_id};
-use courier::store::{NewDelivery, NewJob, Routing, Store};
+use courier::store::{JobNames, NewDelivery, NewJob, Routing, Store};
 use courier_core::config::Store as StoreConfig;
 use courier_testkit::forges::github_fake::HoldMode;
 use serde_json::Value;
@@ -247,10 +247,12 @@ fn deliveries_queued_by_position_before_ids_still_land_where_they_were_meant_to(
         ignored: false,
         body: with_job_id(&world.payload(), job_id).into_bytes(),
         routing: Routing::Routed,
+        names: JobNames::default(),
         deliveries: vec![NewDelivery {
             target_key: "hooks[0].targets[0]".into(),
             hook_id: "5".into(),
             repository: repository.into(),
+            connection: "github".into(),
             head_branch: HEAD.into(),
         }],
     };

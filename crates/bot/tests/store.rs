@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::{Backend, TestStore};
 use courier::store::{
-    DeliveryFilter, DeliveryId, DeliveryState, FileCounts, Finish, NewDelivery, NewJob, Page,
-    Routing, Store, StoreError, Timestamp,
+    DeliveryFilter, DeliveryId, DeliveryState, FileCounts, Finish, JobNames, NewDelivery, NewJob,
+    Page, Routing, Store, StoreError, Timestamp,
 };
 
 /// Each case runs once per backend, bounded in time.
@@ -57,6 +57,7 @@ on_both!(
     a_rate_limit_wait_does_not_count_towards_the_retry_limit,
     requeue_puts_finished_back,
     list_filters_and_pages,
+    the_dashboard_reads_names_directories_and_each_targets_newest,
     metrics_reads,
     batched_inserts_answer_everyone,
     concurrent_workers_on_two_handles_never_overlap,
@@ -78,12 +79,19 @@ fn job(job_id: &str, targets: &[(&str, &str, &str, &str)]) -> NewJob {
         } else {
             Routing::Routed
         },
+        names: JobNames {
+            design_system: format!("Design system of {job_id}"),
+            version: "Release 1 v1.0".into(),
+            exporter: "Tokens exporter".into(),
+        },
         deliveries: targets
             .iter()
             .map(|(hook, key, repo, branch)| NewDelivery {
                 target_key: (*key).into(),
                 hook_id: (*hook).into(),
                 repository: (*repo).into(),
+                // The repository's name stands for its connection's here.
+                connection: repo.rsplit('/').next().unwrap_or_default().into(),
                 head_branch: (*branch).into(),
             })
             .collect(),
@@ -360,6 +368,7 @@ async fn claim_finish_records_outcome(t: TestStore) {
                 warnings: vec!["label `design` does not exist".into()],
                 timings: [("push".to_owned(), 120), ("total".to_owned(), 900)].into(),
                 tokens: Some(token_diff()),
+                directories: Vec::new(),
             },
         )
         .await
@@ -665,6 +674,7 @@ async fn newer_queued_export_supersedes_older(t: TestStore) {
         let d = s.get_delivery(old).await.unwrap().unwrap().delivery;
         assert_eq!(d.state, DeliveryState::Superseded);
         assert!(d.last_error.as_deref().unwrap().contains(newest.as_str()));
+        assert_eq!(d.superseded_by.as_ref(), Some(&newest));
         assert!(d.finished_at.is_some());
         assert_eq!(d.attempts, 0);
     }
@@ -905,12 +915,55 @@ async fn list_filters_and_pages(t: TestStore) {
         hook_id: Some("6".into()),
         repository: Some("acme/app".into()),
         state: Some(DeliveryState::Queued),
+        ..Default::default()
     };
     let got = s
         .list_deliveries(&hook6_app, &Page::default())
         .await
         .unwrap();
     assert_eq!(got.iter().map(|d| &d.id).collect::<Vec<_>>(), vec![&ids[5]]);
+
+    // Connection, the platform's job id, and free text in any case, with `%` and `_`
+    // taken literally.
+    let matching = |filter: DeliveryFilter| async move {
+        let mut got: Vec<_> = s
+            .list_deliveries(&filter, &Page::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        got.reverse();
+        got
+    };
+    let app = matching(DeliveryFilter {
+        connection: Some("app".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(app, vec![ids[1].clone(), ids[3].clone(), ids[5].clone()]);
+    let job3 = matching(DeliveryFilter {
+        job_id: Some("j3".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(job3, vec![ids[3].clone()]);
+    for (text, want) in [
+        ("DESIGN SYSTEM OF J4", vec![ids[4].clone()]),
+        ("b6", vec![ids[6].clone()]),
+        ("tokens exporter", ids.clone()),
+        ("release 1 V1.0", ids.clone()),
+        ("%", vec![]),
+        ("design_system", vec![]),
+        ("nowhere", vec![]),
+    ] {
+        let got = matching(DeliveryFilter {
+            text: Some(text.into()),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(got, want, "{text}");
+    }
 
     // Pages of 3: 3 + 3 + 1, no overlap, same order as the whole list.
     let mut paged = Vec::new();
@@ -1456,4 +1509,45 @@ fn token_diff() -> courier_core::tokens::TokenDiff {
         "expected value at line 1 column 2",
     );
     builder.finish()
+}
+
+async fn the_dashboard_reads_names_directories_and_each_targets_newest(t: TestStore) {
+    let s = &t.store;
+    let older = one(s, "j1", "5", "t0", "acme/web", "b0").await;
+    let c = s.claim("w", LEASE).await.unwrap().unwrap();
+    assert_eq!(c.delivery.id, older);
+    let mut finish = Finish::new(DeliveryState::Failed);
+    finish.directories = vec![courier_core::template::DirectoryChanges {
+        name: "tokens/color".into(),
+        added: 2,
+        modified: 1,
+        deleted: 0,
+    }];
+    s.finish(&older, "w", finish.clone()).await.unwrap();
+    let newer = one(s, "j2", "5", "t0", "acme/web", "b0").await;
+    let other = one(s, "j3", "5", "t1", "acme/app", "b1").await;
+
+    let detail = s.get_delivery(&older).await.unwrap().unwrap();
+    assert_eq!(detail.directories, finish.directories);
+    let names = JobNames {
+        design_system: "Design system of j1".into(),
+        version: "Release 1 v1.0".into(),
+        exporter: "Tokens exporter".into(),
+    };
+    assert_eq!(detail.delivery.names.as_ref(), Some(&names));
+    assert_eq!(detail.job.names.as_ref(), Some(&names));
+    assert_eq!(detail.delivery.connection.as_deref(), Some("web"));
+
+    let newest = s.last_deliveries(&["t0", "t1", "t9"]).await.unwrap();
+    let ids: Vec<_> = newest.iter().map(|(k, d)| (k.as_str(), &d.id)).collect();
+    assert_eq!(ids, vec![("t0", &newer), ("t1", &other)]);
+
+    let day_ago = Timestamp(Timestamp::now().as_millis() - 24 * 3600 * 1000);
+    let counts = s.counts_since(day_ago).await.unwrap();
+    assert_eq!(
+        counts.into_iter().collect::<Vec<_>>(),
+        vec![(DeliveryState::Queued, 2), (DeliveryState::Failed, 1)]
+    );
+    let later = Timestamp(Timestamp::now().as_millis() + 1000);
+    assert!(s.counts_since(later).await.unwrap().is_empty());
 }

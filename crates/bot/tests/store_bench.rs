@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::{Backend, TestStore};
 use courier::store::{
-    DeliveryState, Finish, Inserted, NewDelivery, NewJob, Routing, Store, StoreError,
+    DeliveryState, Finish, Inserted, JobNames, NewDelivery, NewJob, Routing, Store, StoreError,
 };
 
 const CALLERS: usize = 64;
@@ -33,11 +33,13 @@ fn job(n: usize) -> NewJob {
         // About the size of a real `job:updated` body.
         body: vec![b'x'; 2048],
         routing: Routing::Routed,
+        names: JobNames::default(),
         deliveries: vec![NewDelivery {
             // A target per job: nothing is superseded, every delivery is claimed.
             target_key: format!("t{n}"),
             hook_id: "5".into(),
             repository: "acme/web".into(),
+            connection: "github".into(),
             head_branch: format!("courier/{}", n % 50),
         }],
     }

@@ -265,6 +265,39 @@ fn the_list_filters_the_page_shows_and_retry_needs_the_csrf_token() {
     assert!(failed.contains("No deliveries match."), "{failed}");
     let elsewhere = get(&server, "/ui/?repository=elsewhere", &session).body;
     assert!(!elsewhere.contains(&id), "{elsewhere}");
+    // Connection, job id and free text (any case, `%` and `_` taken literally).
+    for (query, found) in [
+        ("connection=git", true),
+        ("connection=github", false),
+        ("job=601", true),
+        ("job=60", false),
+        ("q=example+DESIGN", true),
+        ("q=EXPORTER", true),
+        ("q=tokens-e0db", true),
+        ("q=601", true),
+        ("q=%25", false),
+        ("q=example_design", false),
+        ("q=nowhere", false),
+    ] {
+        let page = get(&server, &format!("/ui/?{query}"), &session).body;
+        assert_eq!(page.contains(&id), found, "{query}: {page}");
+    }
+    // Each row names the design system with its version, the exporter and a duration.
+    for shown in [
+        "<td data-label=\"Design system\">Example Design System (",
+        "<td data-label=\"Exporter\">Example exporter</td>",
+        "<td data-label=\"Duration\">",
+    ] {
+        assert!(list.contains(shown), "{shown}: {list}");
+    }
+    // At a glance: the queue, the last day by state, the targets.
+    for shown in [
+        "<dt>Waiting</dt><dd>0</dd>",
+        "Deliveries of the last 24 hours, by state",
+        "1 configured, 0 needing attention",
+    ] {
+        assert!(list.contains(shown), "{shown}: {list}");
+    }
     let bad = get(&server, "/ui/?state=%3Cb%3E", &session);
     assert_eq!(bad.status, 400);
     assert!(
@@ -283,9 +316,16 @@ fn the_list_filters_the_page_shows_and_retry_needs_the_csrf_token() {
         commit,
         common::forge::HEAD,
         "<th scope=\"row\">1</th>",
+        "<dt>Connection</dt><dd>git</dd>",
+        // Where the time went, and what changed where.
+        "Where the last run's time went",
+        "<th scope=\"row\">push</th>",
+        "<th scope=\"row\"><code>tokens</code></th><td>0</td><td>1</td><td>0</td>",
     ] {
         assert!(page.body.contains(shown), "{shown}: {}", page.body);
     }
+    let took = page.header("server-timing").expect("Server-Timing");
+    assert!(took.starts_with("app;dur="), "{took}");
     let token = csrf(&page.body);
 
     // Without the CSRF token, or with another session's, nothing is retried.
@@ -480,4 +520,61 @@ fn a_jobs_page_shows_every_target_it_went_to() {
         404
     );
     assert_redirects_to(&get(&server, &job_path, ""), "/ui/sign-in", "no session");
+}
+
+#[test]
+fn the_routes_page_shows_where_jobs_go_and_which_targets_need_attention() {
+    let forge = Forge::start(Kind::Git);
+    let hooks = format!(
+        "{}  - name: \"Only built\"\n    match: {{ exporter_name: \"Example exporter\", version: \"v9\" }}\n    targets: []\n",
+        forge.hooks(&[forge.target_yaml()])
+    );
+    forge.write_config(2, &hooks);
+    let server = forge.serve();
+    let session = sign_in(&server);
+
+    let page = get(&server, "/ui/routes", &session);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_security_headers(&page, "the routes page");
+    for shown in [
+        "jobs whose hook id is \u{201c}5\u{201d}",
+        "<th scope=\"row\"><code>git:",
+        "@main:tokens</code></th>",
+        "<td>git (git)</td>",
+        "<code>tokens</code>",
+        "none yet",
+        "<h2 id=\"hook-1\">Only built</h2>",
+        "jobs whose exporter name is \u{201c}Example exporter\u{201d} and version is \u{201c}v9\u{201d}",
+        "No targets: matching jobs are recorded, nothing is delivered.",
+    ] {
+        assert!(page.body.contains(shown), "{shown}: {}", page.body);
+    }
+    assert!(!page.body.contains(common::forge::TOKEN), "no credential");
+
+    // A delivery, then a refused export: the target's newest delivery failed.
+    let delivered = forge.deliver_job(&server, "631", "delivered");
+    let delivered = delivered["delivery"]["id"].as_str().unwrap().to_owned();
+    let routes = get(&server, "/ui/routes", &session).body;
+    assert!(routes.contains("state state-delivered"), "{routes}");
+    assert!(routes.contains(&format!("href=\"/ui/deliveries/{delivered}\"")));
+    forge.serve_export(&[("../outside.css", b"x")]);
+    let failed = forge.deliver_job(&server, "632", "failed");
+    let failed = failed["delivery"]["id"].as_str().unwrap().to_owned();
+    let routes = get(&server, "/ui/routes", &session).body;
+    assert!(
+        routes.contains("state state-failed")
+            && routes.contains(&format!("href=\"/ui/deliveries/{failed}\"")),
+        "{routes}"
+    );
+    let home = get(&server, "/ui/", &session).body;
+    assert!(home.contains("1 configured, 1 needing attention"), "{home}");
+    let attention = home
+        .split_once("Targets whose newest delivery needs attention")
+        .expect("the attention table")
+        .1;
+    let attention = attention.split_once("</table>").unwrap().0;
+    assert!(attention.contains(&failed), "{attention}");
+    assert!(!attention.contains(&delivered), "{attention}");
+
+    assert_redirects_to(&get(&server, "/ui/routes", ""), "/ui/sign-in", "no session");
 }

@@ -116,7 +116,7 @@ impl TokenFacts {
 }
 
 /// Files added, modified and deleted directly in one directory.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DirectoryChanges {
     /// `.` for the repository root.
     pub name: String,

@@ -63,7 +63,7 @@ pub async fn list(args: &DeliveriesArgs) -> anyhow::Result<Exit> {
     let filter = DeliveryFilter {
         state: args.state,
         hook_id: args.hook.clone(),
-        repository: None,
+        ..DeliveryFilter::default()
     };
     let page = Page {
         limit: args.limit.max(1),

@@ -35,6 +35,7 @@ use crate::metrics::Metrics;
 pub use export::{ExportCache, ObtainedExport, describe_artifact};
 pub use outcome::{Cause, Failure, Outcome};
 pub use report::{JobReport, JobStatus, JobSummary, PullRequestReport, TargetReport, TargetView};
+pub use target::changes_by_directory;
 pub use timings::{Phase, Timings};
 pub use verdict::export_refusal;
 

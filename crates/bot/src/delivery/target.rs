@@ -427,7 +427,7 @@ fn export_facts(export: &Export, files: Option<&FileChanges>) -> TemplateExport 
 }
 
 /// The changes grouped by the directory that holds each file, sorted by directory.
-fn changes_by_directory(files: &FileChanges) -> Vec<DirectoryChanges> {
+pub fn changes_by_directory(files: &FileChanges) -> Vec<DirectoryChanges> {
     type Count = fn(&mut DirectoryChanges);
     let mut dirs: BTreeMap<&str, DirectoryChanges> = BTreeMap::new();
     let kinds: [(&[String], Count); 3] = [

@@ -23,12 +23,33 @@ pub struct ListQuery {
     pub state: Option<String>,
     pub hook: Option<String>,
     pub repository: Option<String>,
+    pub connection: Option<String>,
+    /// The platform's job id.
+    pub job: Option<String>,
+    /// Free text, matched case-insensitively anywhere in a delivery's names.
+    pub q: Option<String>,
     pub limit: Option<u32>,
     /// The last id of the previous page.
     pub after: Option<String>,
 }
 
 impl ListQuery {
+    /// The same query with blank parameters left out: a form sends every field, and an
+    /// empty one means "any".
+    pub fn without_blanks(self) -> ListQuery {
+        let given = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+        ListQuery {
+            state: given(self.state),
+            hook: given(self.hook),
+            repository: given(self.repository),
+            connection: given(self.connection),
+            job: given(self.job),
+            q: given(self.q),
+            after: given(self.after),
+            ..self
+        }
+    }
+
     /// The store's filter and page for this query; the error names the bad parameter.
     pub fn to_filter(&self) -> Result<(DeliveryFilter, Page), String> {
         let state = self
@@ -47,6 +68,9 @@ impl ListQuery {
             state,
             hook_id: self.hook.clone(),
             repository: self.repository.clone(),
+            connection: self.connection.clone(),
+            job_id: self.job.clone(),
+            text: self.q.clone(),
         };
         let page = Page {
             limit: self.limit.unwrap_or(50).clamp(1, MAX_PAGE),
@@ -99,7 +123,7 @@ pub async fn list_deliveries(
     if let Some(denied) = denied(&state, &headers, Role::Viewer) {
         return denied;
     }
-    let (filter, page) = match query.to_filter() {
+    let (filter, page) = match query.without_blanks().to_filter() {
         Ok(asked) => asked,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e),
     };

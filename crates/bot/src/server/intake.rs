@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::{AppState, MAX_BODY_BYTES, auth};
 use crate::delivery::parse_payload;
-use crate::store::{DeliveryId, JobId, NewDelivery, NewJob, Routing as StoredRouting};
+use crate::store::{DeliveryId, JobId, JobNames, NewDelivery, NewJob, Routing as StoredRouting};
 
 pub async fn webhook(State(state): State<AppState>, request: Request) -> Response {
     let token = auth::bearer(request.headers().get(header::AUTHORIZATION)).map(<[u8]>::to_vec);
@@ -190,6 +190,15 @@ fn record(config: &Config, job: &JobEvent, body: Vec<u8>, refusal: Option<&str>)
         routing: StoredRouting::Unrouted {
             reason: String::new(),
         },
+        names: JobNames {
+            design_system: job.design_system.name.clone(),
+            version: [job.version.name.as_str(), job.version.version.as_str()]
+                .into_iter()
+                .filter(|part| !part.is_empty())
+                .collect::<Vec<_>>()
+                .join(" "),
+            exporter: job.exporter.name.clone(),
+        },
         deliveries: Vec::new(),
     };
     if let Some(reason) = refusal {
@@ -215,6 +224,7 @@ fn record(config: &Config, job: &JobEvent, body: Vec<u8>, refusal: Option<&str>)
                     target_key: routed.target.id.clone(),
                     hook_id: job.hook.id.clone(),
                     repository: routed.target.repository.clone(),
+                    connection: routed.target.connection.clone(),
                     head_branch: routed.head_branch.clone(),
                 });
             }
@@ -225,6 +235,7 @@ fn record(config: &Config, job: &JobEvent, body: Vec<u8>, refusal: Option<&str>)
                     target_key: failed.target.id.clone(),
                     hook_id: job.hook.id.clone(),
                     repository: failed.target.repository.clone(),
+                    connection: failed.target.connection.clone(),
                     head_branch: String::new(),
                 });
             }

@@ -170,7 +170,7 @@ impl Store {
                     // only this one: the newest is now the next in line for the branch.
                     sqlx::query(concat!(
                         "UPDATE deliveries SET state = 'superseded', finished_at = $5, \
-                         next_attempt_at = NULL, last_error = $6 \
+                         next_attempt_at = NULL, last_error = $6, superseded_by = $4 \
                          WHERE id IN (",
                         unfinished_of_key!("<"),
                         ") AND hook_id = $1 AND target_key = $2 \
@@ -250,13 +250,20 @@ impl Store {
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("tokens not serialisable: {e}")))?;
+        let directories = (!finish.directories.is_empty())
+            .then(|| {
+                let listed = finish.directories.len().min(super::MAX_DIRECTORIES);
+                serde_json::to_string(&finish.directories[..listed])
+            })
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("directories not serialisable: {e}")))?;
         let (_turn, mut tx) = self.begin_write(self.queue_pool()).await?;
         let done = sqlx::query(
             "UPDATE deliveries SET state = $3, lease_owner = NULL, lease_expires_at = NULL, \
              next_attempt_at = NULL, finished_at = $4, last_error = $5, \
              pr_url = COALESCE($6, pr_url), pushed_commit = COALESCE($7, pushed_commit), \
              files_added = $8, files_modified = $9, files_deleted = $10, warnings = $11, \
-             timings = $12, tokens = $13 \
+             timings = $12, tokens = $13, directories = $14 \
              WHERE id = $1 AND state = 'running' AND lease_owner = $2",
         )
         .bind(id.as_str())
@@ -272,6 +279,7 @@ impl Store {
         .bind(warnings)
         .bind(timings)
         .bind(tokens)
+        .bind(directories)
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -8,23 +8,24 @@ use sqlx::{Any, Executor, Row};
 
 use super::{
     AttemptView, DeliveryDetail, DeliveryFilter, DeliveryId, DeliveryState, DeliveryView,
-    FileCounts, JobDetail, JobId, JobView, Page, Routing, Store, StoreError, Timestamp,
+    FileCounts, JobDetail, JobId, JobNames, JobView, Page, Routing, Store, StoreError, Timestamp,
 };
 
 macro_rules! delivery_columns {
     () => {
         "d.id, d.job_ref, j.workspace_id, j.job_id, d.hook_id, d.target_key, d.repository, \
-         d.head_branch, d.state, d.attempts, d.next_attempt_at, d.lease_owner, \
-         d.lease_expires_at, d.last_error, d.pr_url, d.pushed_commit, d.files_added, \
-         d.files_modified, d.files_deleted, d.warnings, d.timings, d.created_at, \
-         d.started_at, d.finished_at FROM deliveries d JOIN jobs j ON j.id = d.job_ref"
+         d.connection, d.head_branch, d.state, d.attempts, d.next_attempt_at, d.lease_owner, \
+         d.lease_expires_at, d.last_error, d.superseded_by, d.pr_url, d.pushed_commit, \
+         d.files_added, d.files_modified, d.files_deleted, d.warnings, d.timings, \
+         d.created_at, d.started_at, d.finished_at, j.design_system_name, j.version_name, \
+         j.exporter_name FROM deliveries d JOIN jobs j ON j.id = d.job_ref"
     };
 }
 
 macro_rules! job_columns {
     () => {
         "id, workspace_id, job_id, hook_id, design_system_id, status, ignored, routing, \
-         routing_reason, received_at"
+         routing_reason, received_at, design_system_name, version_name, exporter_name"
     };
 }
 
@@ -41,6 +42,47 @@ fn opt_ts(row: &AnyRow, column: &str) -> Result<Option<Timestamp>, sqlx::Error> 
 
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
+}
+
+/// A nullable JSON column, parsed.
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    column: &str,
+) -> Result<Option<T>, StoreError> {
+    row.try_get::<Option<String>, _>(column)?
+        .map(|json| serde_json::from_str(&json))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("{column} of a delivery: {e}")))
+}
+
+/// `%text%` for `LIKE ... ESCAPE '\'`, lower-cased, with the text's own `%`, `_` and `\`
+/// matched literally.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The job's names, `None` for a job recorded before they were kept.
+fn names(row: &AnyRow) -> Result<Option<JobNames>, sqlx::Error> {
+    let Some(design_system) = row.try_get::<Option<String>, _>("design_system_name")? else {
+        return Ok(None);
+    };
+    Ok(Some(JobNames {
+        design_system,
+        version: row
+            .try_get::<Option<String>, _>("version_name")?
+            .unwrap_or_default(),
+        exporter: row
+            .try_get::<Option<String>, _>("exporter_name")?
+            .unwrap_or_default(),
+    }))
 }
 
 fn delivery_from_row(row: &AnyRow) -> Result<DeliveryView, StoreError> {
@@ -76,6 +118,7 @@ fn delivery_from_row(row: &AnyRow) -> Result<DeliveryView, StoreError> {
         hook_id: row.try_get("hook_id")?,
         target_key: row.try_get("target_key")?,
         repository: row.try_get("repository")?,
+        connection: row.try_get("connection")?,
         head_branch: row.try_get("head_branch")?,
         state: row.try_get::<String, _>("state")?.parse()?,
         attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
@@ -83,6 +126,10 @@ fn delivery_from_row(row: &AnyRow) -> Result<DeliveryView, StoreError> {
         lease_owner: row.try_get("lease_owner")?,
         lease_expires_at: opt_ts(row, "lease_expires_at")?,
         last_error: row.try_get("last_error")?,
+        superseded_by: row
+            .try_get::<Option<String>, _>("superseded_by")?
+            .map(DeliveryId::from_db),
+        names: names(row)?,
         pr_url: row.try_get("pr_url")?,
         commit: row.try_get("pushed_commit")?,
         files,
@@ -107,6 +154,7 @@ fn job_from_row(row: &AnyRow) -> Result<JobView, StoreError> {
             &row.try_get::<String, _>("routing")?,
             row.try_get("routing_reason")?,
         ),
+        names: names(row)?,
         received_at: ts(row, "received_at")?,
     })
 }
@@ -179,22 +227,20 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        // Only the detail carries the token changes: a list of deliveries stays small.
-        let tokens = sqlx::query("SELECT tokens FROM deliveries WHERE id = $1")
+        // Only the detail carries the token and directory changes: a list of deliveries
+        // stays small.
+        let row = sqlx::query("SELECT tokens, directories FROM deliveries WHERE id = $1")
             .bind(id.as_str())
-            .fetch_optional(self.pool())
-            .await?
-            .map(|row| row.try_get::<Option<String>, _>("tokens"))
-            .transpose()?
-            .flatten()
-            .map(|json| serde_json::from_str(&json))
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(format!("tokens of a delivery: {e}")))?;
+            .fetch_one(self.pool())
+            .await?;
+        let tokens = json_column(&row, "tokens")?;
+        let directories = json_column(&row, "directories")?.unwrap_or_default();
         Ok(Some(DeliveryDetail {
             delivery,
             job,
             attempts,
             tokens,
+            directories,
         }))
     }
 
@@ -247,16 +293,29 @@ impl Store {
         filter: &DeliveryFilter,
         page: &Page,
     ) -> Result<Vec<DeliveryView>, StoreError> {
+        // Keyset paging on the time-ordered id, so a page costs the same deep in a long
+        // history; each equality filter has an index on (column, id). The free text is a
+        // scan (stopping at a full page), fine for what people type into a search box.
         let rows = sqlx::query(concat!(
             "SELECT ",
             delivery_columns!(),
             " WHERE ($1 IS NULL OR d.state = $1) AND ($2 IS NULL OR d.hook_id = $2) \
-             AND ($3 IS NULL OR d.repository = $3) AND ($4 IS NULL OR d.id < $4) \
-             ORDER BY d.id DESC LIMIT $5"
+             AND ($3 IS NULL OR d.repository = $3) AND ($4 IS NULL OR d.connection = $4) \
+             AND ($5 IS NULL OR j.job_id = $5) \
+             AND ($6 IS NULL OR LOWER(d.repository || ' ' || d.head_branch || ' ' || \
+                  d.target_key || ' ' || d.hook_id || ' ' || j.job_id || ' ' || \
+                  COALESCE(d.connection, '') || ' ' || COALESCE(d.last_error, '') || ' ' || \
+                  COALESCE(j.design_system_name, '') || ' ' || COALESCE(j.version_name, '') \
+                  || ' ' || COALESCE(j.exporter_name, '')) LIKE $6 ESCAPE '\\') \
+             AND ($7 IS NULL OR d.id < $7) \
+             ORDER BY d.id DESC LIMIT $8"
         ))
         .bind(filter.state.map(|s| s.as_str()))
         .bind(filter.hook_id.as_deref())
         .bind(filter.repository.as_deref())
+        .bind(filter.connection.as_deref())
+        .bind(filter.job_id.as_deref())
+        .bind(filter.text.as_deref().map(like_pattern))
         .bind(page.after.as_ref().map(|a| a.as_str()))
         .bind(i64::from(page.limit.min(MAX_PAGE)))
         .fetch_all(self.pool())
@@ -285,6 +344,50 @@ impl Store {
         .fetch_one(self.pool())
         .await?;
         Ok(oldest.map(|t| Timestamp(t).age_at(Timestamp::now())))
+    }
+
+    /// The number of deliveries created since `since` in each state they are in now (only
+    /// states with some), for the dashboard's last-day summary.
+    pub async fn counts_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<BTreeMap<DeliveryState, u64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n FROM deliveries WHERE created_at >= $1 GROUP BY state",
+        )
+        .bind(since.as_millis())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let state: DeliveryState = row.try_get::<String, _>("state")?.parse()?;
+                Ok((state, count(row.try_get("n")?)))
+            })
+            .collect()
+    }
+
+    /// The newest delivery to each of these targets (by target id) that has one.
+    pub async fn last_deliveries(
+        &self,
+        target_keys: &[&str],
+    ) -> Result<BTreeMap<String, DeliveryView>, StoreError> {
+        let mut last = BTreeMap::new();
+        // One indexed lookup per target: a target count is small, a history is not (one
+        // grouped query would read every delivery).
+        for &key in target_keys {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                delivery_columns!(),
+                " WHERE d.target_key = $1 ORDER BY d.id DESC LIMIT 1"
+            ))
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await?;
+            if let Some(row) = row {
+                last.insert(key.to_owned(), delivery_from_row(&row)?);
+            }
+        }
+        Ok(last)
     }
 
     /// The number of deliveries in every state (zero included), for `/metrics`.

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use courier_core::template::DirectoryChanges;
 use courier_core::tokens::TokenDiff;
 use serde::{Serialize, Serializer};
 
@@ -345,7 +346,17 @@ pub struct NewJob {
     /// The webhook body as received, kept so a worker can re-parse it.
     pub body: Vec<u8>,
     pub routing: Routing,
+    pub names: JobNames,
     pub deliveries: Vec<NewDelivery>,
+}
+
+/// The names people know a job by, from its event: what the dashboard shows and searches.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct JobNames {
+    pub design_system: String,
+    /// The version's name and label, e.g. `Release 3 v0.1`.
+    pub version: String,
+    pub exporter: String,
 }
 
 /// One target a job goes to.
@@ -355,6 +366,8 @@ pub struct NewDelivery {
     pub target_key: String,
     pub hook_id: String,
     pub repository: String,
+    /// The target's connection (a key of `connections`).
+    pub connection: String,
     pub head_branch: String,
 }
 
@@ -391,6 +404,8 @@ pub struct Finish {
     pub timings: BTreeMap<String, u64>,
     /// What changed in the design tokens (see [`DeliveryDetail::tokens`]).
     pub tokens: Option<TokenDiff>,
+    /// The changes per directory (see [`DeliveryDetail::directories`]).
+    pub directories: Vec<DirectoryChanges>,
 }
 
 impl Finish {
@@ -405,6 +420,7 @@ impl Finish {
             warnings: Vec::new(),
             timings: BTreeMap::new(),
             tokens: None,
+            directories: Vec::new(),
         }
     }
 }
@@ -420,6 +436,8 @@ pub struct JobView {
     pub status: String,
     pub ignored: bool,
     pub routing: Routing,
+    /// `None` for a job recorded before names were kept.
+    pub names: Option<JobNames>,
     pub received_at: Timestamp,
 }
 
@@ -442,6 +460,8 @@ pub struct DeliveryView {
     pub hook_id: String,
     pub target_key: String,
     pub repository: String,
+    /// `None` for a delivery recorded before connections were kept.
+    pub connection: Option<String>,
     pub head_branch: String,
     pub state: DeliveryState,
     pub attempts: u32,
@@ -449,6 +469,10 @@ pub struct DeliveryView {
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<Timestamp>,
     pub last_error: Option<String>,
+    /// The newer delivery for the same target that made this one unnecessary.
+    pub superseded_by: Option<DeliveryId>,
+    /// The job's names; `None` for a job recorded before they were kept.
+    pub names: Option<JobNames>,
     pub pr_url: Option<String>,
     pub commit: Option<String>,
     pub files: Option<FileCounts>,
@@ -485,7 +509,14 @@ pub struct DeliveryDetail {
     /// 1,000 changes listed; `omitted` counts the rest).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokens: Option<TokenDiff>,
+    /// The last run's changes per directory (at most [`MAX_DIRECTORIES`] listed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub directories: Vec<DirectoryChanges>,
 }
+
+/// Directories listed in a delivery's record; an export touching more is summed up by
+/// its counts.
+pub const MAX_DIRECTORIES: usize = 500;
 
 /// A delivery a worker now holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -507,6 +538,12 @@ pub struct DeliveryFilter {
     pub state: Option<DeliveryState>,
     pub hook_id: Option<String>,
     pub repository: Option<String>,
+    pub connection: Option<String>,
+    /// The platform's job id.
+    pub job_id: Option<String>,
+    /// Case-insensitive text anywhere in the repository, branch, target, job id, names or
+    /// last error.
+    pub text: Option<String>,
 }
 
 /// A page of a listing, newest first: at most `limit` rows older than `after`.

@@ -26,13 +26,15 @@ use maud::Markup;
 use super::AppState;
 use super::api::{self, ListQuery};
 use super::auth::{self, Role};
-use crate::store::{DeliveryId, JobId, StoreError};
+use crate::store::{DeliveryId, JobId, StoreError, Timestamp};
 use session::{COOKIE, Key, LIFETIME, Session};
 
 /// How long a refused sign-in waits before it is answered: slows down guessing, and a
 /// person who mistyped hardly notices.
 const SIGN_IN_DELAY: Duration = Duration::from_millis(500);
 const SIGN_IN: &str = "/ui/sign-in";
+/// The span of the "last 24 hours" summary.
+const DAY: Duration = Duration::from_secs(24 * 3600);
 const HOME: &str = "/ui/";
 
 /// Everything the page pulls in is served from here; no inline script or style.
@@ -86,10 +88,12 @@ pub fn router(dashboard: Dashboard) -> Router<AppState> {
         .route("/ui/deliveries/{id}", get(delivery))
         .route("/ui/deliveries/{id}/retry", post(retry))
         .route("/ui/jobs/{id}", get(job))
+        .route("/ui/routes", get(routes))
         .route("/ui/assets/style.css", get(stylesheet))
         .route("/ui/assets/live.js", get(live_script))
         .layer(axum::middleware::from_fn(same_origin_forms))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn(server_timing))
         .layer(Extension(dashboard))
 }
 
@@ -103,6 +107,18 @@ async fn security_headers(mut response: Response) -> Response {
         (header::CACHE_CONTROL, "no-store"),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// Says how long the server took over a page (`Server-Timing`, shown by browsers' developer
+/// tools and read by the dashboard benchmark): the network is not part of it.
+async fn server_timing(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).await;
+    let took = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(value) = HeaderValue::try_from(format!("app;dur={took:.2}")) {
+        response.headers_mut().insert("server-timing", value);
     }
     response
 }
@@ -281,33 +297,36 @@ async fn deliveries(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    // The filter form sends every field; an empty one means "any".
-    let query = ListQuery {
-        state: query.state.filter(|s| !s.is_empty()),
-        hook: query.hook.filter(|s| !s.is_empty()),
-        repository: query.repository.filter(|s| !s.is_empty()),
-        ..query
-    };
+    let query = query.without_blanks();
     let (filter, page) = match query.to_filter() {
         Ok(asked) => asked,
         Err(e) => return problem(StatusCode::BAD_REQUEST, &e),
     };
     let store = &state.store;
+    let config = &state.config;
     let read = async {
         let list = store.list_deliveries(&filter, &page).await?;
+        let newest = store.last_deliveries(&target_ids(config)).await?;
+        let day_ago = Timestamp(Timestamp::now().as_millis() - DAY.as_millis() as i64);
         let health = pages::Health {
             queue_depth: store.queue_depth().await?,
             oldest_queued: store.oldest_queued_age().await?,
-            counts: store.counts_by_state().await?,
+            last_day: store.counts_since(day_ago).await?,
+            targets: config.targets().count(),
+            attention: newest
+                .into_values()
+                .filter(|d| pages::needs_attention(d.state))
+                .collect(),
         };
         Ok::<_, StoreError>((list, health))
     };
+    let connections: Vec<&str> = config.connections.keys().map(String::as_str).collect();
     match read.await {
         Ok((list, health)) => {
             let next = api::next_page(&list, &page);
             html(
                 StatusCode::OK,
-                pages::deliveries(&query, &list, next.as_ref(), &health),
+                pages::deliveries(&query, &connections, &list, next.as_ref(), &health),
             )
         }
         Err(e) => store_problem(e),
@@ -366,6 +385,18 @@ async fn job(
     };
     match job_event(&state, &id).await {
         Ok(event) => html(StatusCode::OK, pages::job(&detail, event.as_deref())),
+        Err(e) => store_problem(e),
+    }
+}
+
+fn target_ids(config: &courier_core::config::Config) -> Vec<&str> {
+    config.targets().map(|t| t.id.as_str()).collect()
+}
+
+async fn routes(_signed: Signed, State(state): State<AppState>) -> Response {
+    let config = &state.config;
+    match state.store.last_deliveries(&target_ids(config)).await {
+        Ok(last) => html(StatusCode::OK, pages::routes(config, &last)),
         Err(e) => store_problem(e),
     }
 }

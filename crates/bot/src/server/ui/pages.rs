@@ -8,14 +8,33 @@ use axum::http::StatusCode;
 use courier_core::event::{JobEvent, Logs};
 use maud::{DOCTYPE, Markup, html};
 
-use crate::server::api::ListQuery;
-use crate::store::{DeliveryDetail, DeliveryId, DeliveryState, DeliveryView, JobDetail, Timestamp};
+use courier_core::config::{Config, Match, MatchKeys};
 
-/// The queue at a glance, above the list.
+use crate::delivery::Phase;
+use crate::server::api::ListQuery;
+use crate::store::{
+    DeliveryDetail, DeliveryId, DeliveryState, DeliveryView, JobDetail, JobNames, Timestamp,
+};
+
+/// The queue and the targets at a glance, above the list.
 pub struct Health {
     pub queue_depth: u64,
     pub oldest_queued: Option<Duration>,
-    pub counts: BTreeMap<DeliveryState, u64>,
+    /// Deliveries created in the last 24 hours, by the state they are in now.
+    pub last_day: BTreeMap<DeliveryState, u64>,
+    /// How many targets the configuration has.
+    pub targets: usize,
+    /// The newest delivery of each target whose newest delivery needs a person.
+    pub attention: Vec<DeliveryView>,
+}
+
+/// A target's newest delivery in one of these states needs someone to look: it failed,
+/// keeps failing, or stopped for a person's commits.
+pub fn needs_attention(state: DeliveryState) -> bool {
+    matches!(
+        state,
+        DeliveryState::Failed | DeliveryState::Retrying | DeliveryState::BranchDiverged
+    )
 }
 
 /// Every page's frame; a signed-in page offers to sign out.
@@ -36,6 +55,10 @@ fn layout(title: &str, signed_in: bool, main: Markup) -> Markup {
                 header.top {
                     a.brand href="/ui/" { "Courier" }
                     @if signed_in {
+                        nav aria-label="Dashboard" {
+                            a href="/ui/" { "Deliveries" }
+                            a href="/ui/routes" { "Routes" }
+                        }
                         form method="post" action="/ui/sign-out" {
                             button type="submit" { "Sign out" }
                         }
@@ -68,6 +91,16 @@ fn human(d: Duration) -> String {
     }
 }
 
+/// A duration: tenths of a second under a minute (deliveries often take less than one),
+/// else as [`human`].
+fn took(d: Duration) -> String {
+    if d < Duration::from_secs(60) {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        human(d)
+    }
+}
+
 /// A link only for web addresses: a stored URL is shown, never followed as `javascript:`.
 fn web_link(url: &str) -> Markup {
     let web = url.starts_with("https://") || url.starts_with("http://");
@@ -78,6 +111,24 @@ fn web_link(url: &str) -> Markup {
 
 fn delivery_href(id: &DeliveryId) -> String {
     format!("/ui/deliveries/{id}")
+}
+
+/// How long a delivery ran: from its first attempt to its end, or so far.
+fn duration(d: &DeliveryView, now: Timestamp) -> String {
+    match (d.started_at, d.finished_at) {
+        (Some(started), Some(finished)) => took(started.age_at(finished)),
+        (Some(started), None) => format!("{} so far", took(started.age_at(now))),
+        _ => String::new(),
+    }
+}
+
+/// `Design system (Release 3 v0.1)`; empty for a job recorded before names were kept.
+fn design_system(names: Option<&JobNames>) -> String {
+    match names {
+        Some(n) if n.version.is_empty() => n.design_system.clone(),
+        Some(n) => format!("{} ({})", n.design_system, n.version),
+        None => String::new(),
+    }
 }
 
 pub fn sign_in(refused: Option<&str>) -> Markup {
@@ -113,28 +164,41 @@ pub fn problem(status: StatusCode, message: &str) -> Markup {
 
 fn health(health: &Health) -> Markup {
     html! {
-        section aria-labelledby="health" {
-            h2 #health { "Queue" }
+        section.health aria-labelledby="health" {
+            h2 #health { "At a glance" }
             dl.facts {
                 dt { "Waiting" } dd { (health.queue_depth) }
                 dt { "Oldest waiting" }
                 dd { @match health.oldest_queued { Some(age) => (human(age)), None => "none" } }
+                dt { "Targets" }
+                dd {
+                    (health.targets) " configured, "
+                    (health.attention.len()) " needing attention "
+                    a href="/ui/routes" { "(all targets)" }
+                }
             }
             table.counts {
-                caption { "Deliveries by state" }
-                thead { tr { th scope="col" { "State" } th scope="col" { "Deliveries" } } }
+                caption { "Deliveries of the last 24 hours, by state" }
+                (column_heads(&["State", "Deliveries"]))
                 tbody {
-                    @for (state, n) in health.counts.iter().filter(|(_, n)| **n > 0) {
+                    @for (state, n) in &health.last_day {
                         tr { th scope="row" { (state_badge(*state)) } td { (n) } }
                     }
+                    @if health.last_day.is_empty() {
+                        tr { td colspan="2" { "None." } }
+                    }
                 }
+            }
+            @if !health.attention.is_empty() {
+                (deliveries_table(&health.attention, "Targets whose newest delivery needs attention"))
             }
         }
     }
 }
 
-fn filters(query: &ListQuery) -> Markup {
+fn filters(query: &ListQuery, connections: &[&str]) -> Markup {
     let chosen = query.state.as_deref().unwrap_or("");
+    let connection = query.connection.as_deref().unwrap_or("");
     html! {
         form.filters method="get" action="/ui/" {
             // Each label with its field, so that wrapping on a phone keeps them together.
@@ -155,6 +219,23 @@ fn filters(query: &ListQuery) -> Markup {
                 label for="repository" { "Repository" }
                 input #repository name="repository" value=(query.repository.as_deref().unwrap_or(""));
             }
+            span.field {
+                label for="connection" { "Connection" }
+                select #connection name="connection" {
+                    option value="" selected[connection.is_empty()] { "any" }
+                    @for name in connections {
+                        option value=(name) selected[connection == *name] { (name) }
+                    }
+                }
+            }
+            span.field {
+                label for="job" { "Job id" }
+                input #job name="job" value=(query.job.as_deref().unwrap_or(""));
+            }
+            span.field {
+                label for="q" { "Search" }
+                input #q type="search" name="q" value=(query.q.as_deref().unwrap_or(""));
+            }
             button type="submit" { "Filter" }
         }
     }
@@ -167,6 +248,9 @@ fn next_href(query: &ListQuery, after: &DeliveryId) -> String {
         ("state", &query.state),
         ("hook", &query.hook),
         ("repository", &query.repository),
+        ("connection", &query.connection),
+        ("job", &query.job),
+        ("q", &query.q),
     ] {
         if let Some(value) = value {
             params.append_pair(key, value);
@@ -181,6 +265,7 @@ fn next_href(query: &ListQuery, after: &DeliveryId) -> String {
 
 pub fn deliveries(
     query: &ListQuery,
+    connections: &[&str],
     list: &[DeliveryView],
     next: Option<&DeliveryId>,
     state: &Health,
@@ -191,7 +276,7 @@ pub fn deliveries(
         html! {
             h1 { "Deliveries" }
             div #live-health data-live { (health(state)) }
-            (filters(query))
+            (filters(query, connections))
             div #live-list data-live {
             @if list.is_empty() {
                 p { "No deliveries match." }
@@ -235,15 +320,20 @@ pub fn job(detail: &JobDetail, event: Option<&JobEvent>) -> Markup {
     )
 }
 
-/// Deliveries as rows: state, job, hook, repository, branch, pull request, attempts, age.
-/// The list and a job's page show the same table.
+/// Deliveries as rows: state, job, design system and version, exporter, hook, repository,
+/// branch, pull request, attempts, age and duration. The list, the health summary and a
+/// job's page show the same table.
 fn deliveries_table(list: &[DeliveryView], caption: &str) -> Markup {
     let now = Timestamp::now();
     html! {
+        // Eleven columns may not fit a narrow desktop window: the table scrolls on its
+        // own (a phone stacks the rows instead).
+        div.scroll tabindex="0" role="region" aria-label=(caption) {
         table.deliveries {
             caption { (caption) }
             (column_heads(&[
-                "State", "Job", "Hook", "Repository", "Branch", "Pull request", "Attempts", "Age",
+                "State", "Job", "Design system", "Exporter", "Hook", "Repository", "Branch",
+                "Pull request", "Attempts", "Age", "Duration",
             ]))
             tbody {
                 @for d in list {
@@ -254,15 +344,19 @@ fn deliveries_table(list: &[DeliveryView], caption: &str) -> Markup {
                         th scope="row" {
                             a href=(delivery_href(&d.id)) { "Job " (d.job_id) }
                         }
+                        td data-label="Design system" { (design_system(d.names.as_ref())) }
+                        td data-label="Exporter" { @if let Some(n) = &d.names { (n.exporter) } }
                         td data-label="Hook" { (d.hook_id) }
                         td data-label="Repository" { (d.repository) }
                         td data-label="Branch" { code { (d.head_branch) } }
                         td data-label="Pull request" { @if let Some(pr) = &d.pr_url { (web_link(pr)) } }
                         td data-label="Attempts" { (d.attempts) }
                         td data-label="Age" { (human(d.created_at.age_at(now))) }
+                        td data-label="Duration" { (duration(d, now)) }
                     }
                 }
             }
+        }
         }
     }
 }
@@ -306,6 +400,165 @@ fn job_log(event: &JobEvent) -> Markup {
     }
 }
 
+/// How long each phase of the last run took, in the order they run (the total last).
+fn phase_timings(timings: &BTreeMap<String, u64>) -> Markup {
+    let order = |phase: &str| Phase::ALL.iter().position(|p| p.word() == phase);
+    let mut phases: Vec<_> = timings
+        .iter()
+        .filter(|(phase, _)| *phase != "total")
+        .collect();
+    phases.sort_by_key(|(phase, _)| order(phase).unwrap_or(usize::MAX));
+    html! {
+        section aria-labelledby="timings" {
+            h2 #timings { "Where the last run's time went" }
+            table.counts {
+                (column_heads(&["Phase", "Milliseconds"]))
+                tbody {
+                    @for (phase, ms) in phases { tr { th scope="row" { (phase) } td { (ms) } } }
+                    @if let Some(total) = timings.get("total") {
+                        tr { th scope="row" { "total" } td { (total) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The export's changes by directory.
+fn directories(detail: &DeliveryDetail) -> Markup {
+    html! {
+        section aria-labelledby="directories" {
+            h2 #directories { "Changes by directory" }
+            div.scroll tabindex="0" role="region" aria-label="Changes by directory" {
+                table {
+                    (column_heads(&["Directory", "Added", "Changed", "Deleted"]))
+                    tbody {
+                        @for dir in &detail.directories {
+                            tr {
+                                th scope="row" { code { (dir.name) } }
+                                td { (dir.added) } td { (dir.modified) } td { (dir.deleted) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The routes: each entry of `hooks` with what it matches and where it delivers, and each
+/// target's newest delivery. Only names, repositories and paths: a connection's
+/// credentials are not part of what is shown.
+pub fn routes(config: &Config, last: &BTreeMap<String, DeliveryView>) -> Markup {
+    let now = Timestamp::now();
+    layout(
+        "Routes",
+        true,
+        html! {
+            h1 { "Routes" }
+            p {
+                "Each entry of " code { "hooks" } ", in file order. A job goes to the targets "
+                "of every entry whose match fits it."
+            }
+            @if config.hooks.is_empty() { p { "No hook entries: every job is recorded as unrouted." } }
+            @for (h, entry) in config.hooks.iter().enumerate() {
+                section aria-labelledby=(format!("hook-{h}")) {
+                    h2 id=(format!("hook-{h}")) {
+                        @match &entry.name { Some(name) => (name), None => { "Entry " (h + 1) } }
+                    }
+                    p { "Matches " (describe_match(&entry.matcher)) "." }
+                    @if entry.targets.is_empty() {
+                        p { "No targets: matching jobs are recorded, nothing is delivered." }
+                    } @else {
+                        div.scroll tabindex="0" role="region" aria-label=(format!("Targets of entry {}", h + 1)) {
+                        table {
+                            (column_heads(&[
+                                "Target", "Connection", "Repository", "Base branch", "Path",
+                                "Newest delivery",
+                            ]))
+                            tbody {
+                                @for t in &entry.targets {
+                                    tr {
+                                        th scope="row" { code { (t.id) } }
+                                        td {
+                                            (t.connection) " ("
+                                            (config.connection(t).kind.name()) ")"
+                                        }
+                                        td { (t.repository) }
+                                        td {
+                                            @if t.branch_from_remote { "the default branch" }
+                                            @else { code { (t.branch) } }
+                                        }
+                                        td {
+                                            @match &t.relative_path {
+                                                Some(path) => code { (path) },
+                                                None => "(root)",
+                                            }
+                                        }
+                                        td {
+                                            @match last.get(&t.id) {
+                                                Some(d) => {
+                                                    (state_badge(d.state)) " "
+                                                    a href=(delivery_href(&d.id)) {
+                                                        (human(d.created_at.age_at(now))) " ago"
+                                                    }
+                                                },
+                                                None => "none yet",
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// `every job`, or `jobs whose hook id is 5 and exporter name is Tokens`.
+fn describe_match(matcher: &Match) -> String {
+    let Match::Keys(keys) = matcher else {
+        return "every job".to_owned();
+    };
+    let MatchKeys {
+        workspace_id,
+        workspace_name,
+        hook_id,
+        hook_name,
+        exporter_id,
+        exporter_name,
+        design_system_id,
+        design_system_name,
+        version_id,
+        version_name,
+        version,
+    } = keys;
+    let parts: Vec<String> = [
+        ("workspace id", workspace_id),
+        ("workspace name", workspace_name),
+        ("hook id", hook_id),
+        ("hook name", hook_name),
+        ("exporter id", exporter_id),
+        ("exporter name", exporter_name),
+        ("design system id", design_system_id),
+        ("design system name", design_system_name),
+        ("version id", version_id),
+        ("version name", version_name),
+        ("version", version),
+    ]
+    .into_iter()
+    .filter_map(|(what, value)| {
+        value
+            .as_ref()
+            .map(|v| format!("{what} is \u{201c}{v}\u{201d}"))
+    })
+    .collect();
+    format!("jobs whose {}", parts.join(" and "))
+}
+
 /// A delivery's page; `csrf` is the admin's form token, `None` for a viewer (no Retry).
 pub fn delivery(csrf: Option<&str>, detail: &DeliveryDetail, event: Option<&JobEvent>) -> Markup {
     let d = &detail.delivery;
@@ -322,9 +575,16 @@ pub fn delivery(csrf: Option<&str>, detail: &DeliveryDetail, event: Option<&JobE
                 dt { "Job" } dd { a href=(format!("/ui/jobs/{}", d.job)) { (d.job_id) " in workspace " (d.workspace_id) } }
                 @match event {
                     Some(event) => (event_facts(event)),
-                    None => { dt { "Hook" } dd { (d.hook_id) } },
+                    None => {
+                        @if let Some(names) = &d.names {
+                            dt { "Design system" } dd { (design_system(Some(names))) }
+                            dt { "Exporter" } dd { (names.exporter) }
+                        }
+                        dt { "Hook" } dd { (d.hook_id) }
+                    },
                 }
                 dt { "Target" } dd { code { (d.target_key) } }
+                @if let Some(connection) = &d.connection { dt { "Connection" } dd { (connection) } }
                 dt { "Repository" } dd { (d.repository) }
                 dt { "Branch" } dd { code { (d.head_branch) } }
                 dt { "Pull request" } dd { @match &d.pr_url { Some(pr) => (web_link(pr)), None => "none" } }
@@ -337,8 +597,13 @@ pub fn delivery(csrf: Option<&str>, detail: &DeliveryDetail, event: Option<&JobE
                 dt { "Created" } dd { (d.created_at) }
                 dt { "Started" } dd { (opt_time(d.started_at)) }
                 dt { "Finished" } dd { (opt_time(d.finished_at)) }
+                dt { "Duration" } dd { (duration(d, Timestamp::now())) }
                 @if let Some(next) = d.next_attempt_at { dt { "Next attempt" } dd { (next) } }
-                @if let Some(error) = &d.last_error { dt { "Last error" } dd.error { (error) } }
+                @if let Some(newer) = &d.superseded_by {
+                    dt { "Superseded by" } dd { a href=(delivery_href(newer)) { "delivery " (newer) } }
+                } @else if let Some(error) = &d.last_error {
+                    dt { "Last error" } dd.error { (error) }
+                }
             }
             }
             @if let Some(csrf) = csrf {
@@ -375,6 +640,8 @@ pub fn delivery(csrf: Option<&str>, detail: &DeliveryDetail, event: Option<&JobE
                 }
             }
             }
+            @if let Some(timings) = &d.timings { (phase_timings(timings)) }
+            @if !detail.directories.is_empty() { (directories(detail)) }
             @if !d.warnings.is_empty() {
                 section aria-labelledby="warnings" {
                     h2 #warnings { "Warnings" }
@@ -396,6 +663,8 @@ mod tests {
         assert_eq!(human(Duration::from_secs(125)), "2 min");
         assert_eq!(human(Duration::from_secs(3 * 3600 + 600)), "3 h 10 min");
         assert_eq!(human(Duration::from_secs(3 * 86_400)), "3 d");
+        assert_eq!(took(Duration::from_millis(185)), "0.2 s");
+        assert_eq!(took(Duration::from_secs(61)), "1 min");
     }
 
     #[test]

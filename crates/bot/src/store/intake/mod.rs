@@ -34,7 +34,8 @@ pub(super) use sqlite::start as start_sqlite_writer;
 
 /// What the writers are sent.
 pub(super) enum Message {
-    Insert(Request),
+    // Boxed: a job is hundreds of bytes, the other message a pointer.
+    Insert(Box<Request>),
     /// Record what was sent before this, then stop; answered once stopped.
     Close(oneshot::Sender<()>),
 }
@@ -59,7 +60,7 @@ impl Store {
         let (reply, answer) = oneshot::channel();
         self.inner
             .intake
-            .send(Message::Insert(Request { job, reply }))
+            .send(Message::Insert(Box::new(Request { job, reply })))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -90,18 +91,20 @@ impl Store {
 mod sql {
     pub const INSERT_JOB: &str = "INSERT INTO jobs (id, workspace_id, job_id, hook_id, \
          design_system_id, status, ignored, routing, routing_reason, body, received_at, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
+         updated_at, design_system_name, version_name, exporter_name) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14) \
          ON CONFLICT (workspace_id, job_id) DO NOTHING";
     pub const FIND_JOB: &str = "SELECT id FROM jobs WHERE workspace_id = $1 AND job_id = $2";
     /// Upgrades an ignored record; the `ignored = 1` condition makes exactly one of
     /// several concurrent upgraders win (the others see 0 rows once it commits).
     pub const UPGRADE_JOB: &str = "UPDATE jobs SET status = $1, ignored = 0, routing = $2, \
          routing_reason = $3, body = $4, hook_id = $5, design_system_id = $6, \
-         updated_at = $7 WHERE id = $8 AND ignored = 1";
+         updated_at = $7, design_system_name = $8, version_name = $9, exporter_name = $10 \
+         WHERE id = $11 AND ignored = 1";
     pub const JOB_DELIVERIES: &str = "SELECT id FROM deliveries WHERE job_ref = $1 ORDER BY id";
     pub const INSERT_DELIVERY: &str = "INSERT INTO deliveries (id, job_ref, target_key, \
-         hook_id, repository, head_branch, serial_key, state, attempts, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8)";
+         hook_id, repository, head_branch, serial_key, state, attempts, created_at, \
+         connection) VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $9)";
 
     /// Every statement above, for the placeholder-order test.
     #[cfg(test)]
@@ -182,7 +185,7 @@ mod test_support {
     //! that an item the database itself refuses can be put into a batch.
 
     use super::*;
-    use crate::store::Routing;
+    use crate::store::{JobNames, Routing};
 
     pub fn job(job_id: &str, keys: &[&str]) -> NewJob {
         NewJob {
@@ -194,12 +197,14 @@ mod test_support {
             ignored: false,
             body: b"{}".to_vec(),
             routing: Routing::Routed,
+            names: JobNames::default(),
             deliveries: keys
                 .iter()
                 .map(|k| NewDelivery {
                     target_key: (*k).into(),
                     hook_id: "5".into(),
                     repository: "acme/web".into(),
+                    connection: "github".into(),
                     head_branch: format!("b-{k}"),
                 })
                 .collect(),

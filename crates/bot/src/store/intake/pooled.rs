@@ -39,7 +39,7 @@ pub(in crate::store) async fn run_writer(
         let mut closing = None;
         for message in messages.drain(..) {
             match message {
-                Message::Insert(request) => batch.push(request),
+                Message::Insert(request) => batch.push(*request),
                 Message::Close(ack) => {
                     closing = Some(ack);
                     break;
@@ -87,7 +87,7 @@ async fn commit_batch(
     }
 }
 
-/// Rows per multi-row `INSERT` (12 and 8 parameters a row: well under SQLite's 32,766
+/// Rows per multi-row `INSERT` (15 and 9 parameters a row: well under SQLite's 32,766
 /// and PostgreSQL's 65,535 parameter limits).
 const JOB_ROWS: usize = 64;
 const DELIVERY_ROWS: usize = 128;
@@ -123,7 +123,8 @@ async fn commit_batch_together(
     for (chunk, chunk_ids) in unique.chunks(JOB_ROWS).zip(ids.chunks(JOB_ROWS)) {
         let mut sql = String::from(
             "INSERT INTO jobs (id, workspace_id, job_id, hook_id, design_system_id, status, \
-             ignored, routing, routing_reason, body, received_at, updated_at) VALUES ",
+             ignored, routing, routing_reason, body, received_at, updated_at, \
+             design_system_name, version_name, exporter_name) VALUES ",
         );
         let mut params = Placeholders::new(backend);
         for row in 0..chunk.len() {
@@ -131,7 +132,7 @@ async fn commit_batch_together(
                 sql.push_str(", ");
             }
             sql.push('(');
-            params.list(&mut sql, 12);
+            params.list(&mut sql, 15);
             sql.push(')');
         }
         sql.push_str(" ON CONFLICT (workspace_id, job_id) DO NOTHING RETURNING id");
@@ -151,7 +152,10 @@ async fn commit_batch_together(
                 .bind(job.routing.reason())
                 .bind(&job.body)
                 .bind(now.as_millis())
-                .bind(now.as_millis());
+                .bind(now.as_millis())
+                .bind(&job.names.design_system)
+                .bind(&job.names.version)
+                .bind(&job.names.exporter);
         }
         created.extend(query.fetch_all(&mut *tx).await?);
     }
@@ -186,7 +190,7 @@ async fn commit_batch_together(
     for chunk in new_deliveries.chunks(DELIVERY_ROWS) {
         let mut sql = String::from(
             "INSERT INTO deliveries (id, job_ref, target_key, hook_id, repository, head_branch, \
-             serial_key, state, attempts, created_at) VALUES ",
+             serial_key, state, attempts, created_at, connection) VALUES ",
         );
         let mut params = Placeholders::new(backend);
         for row in 0..chunk.len() {
@@ -197,7 +201,7 @@ async fn commit_batch_together(
             sql.push('(');
             params.list(&mut sql, 7);
             sql.push_str(", 'queued', 0, ");
-            params.list(&mut sql, 1);
+            params.list(&mut sql, 2);
             sql.push(')');
         }
         let mut query = sqlx::query(AssertSqlSafe(sql));
@@ -210,7 +214,8 @@ async fn commit_batch_together(
                 .bind(&d.repository)
                 .bind(&d.head_branch)
                 .bind(serial_key(d))
-                .bind(now.as_millis());
+                .bind(now.as_millis())
+                .bind(&d.connection);
         }
         query.execute(&mut *tx).await?;
     }
@@ -305,6 +310,9 @@ async fn insert_one(
         .bind(job.routing.reason())
         .bind(&job.body)
         .bind(now.as_millis())
+        .bind(&job.names.design_system)
+        .bind(&job.names.version)
+        .bind(&job.names.exporter)
         .execute(&mut **tx)
         .await?
         .rows_affected()
@@ -344,6 +352,9 @@ async fn recorded_before(
             .bind(&job.hook_id)
             .bind(&job.design_system_id)
             .bind(now.as_millis())
+            .bind(&job.names.design_system)
+            .bind(&job.names.version)
+            .bind(&job.names.exporter)
             .bind(existing.as_str())
             .execute(&mut **tx)
             .await?
@@ -385,6 +396,7 @@ async fn insert_deliveries(
             .bind(&d.head_branch)
             .bind(serial_key(d))
             .bind(now.as_millis())
+            .bind(&d.connection)
             .execute(&mut **tx)
             .await?;
     }

@@ -68,7 +68,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Message>, write_turn: &Mutex<()>
         let mut closing = None;
         for message in messages.drain(..) {
             match message {
-                Message::Insert(request) => batch.push(request),
+                Message::Insert(request) => batch.push(*request),
                 Message::Close(ack) => {
                     closing = Some(ack);
                     break;
@@ -151,6 +151,9 @@ fn record(conn: &Connection, job: &NewJob, now: i64) -> rusqlite::Result<Inserte
         job.routing.reason(),
         job.body,
         now,
+        job.names.design_system,
+        job.names.version,
+        job.names.exporter,
     ])? == 1;
     if created {
         let deliveries = insert_deliveries(conn, &id, job, now)?;
@@ -173,6 +176,9 @@ fn record(conn: &Connection, job: &NewJob, now: i64) -> rusqlite::Result<Inserte
             job.hook_id,
             job.design_system_id,
             now,
+            job.names.design_system,
+            job.names.version,
+            job.names.exporter,
             existing.as_str(),
         ])?;
         if upgraded == 1 {
@@ -222,6 +228,7 @@ fn insert_deliveries(
             d.head_branch,
             key,
             now,
+            d.connection,
         ])?;
         ids.push(id);
     }
@@ -250,8 +257,14 @@ mod tests {
     #[test]
     fn placeholders_are_numbered_in_order_of_appearance() {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(include_str!("../../../migrations/0001_store.sql"))
-            .unwrap();
+        for migration in [
+            include_str!("../../../migrations/0001_store.sql"),
+            include_str!("../../../migrations/0002_timings.sql"),
+            include_str!("../../../migrations/0003_tokens.sql"),
+            include_str!("../../../migrations/0004_dashboard.sql"),
+        ] {
+            conn.execute_batch(migration).unwrap();
+        }
         for statement in sql::ALL.into_iter().chain([LAST_ID, SET_LAST_ID]) {
             let prepared = conn.prepare(statement).unwrap();
             for index in 1..=prepared.parameter_count() {
