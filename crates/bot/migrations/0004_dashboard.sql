@@ -17,6 +17,6 @@ ALTER TABLE deliveries ADD COLUMN directories TEXT;
 
 CREATE INDEX jobs_by_job_id ON jobs (job_id);
 CREATE INDEX deliveries_by_state ON deliveries (state, id);
+CREATE INDEX deliveries_by_hook ON deliveries (hook_id, id);
 CREATE INDEX deliveries_by_connection ON deliveries (connection, id);
 CREATE INDEX deliveries_by_target_key ON deliveries (target_key, id);
-CREATE INDEX deliveries_by_created ON deliveries (created_at, state);

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, AssertSqlSafe, Executor, Row};
 
 use super::{
     AttemptView, DeliveryDetail, DeliveryFilter, DeliveryId, DeliveryState, DeliveryView,
@@ -28,6 +28,13 @@ macro_rules! job_columns {
          routing_reason, received_at, design_system_name, version_name, exporter_name"
     };
 }
+
+/// The free-text condition: the pattern (`$?`) anywhere in what people know a delivery by.
+const SEARCHED: &str = "LOWER(d.repository || ' ' || d.head_branch || ' ' || d.target_key \
+     || ' ' || d.hook_id || ' ' || j.job_id || ' ' || COALESCE(d.connection, '') || ' ' \
+     || COALESCE(d.last_error, '') || ' ' || COALESCE(j.design_system_name, '') || ' ' \
+     || COALESCE(j.version_name, '') || ' ' || COALESCE(j.exporter_name, '')) \
+     LIKE $? ESCAPE '\\'";
 
 /// Hard cap on a page, whatever the caller asks.
 const MAX_PAGE: u32 = 500;
@@ -294,32 +301,44 @@ impl Store {
         page: &Page,
     ) -> Result<Vec<DeliveryView>, StoreError> {
         // Keyset paging on the time-ordered id, so a page costs the same deep in a long
-        // history; each equality filter has an index on (column, id). The free text is a
-        // scan (stopping at a full page), fine for what people type into a search box.
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            delivery_columns!(),
-            " WHERE ($1 IS NULL OR d.state = $1) AND ($2 IS NULL OR d.hook_id = $2) \
-             AND ($3 IS NULL OR d.repository = $3) AND ($4 IS NULL OR d.connection = $4) \
-             AND ($5 IS NULL OR j.job_id = $5) \
-             AND ($6 IS NULL OR LOWER(d.repository || ' ' || d.head_branch || ' ' || \
-                  d.target_key || ' ' || d.hook_id || ' ' || j.job_id || ' ' || \
-                  COALESCE(d.connection, '') || ' ' || COALESCE(d.last_error, '') || ' ' || \
-                  COALESCE(j.design_system_name, '') || ' ' || COALESCE(j.version_name, '') \
-                  || ' ' || COALESCE(j.exporter_name, '')) LIKE $6 ESCAPE '\\') \
-             AND ($7 IS NULL OR d.id < $7) \
-             ORDER BY d.id DESC LIMIT $8"
-        ))
-        .bind(filter.state.map(|s| s.as_str()))
-        .bind(filter.hook_id.as_deref())
-        .bind(filter.repository.as_deref())
-        .bind(filter.connection.as_deref())
-        .bind(filter.job_id.as_deref())
-        .bind(filter.text.as_deref().map(like_pattern))
-        .bind(page.after.as_ref().map(|a| a.as_str()))
-        .bind(i64::from(page.limit.min(MAX_PAGE)))
-        .fetch_all(self.pool())
-        .await?;
+        // history. Only the filters given are in the statement (not `$1 IS NULL OR ...`),
+        // so each can use its index on (column, id) and the planners see the limit. The
+        // free text is a scan (stopping at a full page), fine for a search box.
+        let text = filter.text.as_deref().map(like_pattern);
+        let conditions = [
+            ("d.state = ", filter.state.map(|s| s.as_str())),
+            ("d.hook_id = ", filter.hook_id.as_deref()),
+            ("d.repository = ", filter.repository.as_deref()),
+            ("d.connection = ", filter.connection.as_deref()),
+            ("j.job_id = ", filter.job_id.as_deref()),
+            (SEARCHED, text.as_deref()),
+            ("d.id < ", page.after.as_ref().map(|a| a.as_str())),
+        ];
+        let mut sql = concat!("SELECT ", delivery_columns!()).to_owned();
+        let mut values = Vec::new();
+        for (condition, value) in conditions {
+            let Some(value) = value else { continue };
+            sql.push_str(if values.is_empty() {
+                " WHERE "
+            } else {
+                " AND "
+            });
+            values.push(value);
+            sql.push_str(&condition.replace("$?", &format!("${}", values.len())));
+            if !condition.contains("$?") {
+                sql.push_str(&format!("${}", values.len()));
+            }
+        }
+        sql.push_str(&format!(
+            " ORDER BY d.id DESC LIMIT {}",
+            page.limit.clamp(1, MAX_PAGE)
+        ));
+        // Only placeholders and fixed text are spliced in; every value is bound.
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for value in values {
+            query = query.bind(value);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
         rows.iter().map(delivery_from_row).collect()
     }
 
@@ -352,10 +371,14 @@ impl Store {
         &self,
         since: Timestamp,
     ) -> Result<BTreeMap<DeliveryState, u64>, StoreError> {
+        // By id, which starts with the creation time: the primary key's index finds the
+        // range. (The ordered subquery keeps SQLite, which has no statistics here, from
+        // counting the whole history through the state index instead.)
         let rows = sqlx::query(
-            "SELECT state, COUNT(*) AS n FROM deliveries WHERE created_at >= $1 GROUP BY state",
+            "SELECT state, COUNT(*) AS n FROM \
+             (SELECT state FROM deliveries WHERE id >= $1 ORDER BY id) AS recent GROUP BY state",
         )
-        .bind(since.as_millis())
+        .bind(DeliveryId::first_at(since).as_str().to_owned())
         .fetch_all(self.pool())
         .await?;
         rows.iter()

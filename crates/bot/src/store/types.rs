@@ -37,6 +37,11 @@ fn new_id(floor: Option<u128>) -> String {
         }
         *last = value;
     }
+    encode_id(value)
+}
+
+/// The 26-character text of an identifier's number.
+fn encode_id(value: u128) -> String {
     let mut text = [0u8; ID_LEN];
     for (i, byte) in text.iter_mut().rev().enumerate() {
         *byte = ALPHABET[((value >> (5 * i)) & 31) as usize];
@@ -121,6 +126,13 @@ impl DeliveryId {
     /// A new id greater than `previous` (when that is an id).
     pub(crate) fn generate_after(previous: &str) -> Self {
         Self(new_id(decode_id(previous)))
+    }
+
+    /// The smallest id a delivery created at `at` can have: every delivery created at or
+    /// after `at` has an id at least this (ids start with their creation millisecond).
+    pub(crate) fn first_at(at: Timestamp) -> Self {
+        let millis = at.0.max(0) as u128 & ((1 << 48) - 1);
+        Self(encode_id(millis << 80))
     }
 }
 
@@ -566,6 +578,21 @@ impl Default for Page {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_is_at_least_the_first_id_of_its_millisecond() {
+        let before = Timestamp::now();
+        let id = DeliveryId::generate_after("");
+        assert!(DeliveryId::first_at(before) <= id);
+        let after = Timestamp(Timestamp::now().0 + 1);
+        assert!(DeliveryId::first_at(after) > id);
+        assert!(
+            DeliveryId::first_at(before)
+                .as_str()
+                .parse::<DeliveryId>()
+                .is_ok()
+        );
+    }
 
     #[test]
     fn ids_increase_and_parse_back() {
