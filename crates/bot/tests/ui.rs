@@ -413,12 +413,26 @@ fn text_from_a_payload_is_shown_as_text() {
     ] {
         assert!(page.body.contains(&shown), "{shown}: {}", page.body);
     }
-    // The page's one script is the dashboard's own, from its own address.
+    // The list's rows and the job's page show the names too. Each page's one script is
+    // the dashboard's own, from its own address.
+    let list = get(&server, "/ui/", &session).body;
+    assert!(
+        list.contains(&format!("DS {escaped_script} (V {escaped_breakout}")),
+        "{list}"
+    );
+    let job = format!(
+        "/ui/jobs/{}",
+        server.wait_finished(ADMIN_TOKEN, &id)["delivery"]["job"]
+            .as_str()
+            .unwrap()
+    );
     let own = "<script src=\"/ui/assets/live.js\" defer></script>";
-    assert_eq!(page.body.matches("<script").count(), 1, "{}", page.body);
-    let rest = page.body.replacen(own, "", 1);
-    for raw in ["<script", "<img", "alert(1)</"] {
-        assert!(!rest.contains(raw), "{raw} unescaped: {}", page.body);
+    for body in [page.body, list, get(&server, &job, &session).body] {
+        assert_eq!(body.matches("<script").count(), 1, "{body}");
+        let rest = body.replacen(own, "", 1);
+        for raw in ["<script", "<img", "alert(1)</"] {
+            assert!(!rest.contains(raw), "{raw} unescaped: {body}");
+        }
     }
 }
 
