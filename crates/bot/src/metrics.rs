@@ -145,7 +145,7 @@ impl Metrics {
         );
         registry.register(
             "delivery_phase_seconds",
-            "Time each phase of a delivery attempt took (download, validate, plan, push, pull_request)",
+            "Time each phase of a delivery attempt took (download, validate, plan and its fetch and build, tokens, push, pull_request)",
             phases.clone(),
         );
         let delivery_seconds = Histogram::new(exponential_buckets(0.05, 2.0, 14));

@@ -111,6 +111,11 @@ fn a_webhook_over_tcp_opens_one_pull_request_on_github() {
         .map(phase)
         .sum();
     assert!(phases <= phase("total"), "{timings}");
+    // Planning's two parts, fetching and building, are inside it.
+    assert!(
+        phase("fetch") + phase("build") <= phase("plan"),
+        "{timings}"
+    );
 
     // The PR was opened and decorated, in that order, after the push.
     let pr = &setup.github().prs(REPO)[0];
@@ -157,6 +162,8 @@ fn a_webhook_over_tcp_opens_one_pull_request_on_github() {
         "courier_webhooks_total{result=\"accepted\"} 1",
         "courier_deliveries_total{outcome=\"delivered\",provider=\"github\"} 1",
         "courier_delivery_attempts_total 1",
+        "courier_delivery_phase_seconds_count{phase=\"fetch\"} 1",
+        "courier_delivery_phase_seconds_count{phase=\"build\"} 1",
         "courier_delivery_phase_seconds_count{phase=\"push\"} 1",
         "courier_delivery_phase_seconds_count{phase=\"pull_request\"} 1",
         "courier_queue_depth 0",

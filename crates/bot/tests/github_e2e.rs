@@ -78,7 +78,7 @@ fn deliver_opens_then_updates_then_closes_one_pull_request() {
     for phase in ["download", "validate"] {
         assert!(first["timings"][phase].is_u64(), "{phase}: {first:#}");
     }
-    for phase in ["plan", "push", "pull_request", "total"] {
+    for phase in ["plan", "fetch", "build", "push", "pull_request", "total"] {
         assert!(target["timings"][phase].is_u64(), "{phase}: {target:#}");
     }
     assert_eq!(

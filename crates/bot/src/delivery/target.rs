@@ -71,6 +71,9 @@ impl Deliverer {
             Ok(plan) => plan,
             Err(err) => return TargetReport::failed(view, Failure::from(&err)).timed(timings),
         };
+        let parts = plan.timings();
+        timings.record(Phase::Fetch, parts.fetch);
+        timings.record(Phase::Build, parts.build);
         let diff = match mode {
             Mode::DryRun { diff: true } => match self.git.diff(&plan).await {
                 Ok(diff) => Some(diff),

@@ -13,8 +13,13 @@ pub enum Phase {
     Download,
     /// Validating the archive: every entry inflated and checked.
     Validate,
-    /// Fetching the base and head branches and building the new tree.
+    /// Fetching the base and head branches and building the new tree: [`Phase::Fetch`]
+    /// plus [`Phase::Build`], plus waiting for the repository's lock.
     Plan,
+    /// The part of `plan` spent asking the remote for its branches and fetching.
+    Fetch,
+    /// The part of `plan` spent writing blobs, building the tree and comparing it.
+    Build,
     /// Reading the changed token files on both sides and comparing them.
     Tokens,
     Push,
@@ -25,10 +30,12 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 7] = [
+    pub const ALL: [Phase; 9] = [
         Phase::Download,
         Phase::Validate,
         Phase::Plan,
+        Phase::Fetch,
+        Phase::Build,
         Phase::Tokens,
         Phase::Push,
         Phase::PullRequest,
@@ -40,6 +47,8 @@ impl Phase {
             Phase::Download => "download",
             Phase::Validate => "validate",
             Phase::Plan => "plan",
+            Phase::Fetch => "fetch",
+            Phase::Build => "build",
             Phase::Tokens => "tokens",
             Phase::Push => "push",
             Phase::PullRequest => "pull_request",

@@ -104,5 +104,5 @@ pub use ssh::SshKey;
 pub use tree::{ExportFile, ExportSource};
 pub use workspace::{
     ApiCommit, ApiPlan, CommitId, DELIVERY_TRAILER, Delivered, DeliverySpec, GitWorkspace,
-    HeadBranch, Outcome, Plan, Signature, Timeouts,
+    HeadBranch, Outcome, Plan, PlanTimings, Signature, Timeouts,
 };

@@ -200,6 +200,18 @@ pub struct Plan {
     files: FileChanges,
     /// The changed files a token reader knows, with their blobs (for `token_diff`).
     token_files: Vec<diff::TokenFile>,
+    took: PlanTimings,
+}
+
+/// Where planning's time went, for the delivery's phase timings. The rest of a plan is
+/// waiting for the repository's lock and opening its cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanTimings {
+    /// Asking the remote for its branches and fetching what the cache lacks.
+    pub fetch: Duration,
+    /// Writing the export's blobs, building the new tree, comparing it with the base and
+    /// deciding what to do.
+    pub build: Duration,
 }
 
 impl fmt::Debug for Plan {
@@ -220,6 +232,10 @@ impl fmt::Debug for Plan {
 impl Plan {
     pub fn outcome(&self) -> &Outcome {
         &self.outcome
+    }
+    /// How long fetching and building took.
+    pub fn timings(&self) -> PlanTimings {
+        self.took
     }
     /// Added / modified / deleted paths between the base branch and the new tree.
     pub fn files(&self) -> &FileChanges {
@@ -463,6 +479,7 @@ impl GitWorkspace {
             outcome: planned.outcome,
             files: planned.files,
             token_files: planned.token_files,
+            took: planned.took,
         })
     }
 
@@ -690,6 +707,7 @@ struct Planned {
     outcome: Outcome,
     files: FileChanges,
     token_files: Vec<diff::TokenFile>,
+    took: PlanTimings,
 }
 
 fn with_path(err: GitError, path: &Path) -> GitError {
@@ -738,6 +756,7 @@ fn plan_in(
     export: &dyn ExportSource,
     cancel: &Cancel,
 ) -> Result<Planned, GitError> {
+    let started = Instant::now();
     let remote = &spec.remote;
     let shallow = remote.supports_shallow();
     let base_branch = match &spec.base_branch {
@@ -777,6 +796,8 @@ fn plan_in(
             stale.delete().map_err(cache_fault)?;
         }
     }
+    let fetch = started.elapsed();
+    let started = Instant::now();
     let base_commit = repo.find_commit(base_oid).map_err(cache_fault)?;
     let base_tree = base_commit.tree().map_err(cache_fault)?;
     let new_tree_id = tree::build(
@@ -872,6 +893,10 @@ fn plan_in(
         outcome,
         files,
         token_files,
+        took: PlanTimings {
+            fetch,
+            build: started.elapsed(),
+        },
     })
 }
 
