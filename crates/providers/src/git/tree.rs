@@ -155,17 +155,38 @@ fn write_blob(
         path: file.path.to_string(),
         source,
     };
+    let short = |copied: u64| {
+        export_err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("entry has {copied} bytes, the archive said {}", file.size),
+        ))
+    };
     let mut reader = export.open_file(index).map_err(export_err)?;
+    if size <= IN_MEMORY_BLOB {
+        // Whole, so the object database can hash it before compressing anything: a blob
+        // it already holds (most of an export that changed a little) is not written
+        // again. A stream is compressed as it is written, whether or not it is new.
+        let mut bytes = Vec::with_capacity(size);
+        reader
+            .take(file.size + 1)
+            .read_to_end(&mut bytes)
+            .map_err(export_err)?;
+        if bytes.len() != size {
+            return Err(short(bytes.len() as u64));
+        }
+        return odb.write(ObjectType::Blob, &bytes).map_err(cache_fault);
+    }
     let mut writer = odb.writer(size, ObjectType::Blob).map_err(cache_fault)?;
     let copied = io::copy(&mut reader, &mut writer).map_err(export_err)?;
     if copied != file.size {
-        return Err(export_err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("entry has {copied} bytes, the archive said {}", file.size),
-        )));
+        return Err(short(copied));
     }
     writer.finalize().map_err(cache_fault)
 }
+
+/// Files up to this size are read whole before they are written (see [`write_blob`]);
+/// larger ones are streamed, so memory stays bounded by this times the writer threads.
+const IN_MEMORY_BLOB: usize = 1 << 20;
 
 /// Writes `dir` as a tree. With `existing` (overlay), the files and directories of
 /// `existing` that the export does not name stay. A name the export uses replaces
@@ -387,6 +408,54 @@ impl ExportSource for courier_core::archive::Export {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, Instant};
+
+    /// One file whose archive entry says `said` bytes and holds `bytes`.
+    struct Lying {
+        said: u64,
+        bytes: Vec<u8>,
+    }
+
+    impl ExportSource for Lying {
+        fn files(&self) -> Vec<ExportFile> {
+            vec![ExportFile {
+                path: RelPath::parse("a.css").unwrap(),
+                size: self.said,
+            }]
+        }
+        fn open_file(&self, _: usize) -> io::Result<Box<dyn Read + '_>> {
+            Ok(Box::new(&self.bytes[..]))
+        }
+    }
+
+    #[test]
+    fn an_entry_not_of_its_stated_size_is_refused_small_or_large() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let odb = repo.odb().unwrap();
+        let cancel = Cancel::new(Instant::now() + Duration::from_secs(60));
+        let large = IN_MEMORY_BLOB as u64 + 10;
+        for (said, held) in [(5, 3), (5, 7), (large, large - 1), (large, large + 1)] {
+            let export = Lying {
+                said,
+                bytes: vec![b'x'; held as usize],
+            };
+            let file = &export.files()[0];
+            let err = write_blob(&odb, &export, 0, file, &cancel).unwrap_err();
+            assert!(err.to_string().contains("a.css"), "{said}/{held}: {err}");
+        }
+        // The right size is written, whole or streamed, as git hashes it.
+        for size in [5, large] {
+            let export = Lying {
+                said: size,
+                bytes: vec![b'x'; size as usize],
+            };
+            let oid = write_blob(&odb, &export, 0, &export.files()[0], &cancel).unwrap();
+            let expected = Oid::hash_object(ObjectType::Blob, &export.bytes).unwrap();
+            assert_eq!(oid, expected);
+            assert!(odb.exists(oid));
+        }
+    }
 
     #[test]
     fn protected_paths_at_any_level() {
