@@ -1551,3 +1551,82 @@ async fn the_dashboard_reads_names_directories_and_each_targets_newest(t: TestSt
     let later = Timestamp(Timestamp::now().as_millis() + 1000);
     assert!(s.counts_since(later).await.unwrap().is_empty());
 }
+
+/// A store written before migration 4 (the dashboard's columns) opens with this version:
+/// its deliveries read back with their names, connection and directories unknown, the
+/// filters still work over them, and new deliveries have the new columns.
+#[tokio::test]
+async fn a_store_from_before_the_dashboard_columns_is_migrated_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let old_migrations = dir.path().join("migrations");
+    std::fs::create_dir(&old_migrations).unwrap();
+    for file in ["0001_store.sql", "0002_timings.sql", "0003_tokens.sql"] {
+        let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        std::fs::copy(from.join(file), old_migrations.join(file)).unwrap();
+    }
+    let path = dir.path().join("courier.db");
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(old_migrations.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    let (job, old) = ("01KA0000000000000000000001", "01KA0000000000000000000002");
+    sqlx::query(
+        "INSERT INTO jobs (id, workspace_id, job_id, hook_id, design_system_id, status, \
+         ignored, routing, received_at, updated_at) \
+         VALUES ($1, 'ws', 'old-job', '5', 'ds', 'Success', 0, 'routed', 1, 1)",
+    )
+    .bind(job)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO deliveries (id, job_ref, target_key, hook_id, repository, head_branch, \
+         serial_key, state, attempts, created_at, finished_at) \
+         VALUES ($1, $2, 't0', '5', 'acme/web', 'b', 'acme/web\nb', 'delivered', 1, 1, 2)",
+    )
+    .bind(old)
+    .bind(job)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = Store::open(&courier_core::config::Store::Sqlite { path })
+        .await
+        .unwrap();
+    let old: DeliveryId = old.parse().unwrap();
+    let detail = store.get_delivery(&old).await.unwrap().unwrap();
+    assert_eq!(detail.delivery.names, None);
+    assert_eq!(detail.job.names, None);
+    assert_eq!(detail.delivery.connection, None);
+    assert_eq!(detail.delivery.superseded_by, None);
+    assert!(detail.directories.is_empty());
+    let new = one(&store, "new-job", "5", "t1", "acme/app", "c").await;
+    let listed = |filter: DeliveryFilter| {
+        let store = &store;
+        async move {
+            let page = store.list_deliveries(&filter, &Page::default()).await;
+            page.unwrap().into_iter().map(|d| d.id).collect::<Vec<_>>()
+        }
+    };
+    let text = |t: &str| DeliveryFilter {
+        text: Some(t.into()),
+        ..Default::default()
+    };
+    assert_eq!(listed(text("acme/")).await, vec![new.clone(), old.clone()]);
+    assert_eq!(listed(text("old-job")).await, vec![old.clone()]);
+    let app = DeliveryFilter {
+        connection: Some("app".into()),
+        ..Default::default()
+    };
+    assert_eq!(listed(app).await, vec![new.clone()]);
+    let newest = store.last_deliveries(&["t0", "t1"]).await.unwrap();
+    assert_eq!(newest["t0"].id, old);
+    assert!(newest["t1"].names.is_some());
+}
