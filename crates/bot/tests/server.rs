@@ -152,9 +152,24 @@ fn deliveries_and_replay_from_the_cli_against_a_running_server() {
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(listed[0]["id"], id.as_str());
     assert_eq!(listed[0]["state"], "delivered");
-    let out = setup.courier(&["deliveries", "--state", "failed", "--json"]);
-    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(listed, Value::Array(vec![]));
+    // The dashboard's filters, from the command line too.
+    for (filter, found) in [
+        (&["--state", "failed"][..], false),
+        (&["--connection", "git"], true),
+        (&["--connection", "github"], false),
+        (&["--search", "EXAMPLE design"], true),
+        (&["--search", "nowhere"], false),
+        (&["--job", first["job"]["job_id"].as_str().unwrap()], true),
+        (&["--job", "elsewhere"], false),
+    ] {
+        let out = setup.courier(&[&["deliveries", "--json"][..], filter].concat());
+        let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            listed.as_array().unwrap().len(),
+            usize::from(found),
+            "{filter:?}"
+        );
+    }
     let out = setup.courier(&["deliveries"]);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(

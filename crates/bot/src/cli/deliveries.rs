@@ -24,6 +24,19 @@ pub struct DeliveriesArgs {
     /// Only deliveries of this hook id.
     #[arg(long)]
     pub hook: Option<String>,
+    /// Only deliveries to this repository (as configured on the target).
+    #[arg(long)]
+    pub repository: Option<String>,
+    /// Only deliveries through this connection (a key of `connections`).
+    #[arg(long)]
+    pub connection: Option<String>,
+    /// Only deliveries of this job (the platform's job id).
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Only deliveries with this text in their repository, branch, target, hook, job id,
+    /// connection, last error, or design system, version or exporter name (any case).
+    #[arg(long)]
+    pub search: Option<String>,
     /// Most deliveries to list, newest first.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
@@ -63,7 +76,10 @@ pub async fn list(args: &DeliveriesArgs) -> anyhow::Result<Exit> {
     let filter = DeliveryFilter {
         state: args.state,
         hook_id: args.hook.clone(),
-        ..DeliveryFilter::default()
+        repository: args.repository.clone(),
+        connection: args.connection.clone(),
+        job_id: args.job.clone(),
+        text: args.search.clone(),
     };
     let page = Page {
         limit: args.limit.max(1),
