@@ -281,15 +281,32 @@ fn the_list_filters_the_page_shows_and_retry_needs_the_csrf_token() {
     ] {
         let page = get(&server, &format!("/ui/?{query}"), &session).body;
         assert_eq!(page.contains(&id), found, "{query}: {page}");
+        // The API takes the same filters.
+        let (status, api) =
+            server.request("GET", &format!("/api/deliveries?{query}"), ADMIN_TOKEN, "");
+        assert_eq!(status, 200, "{query}: {api}");
+        let listed = api["deliveries"].as_array().unwrap();
+        assert_eq!(
+            listed.iter().any(|d| d["id"] == id.as_str()),
+            found,
+            "{query}: {api}"
+        );
     }
     // Each row names the design system with its version, the exporter and a duration.
     for shown in [
         "<td data-label=\"Design system\">Example Design System (",
         "<td data-label=\"Exporter\">Example exporter</td>",
-        "<td data-label=\"Duration\">",
     ] {
         assert!(list.contains(shown), "{shown}: {list}");
     }
+    let duration = list
+        .split_once("<td data-label=\"Duration\">")
+        .and_then(|(_, rest)| rest.split_once(" s</td>"))
+        .map(|(seconds, _)| seconds.parse::<f64>());
+    assert!(
+        matches!(duration, Some(Ok(s)) if s < 60.0),
+        "a duration in seconds: {list}"
+    );
     // At a glance: the queue, the last day by state, the targets.
     for shown in [
         "<dt>Waiting</dt><dd>0</dd>",
@@ -529,10 +546,16 @@ fn a_jobs_page_shows_every_target_it_went_to() {
         "{}",
         page.body
     );
-    assert_eq!(
-        get(&server, "/ui/jobs/01ZZZZZZZZZZZZZZZZZZZZZZZZ", &session).status,
-        404
-    );
+    for missing in [
+        "/ui/jobs/01ZZZZZZZZZZZZZZZZZZZZZZZZ",
+        "/ui/jobs/not-an-id",
+        "/ui/deliveries/01ZZZZZZZZZZZZZZZZZZZZZZZZ",
+        "/ui/deliveries/not-an-id",
+    ] {
+        let page = get(&server, missing, &session);
+        assert_eq!(page.status, 404, "{missing}");
+        assert!(page.body.contains("no such "), "{missing}: {}", page.body);
+    }
     assert_redirects_to(&get(&server, &job_path, ""), "/ui/sign-in", "no session");
 }
 

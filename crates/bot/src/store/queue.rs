@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sqlx::{Any, Row, Transaction};
 
-use super::read::{fetch_delivery, fetch_job};
+use super::read::{fetch_delivery, fetch_job_and_body};
 use super::{
     Backend, Claimed, DeliveryId, DeliveryState, DeliveryView, Finish, Store, StoreError, Timestamp,
 };
@@ -540,12 +540,14 @@ async fn take(
     let delivery = fetch_delivery(&mut **tx, &id)
         .await?
         .ok_or_else(|| StoreError::NoSuchDelivery(id.clone()))?;
-    let (job, body) = fetch_job(&mut **tx, &delivery.job).await?.ok_or_else(|| {
-        StoreError::Corrupt(format!(
-            "delivery {id} refers to a missing job {}",
-            delivery.job
-        ))
-    })?;
+    let (job, body) = fetch_job_and_body(&mut **tx, &delivery.job)
+        .await?
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "delivery {id} refers to a missing job {}",
+                delivery.job
+            ))
+        })?;
     Ok(Claimed {
         delivery,
         job,

@@ -180,8 +180,24 @@ where
     row.as_ref().map(delivery_from_row).transpose()
 }
 
-/// A job and its body.
-pub(super) async fn fetch_job<'e, E>(
+/// A job, without its body (which can be large, and only a worker and a job's pages read).
+async fn fetch_job<'e, E>(ex: E, id: &JobId) -> Result<Option<JobView>, StoreError>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        job_columns!(),
+        " FROM jobs WHERE id = $1"
+    ))
+    .bind(id.as_str())
+    .fetch_optional(ex)
+    .await?;
+    row.as_ref().map(job_from_row).transpose()
+}
+
+/// A job and its body, for the worker that claimed one of its deliveries.
+pub(super) async fn fetch_job_and_body<'e, E>(
     ex: E,
     id: &JobId,
 ) -> Result<Option<(JobView, Option<Vec<u8>>)>, StoreError>
@@ -208,10 +224,23 @@ impl Store {
         &self,
         id: &DeliveryId,
     ) -> Result<Option<DeliveryDetail>, StoreError> {
-        let Some(delivery) = fetch_delivery(self.pool(), id).await? else {
+        // Only the detail carries the token and directory changes (a list of deliveries
+        // stays small), read with the rest of the row.
+        let row = sqlx::query(concat!(
+            "SELECT d.tokens, d.directories, ",
+            delivery_columns!(),
+            " WHERE d.id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
             return Ok(None);
         };
-        let (job, _) = fetch_job(self.pool(), &delivery.job)
+        let delivery = delivery_from_row(&row)?;
+        let tokens = json_column(&row, "tokens")?;
+        let directories = json_column(&row, "directories")?.unwrap_or_default();
+        let job = fetch_job(self.pool(), &delivery.job)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("delivery {id} refers to a missing job")))?;
         let rows = sqlx::query(
@@ -234,14 +263,6 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        // Only the detail carries the token and directory changes: a list of deliveries
-        // stays small.
-        let row = sqlx::query("SELECT tokens, directories FROM deliveries WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_one(self.pool())
-            .await?;
-        let tokens = json_column(&row, "tokens")?;
-        let directories = json_column(&row, "directories")?.unwrap_or_default();
         Ok(Some(DeliveryDetail {
             delivery,
             job,
@@ -253,7 +274,7 @@ impl Store {
 
     /// A job (by Courier's id) with its deliveries in arrival order.
     pub async fn get_job(&self, id: &JobId) -> Result<Option<JobDetail>, StoreError> {
-        let Some((job, _)) = fetch_job(self.pool(), id).await? else {
+        let Some(job) = fetch_job(self.pool(), id).await? else {
             return Ok(None);
         };
         let rows = sqlx::query(concat!(
@@ -291,7 +312,12 @@ impl Store {
 
     /// The webhook body recorded for a job.
     pub async fn job_body(&self, id: &JobId) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(fetch_job(self.pool(), id).await?.and_then(|(_, body)| body))
+        let body: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT body FROM jobs WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(body.flatten())
     }
 
     /// Deliveries matching `filter`, newest first, one page (`limit` capped at 500).
@@ -306,13 +332,13 @@ impl Store {
         // free text is a scan (stopping at a full page), fine for a search box.
         let text = filter.text.as_deref().map(like_pattern);
         let conditions = [
-            ("d.state = ", filter.state.map(|s| s.as_str())),
-            ("d.hook_id = ", filter.hook_id.as_deref()),
-            ("d.repository = ", filter.repository.as_deref()),
-            ("d.connection = ", filter.connection.as_deref()),
-            ("j.job_id = ", filter.job_id.as_deref()),
+            ("d.state = $?", filter.state.map(|s| s.as_str())),
+            ("d.hook_id = $?", filter.hook_id.as_deref()),
+            ("d.repository = $?", filter.repository.as_deref()),
+            ("d.connection = $?", filter.connection.as_deref()),
+            ("j.job_id = $?", filter.job_id.as_deref()),
             (SEARCHED, text.as_deref()),
-            ("d.id < ", page.after.as_ref().map(|a| a.as_str())),
+            ("d.id < $?", page.after.as_ref().map(|a| a.as_str())),
         ];
         let mut sql = concat!("SELECT ", delivery_columns!()).to_owned();
         let mut values = Vec::new();
@@ -324,10 +350,8 @@ impl Store {
                 " AND "
             });
             values.push(value);
+            // `$?` is where the condition's value goes: numbered here, bound below.
             sql.push_str(&condition.replace("$?", &format!("${}", values.len())));
-            if !condition.contains("$?") {
-                sql.push_str(&format!("${}", values.len()));
-            }
         }
         sql.push_str(&format!(
             " ORDER BY d.id DESC LIMIT {}",

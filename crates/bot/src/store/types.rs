@@ -151,6 +151,13 @@ impl Timestamp {
     }
 
     /// This time plus `d`, saturating.
+    pub fn minus(self, d: Duration) -> Self {
+        Self(
+            self.0
+                .saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        )
+    }
+
     pub fn plus(self, d: Duration) -> Self {
         Self(
             self.0
@@ -267,6 +274,15 @@ impl DeliveryState {
             DeliveryState::Failed => "failed",
             DeliveryState::Superseded => "superseded",
         }
+    }
+
+    /// As a target's newest delivery, it needs someone to look: it failed, keeps failing,
+    /// or stopped for a person's commits.
+    pub fn needs_attention(self) -> bool {
+        matches!(
+            self,
+            DeliveryState::Failed | DeliveryState::Retrying | DeliveryState::BranchDiverged
+        )
     }
 
     /// No worker will touch it again unless it is requeued.

@@ -307,7 +307,7 @@ async fn deliveries(
     let read = async {
         let list = store.list_deliveries(&filter, &page).await?;
         let newest = store.last_deliveries(&target_ids(config)).await?;
-        let day_ago = Timestamp(Timestamp::now().as_millis() - DAY.as_millis() as i64);
+        let day_ago = Timestamp::now().minus(DAY);
         let health = pages::Health {
             queue_depth: store.queue_depth().await?,
             oldest_queued: store.oldest_queued_age().await?,
@@ -315,7 +315,7 @@ async fn deliveries(
             targets: config.targets().count(),
             attention: newest
                 .into_values()
-                .filter(|d| pages::needs_attention(d.state))
+                .filter(|d| d.state.needs_attention())
                 .collect(),
         };
         Ok::<_, StoreError>((list, health))
@@ -333,27 +333,35 @@ async fn deliveries(
     }
 }
 
+/// The page saying there is no such `what`.
+fn not_found(what: &str) -> Response {
+    problem(StatusCode::NOT_FOUND, &format!("no such {what}"))
+}
+
+/// What a page is about, from the store; else the page saying why it is not there.
+// The error is the answer itself, handed straight back to axum: boxing it buys nothing.
+#[allow(clippy::result_large_err)]
+fn found<T>(read: Result<Option<T>, StoreError>, what: &str) -> Result<T, Response> {
+    read.map_err(store_problem)?.ok_or_else(|| not_found(what))
+}
+
 async fn delivery(
     signed: Signed,
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
-) -> Response {
-    let Ok(id) = id.parse::<DeliveryId>() else {
-        return problem(StatusCode::NOT_FOUND, "no such delivery");
-    };
-    let detail = match state.store.get_delivery(&id).await {
-        Ok(Some(detail)) => detail,
-        Ok(None) => return problem(StatusCode::NOT_FOUND, "no such delivery"),
-        Err(e) => return store_problem(e),
-    };
-    let event = match job_event(&state, &detail.job.id).await {
-        Ok(event) => event,
-        Err(e) => return store_problem(e),
-    };
-    html(
+) -> Result<Response, Response> {
+    let id = id
+        .parse::<DeliveryId>()
+        .map_err(|_| not_found("delivery"))?;
+    let detail = found(state.store.get_delivery(&id).await, "delivery")?;
+    let event = job_event(&state, &detail.job.id)
+        .await
+        .map_err(store_problem)?;
+    let csrf = signed.csrf();
+    Ok(html(
         StatusCode::OK,
-        pages::delivery(signed.csrf().as_deref(), &detail, event.as_deref()),
-    )
+        pages::delivery(csrf.as_deref(), &detail, event.as_deref()),
+    ))
 }
 
 /// The job's event as received: the store keeps only ids, the names and the log are here.
@@ -374,19 +382,11 @@ async fn job(
     _signed: Signed,
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
-) -> Response {
-    let Ok(id) = id.parse::<JobId>() else {
-        return problem(StatusCode::NOT_FOUND, "no such job");
-    };
-    let detail = match state.store.get_job(&id).await {
-        Ok(Some(detail)) => detail,
-        Ok(None) => return problem(StatusCode::NOT_FOUND, "no such job"),
-        Err(e) => return store_problem(e),
-    };
-    match job_event(&state, &id).await {
-        Ok(event) => html(StatusCode::OK, pages::job(&detail, event.as_deref())),
-        Err(e) => store_problem(e),
-    }
+) -> Result<Response, Response> {
+    let id = id.parse::<JobId>().map_err(|_| not_found("job"))?;
+    let detail = found(state.store.get_job(&id).await, "job")?;
+    let event = job_event(&state, &id).await.map_err(store_problem)?;
+    Ok(html(StatusCode::OK, pages::job(&detail, event.as_deref())))
 }
 
 fn target_ids(config: &courier_core::config::Config) -> Vec<&str> {
@@ -423,7 +423,7 @@ async fn retry(
         );
     }
     let Ok(id) = id.parse::<DeliveryId>() else {
-        return problem(StatusCode::NOT_FOUND, "no such delivery");
+        return not_found("delivery");
     };
     match api::requeue(&state, &id).await {
         Ok(_) => Redirect::to(&format!("/ui/deliveries/{id}")).into_response(),

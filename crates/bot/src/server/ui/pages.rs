@@ -24,17 +24,9 @@ pub struct Health {
     pub last_day: BTreeMap<DeliveryState, u64>,
     /// How many targets the configuration has.
     pub targets: usize,
-    /// The newest delivery of each target whose newest delivery needs a person.
+    /// The newest delivery of each target whose newest delivery needs a person (see
+    /// [`DeliveryState::needs_attention`]).
     pub attention: Vec<DeliveryView>,
-}
-
-/// A target's newest delivery in one of these states needs someone to look: it failed,
-/// keeps failing, or stopped for a person's commits.
-pub fn needs_attention(state: DeliveryState) -> bool {
-    matches!(
-        state,
-        DeliveryState::Failed | DeliveryState::Retrying | DeliveryState::BranchDiverged
-    )
 }
 
 /// Every page's frame; a signed-in page offers to sign out.
@@ -68,6 +60,20 @@ fn layout(title: &str, signed_in: bool, main: Markup) -> Markup {
             }
         }
     }
+}
+
+/// A page about one thing (a job, a delivery): the way back to the list, its title, then
+/// `main`.
+fn detail_page(title: &str, main: Markup) -> Markup {
+    layout(
+        title,
+        true,
+        html! {
+            p { a href="/ui/" { "All deliveries" } }
+            h1 { (title) }
+            (main)
+        },
+    )
 }
 
 /// A table's header row, one `th scope="col"` a name.
@@ -295,12 +301,9 @@ pub fn deliveries(
 pub fn job(detail: &JobDetail, event: Option<&JobEvent>) -> Markup {
     let j = &detail.job;
     let title = format!("Job {} in workspace {}", j.job_id, j.workspace_id);
-    layout(
+    detail_page(
         &title,
-        true,
         html! {
-            p { a href="/ui/" { "All deliveries" } }
-            h1 { (title) }
             dl.facts {
                 dt { "Status" } dd { (j.status) }
                 @match event {
@@ -563,12 +566,9 @@ fn describe_match(matcher: &Match) -> String {
 pub fn delivery(csrf: Option<&str>, detail: &DeliveryDetail, event: Option<&JobEvent>) -> Markup {
     let d = &detail.delivery;
     let title = format!("Delivery {}", d.id);
-    layout(
+    detail_page(
         &title,
-        true,
         html! {
-            p { a href="/ui/" { "All deliveries" } }
-            h1 { (title) }
             div #live-facts data-live {
             dl.facts {
                 dt { "State" } dd { (state_badge(d.state)) }
