@@ -36,6 +36,12 @@ struct ProviderLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    provider: String,
+    call: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: String,
     provider: String,
@@ -64,6 +70,7 @@ pub struct Metrics {
     leases_lost: Counter,
     rate_limit_waits: Family<ProviderLabel, Counter>,
     phases: Family<PhaseLabel, Histogram>,
+    forge_calls: Family<CallLabels, Histogram>,
     delivery_seconds: Histogram,
     download_bytes: Histogram,
     ui_sign_in_failures: Counter,
@@ -148,6 +155,16 @@ impl Metrics {
             "Time each phase of a delivery attempt took (download, validate, plan and its fetch and build, tokens, push, pull_request)",
             phases.clone(),
         );
+        // One series per provider and call name: the names are the fixed words of the
+        // providers' calls (`find open pull request`), a few dozen at most.
+        let forge_calls = Family::<CallLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.005, 2.0, 14))) as fn() -> Histogram,
+        );
+        registry.register(
+            "forge_call_seconds",
+            "Time each forge call took, its retries and their waits included, by provider and call",
+            forge_calls.clone(),
+        );
         let delivery_seconds = Histogram::new(exponential_buckets(0.05, 2.0, 14));
         registry.register(
             "delivery_duration_seconds",
@@ -187,6 +204,7 @@ impl Metrics {
             leases_lost,
             rate_limit_waits,
             phases,
+            forge_calls,
             delivery_seconds,
             download_bytes,
             ui_sign_in_failures,
@@ -232,6 +250,16 @@ impl Metrics {
         self.phases
             .get_or_create(&PhaseLabel {
                 phase: phase.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// One forge call of a delivery attempt (see `courier_providers::forge_calls`).
+    pub fn forge_call(&self, provider: &str, call: &str, seconds: f64) {
+        self.forge_calls
+            .get_or_create(&CallLabels {
+                provider: provider.to_owned(),
+                call: call.to_owned(),
             })
             .observe(seconds);
     }

@@ -286,6 +286,12 @@ impl Worker {
         for (phase, took) in target.timings.iter().filter(|(p, _)| *p != Phase::Total) {
             self.context.metrics.phase(phase.word(), took.as_secs_f64());
         }
+        for call in target.forge_calls.iter() {
+            let seconds = call.took.as_secs_f64();
+            self.context
+                .metrics
+                .forge_call(provider, &call.call, seconds);
+        }
         (decide(target, d.commit.as_deref()), provider)
     }
 
@@ -442,6 +448,7 @@ fn decide(report: TargetReport, recorded_commit: Option<&str>) -> Decision {
         finish.error = left_open;
     }
     finish.timings = report.timings.millis();
+    finish.forge_calls = report.forge_calls.summary();
     // The record keeps the counts whole but lists a bounded number of changes.
     finish.tokens = report
         .tokens

@@ -20,9 +20,37 @@ const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// export equals the base.
 fn opens_updates_and_closes(kind: Kind) {
     let forge = Forge::start(kind);
+    // Creating the pull request fails once and is retried in place.
+    forge.fault_next(Step::Create, Fault::status(502, "Server Error"));
     let server = forge.serve();
 
     let detail = forge.deliver_job(&server, "6", "delivered");
+    // Each forge call is timed, by name, its retry part of it.
+    let calls = &detail["forge_calls"];
+    let create = calls
+        .as_array()
+        .and_then(|calls| calls.iter().find(|c| c["call"] == "create pull request"))
+        .unwrap_or_else(|| panic!("{kind:?}: creating is timed: {detail}"));
+    let counts = [&create["count"], &create["retries"], &create["failed"]];
+    assert_eq!(counts, [1, 1, 0], "{kind:?}: {detail}");
+    assert!(create["ms"].is_u64(), "{kind:?}: {detail}");
+    let names: Vec<_> = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["call"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "push credentials",
+            "find open pull request",
+            "find closed pull request",
+            "create pull request",
+            "decorate pull request"
+        ],
+        "{kind:?}: in the order called: {detail}"
+    );
     let prs = forge.prs();
     assert_eq!(prs.len(), 1, "{kind:?}: {prs:?}");
     assert!(
@@ -78,6 +106,11 @@ fn opens_updates_and_closes(kind: Kind) {
     let (_, metrics) = common::serve::http(server.addr, "GET", "/metrics", "", "");
     let line = format!(
         "courier_deliveries_total{{outcome=\"delivered\",provider=\"{}\"}} 2",
+        forge.provider()
+    );
+    assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    let line = format!(
+        "courier_forge_call_seconds_count{{provider=\"{}\",call=\"create pull request\"}} 1",
         forge.provider()
     );
     assert!(metrics.contains(&line), "{line} in:\n{metrics}");

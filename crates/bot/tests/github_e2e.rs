@@ -81,6 +81,24 @@ fn deliver_opens_then_updates_then_closes_one_pull_request() {
     for phase in ["plan", "fetch", "build", "push", "pull_request", "total"] {
         assert!(target["timings"][phase].is_u64(), "{phase}: {target:#}");
     }
+    // And each forge call, by name, in the order first called.
+    let calls: Vec<&str> = target["forge_calls"]
+        .as_array()
+        .unwrap_or_else(|| panic!("forge calls in {target:#}"))
+        .iter()
+        .map(|c| c["call"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "push credentials",
+            "find open pull request",
+            "find closed pull request",
+            "create pull request",
+            "decorate pull request"
+        ],
+        "{target:#}"
+    );
     assert_eq!(
         setup.repo.read_file(HEAD, "tokens/colors.css"),
         b":root { --primary: blue; }\n"

@@ -11,6 +11,7 @@ use courier::store::{
     DeliveryFilter, DeliveryId, DeliveryState, FileCounts, Finish, JobNames, NewDelivery, NewJob,
     Page, Routing, Store, StoreError, Timestamp,
 };
+use courier_providers::forge_calls::CallSummary;
 
 /// Each case runs once per backend, bounded in time.
 macro_rules! on_both {
@@ -369,6 +370,13 @@ async fn claim_finish_records_outcome(t: TestStore) {
                 timings: [("push".to_owned(), 120), ("total".to_owned(), 900)].into(),
                 tokens: Some(token_diff()),
                 directories: Vec::new(),
+                forge_calls: vec![CallSummary {
+                    call: "create pull request".into(),
+                    count: 1,
+                    ms: 340,
+                    retries: 1,
+                    failed: 0,
+                }],
             },
         )
         .await
@@ -378,6 +386,11 @@ async fn claim_finish_records_outcome(t: TestStore) {
     assert!(finished.finished_at.is_some());
 
     let detail = s.get_delivery(&id).await.unwrap().unwrap();
+    assert_eq!(detail.forge_calls[0].call, "create pull request");
+    assert_eq!(
+        (detail.forge_calls.len(), detail.forge_calls[0].retries),
+        (1, 1)
+    );
     let d = &detail.delivery;
     assert_eq!(
         d.pr_url.as_deref(),
@@ -1607,6 +1620,7 @@ async fn a_store_from_before_the_dashboard_columns_is_migrated_and_read() {
     assert_eq!(detail.delivery.connection, None);
     assert_eq!(detail.delivery.superseded_by, None);
     assert!(detail.directories.is_empty());
+    assert!(detail.forge_calls.is_empty());
     let new = one(&store, "new-job", "5", "t1", "acme/app", "c").await;
     let listed = |filter: DeliveryFilter| {
         let store = &store;

@@ -615,3 +615,34 @@ fn the_routes_page_shows_where_jobs_go_and_which_targets_need_attention() {
 
     assert_redirects_to(&get(&server, "/ui/routes", ""), "/ui/sign-in", "no session");
 }
+
+/// A delivery to a forge lists its forge calls on its page: each call's name, how often,
+/// how long and how many retries, so a slow pull-request step says which call was slow.
+#[test]
+fn a_deliverys_page_shows_its_forge_calls() {
+    let forge = Forge::start(Kind::GitHub);
+    let server = forge.serve();
+    let detail = forge.deliver_job(&server, "6", "delivered");
+    let id = detail["delivery"]["id"].as_str().unwrap();
+    let session = sign_in(&server);
+    let page = get(&server, &format!("/ui/deliveries/{id}"), &session);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let section = page
+        .body
+        .split_once("Forge calls of the last run</h2>")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("a forge calls section: {}", page.body));
+    let calls = detail["forge_calls"].as_array().unwrap();
+    assert!(!calls.is_empty(), "{detail}");
+    for call in calls {
+        let row = format!(
+            "<th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+            call["call"].as_str().unwrap(),
+            call["count"],
+            call["ms"],
+            call["retries"],
+            call["failed"]
+        );
+        assert!(section.contains(&row), "{row}: {section}");
+    }
+}

@@ -9,8 +9,9 @@
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::forge_calls;
 use crate::provider::ProviderError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,30 +79,39 @@ impl RetryPolicy {
     }
 
     /// Runs `operation` until it succeeds, fails permanently, or the policy gives up.
-    /// `what` names the call in logs.
+    /// `what` names the call in logs and in the delivery's [forge call
+    /// times](crate::forge_calls).
     pub async fn run<T, F, Fut>(&self, what: &str, mut operation: F) -> Result<T, ProviderError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
     {
+        let started = Instant::now();
         let mut attempt = 1;
         loop {
-            match operation().await {
-                Ok(value) => return Ok(value),
-                Err(error) => match self.delay_after(attempt, &error) {
-                    Some(delay) => {
-                        tracing::warn!(
-                            call = what,
-                            attempt,
-                            delay_ms = delay.as_millis() as u64,
-                            %error,
-                            "retrying forge call"
-                        );
-                        tokio::time::sleep(delay).await;
-                        attempt += 1;
-                    }
-                    None => return Err(error),
-                },
+            let error = match operation().await {
+                Ok(value) => {
+                    forge_calls::note(what, started.elapsed(), attempt, true);
+                    return Ok(value);
+                }
+                Err(error) => error,
+            };
+            match self.delay_after(attempt, &error) {
+                Some(delay) => {
+                    tracing::warn!(
+                        call = what,
+                        attempt,
+                        delay_ms = delay.as_millis() as u64,
+                        %error,
+                        "retrying forge call"
+                    );
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                None => {
+                    forge_calls::note(what, started.elapsed(), attempt, false);
+                    return Err(error);
+                }
             }
         }
     }

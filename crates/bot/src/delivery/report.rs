@@ -9,6 +9,7 @@ use courier_core::config::Config;
 use courier_core::event::JobEvent;
 use courier_core::routing::RoutedTarget;
 use courier_core::tokens::TokenDiff;
+use courier_providers::forge_calls::CallTimes;
 use courier_providers::git::FileChanges;
 use courier_providers::pull_request::{FailureOutcome, PrOutcome, PrPlan};
 use serde::{Serialize, Serializer};
@@ -100,6 +101,8 @@ pub struct TargetReport {
     pub pull_request: Option<PullRequestReport>,
     /// How long this target's phases took (`plan`, `push`, `pull_request`, `total`).
     pub timings: Timings,
+    /// How long each forge call took, its retries included.
+    pub forge_calls: CallTimes,
 }
 
 /// The pull-request step of a target's report.
@@ -137,6 +140,7 @@ impl TargetReport {
             note: None,
             pull_request: None,
             timings: Timings::default(),
+            forge_calls: CallTimes::default(),
         }
     }
 
@@ -197,6 +201,8 @@ impl Serialize for TargetReport {
             pull_request: Option<&'a PullRequestReport>,
             #[serde(skip_serializing_if = "Timings::is_empty")]
             timings: &'a Timings,
+            #[serde(skip_serializing_if = "CallTimes::is_empty")]
+            forge_calls: &'a CallTimes,
         }
         let failure = self.outcome.failure();
         Wire {
@@ -215,6 +221,7 @@ impl Serialize for TargetReport {
             retryable: failure.is_some_and(|f| f.retryable),
             pull_request: self.pull_request.as_ref(),
             timings: &self.timings,
+            forge_calls: &self.forge_calls,
         }
         .serialize(s)
     }

@@ -13,6 +13,7 @@ use courier_core::routing::RoutedTarget;
 use courier_core::template::{DirectoryChanges, ExportSummary as TemplateExport, TokenFacts};
 use courier_providers::api_commit;
 use courier_providers::connect::remote_for;
+use courier_providers::forge_calls;
 use courier_providers::git::{self, Credentials, DeliverySpec, FileChanges, Remote, Signature};
 use courier_providers::provider::{BranchName, Decorations, Provider, RepoSlug};
 use courier_providers::pull_request::{self, FailureOutcome, FailureReport, PrSpec};
@@ -35,8 +36,10 @@ impl Deliverer {
         mode: Mode,
     ) -> TargetReport {
         let started = Instant::now();
-        let mut report = self.deliver_target(job, export, routed, mode).await;
+        let (mut report, calls) =
+            forge_calls::recorded(self.deliver_target(job, export, routed, mode)).await;
         report.timings.since(Phase::Total, started);
+        report.forge_calls = calls;
         report
     }
 
@@ -193,6 +196,19 @@ impl Deliverer {
     /// comment with the failure and the last log lines (once per job: a run that finds
     /// its comment there does not write another); nothing is pushed.
     pub(super) async fn report_failure(
+        &self,
+        job: &JobEvent,
+        routed: &RoutedTarget<'_>,
+        log_tail: &[String],
+        mode: Mode,
+    ) -> TargetReport {
+        let (mut report, calls) =
+            forge_calls::recorded(self.tell_failure(job, routed, log_tail, mode)).await;
+        report.forge_calls = calls;
+        report
+    }
+
+    async fn tell_failure(
         &self,
         job: &JobEvent,
         routed: &RoutedTarget<'_>,

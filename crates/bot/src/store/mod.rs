@@ -253,6 +253,13 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/0004_dashboard.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            5,
+            "forge calls".into(),
+            MigrationType::Simple,
+            include_str!("../../migrations/0005_forge_calls.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

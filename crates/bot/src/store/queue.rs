@@ -257,13 +257,17 @@ impl Store {
             })
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("directories not serialisable: {e}")))?;
+        let forge_calls = (!finish.forge_calls.is_empty())
+            .then(|| serde_json::to_string(&finish.forge_calls))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("forge calls not serialisable: {e}")))?;
         let (_turn, mut tx) = self.begin_write(self.queue_pool()).await?;
         let done = sqlx::query(
             "UPDATE deliveries SET state = $3, lease_owner = NULL, lease_expires_at = NULL, \
              next_attempt_at = NULL, finished_at = $4, last_error = $5, \
              pr_url = COALESCE($6, pr_url), pushed_commit = COALESCE($7, pushed_commit), \
              files_added = $8, files_modified = $9, files_deleted = $10, warnings = $11, \
-             timings = $12, tokens = $13, directories = $14 \
+             timings = $12, tokens = $13, directories = $14, forge_calls = $15 \
              WHERE id = $1 AND state = 'running' AND lease_owner = $2",
         )
         .bind(id.as_str())
@@ -280,6 +284,7 @@ impl Store {
         .bind(timings)
         .bind(tokens)
         .bind(directories)
+        .bind(forge_calls)
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -224,10 +224,10 @@ impl Store {
         &self,
         id: &DeliveryId,
     ) -> Result<Option<DeliveryDetail>, StoreError> {
-        // Only the detail carries the token and directory changes (a list of deliveries
-        // stays small), read with the rest of the row.
+        // Only the detail carries the token and directory changes and the forge calls (a
+        // list of deliveries stays small), read with the rest of the row.
         let row = sqlx::query(concat!(
-            "SELECT d.tokens, d.directories, ",
+            "SELECT d.tokens, d.directories, d.forge_calls, ",
             delivery_columns!(),
             " WHERE d.id = $1"
         ))
@@ -240,6 +240,7 @@ impl Store {
         let delivery = delivery_from_row(&row)?;
         let tokens = json_column(&row, "tokens")?;
         let directories = json_column(&row, "directories")?.unwrap_or_default();
+        let forge_calls = json_column(&row, "forge_calls")?.unwrap_or_default();
         let job = fetch_job(self.pool(), &delivery.job)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("delivery {id} refers to a missing job")))?;
@@ -269,6 +270,7 @@ impl Store {
             attempts,
             tokens,
             directories,
+            forge_calls,
         }))
     }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use courier_core::template::DirectoryChanges;
 use courier_core::tokens::TokenDiff;
+use courier_providers::forge_calls::CallSummary;
 use serde::{Serialize, Serializer};
 
 /// Crockford's base-32 alphabet, as ULIDs use it: sorts like the number it encodes.
@@ -434,6 +435,8 @@ pub struct Finish {
     pub tokens: Option<TokenDiff>,
     /// The changes per directory (see [`DeliveryDetail::directories`]).
     pub directories: Vec<DirectoryChanges>,
+    /// The forge calls of this run (see [`DeliveryDetail::forge_calls`]).
+    pub forge_calls: Vec<CallSummary>,
 }
 
 impl Finish {
@@ -449,6 +452,7 @@ impl Finish {
             timings: BTreeMap::new(),
             tokens: None,
             directories: Vec::new(),
+            forge_calls: Vec::new(),
         }
     }
 }
@@ -540,6 +544,10 @@ pub struct DeliveryDetail {
     /// The last run's changes per directory (at most [`MAX_DIRECTORIES`] listed).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub directories: Vec<DirectoryChanges>,
+    /// How long the last run's forge calls took, one row per call name in the order first
+    /// called.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forge_calls: Vec<CallSummary>,
 }
 
 /// Directories listed in a delivery's record; an export touching more is summed up by

@@ -427,6 +427,29 @@ fn phase_timings(timings: &BTreeMap<String, u64>) -> Markup {
     }
 }
 
+/// The last run's forge calls, one row per call name in the order first called.
+fn forge_calls(detail: &DeliveryDetail) -> Markup {
+    html! {
+        section aria-labelledby="forge-calls" {
+            h2 #forge-calls { "Forge calls of the last run" }
+            div.scroll tabindex="0" role="region" aria-label="Forge calls of the last run" {
+                table.counts {
+                    (column_heads(&["Call", "Times", "Milliseconds", "Retries", "Failed"]))
+                    tbody {
+                        @for call in &detail.forge_calls {
+                            tr {
+                                th scope="row" { (call.call) }
+                                td { (call.count) } td { (call.ms) }
+                                td { (call.retries) } td { (call.failed) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The export's changes by directory.
 fn directories(detail: &DeliveryDetail) -> Markup {
     html! {
@@ -641,6 +664,7 @@ pub fn delivery(csrf: Option<&str>, detail: &DeliveryDetail, event: Option<&JobE
             }
             }
             @if let Some(timings) = &d.timings { (phase_timings(timings)) }
+            @if !detail.forge_calls.is_empty() { (forge_calls(detail)) }
             @if !detail.directories.is_empty() { (directories(detail)) }
             @if !d.warnings.is_empty() {
                 section aria-labelledby="warnings" {

@@ -262,6 +262,7 @@ mod tests {
             include_str!("../../../migrations/0002_timings.sql"),
             include_str!("../../../migrations/0003_tokens.sql"),
             include_str!("../../../migrations/0004_dashboard.sql"),
+            include_str!("../../../migrations/0005_forge_calls.sql"),
         ] {
             conn.execute_batch(migration).unwrap();
         }
