@@ -13,8 +13,8 @@
 #                 cache, stream entries into blobs, build the tree, compare the tokens,
 #                 push. Its per-phase timings are kept in courier.json.
 #   serve:        the same delivery through `courier serve` (serve.py): from the webhook
-#                 POST to the delivery recorded, the artifact downloaded over HTTP on
-#                 loopback; the server's start is not timed. SERVE=0 leaves it out.
+#                 POST to the branch moved on the server, the artifact downloaded over
+#                 HTTP on loopback; the server's start is not timed. SERVE=0 leaves it out.
 #
 # Shapes: fresh (design/tokens/ holds 30 unrelated files: the whole export is new) and
 # held (design/tokens/ already holds an earlier version of the export: 10% of the files
@@ -181,7 +181,8 @@ PY
                         shead=courier/warm-serve-e$files
                     fi
                     python3 "$root/bench/deliver/serve.py" "$courier" "$scache" "$base_url$repo.git" \
-                        "$shead" "$zip" "$root/tests/fixtures/payloads/v1-seed.json" "$i$$" >>"$work/serve.runs"
+                        "$shead" "$zip" "$root/tests/fixtures/payloads/v1-seed.json" "$i$$" \
+                        "$work/repos/$repo.git" >>"$work/serve.runs"
                 fi
             done
             hand=$(cut -d' ' -f1 "$work/hand.runs" | median)
@@ -193,6 +194,11 @@ PY
                 printf '%-7s %-6s %-7s %-5s %-8s %9.2f %9.1f %7.2f\n' "$n" "$shape" "$files" "$scenario" "$tool" \
                     "$wall" "$(awk "BEGIN {print $rss / 1024}")" "$(awk "BEGIN {print $wall / $hand}")" | tee -a "$results"
             done
+            if [ "${SERVE:-1}" = 1 ]; then
+                c=$(cut -d' ' -f1 "$work/courier.runs" | median)
+                s=$(cut -d' ' -f1 "$work/serve.runs" | median)
+                echo "  serve / courier deliver: $(awk "BEGIN {printf \"%.2f\", $s / $c}")" | tee -a "$results"
+            fi
         done
     done
   done
