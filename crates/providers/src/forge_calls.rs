@@ -46,10 +46,6 @@ impl CallTimes {
         self.0.is_empty()
     }
 
-    pub fn extend(&mut self, other: CallTimes) {
-        self.0.extend(other.0);
-    }
-
     /// One row per call name, in the order each name was first called.
     pub fn summary(&self) -> Vec<CallSummary> {
         let mut rows: Vec<CallSummary> = Vec::new();
