@@ -11,6 +11,7 @@
 //! it stops at its next await point, before any further write. Its blocking parts (zip
 //! validation, libgit2) are told to stop too. At most `workers` deliveries run at once.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,8 @@ use crate::delivery::{
     Deliverer, Failure, Mode, Outcome, Phase, PullRequestReport, Queued, Run, TargetReport,
     parse_payload,
 };
-use crate::store::{Claimed, DeliveryState, FileCounts, Finish, StoreError, Timestamp};
+use crate::store::{Claimed, DeliveryId, DeliveryState, FileCounts, Finish, StoreError, Timestamp};
+use courier_providers::forge_calls::CallSummary;
 use courier_providers::pull_request::PrAction;
 
 /// How long a claim holds a delivery without renewal. Renewed every third of it.
@@ -163,6 +165,14 @@ enum Decision {
     Fail(String),
 }
 
+/// What an attempt measured, kept whatever its outcome: a delivery that failed or will
+/// be retried shows where its last run's time went too.
+#[derive(Debug, Default)]
+struct Measured {
+    timings: BTreeMap<String, u64>,
+    forge_calls: Vec<CallSummary>,
+}
+
 impl Worker {
     async fn run(mut self) {
         tracing::debug!(owner = %self.owner, "worker started");
@@ -216,8 +226,8 @@ impl Worker {
             metrics.attempt_started();
             let _running = metrics.delivery_running();
             tokio::select! {
-                (decision, provider) = self.process(&claimed) => {
-                    self.record(&claimed, decision, provider, started).await;
+                (decision, provider, measured) = self.process(&claimed) => {
+                    self.record(&claimed, decision, provider, measured, started).await;
                 }
                 err = self.keep_lease(&claimed) => {
                     tracing::warn!(error = %err, "lost the lease; stopping this delivery (another worker runs it)");
@@ -251,12 +261,13 @@ impl Worker {
         }
     }
 
-    /// Runs the delivery; returns what to record and the provider kind for metrics.
-    async fn process(&self, claimed: &Claimed) -> (Decision, &'static str) {
+    /// Runs the delivery; returns what to record, the provider kind for metrics and what
+    /// the run measured.
+    async fn process(&self, claimed: &Claimed) -> (Decision, &'static str, Measured) {
         let d = &claimed.delivery;
         let job = match job_event(claimed) {
             Ok(job) => job,
-            Err(reason) => return (Decision::Fail(reason), "unknown"),
+            Err(reason) => return (Decision::Fail(reason), "unknown", Measured::default()),
         };
         let run = Run {
             mode: Mode::Deliver,
@@ -275,7 +286,7 @@ impl Worker {
             let reason = report
                 .reason
                 .unwrap_or_else(|| "the job no longer routes to this target".to_owned());
-            return (Decision::Fail(reason), "unknown");
+            return (Decision::Fail(reason), "unknown", Measured::default());
         };
         let provider = target.target.kind;
         // The job's phases (the export, shared by its deliveries) with this target's.
@@ -292,7 +303,25 @@ impl Worker {
                 .metrics
                 .forge_call(provider, &call.call, seconds);
         }
-        (decide(target, d.commit.as_deref()), provider)
+        let measured = Measured {
+            timings: target.timings.millis(),
+            forge_calls: target.forge_calls.summary(),
+        };
+        (decide(target, d.commit.as_deref()), provider, measured)
+    }
+
+    /// Keeps a run's measurements for a delivery that goes back to the queue. Not
+    /// essential: a store that fails here is logged, and the release that follows reports
+    /// a lost lease.
+    async fn keep_times(&self, id: &DeliveryId, measured: &Measured) {
+        let kept = self
+            .context
+            .store
+            .record_times(id, &self.owner, &measured.timings, &measured.forge_calls)
+            .await;
+        if let Err(err) = kept {
+            tracing::warn!(error = %err, "could not keep the run's timings");
+        }
     }
 
     /// Writes the decision to the store, turning a retry into a failure once the run has
@@ -302,10 +331,15 @@ impl Worker {
         claimed: &Claimed,
         decision: Decision,
         provider: &str,
+        mut measured: Measured,
         started: Instant,
     ) {
         let store = &self.context.store;
         let id = &claimed.delivery.id;
+        let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        measured
+            .timings
+            .insert(Phase::Total.word().to_owned(), took);
         let decision = match decision {
             Decision::Retry(failure) if claimed.attempt_in_run >= MAX_ATTEMPTS_PER_RUN => {
                 Decision::Fail(format!(
@@ -318,20 +352,24 @@ impl Worker {
         };
         let (result, outcome) = match decision {
             Decision::Finish(mut finish) => {
-                let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 finish.timings.insert(Phase::Total.word().to_owned(), took);
                 let state = finish.state;
                 (store.finish(id, &self.owner, *finish).await, state.as_str())
             }
             Decision::Fail(reason) => {
                 tracing::warn!(error = %reason, "delivery failed");
-                (store.fail(id, &self.owner, &reason).await, "failed")
+                let mut finish = Finish::new(DeliveryState::Failed);
+                finish.error = Some(reason);
+                finish.timings = measured.timings;
+                finish.forge_calls = measured.forge_calls;
+                (store.finish(id, &self.owner, finish).await, "failed")
             }
             Decision::Wait(failure, wait) => {
                 let reason = failure.summary();
                 let at = Timestamp::now().plus(wait_with_jitter(wait));
                 tracing::info!(error = %reason, until = %at, "waiting out a rate limit");
                 self.context.metrics.rate_limit_wait(provider);
+                self.keep_times(id, &measured).await;
                 (
                     store.wait_until(id, &self.owner, at, &reason).await,
                     "rate_limited",
@@ -342,6 +380,7 @@ impl Worker {
                 let reason = failure.summary();
                 tracing::info!(error = %reason, attempt = n, "delivery will be retried");
                 let at = Timestamp::now().plus(backoff(n));
+                self.keep_times(id, &measured).await;
                 (
                     store.retry_later(id, &self.owner, at, &reason).await,
                     "retry",

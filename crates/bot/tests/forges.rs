@@ -686,6 +686,16 @@ fn a_private_certificate_authority_is_trusted(kind: Kind) {
     let detail = forge.deliver_job(&server, "6", "failed");
     let error = detail["delivery"]["last_error"].as_str().unwrap();
     assert!(error.contains("certificate"), "{kind:?}: {error}");
+    // A failed run says where its time went too: up to the fetch that failed.
+    let timings = &detail["delivery"]["timings"];
+    assert!(
+        timings["plan"].is_u64() && timings["total"].is_u64() && timings["push"].is_null(),
+        "{kind:?}: {detail}"
+    );
+    assert_eq!(
+        detail["forge_calls"][0]["call"], "push credentials",
+        "{kind:?}: {detail}"
+    );
     drop(server);
 
     std::fs::write(&forge.config, &with_ca).unwrap();

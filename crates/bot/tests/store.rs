@@ -799,6 +799,24 @@ async fn retry_later_waits_until_due(t: TestStore) {
     let id = one(s, "j1", "5", "t0", "acme/web", "b").await;
     let behind = one(s, "j2", "6", "t0", "acme/web", "b").await;
     s.claim("w1", LEASE).await.unwrap().unwrap();
+    // What the failed run measured is kept for its record; only by the lease's holder.
+    let timings = [
+        ("pull_request".to_owned(), 31_000),
+        ("total".to_owned(), 32_000),
+    ]
+    .into();
+    let calls = [CallSummary {
+        call: "create pull request".into(),
+        count: 1,
+        ms: 31_000,
+        retries: 4,
+        failed: 1,
+    }];
+    assert!(matches!(
+        s.record_times(&id, "w9", &timings, &calls).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    s.record_times(&id, "w1", &timings, &calls).await.unwrap();
     let at = Timestamp::now().plus(Duration::from_millis(1000));
     let view = s
         .retry_later(&id, "w1", at, "GitHub answered 502")
@@ -808,6 +826,9 @@ async fn retry_later_waits_until_due(t: TestStore) {
     assert_eq!(view.next_attempt_at, Some(at));
     assert_eq!(view.last_error.as_deref(), Some("GitHub answered 502"));
     assert_eq!(view.lease_owner, None);
+    assert_eq!(view.timings.as_ref(), Some(&timings));
+    let kept = s.get_delivery(&id).await.unwrap().unwrap().forge_calls;
+    assert_eq!(kept, calls);
     assert!(
         s.claim("w2", LEASE).await.unwrap().is_none(),
         "not due yet, and {behind} must not overtake it"

@@ -1,6 +1,9 @@
 //! Claiming deliveries and moving them through their states.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+use courier_providers::forge_calls::CallSummary;
 
 use sqlx::{Any, Row, Transaction};
 
@@ -240,10 +243,7 @@ impl Store {
         let warnings = serde_json::to_string(&finish.warnings)
             .map_err(|e| StoreError::Corrupt(format!("warnings not serialisable: {e}")))?;
         let files = finish.files;
-        let timings = (!finish.timings.is_empty())
-            .then(|| serde_json::to_string(&finish.timings))
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(format!("timings not serialisable: {e}")))?;
+        let timings = json_unless_empty("timings", &finish.timings, finish.timings.is_empty())?;
         let tokens = finish
             .tokens
             .as_ref()
@@ -257,10 +257,11 @@ impl Store {
             })
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("directories not serialisable: {e}")))?;
-        let forge_calls = (!finish.forge_calls.is_empty())
-            .then(|| serde_json::to_string(&finish.forge_calls))
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(format!("forge calls not serialisable: {e}")))?;
+        let forge_calls = json_unless_empty(
+            "forge calls",
+            &finish.forge_calls,
+            finish.forge_calls.is_empty(),
+        )?;
         let (_turn, mut tx) = self.begin_write(self.queue_pool()).await?;
         let done = sqlx::query(
             "UPDATE deliveries SET state = $3, lease_owner = NULL, lease_expires_at = NULL, \
@@ -310,6 +311,38 @@ impl Store {
         let mut finish = Finish::new(DeliveryState::Failed);
         finish.error = Some(error.to_owned());
         self.finish(id, owner, finish).await
+    }
+
+    /// Keeps what the current run of a delivery `owner` holds measured (its phases and
+    /// forge calls) before it is released to be tried again, so the record says where
+    /// the last run's time went whatever its outcome.
+    pub async fn record_times(
+        &self,
+        id: &DeliveryId,
+        owner: &str,
+        timings: &BTreeMap<String, u64>,
+        forge_calls: &[CallSummary],
+    ) -> Result<(), StoreError> {
+        let timings = json_unless_empty("timings", timings, timings.is_empty())?;
+        let forge_calls = json_unless_empty("forge calls", forge_calls, forge_calls.is_empty())?;
+        let (_turn, mut tx) = self.begin_write(self.queue_pool()).await?;
+        let done = sqlx::query(
+            "UPDATE deliveries SET timings = $3, forge_calls = $4 \
+             WHERE id = $1 AND state = 'running' AND lease_owner = $2",
+        )
+        .bind(id.as_str())
+        .bind(owner)
+        .bind(timings)
+        .bind(forge_calls)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done != 1 {
+            drop(tx);
+            return Err(self.lease_lost(id, owner).await);
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Releases a delivery `owner` holds after a transient failure; it becomes claimable
@@ -581,4 +614,18 @@ async fn close_attempt(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// `value` as JSON, or NULL when there is nothing to keep.
+fn json_unless_empty<T: serde::Serialize + ?Sized>(
+    what: &str,
+    value: &T,
+    empty: bool,
+) -> Result<Option<String>, StoreError> {
+    if empty {
+        return Ok(None);
+    }
+    serde_json::to_string(value)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(format!("{what} not serialisable: {e}")))
 }
