@@ -155,14 +155,22 @@ struct Worker {
 /// What to do with a delivery after running it.
 #[derive(Debug)]
 enum Decision {
+    /// A final state, a permanent failure included ([`Decision::failed`]).
     Finish(Box<Finish>),
     /// Worth trying again later.
     Retry(Failure),
     /// The other side asked to be called again after this long (a rate limit): requeued
     /// for then, without using up an attempt, and the worker is free meanwhile.
     Wait(Failure, Duration),
+}
+
+impl Decision {
     /// Permanent: a person must act.
-    Fail(String),
+    fn failed(reason: String) -> Decision {
+        let mut finish = Finish::new(DeliveryState::Failed);
+        finish.error = Some(reason);
+        Decision::Finish(Box::new(finish))
+    }
 }
 
 /// What an attempt measured, kept whatever its outcome: a delivery that failed or will
@@ -267,7 +275,7 @@ impl Worker {
         let d = &claimed.delivery;
         let job = match job_event(claimed) {
             Ok(job) => job,
-            Err(reason) => return (Decision::Fail(reason), "unknown", Measured::default()),
+            Err(reason) => return (Decision::failed(reason), "unknown", Measured::default()),
         };
         let run = Run {
             mode: Mode::Deliver,
@@ -286,7 +294,7 @@ impl Worker {
             let reason = report
                 .reason
                 .unwrap_or_else(|| "the job no longer routes to this target".to_owned());
-            return (Decision::Fail(reason), "unknown", Measured::default());
+            return (Decision::failed(reason), "unknown", Measured::default());
         };
         let provider = target.target.kind;
         // The job's phases (the export, shared by its deliveries) with this target's.
@@ -342,7 +350,7 @@ impl Worker {
             .insert(Phase::Total.word().to_owned(), took);
         let decision = match decision {
             Decision::Retry(failure) if claimed.attempt_in_run >= MAX_ATTEMPTS_PER_RUN => {
-                Decision::Fail(format!(
+                Decision::failed(format!(
                     "gave up after {} attempts: {}",
                     claimed.attempt_in_run,
                     failure.summary()
@@ -352,17 +360,13 @@ impl Worker {
         };
         let (result, outcome) = match decision {
             Decision::Finish(mut finish) => {
-                finish.timings.insert(Phase::Total.word().to_owned(), took);
-                let state = finish.state;
-                (store.finish(id, &self.owner, *finish).await, state.as_str())
-            }
-            Decision::Fail(reason) => {
-                tracing::warn!(error = %reason, "delivery failed");
-                let mut finish = Finish::new(DeliveryState::Failed);
-                finish.error = Some(reason);
+                if let (DeliveryState::Failed, Some(reason)) = (finish.state, &finish.error) {
+                    tracing::warn!(error = %reason, "delivery failed");
+                }
                 finish.timings = measured.timings;
                 finish.forge_calls = measured.forge_calls;
-                (store.finish(id, &self.owner, finish).await, "failed")
+                let state = finish.state;
+                (store.finish(id, &self.owner, *finish).await, state.as_str())
             }
             Decision::Wait(failure, wait) => {
                 let reason = failure.summary();
@@ -449,7 +453,7 @@ fn decide(report: TargetReport, recorded_commit: Option<&str>) -> Decision {
         Outcome::Failed(failure) if failure.retryable => {
             return Decision::Retry(failure.clone());
         }
-        Outcome::Failed(failure) => return Decision::Fail(failure.summary()),
+        Outcome::Failed(failure) => return Decision::failed(failure.summary()),
     };
     let mut finish = Finish::new(state);
     let mut left_open = None;
@@ -486,8 +490,6 @@ fn decide(report: TargetReport, recorded_commit: Option<&str>) -> Decision {
     if left_open.is_some() {
         finish.error = left_open;
     }
-    finish.timings = report.timings.millis();
-    finish.forge_calls = report.forge_calls.summary();
     // The record keeps the counts whole but lists a bounded number of changes.
     finish.tokens = report
         .tokens
@@ -551,7 +553,8 @@ mod tests {
         ));
         assert!(matches!(
             decide(report(failed(Cause::Git("auth"), false)), None),
-            Decision::Fail(m) if m == "auth: what happened"
+            Decision::Finish(f) if f.state == DeliveryState::Failed
+                && f.error.as_deref() == Some("auth: what happened")
         ));
         let Decision::Finish(finish) = decide(report(Outcome::Pushed), None) else {
             panic!("a push finishes the delivery");
