@@ -11,7 +11,6 @@
 //! it stops at its next await point, before any further write. Its blocking parts (zip
 //! validation, libgit2) are told to stop too. At most `workers` deliveries run at once.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,8 +25,7 @@ use crate::delivery::{
     Deliverer, Failure, Mode, Outcome, Phase, PullRequestReport, Queued, Run, TargetReport,
     parse_payload,
 };
-use crate::store::{Claimed, DeliveryId, DeliveryState, FileCounts, Finish, StoreError, Timestamp};
-use courier_providers::forge_calls::CallSummary;
+use crate::store::{Claimed, DeliveryState, FileCounts, Finish, RunTimes, StoreError, Timestamp};
 use courier_providers::pull_request::PrAction;
 
 /// How long a claim holds a delivery without renewal. Renewed every third of it.
@@ -173,14 +171,6 @@ impl Decision {
     }
 }
 
-/// What an attempt measured, kept whatever its outcome: a delivery that failed or will
-/// be retried shows where its last run's time went too.
-#[derive(Debug, Default)]
-struct Measured {
-    timings: BTreeMap<String, u64>,
-    forge_calls: Vec<CallSummary>,
-}
-
 impl Worker {
     async fn run(mut self) {
         tracing::debug!(owner = %self.owner, "worker started");
@@ -271,11 +261,11 @@ impl Worker {
 
     /// Runs the delivery; returns what to record, the provider kind for metrics and what
     /// the run measured.
-    async fn process(&self, claimed: &Claimed) -> (Decision, &'static str, Measured) {
+    async fn process(&self, claimed: &Claimed) -> (Decision, &'static str, RunTimes) {
         let d = &claimed.delivery;
         let job = match job_event(claimed) {
             Ok(job) => job,
-            Err(reason) => return (Decision::failed(reason), "unknown", Measured::default()),
+            Err(reason) => return (Decision::failed(reason), "unknown", RunTimes::default()),
         };
         let run = Run {
             mode: Mode::Deliver,
@@ -294,7 +284,7 @@ impl Worker {
             let reason = report
                 .reason
                 .unwrap_or_else(|| "the job no longer routes to this target".to_owned());
-            return (Decision::failed(reason), "unknown", Measured::default());
+            return (Decision::failed(reason), "unknown", RunTimes::default());
         };
         let provider = target.target.kind;
         // The job's phases (the export, shared by its deliveries) with this target's.
@@ -311,25 +301,11 @@ impl Worker {
                 .metrics
                 .forge_call(provider, &call.call, seconds);
         }
-        let measured = Measured {
+        let measured = RunTimes {
             timings: target.timings.millis(),
             forge_calls: target.forge_calls.summary(),
         };
         (decide(target, d.commit.as_deref()), provider, measured)
-    }
-
-    /// Keeps a run's measurements for a delivery that goes back to the queue. Not
-    /// essential: a store that fails here is logged, and the release that follows reports
-    /// a lost lease.
-    async fn keep_times(&self, id: &DeliveryId, measured: &Measured) {
-        let kept = self
-            .context
-            .store
-            .record_times(id, &self.owner, &measured.timings, &measured.forge_calls)
-            .await;
-        if let Err(err) = kept {
-            tracing::warn!(error = %err, "could not keep the run's timings");
-        }
     }
 
     /// Writes the decision to the store, turning a retry into a failure once the run has
@@ -339,7 +315,7 @@ impl Worker {
         claimed: &Claimed,
         decision: Decision,
         provider: &str,
-        mut measured: Measured,
+        mut measured: RunTimes,
         started: Instant,
     ) {
         let store = &self.context.store;
@@ -373,9 +349,10 @@ impl Worker {
                 let at = Timestamp::now().plus(wait_with_jitter(wait));
                 tracing::info!(error = %reason, until = %at, "waiting out a rate limit");
                 self.context.metrics.rate_limit_wait(provider);
-                self.keep_times(id, &measured).await;
                 (
-                    store.wait_until(id, &self.owner, at, &reason).await,
+                    store
+                        .wait_until(id, &self.owner, at, &reason, &measured)
+                        .await,
                     "rate_limited",
                 )
             }
@@ -384,9 +361,10 @@ impl Worker {
                 let reason = failure.summary();
                 tracing::info!(error = %reason, attempt = n, "delivery will be retried");
                 let at = Timestamp::now().plus(backoff(n));
-                self.keep_times(id, &measured).await;
                 (
-                    store.retry_later(id, &self.owner, at, &reason).await,
+                    store
+                        .retry_later(id, &self.owner, at, &reason, &measured)
+                        .await,
                     "retry",
                 )
             }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{Backend, TestStore};
 use courier::store::{
     DeliveryFilter, DeliveryId, DeliveryState, FileCounts, Finish, JobNames, NewDelivery, NewJob,
-    Page, Routing, Store, StoreError, Timestamp,
+    Page, Routing, RunTimes, Store, StoreError, Timestamp,
 };
 use courier_providers::forge_calls::CallSummary;
 
@@ -471,7 +471,8 @@ async fn illegal_transitions_are_refused(t: TestStore) {
         Err(StoreError::LeaseLost { .. })
     ));
     assert!(matches!(
-        s.retry_later(&id, "w1", Timestamp::now(), "x").await,
+        s.retry_later(&id, "w1", Timestamp::now(), "x", &RunTimes::default())
+            .await,
         Err(StoreError::LeaseLost { .. })
     ));
 
@@ -764,7 +765,7 @@ async fn running_delivery_is_not_superseded(t: TestStore) {
     // A retrying delivery with a newer export queued is superseded too.
     let r = one(s, "j3", "6", "t0", "acme/x", "b").await;
     s.claim("w3", LEASE).await.unwrap().unwrap();
-    s.retry_later(&r, "w3", Timestamp::now(), "HTTP 503")
+    s.retry_later(&r, "w3", Timestamp::now(), "HTTP 503", &RunTimes::default())
         .await
         .unwrap();
     let r2 = one(s, "j4", "6", "t0", "acme/x", "b").await;
@@ -778,7 +779,13 @@ async fn a_rate_limit_wait_does_not_count_towards_the_retry_limit(t: TestStore) 
     s.claim("w1", LEASE).await.unwrap().unwrap();
     let at = Timestamp::now().plus(Duration::from_millis(300));
     let view = s
-        .wait_until(&id, "w1", at, "provider_rate_limited: retry after 3600s")
+        .wait_until(
+            &id,
+            "w1",
+            at,
+            "provider_rate_limited: retry after 3600s",
+            &RunTimes::default(),
+        )
         .await
         .unwrap();
     assert_eq!(view.state, DeliveryState::Retrying);
@@ -800,35 +807,37 @@ async fn retry_later_waits_until_due(t: TestStore) {
     let behind = one(s, "j2", "6", "t0", "acme/web", "b").await;
     s.claim("w1", LEASE).await.unwrap().unwrap();
     // What the failed run measured is kept for its record; only by the lease's holder.
-    let timings = [
-        ("pull_request".to_owned(), 31_000),
-        ("total".to_owned(), 32_000),
-    ]
-    .into();
-    let calls = [CallSummary {
-        call: "create pull request".into(),
-        count: 1,
-        ms: 31_000,
-        retries: 4,
-        failed: 1,
-    }];
+    let times = RunTimes {
+        timings: [
+            ("pull_request".to_owned(), 31_000),
+            ("total".to_owned(), 32_000),
+        ]
+        .into(),
+        forge_calls: vec![CallSummary {
+            call: "create pull request".into(),
+            count: 1,
+            ms: 31_000,
+            retries: 4,
+            failed: 1,
+        }],
+    };
+    let at = Timestamp::now().plus(Duration::from_millis(1000));
     assert!(matches!(
-        s.record_times(&id, "w9", &timings, &calls).await,
+        s.retry_later(&id, "w9", at, "GitHub answered 502", &times)
+            .await,
         Err(StoreError::LeaseLost { .. })
     ));
-    s.record_times(&id, "w1", &timings, &calls).await.unwrap();
-    let at = Timestamp::now().plus(Duration::from_millis(1000));
     let view = s
-        .retry_later(&id, "w1", at, "GitHub answered 502")
+        .retry_later(&id, "w1", at, "GitHub answered 502", &times)
         .await
         .unwrap();
     assert_eq!(view.state, DeliveryState::Retrying);
     assert_eq!(view.next_attempt_at, Some(at));
     assert_eq!(view.last_error.as_deref(), Some("GitHub answered 502"));
     assert_eq!(view.lease_owner, None);
-    assert_eq!(view.timings.as_ref(), Some(&timings));
+    assert_eq!(view.timings.as_ref(), Some(&times.timings));
     let kept = s.get_delivery(&id).await.unwrap().unwrap().forge_calls;
-    assert_eq!(kept, calls);
+    assert_eq!(kept, times.forge_calls);
     assert!(
         s.claim("w2", LEASE).await.unwrap().is_none(),
         "not due yet, and {behind} must not overtake it"

@@ -99,7 +99,7 @@ pub use retention::Pruned;
 pub use types::{
     AttemptView, Claimed, DeliveryDetail, DeliveryFilter, DeliveryId, DeliveryState, DeliveryView,
     FileCounts, Finish, Inserted, InvalidId, JobDetail, JobId, JobNames, JobView, MAX_DIRECTORIES,
-    NewDelivery, NewJob, Page, Routing, Timestamp, UnknownState,
+    NewDelivery, NewJob, Page, Routing, RunTimes, Timestamp, UnknownState,
 };
 
 /// Failures of the store. Callers branch on the lease and state variants; the others are

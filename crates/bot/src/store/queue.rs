@@ -1,15 +1,13 @@
 //! Claiming deliveries and moving them through their states.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
-
-use courier_providers::forge_calls::CallSummary;
 
 use sqlx::{Any, Row, Transaction};
 
 use super::read::{fetch_delivery, fetch_job_and_body};
 use super::{
-    Backend, Claimed, DeliveryId, DeliveryState, DeliveryView, Finish, Store, StoreError, Timestamp,
+    Backend, Claimed, DeliveryId, DeliveryState, DeliveryView, Finish, RunTimes, Store, StoreError,
+    Timestamp,
 };
 
 /// A delivery is due: queued, retrying whose time has come, or running under an expired
@@ -313,48 +311,18 @@ impl Store {
         self.finish(id, owner, finish).await
     }
 
-    /// Keeps what the current run of a delivery `owner` holds measured (its phases and
-    /// forge calls) before it is released to be tried again, so the record says where
-    /// the last run's time went whatever its outcome.
-    pub async fn record_times(
-        &self,
-        id: &DeliveryId,
-        owner: &str,
-        timings: &BTreeMap<String, u64>,
-        forge_calls: &[CallSummary],
-    ) -> Result<(), StoreError> {
-        let timings = json_unless_empty("timings", timings, timings.is_empty())?;
-        let forge_calls = json_unless_empty("forge calls", forge_calls, forge_calls.is_empty())?;
-        let (_turn, mut tx) = self.begin_write(self.queue_pool()).await?;
-        let done = sqlx::query(
-            "UPDATE deliveries SET timings = $3, forge_calls = $4 \
-             WHERE id = $1 AND state = 'running' AND lease_owner = $2",
-        )
-        .bind(id.as_str())
-        .bind(owner)
-        .bind(timings)
-        .bind(forge_calls)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if done != 1 {
-            drop(tx);
-            return Err(self.lease_lost(id, owner).await);
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Releases a delivery `owner` holds after a transient failure; it becomes claimable
-    /// again at `at` (the caller computes backoff and jitter).
+    /// again at `at` (the caller computes backoff and jitter). The run's `times` are kept,
+    /// so the record says where the last run's time went whatever its outcome.
     pub async fn retry_later(
         &self,
         id: &DeliveryId,
         owner: &str,
         at: Timestamp,
         error: &str,
+        times: &RunTimes,
     ) -> Result<DeliveryView, StoreError> {
-        self.release_until(id, owner, at, error, Release::Retry)
+        self.release_until(id, owner, at, error, times, Release::Retry)
             .await
     }
 
@@ -368,8 +336,9 @@ impl Store {
         owner: &str,
         at: Timestamp,
         reason: &str,
+        times: &RunTimes,
     ) -> Result<DeliveryView, StoreError> {
-        self.release_until(id, owner, at, reason, Release::Wait)
+        self.release_until(id, owner, at, reason, times, Release::Wait)
             .await
     }
 
@@ -379,13 +348,21 @@ impl Store {
         owner: &str,
         at: Timestamp,
         error: &str,
+        times: &RunTimes,
         release: Release,
     ) -> Result<DeliveryView, StoreError> {
         let now = Timestamp::now();
+        let timings = json_unless_empty("timings", &times.timings, times.timings.is_empty())?;
+        let forge_calls = json_unless_empty(
+            "forge calls",
+            &times.forge_calls,
+            times.forge_calls.is_empty(),
+        )?;
         let (_turn, mut tx) = self.begin_write(self.queue_pool()).await?;
         let done = sqlx::query(
             "UPDATE deliveries SET state = 'retrying', next_attempt_at = $3, last_error = $4, \
-             lease_owner = NULL, lease_expires_at = NULL, run_base = run_base + $5 \
+             lease_owner = NULL, lease_expires_at = NULL, run_base = run_base + $5, \
+             timings = $6, forge_calls = $7 \
              WHERE id = $1 AND state = 'running' AND lease_owner = $2",
         )
         .bind(id.as_str())
@@ -396,6 +373,8 @@ impl Store {
             Release::Retry => 0i64,
             Release::Wait => 1,
         })
+        .bind(timings)
+        .bind(forge_calls)
         .execute(&mut *tx)
         .await?
         .rows_affected();

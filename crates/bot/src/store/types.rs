@@ -457,6 +457,14 @@ impl Finish {
     }
 }
 
+/// What a run measured, kept whatever its outcome: its phases in milliseconds (see
+/// [`DeliveryView::timings`]) and its forge calls (see [`DeliveryDetail::forge_calls`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunTimes {
+    pub timings: BTreeMap<String, u64>,
+    pub forge_calls: Vec<CallSummary>,
+}
+
 /// A job as recorded (without its body).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobView {
