@@ -70,9 +70,9 @@
 //! - `file://` remotes go through libgit2's in-process local transport: no
 //!   credentials, no shallow fetch, and the target's hooks and `receive.*` rules do
 //!   not run. They are for tests and local mirrors; policies live behind a server.
-//! - The cache is never garbage-collected (libgit2 has no `gc`): blobs of every
-//!   planned export stay as loose objects. Deleting a cache directory is always safe
-//!   (it is fetched again), also while Courier is stopped.
+//! - The cache is never garbage-collected (libgit2 has no `gc`): the new blobs of
+//!   every planned export stay, one pack per build. Deleting a cache directory is
+//!   always safe (it is fetched again), also while Courier is stopped.
 //!
 //! # Use
 //!
@@ -90,6 +90,7 @@
 mod cache;
 mod diff;
 mod error;
+mod pack;
 mod remote;
 mod ssh;
 mod tls;

@@ -9,6 +9,7 @@ use courier_core::paths::RelPath;
 use git2::{AttrCheckFlags, ObjectType, Oid, Repository, Tree};
 
 use super::error::GitError;
+use super::pack;
 use super::transport::Cancel;
 
 /// Regular, non-executable file: the only mode an export writes.
@@ -69,46 +70,54 @@ const MAX_WORKERS: usize = 4;
 
 /// Streams every export file into a blob (several files at once on several threads,
 /// each with its own handle on the object database) and returns the files as a
-/// directory tree.
+/// directory tree. The blobs the cache lacks are written as one pack (see [`pack`]).
 fn write_blobs(
     repo: &Repository,
     export: &dyn ExportSource,
     cancel: &Cancel,
 ) -> Result<Dir, GitError> {
     let files = export.files();
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_WORKERS);
-    let oids: Vec<Oid> = if files.len() < PARALLEL_FILES || workers < 2 {
-        let odb = repo.odb().map_err(cache_fault)?;
-        files
-            .iter()
-            .enumerate()
-            .map(|(index, file)| write_blob(&odb, export, index, file, cancel))
-            .collect::<Result<_, _>>()?
+    let workers = if files.len() < PARALLEL_FILES {
+        1
     } else {
-        let path = repo.path().to_path_buf();
-        let next = AtomicUsize::new(0);
-        let failed = AtomicBool::new(false);
-        let work = || -> Result<Vec<(usize, Oid)>, GitError> {
-            let repo = super::cache::open(&path).map_err(cache_fault)?;
-            let odb = repo.odb().map_err(cache_fault)?;
-            let mut done = Vec::new();
-            while !failed.load(Ordering::Relaxed) {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(file) = files.get(index) else { break };
-                match write_blob(&odb, export, index, file, cancel) {
-                    Ok(oid) => done.push((index, oid)),
-                    Err(err) => {
-                        failed.store(true, Ordering::Relaxed);
-                        return Err(err);
-                    }
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_WORKERS)
+    };
+    let path = repo.path().to_path_buf();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let claimed = pack::Claimed::default();
+    // One thread's share: its spool and the blob id of each file it took.
+    type Share = (pack::Spool, Vec<(usize, Oid)>);
+    let work = |odb: &git2::Odb<'_>| -> Result<Share, GitError> {
+        let mut spool = pack::Spool::new(&path).map_err(spool_fault)?;
+        let mut done = Vec::new();
+        while !failed.load(Ordering::Relaxed) {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(file) = files.get(index) else { break };
+            match write_blob(odb, &mut spool, &claimed, export, index, file, cancel) {
+                Ok(oid) => done.push((index, oid)),
+                Err(err) => {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(err);
                 }
             }
-            Ok(done)
-        };
-        let results: Vec<Result<Vec<(usize, Oid)>, GitError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
+        }
+        Ok((spool, done))
+    };
+    let results: Vec<Result<Share, GitError>> = if workers < 2 {
+        vec![work(&repo.odb().map_err(cache_fault)?)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let repo = super::cache::open(&path).map_err(cache_fault)?;
+                        work(&repo.odb().map_err(cache_fault)?)
+                    })
+                })
+                .collect();
             handles
                 .into_iter()
                 .map(|h| {
@@ -120,15 +129,18 @@ fn write_blobs(
                     })
                 })
                 .collect()
-        });
-        let mut oids = vec![Oid::ZERO_SHA1; files.len()];
-        for result in results {
-            for (index, oid) in result? {
-                oids[index] = oid;
-            }
-        }
-        oids
+        })
     };
+    let mut oids = vec![Oid::ZERO_SHA1; files.len()];
+    let mut spools = Vec::with_capacity(results.len());
+    for result in results {
+        let (spool, done) = result?;
+        for (index, oid) in done {
+            oids[index] = oid;
+        }
+        spools.push(spool);
+    }
+    pack::commit(&repo.odb().map_err(cache_fault)?, spools).map_err(cache_fault)?;
     let mut root = Dir::default();
     for (file, oid) in files.iter().zip(oids) {
         root.insert(&file.path, oid)?;
@@ -138,6 +150,8 @@ fn write_blobs(
 
 fn write_blob(
     odb: &git2::Odb<'_>,
+    spool: &mut pack::Spool,
+    claimed: &pack::Claimed,
     export: &dyn ExportSource,
     index: usize,
     file: &ExportFile,
@@ -163,9 +177,9 @@ fn write_blob(
     };
     let mut reader = export.open_file(index).map_err(export_err)?;
     if size <= IN_MEMORY_BLOB {
-        // Whole, so the object database can hash it before compressing anything: a blob
-        // it already holds (most of an export that changed a little) is not written
-        // again. A stream is compressed as it is written, whether or not it is new.
+        // Whole, so it is hashed before anything is compressed: a blob the cache
+        // already holds (most of an export that changed a little) is not written
+        // again. A stream is compressed as it is read, and taken back if known.
         let mut bytes = Vec::with_capacity(size);
         reader
             .take(file.size + 1)
@@ -174,14 +188,24 @@ fn write_blob(
         if bytes.len() != size {
             return Err(short(bytes.len() as u64));
         }
-        return odb.write(ObjectType::Blob, &bytes).map_err(cache_fault);
+        return spool
+            .add(odb, claimed, &bytes)
+            .map(|added| added.oid())
+            .map_err(spool_fault);
     }
-    let mut writer = odb.writer(size, ObjectType::Blob).map_err(cache_fault)?;
-    let copied = io::copy(&mut reader, &mut writer).map_err(export_err)?;
-    if copied != file.size {
-        return Err(short(copied));
+    match spool.add_stream(odb, claimed, file.size, &mut reader) {
+        Ok(added) => Ok(added.oid()),
+        Err(pack::StreamError::Read(e)) => Err(export_err(e)),
+        Err(pack::StreamError::Length(copied)) => Err(short(copied)),
+        Err(pack::StreamError::Write(e)) => Err(spool_fault(e)),
     }
-    writer.finalize().map_err(cache_fault)
+}
+
+fn spool_fault(err: io::Error) -> GitError {
+    GitError::CacheCorrupt {
+        path: std::path::PathBuf::new(),
+        detail: format!("writing the export's pack: {err}"),
+    }
 }
 
 /// Files up to this size are read whole before they are written (see [`write_blob`]);
@@ -432,7 +456,6 @@ mod tests {
     fn an_entry_not_of_its_stated_size_is_refused_small_or_large() {
         let dir = tempfile::tempdir().unwrap();
         let repo = Repository::init_bare(dir.path()).unwrap();
-        let odb = repo.odb().unwrap();
         let cancel = Cancel::new(Instant::now() + Duration::from_secs(60));
         let large = IN_MEMORY_BLOB as u64 + 10;
         for (said, held) in [(5, 3), (5, 7), (large, large - 1), (large, large + 1)] {
@@ -440,20 +463,29 @@ mod tests {
                 said,
                 bytes: vec![b'x'; held as usize],
             };
-            let file = &export.files()[0];
-            let err = write_blob(&odb, &export, 0, file, &cancel).unwrap_err();
+            let err = write_blobs(&repo, &export, &cancel).unwrap_err();
             assert!(err.to_string().contains("a.css"), "{said}/{held}: {err}");
         }
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("objects/pack"))
+                .unwrap()
+                .count(),
+            0,
+            "a refused export leaves no pack"
+        );
         // The right size is written, whole or streamed, as git hashes it.
         for size in [5, large] {
             let export = Lying {
                 said: size,
                 bytes: vec![b'x'; size as usize],
             };
-            let oid = write_blob(&odb, &export, 0, &export.files()[0], &cancel).unwrap();
+            let dir = write_blobs(&repo, &export, &cancel).unwrap();
+            let oid = dir.files["a.css"];
             let expected = Oid::hash_object(ObjectType::Blob, &export.bytes).unwrap();
             assert_eq!(oid, expected);
-            assert!(odb.exists(oid));
+            let odb = repo.odb().unwrap();
+            let object = odb.read(oid).unwrap();
+            assert_eq!(object.data(), &export.bytes[..]);
         }
     }
 
