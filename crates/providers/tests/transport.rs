@@ -57,6 +57,67 @@ async fn good_token_pushes_over_http() {
     .await;
 }
 
+/// An exporter writes the same file once per theme. The cache bounds the push's delta
+/// search (for speed), and those near-copies must still go as deltas.
+#[tokio::test]
+async fn near_copies_are_pushed_as_deltas() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("web", &[("README.md", b"hello\n")]);
+        // Keep the received pack as sent, instead of unpacking its few objects.
+        repo.set_config("receive.unpackLimit", "1");
+        let common: String = (0..200)
+            .map(|i| format!("--color-{i}: #{:06x};\n", i * 7919))
+            .collect();
+        let files: Vec<(String, Vec<u8>)> = ["light", "dark"]
+            .iter()
+            .flat_map(|theme| {
+                let common = &common;
+                (0..5).map(move |i| {
+                    let name = format!("{theme}/tokens{i}.css");
+                    let body = format!("/* {theme} {i} */\n{common}--theme: {theme};\n");
+                    (name, body.into_bytes())
+                })
+            })
+            .collect();
+        let borrowed: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.as_slice()))
+            .collect();
+        let (_, export) = env.export(&borrowed);
+        let ws = env.workspace();
+        let plan = ws
+            .plan(&spec(env.http_remote("web"), Some("tokens"), true), export)
+            .await
+            .unwrap();
+        assert!(ws.push(plan).await.unwrap().pushed);
+
+        let pack = std::fs::read_dir(repo.path.join("objects/pack"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "pack"))
+            .expect("the pushed pack is kept");
+        let out = std::process::Command::new("git")
+            .arg("verify-pack")
+            .arg("-v")
+            .arg(&pack)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let listing = String::from_utf8_lossy(&out.stdout);
+        // A deltified object's line ends with its depth and base.
+        let deltas = listing
+            .lines()
+            .filter(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols.get(1) == Some(&"blob") && cols.len() == 7
+            })
+            .count();
+        assert!(deltas >= 9, "9 of the 10 files are near-copies:\n{listing}");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn wrong_token_fails_fast_with_auth_and_never_loops() {
     bounded(async {

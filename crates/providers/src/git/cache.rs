@@ -33,8 +33,29 @@ pub(crate) fn open(path: &Path) -> Result<Repository, git2::Error> {
 }
 
 fn isolate(repo: &Repository, path: &Path) -> Result<(), git2::Error> {
-    let config = git2::Config::open(&path.join("config"))?;
+    let mut config = git2::Config::open(&path.join("config"))?;
+    tune(&mut config)?;
     repo.set_config(&config)
+}
+
+/// Bounds the push's delta search: each object is compared with at most this many bytes
+/// of the objects before it (with their indexes), instead of with the 10 objects before
+/// it whatever their size.
+///
+/// libgit2 orders objects by file name, then size, so an exporter's near-copies (the same
+/// file for each theme or platform) sit next to each other and are still found. Measured
+/// on a 2,000-file fresh export, pushed by `courier deliver`: random text (no delta to
+/// find) pushed in 0.82 s instead of 1.30 s, same pack; four themes of the same files
+/// (deltas shrink the pack from 4.9 to 1.9 MB): the same pack size within 0.01%. A 1-byte
+/// limit (one candidate) was faster still but made the themed pack 1.7% larger.
+const DELTA_WINDOW_MEMORY: i64 = 64 * 1024;
+
+/// Settings every cache gets, written once into its `config`.
+fn tune(config: &mut git2::Config) -> Result<(), git2::Error> {
+    if config.get_i64("pack.windowMemory").ok() != Some(DELTA_WINDOW_MEMORY) {
+        config.set_i64("pack.windowMemory", DELTA_WINDOW_MEMORY)?;
+    }
+    Ok(())
 }
 
 /// A fresh, empty bare repository at `path` (whatever was there is removed).
@@ -158,5 +179,38 @@ impl CacheLock {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window_memory(path: &Path) -> Option<i64> {
+        git2::Config::open(&path.join("config"))
+            .unwrap()
+            .get_i64("pack.windowMemory")
+            .ok()
+    }
+
+    #[test]
+    fn every_cache_bounds_the_delta_search_new_or_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.git");
+        create(&path).unwrap();
+        assert_eq!(window_memory(&path), Some(DELTA_WINDOW_MEMORY));
+        // A cache from before the setting (or changed by hand) gets it on open.
+        git2::Config::open(&path.join("config"))
+            .unwrap()
+            .remove("pack.windowMemory")
+            .unwrap();
+        assert_eq!(window_memory(&path), None);
+        let repo = open_or_create(&path).unwrap();
+        assert_eq!(window_memory(&path), Some(DELTA_WINDOW_MEMORY));
+        // And libgit2's pack builder reads it from the configuration the cache has.
+        assert_eq!(
+            repo.config().unwrap().get_i64("pack.windowMemory").unwrap(),
+            DELTA_WINDOW_MEMORY
+        );
     }
 }
