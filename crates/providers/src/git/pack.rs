@@ -90,7 +90,7 @@ impl Spool {
         let mut hasher = blob_hasher(bytes.len() as u64);
         hasher.update(bytes);
         let oid = finish(hasher);
-        if odb.exists(oid) || !claimed.claim(oid) {
+        if known(odb, oid) || !claimed.claim(oid) {
             return Ok(Added::Known(oid));
         }
         self.write_header(bytes.len() as u64)?;
@@ -124,7 +124,7 @@ impl Spool {
                 return Err(err);
             }
         };
-        if odb.exists(oid) || !claimed.claim(oid) {
+        if known(odb, oid) || !claimed.claim(oid) {
             self.rewind(start).map_err(StreamError::Write)?;
             return Ok(Added::Known(oid));
         }
@@ -178,6 +178,13 @@ impl Spool {
         header.push(byte);
         self.file.write_all(&header)
     }
+}
+
+/// Whether the cache holds `oid`, without libgit2 rereading `objects/pack/` on every
+/// miss (most blobs of a fresh export are misses). The handle is opened or refreshed
+/// after the fetch, so a miss is real; at worst a blob is stored twice.
+fn known(odb: &Odb<'_>, oid: Oid) -> bool {
+    odb.exists_ext(oid, git2::OdbLookupFlags::NO_REFRESH)
 }
 
 /// The SHA-1 of a blob, started on git's object header.

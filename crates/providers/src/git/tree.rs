@@ -107,7 +107,10 @@ fn write_blobs(
         Ok((spool, done))
     };
     let results: Vec<Result<Share, GitError>> = if workers < 2 {
-        vec![work(&repo.odb().map_err(cache_fault)?)]
+        // This handle may predate the fetch's pack; the workers open their own after it.
+        let odb = repo.odb().map_err(cache_fault)?;
+        odb.refresh().map_err(cache_fault)?;
+        vec![work(&odb)]
     } else {
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..workers)
