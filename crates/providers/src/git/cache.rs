@@ -88,12 +88,30 @@ pub(crate) fn open_or_create(path: &Path) -> Result<Repository, GitError> {
         return create(path);
     }
     match open(path).and_then(check) {
+        Ok(repo) if pack_count(path) > MAX_PACKS => {
+            drop(repo);
+            tracing::info!(cache = %path.display(), packs = MAX_PACKS, "repository cache holds more packs than its limit, fetching it anew");
+            create(path)
+        }
         Ok(repo) => Ok(repo),
         Err(err) => {
             tracing::warn!(cache = %path.display(), error = err.message(), "repository cache is damaged, rebuilding it");
             create(path)
         }
     }
+}
+
+/// Each fetch and each build with new blobs adds a pack, and libgit2 cannot repack: past
+/// this many, looking an object up (which visits every pack on a miss) would slow every
+/// delivery, so the cache starts over with one fresh fetch instead.
+const MAX_PACKS: usize = 256;
+
+fn pack_count(path: &Path) -> usize {
+    std::fs::read_dir(path.join("objects/pack")).map_or(0, |dir| {
+        dir.filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+            .count()
+    })
 }
 
 fn check(repo: Repository) -> Result<Repository, git2::Error> {
@@ -191,6 +209,39 @@ mod tests {
             .unwrap()
             .get_i64("pack.windowMemory")
             .ok()
+    }
+
+    #[test]
+    fn a_cache_with_too_many_packs_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.git");
+        let repo = create(&path).unwrap();
+        let odb = repo.odb().unwrap();
+        for i in 0..MAX_PACKS {
+            let mut spool = super::super::pack::Spool::new(&path).unwrap();
+            spool
+                .add(&odb, &Default::default(), format!("{i}").as_bytes())
+                .unwrap();
+            super::super::pack::commit(&odb, vec![spool]).unwrap();
+        }
+        drop(odb);
+        drop(repo);
+        assert_eq!(pack_count(&path), MAX_PACKS);
+        let repo = open_or_create(&path).unwrap();
+        assert_eq!(
+            pack_count(&path),
+            MAX_PACKS,
+            "at the limit the cache is kept"
+        );
+        let odb = repo.odb().unwrap();
+        let mut spool = super::super::pack::Spool::new(&path).unwrap();
+        spool.add(&odb, &Default::default(), b"one more").unwrap();
+        super::super::pack::commit(&odb, vec![spool]).unwrap();
+        drop(odb);
+        drop(repo);
+        open_or_create(&path).unwrap();
+        assert_eq!(pack_count(&path), 0, "past it, the cache starts over");
+        assert!(open(&path).is_ok());
     }
 
     #[test]

@@ -71,8 +71,9 @@
 //!   credentials, no shallow fetch, and the target's hooks and `receive.*` rules do
 //!   not run. They are for tests and local mirrors; policies live behind a server.
 //! - The cache is never garbage-collected (libgit2 has no `gc`): the new blobs of
-//!   every planned export stay, one pack per build. Deleting a cache directory is
-//!   always safe (it is fetched again), also while Courier is stopped.
+//!   every planned export stay, one pack per build; past 256 packs the cache starts
+//!   over with one full fetch. Deleting a cache directory is always safe (it is
+//!   fetched again), also while Courier is stopped.
 //!
 //! # Use
 //!
