@@ -5,8 +5,8 @@
 //! of the tree build, and the push read each one back. Here every writer thread appends
 //! pack entries to one unnamed temporary file (a [`Spool`]); once all are done, the
 //! spools are streamed behind a pack header into libgit2's pack writer, which indexes
-//! the pack and moves it into `objects/pack/` only once it is complete, so a failed
-//! build leaves no object behind.
+//! the pack and moves it into `objects/pack/` only once it is complete, so an export
+//! refused while its blobs are written (a short entry, a cancel) leaves no object behind.
 //!
 //! Entries are compressed for speed: the cache is scratch space, and the push builds its
 //! own pack from the objects' contents.
