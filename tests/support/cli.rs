@@ -10,11 +10,13 @@ use std::sync::OnceLock;
 const DATE: &str = "2026-01-01T00:00:00+00:00";
 
 /// A home directory of our own, so that neither `~/.gitconfig` nor `~/.config/git` of
-/// whoever runs the tests changes what git does.
+/// whoever runs the tests changes what git does. One for all test processes: git only
+/// reads it (the global config is `/dev/null`), and a directory per process was never
+/// removed, since statics are not dropped at exit.
 fn isolated_home() -> &'static Path {
     static HOME: OnceLock<PathBuf> = OnceLock::new();
     HOME.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("courier-testkit-home-{}", std::process::id()));
+        let dir = std::env::temp_dir().join("courier-testkit-home");
         std::fs::create_dir_all(&dir).expect("create isolated HOME");
         dir
     })
