@@ -90,7 +90,9 @@ cli() { # MODE URL ZIP BRANCH DIR
     unzip -q "$zip" -d "$d/x"
     rsync -a --delete "$d/x/" "$d/wt/design/tokens/"
     git -C "$d/wt" add -A
-    git -C "$d/wt" commit -q -m "Benchmark delivery"
+    # No automatic gc: with a 20,000-file export it would start in the background and
+    # race the removal of the run's directory (it is not part of the pipeline's time).
+    git -C "$d/wt" -c gc.auto=0 commit -q -m "Benchmark delivery"
     git -C "$d/wt" push -q origin "+HEAD:refs/heads/$branch"
 }
 export -f cli
