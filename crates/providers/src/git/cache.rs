@@ -106,7 +106,7 @@ pub(crate) fn open_or_create(path: &Path) -> Result<Repository, GitError> {
 /// delivery, so the cache starts over with one fresh fetch instead.
 const MAX_PACKS: usize = 256;
 
-fn pack_count(path: &Path) -> usize {
+pub(crate) fn pack_count(path: &Path) -> usize {
     std::fs::read_dir(path.join("objects/pack")).map_or(0, |dir| {
         dir.filter_map(Result::ok)
             .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))

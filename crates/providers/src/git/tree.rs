@@ -492,6 +492,42 @@ mod tests {
         }
     }
 
+    /// The fetch writes its pack through a handle of its own, after this repository's
+    /// object database was loaded: the blobs it brought are found, not written again.
+    /// (This passes without `write_blobs`' explicit refresh too: libgit2 found the new
+    /// pack by itself here, so the refresh is a safeguard, not shown to be needed.)
+    #[test]
+    fn a_blob_packed_through_another_handle_is_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let cancel = Cancel::new(Instant::now() + Duration::from_secs(60));
+        let export = Lying {
+            said: 5,
+            bytes: b"known".to_vec(),
+        };
+        // Loads this handle's object database while no pack exists yet.
+        assert!(!repo.odb().unwrap().exists(Oid::ZERO_SHA1));
+        let other = Repository::open_bare(dir.path()).unwrap();
+        let other_odb = other.odb().unwrap();
+        let mut spool = pack::Spool::new(dir.path()).unwrap();
+        spool
+            .add(&other_odb, &pack::Claimed::default(), &export.bytes)
+            .unwrap();
+        pack::commit(&other_odb, vec![spool]).unwrap();
+        assert_eq!(super::super::cache::pack_count(dir.path()), 1);
+
+        let written = write_blobs(&repo, &export, &cancel).unwrap();
+        assert_eq!(
+            written.files["a.css"],
+            Oid::hash_object(ObjectType::Blob, b"known").unwrap()
+        );
+        assert_eq!(
+            super::super::cache::pack_count(dir.path()),
+            1,
+            "the known blob was written again"
+        );
+    }
+
     #[test]
     fn protected_paths_at_any_level() {
         for p in [
