@@ -6,6 +6,7 @@
 set -euo pipefail
 
 # pkg-config + libssl-dev: git2's HTTPS transport links the system OpenSSL.
+# cmake: builds zlib-ng, the zlib libgit2 links (git2's zlib-ng-compat feature).
 # git, unzip, zip, rsync: the tests and benchmarks compare Courier with the git CLI.
 # python3: the shared contract scripts and benchmark helpers.
 # postgresql: the store suite runs against a real server (initdb in a temp dir).
@@ -18,7 +19,7 @@ set -euo pipefail
 # squid: the proxy tests put a real forward proxy with basic auth between Courier and the
 # test servers.
 # chromium, chromium-driver: the dashboard's browser tests drive headless Chromium over WebDriver.
-wanted=(pkg-config libssl-dev git unzip zip rsync python3 postgresql time openssh-client openssh-server gnupg socat openssl squid chromium chromium-driver "$@")
+wanted=(pkg-config libssl-dev cmake git unzip zip rsync python3 postgresql time openssh-client openssh-server gnupg socat openssl squid chromium chromium-driver "$@")
 
 missing=()
 for pkg in "${wanted[@]}"; do
