@@ -8,7 +8,16 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[allow(unsafe_code)]
 fn main() -> ExitCode {
+    use courier_providers::git::{SERVER_TIMEOUT, init_libgit2};
+    // SAFETY: nothing has spawned a thread yet (the runtime starts in `run`), as
+    // `init_libgit2` requires.
+    let libgit2 = unsafe { init_libgit2(SERVER_TIMEOUT) };
+    if let Err(err) = libgit2 {
+        eprintln!("error: {err}");
+        return courier::cli::Exit::Failure.into();
+    }
     let cli = courier::cli::Cli::parse();
     courier::logging::init(&cli.log);
     match courier::cli::run(cli) {

@@ -428,8 +428,9 @@ async fn a_server_that_never_answers_times_out() {
             "{:?}",
             started.elapsed()
         );
-        // libgit2 is still blocked reading that socket (its own socket timeout is only
-        // settable through an unsafe global); closing it lets the thread finish.
+        // libgit2 is still blocked reading that socket (its socket timeout is a process-wide
+        // setting the binary makes and this test binary does not; `silent_server.rs`
+        // tests it); closing it lets the thread finish.
         hang_up.send(()).unwrap();
         held.join().unwrap();
     })

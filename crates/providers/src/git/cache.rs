@@ -19,9 +19,9 @@ use super::error::GitError;
 /// libgit2 would otherwise merge `~/.gitconfig`, `$XDG_CONFIG_HOME/git/config` and
 /// `/etc/gitconfig` into every operation (`url.*.insteadOf`, `http.proxy`,
 /// `http.extraHeader`, ...), so a host's settings could redirect or alter a delivery.
-/// Blanking libgit2's search paths would do the same process-wide, but that call is
-/// `unsafe` and this workspace forbids unsafe code; a per-repository config object
-/// gives the same isolation for everything Courier does with the cache.
+/// Blanking libgit2's search paths would do the same process-wide, but that call is an
+/// `unsafe` global; a per-repository config object gives the same isolation for
+/// everything Courier does with the cache, in the binary and in tests alike.
 pub(crate) fn open(path: &Path) -> Result<Repository, git2::Error> {
     let repo = Repository::open_ext(
         path,

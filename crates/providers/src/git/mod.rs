@@ -15,8 +15,8 @@
 //!    `~/.gitconfig`, `$XDG_CONFIG_HOME/git/config` or `/etc/gitconfig`: right after
 //!    opening, the repository's configuration object is replaced by one holding that
 //!    single file. (Blanking libgit2's global search paths would do it process-wide,
-//!    but `git2::opts::set_search_path` is `unsafe` and the workspace forbids unsafe
-//!    code.) Nothing else of the host's git setup is used: no credential helpers, no
+//!    but only through an `unsafe` global; the per-repository config works the same in
+//!    tests, which share a process.) Nothing else of the host's git setup is used: no credential helpers, no
 //!    templates, no hooks in the cache.
 //! 3. **Fetch.** Only `refs/heads/<base>` and `refs/heads/<head>`, at depth 1 where
 //!    the transport supports it (HTTP(S)); libgit2's `file://` transport cannot, so
@@ -62,8 +62,13 @@
 //! span, under a timeout ([`Timeouts`]). On timeout the caller gets
 //! [`GitError::Timeout`] at once and libgit2 is told to stop through its progress
 //! callbacks; a server that accepts a connection and then stays silent keeps that
-//! blocking thread in a socket read until the connection drops (libgit2's own socket
-//! timeout is, again, only settable through an `unsafe` global).
+//! blocking thread in a socket read until libgit2's own socket timeout
+//! ([`SERVER_TIMEOUT`], set by [`init_libgit2`]) gives up on it.
+//!
+//! libgit2 reads packs through memory maps; [`init_libgit2`], which the binary calls
+//! before starting any thread, keeps at most a few windows of them mapped, so the
+//! resident set does not grow with the packs a delivery reads, and stops libgit2 from
+//! hashing every object again each time it is read.
 //!
 //! # Known limits
 //!
@@ -91,6 +96,7 @@
 mod cache;
 mod diff;
 mod error;
+mod globals;
 mod pack;
 mod remote;
 mod ssh;
@@ -101,6 +107,7 @@ mod workspace;
 
 pub use diff::{ChangedObject, FileChanges, TreeChange};
 pub use error::GitError;
+pub use globals::{PACK_MAP_LIMIT, PACK_MAP_WINDOW, SERVER_TIMEOUT, init_libgit2};
 pub use remote::{Credentials, Remote};
 pub use ssh::SshKey;
 pub use tree::{ExportFile, ExportSource};

@@ -1,0 +1,65 @@
+//! libgit2's process-wide settings. libgit2 keeps them in plain C globals that git2 sets
+//! only through `unsafe` functions, so the binary applies them once, first thing in
+//! `main`, before any thread exists; this is the workspace's one exception to its
+//! `unsafe_code` rule.
+//!
+//! - **Pack maps.** libgit2 reads pack files through `mmap`, in windows of 1 GiB, and on
+//!   64-bit hosts unmaps a window only once 8 GiB are mapped. So every page of a pack a
+//!   delivery touches (the fetched base while the tree is built, the new blobs' pack
+//!   while the push reads it back) stayed in the resident set until the repository
+//!   handle closed: at the peak of a fresh 20,000-file export, 115 of the process's
+//!   158 MB. With small windows and a limit, libgit2 unmaps the least recently used
+//!   window before mapping another. The pages stay in the kernel's page cache, so a
+//!   window mapped again costs a system call and minor faults, not a read from disk.
+//! - **No hash check on every read.** By default libgit2 hashes each object again each
+//!   time it reads it, and the push reads every new object two or three times (delta
+//!   search, writing the pack, the token comparison) with the slow collision-detecting
+//!   SHA-1. The git CLI does not: an object's id is computed when it enters the
+//!   repository (libgit2's indexer does so for every fetched pack and for the packs
+//!   Courier writes), each pack entry is a zlib stream with its own checksum, and the
+//!   server recomputes every id it receives.
+//! - **A silent server is given up.** Without a socket timeout, a server (or proxy) that
+//!   accepts a connection and then never answers keeps libgit2's blocking thread in a
+//!   read until the connection drops, which may be never. The delivery itself ends on
+//!   time ([`Timeouts`](crate::git::Timeouts)), but the thread keeps the repository's
+//!   cache lock, so every later delivery to that repository would wait for the lock and
+//!   fail, until a restart.
+
+/// Size of one mapped window of a pack file.
+pub const PACK_MAP_WINDOW: usize = 8 << 20;
+
+/// Total size of the windows libgit2 keeps mapped (a soft limit: a window still in use
+/// is not unmapped).
+pub const PACK_MAP_LIMIT: usize = 32 << 20;
+
+/// How long a connection to a git server may stay silent (no byte read or written)
+/// before libgit2 gives up on it: the limit of the longest network operation (fetch and
+/// push, 5 min each), so it never cuts short an operation that could still succeed.
+pub const SERVER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Applies the settings above to the whole process, with `server_timeout` as the socket
+/// timeout ([`SERVER_TIMEOUT`] in the binary).
+///
+/// # Safety
+///
+/// libgit2 reads these globals on every pack access without synchronisation: call this
+/// before any thread is spawned (first thing in `main`), when no other thread can be
+/// using libgit2.
+#[allow(unsafe_code)]
+pub unsafe fn init_libgit2(
+    server_timeout: std::time::Duration,
+) -> Result<(), crate::git::GitError> {
+    let millis = i32::try_from(server_timeout.as_millis()).unwrap_or(i32::MAX);
+    let set = || -> Result<(), git2::Error> {
+        // SAFETY: the caller guarantees that no other thread exists yet, so nothing reads
+        // or writes these globals concurrently.
+        unsafe {
+            git2::opts::set_mwindow_size(PACK_MAP_WINDOW)?;
+            git2::opts::set_mwindow_mapped_limit(PACK_MAP_LIMIT)?;
+            git2::opts::set_server_timeout_in_milliseconds(millis)?;
+        }
+        git2::opts::strict_hash_verification(false);
+        Ok(())
+    };
+    set().map_err(|e| crate::git::GitError::other("configuring libgit2", e.message()))
+}
