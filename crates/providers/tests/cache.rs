@@ -8,20 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use courier_providers::git::{GitWorkspace, Outcome, Timeouts};
-use git_env::{Env, bounded, spec};
+use git_env::{Env, bounded, noise, spec};
 use tokio::sync::Barrier;
-
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 32) as u8
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn first_fetch_is_shallow_and_the_next_fetches_only_what_is_new() {

@@ -3,25 +3,16 @@
 //! Its own test binary with a single test: `init_libgit2` sets process-wide libgit2
 //! globals and may only run while no other thread uses libgit2.
 
+mod git_env;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 use courier_providers::git::{PACK_MAP_LIMIT, PACK_MAP_WINDOW, init_libgit2};
+use git_env::noise;
 
 const BLOBS: usize = 24;
 const BLOB_SIZE: usize = 4 << 20;
-
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 32) as u8
-        })
-        .collect()
-}
 
 /// Pages of mapped files in this process's resident set, in bytes.
 fn resident_file_pages() -> usize {
