@@ -26,11 +26,11 @@
 //!   fail, until a restart.
 
 /// Size of one mapped window of a pack file.
-pub const PACK_MAP_WINDOW: usize = 8 << 20;
+pub const PACK_MAP_WINDOW: usize = 4 << 20;
 
 /// Total size of the windows libgit2 keeps mapped (a soft limit: a window still in use
 /// is not unmapped).
-pub const PACK_MAP_LIMIT: usize = 32 << 20;
+pub const PACK_MAP_LIMIT: usize = 16 << 20;
 
 /// How long a connection to a git server may stay silent (no byte read or written)
 /// before libgit2 gives up on it: the limit of the longest network operation (fetch and
