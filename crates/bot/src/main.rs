@@ -10,10 +10,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[allow(unsafe_code)]
 fn main() -> ExitCode {
-    use courier_providers::git::{SERVER_TIMEOUT, init_libgit2};
+    use courier_providers::git::{Timeouts, init_libgit2};
+    // The deliveries use the default timeouts (`Deliverer::new`).
+    let socket_timeout = Timeouts::default().network();
     // SAFETY: nothing has spawned a thread yet (the runtime starts in `run`), as
     // `init_libgit2` requires.
-    let libgit2 = unsafe { init_libgit2(SERVER_TIMEOUT) };
+    let libgit2 = unsafe { init_libgit2(socket_timeout) };
     if let Err(err) = libgit2 {
         eprintln!("error: {err}");
         return courier::cli::Exit::Failure.into();

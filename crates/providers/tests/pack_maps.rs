@@ -33,7 +33,8 @@ fn resident_file_pages() -> usize {
 fn reading_a_whole_pack_keeps_a_bounded_part_of_it_mapped() {
     // SAFETY: this binary's only test, run before anything here touches libgit2.
     #[allow(unsafe_code)]
-    unsafe { init_libgit2(courier_providers::git::SERVER_TIMEOUT) }.expect("configuring libgit2");
+    unsafe { init_libgit2(courier_providers::git::Timeouts::default().network()) }
+        .expect("configuring libgit2");
 
     // One pack of incompressible blobs, written by the git CLI (stored, not deflated, so
     // the pack weighs what the blobs weigh).

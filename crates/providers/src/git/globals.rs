@@ -32,13 +32,10 @@ pub const PACK_MAP_WINDOW: usize = 4 << 20;
 /// is not unmapped).
 pub const PACK_MAP_LIMIT: usize = 16 << 20;
 
-/// How long a connection to a git server may stay silent (no byte read or written)
-/// before libgit2 gives up on it: the limit of the longest network operation (fetch and
-/// push, 5 min each), so it never cuts short an operation that could still succeed.
-pub const SERVER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// Applies the settings above to the whole process, with `server_timeout` as the socket
-/// timeout ([`SERVER_TIMEOUT`] in the binary).
+/// Applies the settings above to the whole process, with `socket_timeout` as the longest
+/// a connection to a git server may stay silent (no byte read or written) before libgit2
+/// gives up on it: in the binary, [`Timeouts::network`](crate::git::Timeouts::network),
+/// so it never cuts short an operation that could still succeed.
 ///
 /// # Safety
 ///
@@ -47,19 +44,17 @@ pub const SERVER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3
 /// using libgit2.
 #[allow(unsafe_code)]
 pub unsafe fn init_libgit2(
-    server_timeout: std::time::Duration,
+    socket_timeout: std::time::Duration,
 ) -> Result<(), crate::git::GitError> {
-    let millis = i32::try_from(server_timeout.as_millis()).unwrap_or(i32::MAX);
-    let set = || -> Result<(), git2::Error> {
-        // SAFETY: the caller guarantees that no other thread exists yet, so nothing reads
-        // or writes these globals concurrently.
-        unsafe {
-            git2::opts::set_mwindow_size(PACK_MAP_WINDOW)?;
-            git2::opts::set_mwindow_mapped_limit(PACK_MAP_LIMIT)?;
-            git2::opts::set_server_timeout_in_milliseconds(millis)?;
-        }
-        git2::opts::strict_hash_verification(false);
-        Ok(())
-    };
-    set().map_err(|e| crate::git::GitError::other("configuring libgit2", e.message()))
+    let millis = i32::try_from(socket_timeout.as_millis()).unwrap_or(i32::MAX);
+    let failed = |e: git2::Error| crate::git::GitError::other("configuring libgit2", e.message());
+    // SAFETY: the caller guarantees that no other thread exists yet, so nothing reads or
+    // writes these globals concurrently.
+    unsafe {
+        git2::opts::set_mwindow_size(PACK_MAP_WINDOW).map_err(failed)?;
+        git2::opts::set_mwindow_mapped_limit(PACK_MAP_LIMIT).map_err(failed)?;
+        git2::opts::set_server_timeout_in_milliseconds(millis).map_err(failed)?;
+    }
+    git2::opts::strict_hash_verification(false);
+    Ok(())
 }

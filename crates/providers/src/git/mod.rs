@@ -63,7 +63,7 @@
 //! [`GitError::Timeout`] at once and libgit2 is told to stop through its progress
 //! callbacks; a server that accepts a connection and then stays silent keeps that
 //! blocking thread in a socket read until libgit2's own socket timeout
-//! ([`SERVER_TIMEOUT`], set by [`init_libgit2`]) gives up on it.
+//! ([`Timeouts::network`] of silence, set by [`init_libgit2`]) gives up on it.
 //!
 //! libgit2 reads packs through memory maps; [`init_libgit2`], which the binary calls
 //! before starting any thread, keeps at most a few windows of them mapped, so the
@@ -107,7 +107,7 @@ mod workspace;
 
 pub use diff::{ChangedObject, FileChanges, TreeChange};
 pub use error::GitError;
-pub use globals::{PACK_MAP_LIMIT, PACK_MAP_WINDOW, SERVER_TIMEOUT, init_libgit2};
+pub use globals::{PACK_MAP_LIMIT, PACK_MAP_WINDOW, init_libgit2};
 pub use remote::{Credentials, Remote};
 pub use ssh::SshKey;
 pub use tree::{ExportFile, ExportSource};

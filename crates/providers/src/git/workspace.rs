@@ -161,6 +161,14 @@ pub struct Timeouts {
     pub push: Duration,
 }
 
+impl Timeouts {
+    /// The longest a network operation (fetch or push) may take: also how long a
+    /// connection may stay silent before libgit2 drops it ([`init_libgit2`](crate::git::init_libgit2)).
+    pub fn network(&self) -> Duration {
+        self.fetch.max(self.push)
+    }
+}
+
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
