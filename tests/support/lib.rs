@@ -18,6 +18,9 @@ pub mod keys;
 mod server;
 mod zips;
 
+/// A `git` command in a directory, isolated from the host's configuration, for tests that
+/// need more than [`git`] (standard input, environment).
+pub use cli::command as git_command;
 pub use cli::{
     BareRepo, Git, TreeEntry, cli_delivery_tree, git, install_pre_receive_hook, make_bare_repo,
 };

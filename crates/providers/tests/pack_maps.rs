@@ -6,7 +6,7 @@
 mod git_env;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use courier_providers::git::{PACK_MAP_LIMIT, PACK_MAP_WINDOW, init_libgit2};
 use git_env::noise;
@@ -40,7 +40,7 @@ fn reading_a_whole_pack_keeps_a_bounded_part_of_it_mapped() {
     // the pack weighs what the blobs weigh).
     let dir = tempfile::tempdir().expect("temporary directory");
     let repo = git2::Repository::init_bare(dir.path()).expect("init");
-    let mut import = Command::new("git")
+    let mut import = courier_testkit::git_command(dir.path())
         .args([
             "-c",
             "core.compression=0",
@@ -52,8 +52,6 @@ fn reading_a_whole_pack_keeps_a_bounded_part_of_it_mapped() {
             "--quiet",
         ])
         .env("GIT_DIR", dir.path())
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .stdin(Stdio::piped())
         .spawn()
         .expect("git fast-import");
