@@ -15,8 +15,7 @@ fn main() -> ExitCode {
     let socket_timeout = Timeouts::default().network();
     // SAFETY: nothing has spawned a thread yet (the runtime starts in `run`), as
     // `init_libgit2` requires.
-    let libgit2 = unsafe { init_libgit2(socket_timeout) };
-    if let Err(err) = libgit2 {
+    if let Err(err) = unsafe { init_libgit2(socket_timeout) } {
         eprintln!("error: {err}");
         return courier::cli::Exit::Failure.into();
     }

@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use common::forge::{ADMIN_TOKEN, Forge, HEAD, HOOK_TOKEN, Kind, TOKEN};
 use common::serve::{PLATFORM_TOKEN, http, wait_until, with_job_id};
 use common::sshd::{Sshd, keygen};
+use courier_providers::git::{EngineSettings, PACK_MAP_LIMIT, PACK_MAP_WINDOW, Timeouts};
 use courier_testkit::keys;
 use serde_json::Value;
 
@@ -70,6 +71,13 @@ fn a_webhook_over_tcp_is_delivered_to_the_repository() {
         assert!(metrics.contains(line), "{line} in:\n{metrics}");
     }
     let log = server.log();
+    // The binary configured libgit2 before anything else (values read back from it).
+    let engine = EngineSettings {
+        pack_map_window: PACK_MAP_WINDOW,
+        pack_map_limit: PACK_MAP_LIMIT,
+        socket_timeout: Timeouts::default().network(),
+    };
+    assert!(log.contains(&format!("git engine: {engine}")), "{log}");
     assert!(!log.contains(TOKEN), "the git token leaked into the log");
     assert!(
         !log.contains(HOOK_TOKEN),

@@ -70,6 +70,13 @@ pub async fn run(args: &ServeArgs) -> anyhow::Result<Exit> {
         .clone()
         .unwrap_or_else(crate::worker::default_replica_id);
     crate::logging::set_replica(&replica);
+    // After the replica is named: every line of a server carries it.
+    match courier_providers::git::engine_settings() {
+        Some(engine) => tracing::info!("git engine: {engine}"),
+        None => tracing::warn!(
+            "git engine: libgit2 was not configured by `main` (pack maps and socket timeout at libgit2's defaults)"
+        ),
+    }
     let config = match super::load_config(&args.config) {
         Ok(config) => Arc::new(config),
         Err(exit) => return Ok(exit),

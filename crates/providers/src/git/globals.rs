@@ -32,6 +32,35 @@ pub const PACK_MAP_WINDOW: usize = 4 << 20;
 /// is not unmapped).
 pub const PACK_MAP_LIMIT: usize = 16 << 20;
 
+/// What libgit2 holds after [`init_libgit2`], read back from it (the hash check has no
+/// getter: it is always off): `courier serve` logs it at start ([`engine_settings`]), so
+/// an operator, and a test of the binary, sees what the engine runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineSettings {
+    pub pack_map_window: usize,
+    pub pack_map_limit: usize,
+    pub socket_timeout: std::time::Duration,
+}
+
+impl std::fmt::Display for EngineSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pack maps of {} KiB windows, {} KiB in all; connections silent for {} s dropped; objects not hashed again on read",
+            self.pack_map_window >> 10,
+            self.pack_map_limit >> 10,
+            self.socket_timeout.as_secs()
+        )
+    }
+}
+
+/// What [`init_libgit2`] left libgit2 with, or `None` if it was not called in this process.
+pub fn engine_settings() -> Option<EngineSettings> {
+    APPLIED.get().copied()
+}
+
+static APPLIED: std::sync::OnceLock<EngineSettings> = std::sync::OnceLock::new();
+
 /// Applies the settings above to the whole process, with `socket_timeout` as the longest
 /// a connection to a git server may stay silent (no byte read or written) before libgit2
 /// gives up on it: in the binary, [`Timeouts::network`](crate::git::Timeouts::network),
@@ -45,16 +74,23 @@ pub const PACK_MAP_LIMIT: usize = 16 << 20;
 #[allow(unsafe_code)]
 pub unsafe fn init_libgit2(
     socket_timeout: std::time::Duration,
-) -> Result<(), crate::git::GitError> {
+) -> Result<EngineSettings, crate::git::GitError> {
     let millis = i32::try_from(socket_timeout.as_millis()).unwrap_or(i32::MAX);
     let failed = |e: git2::Error| crate::git::GitError::other("configuring libgit2", e.message());
+    git2::opts::strict_hash_verification(false);
     // SAFETY: the caller guarantees that no other thread exists yet, so nothing reads or
     // writes these globals concurrently.
     unsafe {
         git2::opts::set_mwindow_size(PACK_MAP_WINDOW).map_err(failed)?;
         git2::opts::set_mwindow_mapped_limit(PACK_MAP_LIMIT).map_err(failed)?;
         git2::opts::set_server_timeout_in_milliseconds(millis).map_err(failed)?;
+        let timeout = git2::opts::get_server_timeout_in_milliseconds().map_err(failed)?;
+        let applied = EngineSettings {
+            pack_map_window: git2::opts::get_mwindow_size().map_err(failed)?,
+            pack_map_limit: git2::opts::get_mwindow_mapped_limit().map_err(failed)?,
+            socket_timeout: std::time::Duration::from_millis(u64::try_from(timeout).unwrap_or(0)),
+        };
+        let _ = APPLIED.set(applied);
+        Ok(applied)
     }
-    git2::opts::strict_hash_verification(false);
-    Ok(())
 }

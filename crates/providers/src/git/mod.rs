@@ -107,7 +107,7 @@ mod workspace;
 
 pub use diff::{ChangedObject, FileChanges, TreeChange};
 pub use error::GitError;
-pub use globals::{PACK_MAP_LIMIT, PACK_MAP_WINDOW, init_libgit2};
+pub use globals::{EngineSettings, PACK_MAP_LIMIT, PACK_MAP_WINDOW, engine_settings, init_libgit2};
 pub use remote::{Credentials, Remote};
 pub use ssh::SshKey;
 pub use tree::{ExportFile, ExportSource};
