@@ -99,6 +99,7 @@ mod error;
 mod globals;
 mod pack;
 mod remote;
+mod socket;
 mod ssh;
 mod tls;
 mod transport;
@@ -109,6 +110,7 @@ pub use diff::{ChangedObject, FileChanges, TreeChange};
 pub use error::GitError;
 pub use globals::{EngineSettings, PACK_MAP_LIMIT, PACK_MAP_WINDOW, engine_settings, init_libgit2};
 pub use remote::{Credentials, Remote};
+pub use socket::connections_opened;
 pub use ssh::SshKey;
 pub use tree::{ExportFile, ExportSource};
 pub use workspace::{
