@@ -75,6 +75,14 @@ for e in $exports; do
     esac
 done
 
+# No automatic gc on the served repositories: every pipeline's push would otherwise make
+# receive-pack start `git gc --auto` in the background once packs pile up, a repack of the
+# whole repository that lands on whichever run comes next.
+for repo in "$work"/repos/*.git; do
+    git --git-dir="$repo" config receive.autogc false
+    git --git-dir="$repo" config gc.auto 0
+done
+
 # The server runs until its stdin closes: a fifo this script holds open.
 rm -f "$work/server.in" && mkfifo "$work/server.in"
 "$bin/deliver_bench_server" "$work/repos" "$token" <"$work/server.in" >"$work/server.out" 2>"$work/server.err" &
