@@ -265,6 +265,9 @@ unsafe extern "C" fn socket_read(stream: *mut GitStream, data: *mut c_void, len:
         set_error("could not read from socket: not connected");
         return -1;
     };
+    if len == 0 || data.is_null() {
+        return 0;
+    }
     // SAFETY: libgit2 passes a buffer of `len` writable bytes.
     let buffer = unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), len) };
     loop {
@@ -295,6 +298,9 @@ unsafe extern "C" fn socket_write(
         set_error("could not write to socket: not connected");
         return -1;
     };
+    if len == 0 || data.is_null() {
+        return 0;
+    }
     // SAFETY: libgit2 passes `len` readable bytes.
     let buffer = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
     loop {
