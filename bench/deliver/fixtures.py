@@ -22,7 +22,10 @@ import tempfile
 import time
 import zipfile
 
+# gc.auto=0: a commit of 100,000 files would start `git gc --auto` in the background,
+# still writing into the work tree's objects/ while its temporary directory is removed.
 ENV = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL="/dev/null",
+           GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="gc.auto", GIT_CONFIG_VALUE_0="0",
            GIT_AUTHOR_NAME="Bench", GIT_AUTHOR_EMAIL="bench@example.invalid",
            GIT_COMMITTER_NAME="Bench", GIT_COMMITTER_EMAIL="bench@example.invalid")
 WORDS = ("color primary secondary surface spacing radius shadow font weight size "
