@@ -61,8 +61,12 @@ impl Squid {
             ),
         )
         .unwrap();
+        // Its own service name: squid names its shared-memory segments after it, and two
+        // proxies started at once under the default one collide (`shm_open`: File exists).
         let child = Command::new("squid")
             .arg("-N")
+            .arg("-n")
+            .arg(format!("courier{port}"))
             .arg("-f")
             .arg(&config)
             .stdin(Stdio::null())
@@ -72,7 +76,9 @@ impl Squid {
             .expect("start squid (Debian's squid package)");
         let why = dir.to_owned();
         super::wait_listening(port, "squid", move || {
-            std::fs::read_to_string(why.join("squid.out")).unwrap_or_default()
+            ["squid.out", "cache.log"]
+                .map(|f| std::fs::read_to_string(why.join(f)).unwrap_or_default())
+                .join("\n")
         });
         Squid { child, port, log }
     }
@@ -131,5 +137,10 @@ impl Drop for Squid {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Killed, squid leaves its shared-memory segments behind (`-n` above).
+        for segment in ["metadata", "queues", "readers"] {
+            let _ =
+                std::fs::remove_file(format!("/dev/shm/courier{}-cf__{segment}.shm", self.port));
+        }
     }
 }

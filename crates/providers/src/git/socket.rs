@@ -259,31 +259,18 @@ unsafe extern "C" fn socket_connect(stream: *mut GitStream) -> c_int {
 }
 
 unsafe extern "C" fn socket_read(stream: *mut GitStream, data: *mut c_void, len: usize) -> isize {
-    // SAFETY: libgit2 calls this with a stream `socket_new` made.
-    let socket = unsafe { socket(stream) };
-    let Some(tcp) = socket.tcp.as_mut() else {
-        set_error("could not read from socket: not connected");
-        return -1;
-    };
     if len == 0 || data.is_null() {
         return 0;
     }
-    // SAFETY: libgit2 passes a buffer of `len` writable bytes.
-    let buffer = unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), len) };
-    loop {
-        match tcp.read(buffer) {
-            Ok(n) => return isize::try_from(n).unwrap_or(isize::MAX),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if is_timeout(&e) => {
-                set_error("could not read from socket: timed out");
-                return raw::GIT_TIMEOUT as isize;
-            }
-            Err(e) => {
-                set_error(&format!("error receiving data from socket: {e}"));
-                return -1;
-            }
-        }
-    }
+    // SAFETY: libgit2 calls this with a stream `socket_new` made, and a buffer of `len`
+    // writable bytes.
+    let (socket, buffer) = unsafe {
+        (
+            socket(stream),
+            std::slice::from_raw_parts_mut(data.cast::<u8>(), len),
+        )
+    };
+    transfer(socket, Direction::Read, |tcp| tcp.read(buffer))
 }
 
 unsafe extern "C" fn socket_write(
@@ -292,27 +279,50 @@ unsafe extern "C" fn socket_write(
     len: usize,
     _flags: c_int,
 ) -> isize {
-    // SAFETY: libgit2 calls this with a stream `socket_new` made.
-    let socket = unsafe { socket(stream) };
-    let Some(tcp) = socket.tcp.as_mut() else {
-        set_error("could not write to socket: not connected");
-        return -1;
-    };
     if len == 0 || data.is_null() {
         return 0;
     }
-    // SAFETY: libgit2 passes `len` readable bytes.
-    let buffer = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
+    // SAFETY: libgit2 calls this with a stream `socket_new` made, and `len` readable bytes.
+    let (socket, buffer) = unsafe {
+        (
+            socket(stream),
+            std::slice::from_raw_parts(data.cast::<u8>(), len),
+        )
+    };
+    transfer(socket, Direction::Write, |tcp| tcp.write(buffer))
+}
+
+#[derive(Clone, Copy)]
+enum Direction {
+    Read,
+    Write,
+}
+
+/// One read or write, answered as libgit2's own stream answers: the byte count,
+/// `GIT_TIMEOUT` once the connection stayed silent too long, or -1, with its wording.
+fn transfer(
+    socket: &mut Socket,
+    direction: Direction,
+    mut op: impl FnMut(&mut TcpStream) -> io::Result<usize>,
+) -> isize {
+    let (verb, failing) = match direction {
+        Direction::Read => ("read from", "receiving data from"),
+        Direction::Write => ("write to", "sending data to"),
+    };
+    let Some(tcp) = socket.tcp.as_mut() else {
+        set_error(&format!("could not {verb} socket: not connected"));
+        return -1;
+    };
     loop {
-        match tcp.write(buffer) {
+        match op(tcp) {
             Ok(n) => return isize::try_from(n).unwrap_or(isize::MAX),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if is_timeout(&e) => {
-                set_error("could not write to socket: timed out");
+                set_error(&format!("could not {verb} socket: timed out"));
                 return raw::GIT_TIMEOUT as isize;
             }
             Err(e) => {
-                set_error(&format!("error sending data to socket: {e}"));
+                set_error(&format!("error {failing} socket: {e}"));
                 return -1;
             }
         }
