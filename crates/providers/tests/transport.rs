@@ -5,6 +5,8 @@ mod git_env;
 
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+
 use courier_providers::git::{GitError, Outcome, Remote};
 use courier_testkit::install_pre_receive_hook;
 use git_env::{Env, TOKEN, bounded, files_under, spec};
@@ -433,6 +435,75 @@ async fn a_server_that_never_answers_times_out() {
         // tests it); closing it lets the thread finish.
         hang_up.send(()).unwrap();
         held.join().unwrap();
+    })
+    .await;
+}
+
+/// A server that answers every request with `answer(port_of_the_other_server)` and
+/// reports each request's head.
+fn scripted_server(
+    answer: impl Fn(&str) -> String + Send + 'static,
+) -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let _ = stream.write_all(answer(&head).as_bytes());
+            let _ = tx.send(head);
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+async fn the_token_is_never_sent_to_the_host_a_redirect_names() {
+    bounded(async {
+        let env = Env::new();
+        // The stranger asks for credentials, and records whether it got the token.
+        let (stranger, heads) = scripted_server(|_| {
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned()
+        });
+        let (origin, _) = scripted_server(move |head| {
+            let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            format!(
+                "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{stranger}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+        });
+        let remote = Remote::new(
+            &format!("http://127.0.0.1:{origin}/web.git"),
+            Some(courier_providers::git::Credentials {
+                username: "x-access-token".into(),
+                token: secrecy::SecretString::from(TOKEN),
+            }),
+        )
+        .unwrap();
+        let (_, export) = env.export(&[("a.txt", b"a")]);
+        let err = env
+            .workspace()
+            .plan(&spec(remote, None, false), export)
+            .await
+            .unwrap_err();
+        let seen: Vec<String> = heads.try_iter().collect();
+        let authorized = base64::engine::general_purpose::STANDARD
+            .encode(format!("x-access-token:{TOKEN}"));
+        assert!(
+            seen.iter().all(|h| !h.contains(&authorized) && !h.to_ascii_lowercase().contains("authorization")),
+            "the token went to the other host: {seen:#?}"
+        );
+        assert!(
+            matches!(&err, GitError::Auth { detail, .. } if detail.contains("redirected to another host")),
+            "{err:?}"
+        );
+        assert!(!err.is_transient(), "a person must fix the URL: {err:?}");
     })
     .await;
 }

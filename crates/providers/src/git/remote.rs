@@ -170,6 +170,17 @@ impl Remote {
         self.url.as_str()
     }
 
+    /// Whether `url` (the one libgit2 asks credentials for, possibly after a redirect)
+    /// is on this remote's host and port: the token goes nowhere else.
+    pub(crate) fn same_origin(&self, url: &str) -> bool {
+        let Ok(other) = Url::parse(url) else {
+            return false;
+        };
+        let host = |u: &Url| u.host_str().map(str::to_ascii_lowercase);
+        host(&other) == host(&self.url)
+            && other.port_or_known_default() == self.url.port_or_known_default()
+    }
+
     pub fn credentials(&self) -> Option<&Credentials> {
         self.credentials.as_ref()
     }

@@ -58,7 +58,7 @@ fn callbacks<'a>(remote: &'a Remote, seen: &'a Seen, cancel: &'a Cancel) -> Remo
     if remote.ssh_key().is_some() || remote.extra_roots().is_some() {
         cb.certificate_check(move |cert, host| check_certificate(remote, seen, cert, host));
     }
-    cb.credentials(move |_url, _user_from_url, allowed| {
+    cb.credentials(move |url, _user_from_url, allowed| {
         let asked = seen.credential_requests.get() + 1;
         seen.credential_requests.set(asked);
         if let Some((user, key)) = remote.ssh_key() {
@@ -82,6 +82,14 @@ fn callbacks<'a>(remote: &'a Remote, seen: &'a Seen, cancel: &'a Cancel) -> Remo
             ));
             return Err(git2::Error::from_str("no credentials configured"));
         };
+        if !remote.same_origin(url) {
+            // libgit2 follows a redirect of the first request to any host and asks for
+            // credentials there: the token would go to whoever the server names.
+            seen.auth_refused.set(Some(
+                "the server redirected to another host or port, which is never sent the token; configure the URL it redirects to if it is the same service",
+            ));
+            return Err(git2::Error::from_str("redirected to another host"));
+        }
         if asked > 1 {
             // libgit2 asks again only when the server refused what we sent. Answering
             // again would loop; failing here makes the whole operation fail at once.
