@@ -1,7 +1,7 @@
 //! libgit2's process-wide settings. libgit2 keeps them in plain C globals that git2 sets
 //! only through `unsafe` functions, so the binary applies them once, first thing in
-//! `main`, before any thread exists; this is the workspace's one exception to its
-//! `unsafe_code` rule.
+//! `main`, before any thread exists; with the stream in `socket.rs`, these are the
+//! workspace's exceptions to its `unsafe_code` rule.
 //!
 //! - **Pack maps.** libgit2 reads pack files through `mmap`, in windows of 1 GiB, and on
 //!   64-bit hosts unmaps a window only once 8 GiB are mapped. So every page of a pack a
@@ -88,12 +88,14 @@ pub unsafe fn init_libgit2(
         git2::opts::set_mwindow_mapped_limit(PACK_MAP_LIMIT).map_err(failed)?;
         git2::opts::set_server_timeout_in_milliseconds(millis).map_err(failed)?;
         let timeout = git2::opts::get_server_timeout_in_milliseconds().map_err(failed)?;
-        crate::git::socket::register(socket_timeout).map_err(failed)?;
         let applied = EngineSettings {
             pack_map_window: git2::opts::get_mwindow_size().map_err(failed)?,
             pack_map_limit: git2::opts::get_mwindow_mapped_limit().map_err(failed)?,
             socket_timeout: std::time::Duration::from_millis(u64::try_from(timeout).unwrap_or(0)),
         };
+        // libgit2's SSH transport reads its own timeout; HTTP(S) runs on our stream,
+        // which is given the same value, as libgit2 holds it.
+        crate::git::socket::register(applied.socket_timeout).map_err(failed)?;
         let _ = APPLIED.set(applied);
         Ok(applied)
     }

@@ -134,13 +134,9 @@ fn millis(value: c_int) -> Option<Duration> {
 
 /// Opens a connection to the first address of `host` that answers, configured as the
 /// module's comment says. The error is libgit2's wording, which the engine's
-/// classification and the operators' searches know.
-fn connect(
-    host: &str,
-    port: &str,
-    connect_timeout: Option<Duration>,
-    timeout: Option<Duration>,
-) -> Result<TcpStream, String> {
+/// classification and the operators' searches know. The connect itself waits as long as
+/// the system lets it (libgit2's default too: its connect timeout is unset).
+fn connect(host: &str, port: &str, timeout: Option<Duration>) -> Result<TcpStream, String> {
     let resolve = |e: &dyn std::fmt::Display| format!("failed to resolve address for {host}: {e}");
     let port: u16 = port.parse().map_err(|_| resolve(&"invalid port"))?;
     let addresses: Vec<SocketAddr> = (host, port)
@@ -149,11 +145,7 @@ fn connect(
         .collect();
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
     for address in addresses {
-        let attempt = match connect_timeout {
-            Some(limit) => TcpStream::connect_timeout(&address, limit),
-            None => TcpStream::connect(address),
-        };
-        match attempt {
+        match TcpStream::connect(address) {
             Ok(tcp) => {
                 return configure(tcp, timeout)
                     .map_err(|e| format!("failed to connect to {host}: {e}"));
@@ -244,7 +236,7 @@ unsafe extern "C" fn socket_connect(stream: *mut GitStream) -> c_int {
     let host = socket.host.to_string_lossy().into_owned();
     let port = socket.port.to_string_lossy().into_owned();
     let timeout = millis(socket.parent.timeout);
-    match connect(&host, &port, millis(socket.parent.connect_timeout), timeout) {
+    match connect(&host, &port, timeout) {
         Ok(tcp) => {
             OPENED.fetch_add(1, Ordering::Relaxed);
             socket.fd = tcp.as_raw_fd();
@@ -259,18 +251,13 @@ unsafe extern "C" fn socket_connect(stream: *mut GitStream) -> c_int {
 }
 
 unsafe extern "C" fn socket_read(stream: *mut GitStream, data: *mut c_void, len: usize) -> isize {
-    if len == 0 || data.is_null() {
-        return 0;
+    // SAFETY: libgit2 passes a stream `socket_new` made and a buffer of `len` writable
+    // bytes; the slice is made only when `data` is not null.
+    unsafe {
+        transfer(stream, data, len, Direction::Read, |tcp| {
+            tcp.read(std::slice::from_raw_parts_mut(data.cast::<u8>(), len))
+        })
     }
-    // SAFETY: libgit2 calls this with a stream `socket_new` made, and a buffer of `len`
-    // writable bytes.
-    let (socket, buffer) = unsafe {
-        (
-            socket(stream),
-            std::slice::from_raw_parts_mut(data.cast::<u8>(), len),
-        )
-    };
-    transfer(socket, Direction::Read, |tcp| tcp.read(buffer))
 }
 
 unsafe extern "C" fn socket_write(
@@ -279,17 +266,13 @@ unsafe extern "C" fn socket_write(
     len: usize,
     _flags: c_int,
 ) -> isize {
-    if len == 0 || data.is_null() {
-        return 0;
+    // SAFETY: libgit2 passes a stream `socket_new` made and `len` readable bytes; the
+    // slice is made only when `data` is not null.
+    unsafe {
+        transfer(stream, data, len, Direction::Write, |tcp| {
+            tcp.write(std::slice::from_raw_parts(data.cast::<u8>(), len))
+        })
     }
-    // SAFETY: libgit2 calls this with a stream `socket_new` made, and `len` readable bytes.
-    let (socket, buffer) = unsafe {
-        (
-            socket(stream),
-            std::slice::from_raw_parts(data.cast::<u8>(), len),
-        )
-    };
-    transfer(socket, Direction::Write, |tcp| tcp.write(buffer))
 }
 
 #[derive(Clone, Copy)]
@@ -300,11 +283,23 @@ enum Direction {
 
 /// One read or write, answered as libgit2's own stream answers: the byte count,
 /// `GIT_TIMEOUT` once the connection stayed silent too long, or -1, with its wording.
-fn transfer(
-    socket: &mut Socket,
+/// Nothing to transfer (`len` 0 or no buffer) is 0 without calling `op`.
+///
+/// # Safety
+///
+/// `stream` as for [`socket`]; `op` may build a slice of `len` bytes at `data`.
+unsafe fn transfer<T>(
+    stream: *mut GitStream,
+    data: *const T,
+    len: usize,
     direction: Direction,
     mut op: impl FnMut(&mut TcpStream) -> io::Result<usize>,
 ) -> isize {
+    if len == 0 || data.is_null() {
+        return 0;
+    }
+    // SAFETY: the caller passes a stream `socket_new` made.
+    let socket = unsafe { socket(stream) };
     let (verb, failing) = match direction {
         Direction::Read => ("read from", "receiving data from"),
         Direction::Write => ("write to", "sending data to"),
@@ -351,7 +346,7 @@ mod tests {
     fn a_connection_has_no_nagle_delay_and_keepalive() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port().to_string();
-        let tcp = connect("127.0.0.1", &port, None, Some(Duration::from_secs(7))).unwrap();
+        let tcp = connect("127.0.0.1", &port, Some(Duration::from_secs(7))).unwrap();
         assert!(tcp.nodelay().unwrap());
         assert_eq!(tcp.read_timeout().unwrap(), Some(Duration::from_secs(7)));
         assert_eq!(tcp.write_timeout().unwrap(), Some(Duration::from_secs(7)));
@@ -363,7 +358,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port().to_string();
         drop(listener);
-        let error = connect("127.0.0.1", &port, None, None).unwrap_err();
+        let error = connect("127.0.0.1", &port, None).unwrap_err();
         assert!(
             error.starts_with("failed to connect to 127.0.0.1: "),
             "{error}"
