@@ -170,15 +170,19 @@ impl Remote {
         self.url.as_str()
     }
 
-    /// Whether `url` (the one libgit2 asks credentials for, possibly after a redirect)
-    /// is on this remote's host and port: the token goes nowhere else.
-    pub(crate) fn same_origin(&self, url: &str) -> bool {
-        let Ok(other) = Url::parse(url) else {
-            return false;
+    /// Where `url` (the one libgit2 asks credentials for, possibly after a redirect)
+    /// points if not at this remote's host and port, as `host:port` (no path, no user):
+    /// the token goes nowhere else. `None`: the same origin.
+    pub(crate) fn foreign_origin(&self, url: &str) -> Option<String> {
+        let origin = |u: &Url| {
+            let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
+            format!("{host}:{}", u.port_or_known_default().unwrap_or_default())
         };
-        let host = |u: &Url| u.host_str().map(str::to_ascii_lowercase);
-        host(&other) == host(&self.url)
-            && other.port_or_known_default() == self.url.port_or_known_default()
+        match Url::parse(url) {
+            Ok(other) if origin(&other) == origin(&self.url) => None,
+            Ok(other) => Some(origin(&other)),
+            Err(_) => Some("a URL that does not parse".to_owned()),
+        }
     }
 
     pub fn credentials(&self) -> Option<&Credentials> {

@@ -45,7 +45,7 @@ impl Cancel {
 #[derive(Default)]
 struct Seen {
     credential_requests: Cell<u32>,
-    auth_refused: Cell<Option<&'static str>>,
+    auth_refused: Cell<Option<String>>,
     sideband: RefCell<Vec<u8>>,
     ref_status: RefCell<Vec<(String, Option<String>)>>,
     lease_broken: Cell<Option<Oid>>,
@@ -69,7 +69,7 @@ fn callbacks<'a>(remote: &'a Remote, seen: &'a Seen, cancel: &'a Cancel) -> Remo
             }
             if asked > 1 || !allowed.contains(CredentialType::SSH_KEY) {
                 seen.auth_refused
-                    .set(Some("the SSH server refused the key"));
+                    .set(Some("the SSH server refused the key".into()));
                 return Err(git2::Error::from_str("key refused"));
             }
             use secrecy::ExposeSecret;
@@ -78,27 +78,28 @@ fn callbacks<'a>(remote: &'a Remote, seen: &'a Seen, cancel: &'a Cancel) -> Remo
         }
         let Some(creds) = remote.credentials() else {
             seen.auth_refused.set(Some(
-                "the server asks for credentials and no token is configured",
+                "the server asks for credentials and no token is configured".into(),
             ));
             return Err(git2::Error::from_str("no credentials configured"));
         };
-        if !remote.same_origin(url) {
+        if let Some(elsewhere) = remote.foreign_origin(url) {
             // libgit2 follows a redirect of the first request to any host and asks for
             // credentials there: the token would go to whoever the server names.
-            seen.auth_refused.set(Some(
-                "the server redirected to another host or port, which is never sent the token; configure the URL it redirects to if it is the same service",
-            ));
+            seen.auth_refused.set(Some(format!(
+                "the server redirected to {elsewhere}, another host or port, which is never sent the token; configure that URL if it is the same service"
+            )));
             return Err(git2::Error::from_str("redirected to another host"));
         }
         if asked > 1 {
             // libgit2 asks again only when the server refused what we sent. Answering
             // again would loop; failing here makes the whole operation fail at once.
-            seen.auth_refused.set(Some("the server refused the token"));
+            seen.auth_refused
+                .set(Some("the server refused the token".into()));
             return Err(git2::Error::from_str("credentials refused"));
         }
         if !allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
             seen.auth_refused
-                .set(Some("the server does not accept user name and token"));
+                .set(Some("the server does not accept user name and token".into()));
             return Err(git2::Error::from_str("unsupported authentication method"));
         }
         use secrecy::ExposeSecret;
@@ -183,11 +184,8 @@ fn classify(err: git2::Error, remote: &Remote, seen: &Seen, cancel: &Cancel) -> 
     if let Some(why) = seen.host_key_refused.take() {
         return GitError::Auth { url, detail: why };
     }
-    if let Some(detail) = seen.auth_refused.get() {
-        return GitError::Auth {
-            url,
-            detail: detail.to_owned(),
-        };
+    if let Some(detail) = seen.auth_refused.take() {
+        return GitError::Auth { url, detail };
     }
     if cancel.is_cancelled() {
         return GitError::Timeout {
