@@ -222,7 +222,7 @@ mod tests {
             spool
                 .add(&odb, &Default::default(), format!("{i}").as_bytes())
                 .unwrap();
-            super::super::pack::commit(&odb, vec![spool]).unwrap();
+            super::super::pack::commit(&path, &odb, vec![spool]).unwrap();
         }
         drop(odb);
         drop(repo);
@@ -236,7 +236,7 @@ mod tests {
         let odb = repo.odb().unwrap();
         let mut spool = super::super::pack::Spool::new(&path).unwrap();
         spool.add(&odb, &Default::default(), b"one more").unwrap();
-        super::super::pack::commit(&odb, vec![spool]).unwrap();
+        super::super::pack::commit(&path, &odb, vec![spool]).unwrap();
         drop(odb);
         drop(repo);
         open_or_create(&path).unwrap();

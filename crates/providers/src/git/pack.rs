@@ -3,10 +3,18 @@
 //! A loose object is a file of its own: for a fresh export of 2,000 files, creating them
 //! (and the directory locking of two writer threads in the same `objects/xx/`) was most
 //! of the tree build, and the push read each one back. Here every writer thread appends
-//! pack entries to one unnamed temporary file (a [`Spool`]); once all are done, the
-//! spools are streamed behind a pack header into libgit2's pack writer, which indexes
-//! the pack and moves it into `objects/pack/` only once it is complete, so an export
-//! refused while its blobs are written (a short entry, a cancel) leaves no object behind.
+//! pack entries to one unnamed temporary file (a [`Spool`]), noting each entry's id,
+//! offset and CRC-32 as it goes; once all are done, the spools are copied behind a pack
+//! header into `objects/pack/` and the pack's index is written from those notes. The
+//! pack appears (is renamed into place, index last) only once it is complete, so an
+//! export refused while its blobs are written (a short entry, a cancel) leaves no object
+//! behind.
+//!
+//! Why our own index and not libgit2's pack writer: the writer re-reads what it is given
+//! (inflates every entry, hashes every object again with collision detection) to learn
+//! what the spools already know. For a fresh export of 2,000 files that was 86 ms of the
+//! 150 ms tree build. `git verify-pack`, which rebuilds the index and compares it byte
+//! for byte, checks ours in the tests.
 //!
 //! Entries are compressed for speed: the cache is scratch space, and the push builds its
 //! own pack from the objects' contents.
@@ -29,7 +37,19 @@ const OBJ_BLOB: u8 = 3;
 /// objects (gone with the process, whatever happens to it).
 pub(crate) struct Spool {
     file: File,
-    count: u32,
+    /// Bytes written so far (where the next entry starts).
+    len: u64,
+    entries: Vec<Entry>,
+}
+
+/// What the pack index says about one entry.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Entry {
+    oid: Oid,
+    /// From the start of the spool, then of the pack.
+    offset: u64,
+    /// CRC-32 of the entry's bytes as stored (header and compressed data).
+    crc: u32,
 }
 
 /// Blob ids some spool of this build already holds: an export may hold the same bytes
@@ -76,7 +96,8 @@ impl Spool {
     pub(crate) fn new(dir: &Path) -> io::Result<Self> {
         Ok(Self {
             file: tempfile::tempfile_in(dir)?,
-            count: 0,
+            len: 0,
+            entries: Vec::new(),
         })
     }
 
@@ -93,12 +114,25 @@ impl Spool {
         if known(odb, oid) || !claimed.claim(oid) {
             return Ok(Added::Known(oid));
         }
-        self.write_header(bytes.len() as u64)?;
-        let mut encoder = ZlibEncoder::new(&mut self.file, Compression::fast());
-        encoder.write_all(bytes)?;
-        encoder.finish()?;
-        self.count += 1;
-        Ok(Added::New(oid))
+        let start = self.len;
+        let result = (|| {
+            let mut out = self.entry_writer();
+            out.header(bytes.len() as u64)?;
+            let mut encoder = ZlibEncoder::new(&mut out, Compression::fast());
+            encoder.write_all(bytes)?;
+            encoder.finish()?;
+            Ok(out.done())
+        })();
+        match result {
+            Ok(written) => {
+                self.note(oid, start, written);
+                Ok(Added::New(oid))
+            }
+            Err(err) => {
+                self.rewind(start)?;
+                Err(err)
+            }
+        }
     }
 
     /// Adds exactly `size` bytes read from `reader`, hashing while compressing (a large
@@ -111,11 +145,11 @@ impl Spool {
         size: u64,
         reader: &mut dyn Read,
     ) -> Result<Added, StreamError> {
-        let start = self.file.stream_position().map_err(StreamError::Write)?;
+        let start = self.len;
         let copied = self.spool_stream(size, reader);
-        let oid = match copied {
-            Ok((copied, oid)) if copied == size => oid,
-            Ok((copied, _)) => {
+        let (oid, written) = match copied {
+            Ok((copied, oid, written)) if copied == size => (oid, written),
+            Ok((copied, _, _)) => {
                 self.rewind(start).map_err(StreamError::Write)?;
                 return Err(StreamError::Length(copied));
             }
@@ -128,20 +162,21 @@ impl Spool {
             self.rewind(start).map_err(StreamError::Write)?;
             return Ok(Added::Known(oid));
         }
-        self.count += 1;
+        self.note(oid, start, written);
         Ok(Added::New(oid))
     }
 
     /// Writes the entry; returns how many bytes the reader held (one past `size` is
-    /// read, so a longer entry is caught) and their blob id.
+    /// read, so a longer entry is caught), their blob id, and the entry as written.
     fn spool_stream(
         &mut self,
         size: u64,
         reader: &mut dyn Read,
-    ) -> Result<(u64, Oid), StreamError> {
-        self.write_header(size).map_err(StreamError::Write)?;
+    ) -> Result<(u64, Oid, Written), StreamError> {
+        let mut out = self.entry_writer();
+        out.header(size).map_err(StreamError::Write)?;
         let mut hasher = blob_hasher(size);
-        let mut encoder = ZlibEncoder::new(&mut self.file, Compression::fast());
+        let mut encoder = ZlibEncoder::new(&mut out, Compression::fast());
         let mut buf = vec![0u8; 64 * 1024];
         let mut copied = 0u64;
         let mut limited = reader.take(size + 1);
@@ -157,16 +192,49 @@ impl Spool {
             copied += n as u64;
         }
         encoder.finish().map_err(StreamError::Write)?;
-        Ok((copied, finish(hasher)))
+        Ok((copied, finish(hasher), out.done()))
+    }
+
+    fn entry_writer(&mut self) -> EntryWriter<'_> {
+        EntryWriter {
+            file: &mut self.file,
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+        }
+    }
+
+    fn note(&mut self, oid: Oid, offset: u64, written: Written) {
+        self.entries.push(Entry {
+            oid,
+            offset,
+            crc: written.crc,
+        });
+        self.len = offset + written.len;
     }
 
     fn rewind(&mut self, to: u64) -> io::Result<()> {
+        self.len = to;
         self.file.set_len(to)?;
         self.file.seek(SeekFrom::Start(to)).map(drop)
     }
+}
 
+/// One entry as it went into the spool.
+struct Written {
+    len: u64,
+    crc: u32,
+}
+
+/// Writes one entry into a spool, keeping its length and CRC-32 (the index needs both).
+struct EntryWriter<'a> {
+    file: &'a mut File,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+impl EntryWriter<'_> {
     /// A pack entry header: the type and the size, 4 bits then 7 bits a byte.
-    fn write_header(&mut self, size: u64) -> io::Result<()> {
+    fn header(&mut self, size: u64) -> io::Result<()> {
         let mut header = Vec::with_capacity(10);
         let mut byte = (OBJ_BLOB << 4) | (size & 0x0f) as u8;
         let mut rest = size >> 4;
@@ -176,7 +244,27 @@ impl Spool {
             rest >>= 7;
         }
         header.push(byte);
-        self.file.write_all(&header)
+        self.write_all(&header)
+    }
+
+    fn done(self) -> Written {
+        Written {
+            len: self.len,
+            crc: self.crc.finalize(),
+        }
+    }
+}
+
+impl Write for EntryWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
     }
 }
 
@@ -198,51 +286,134 @@ fn finish(hasher: Sha1) -> Oid {
     Oid::from_bytes(&hasher.finalize()).expect("a SHA-1 is 20 bytes")
 }
 
-/// Writes the spooled entries into `odb` as one pack (none if no spool holds any).
-/// Returns how many objects it holds.
-pub(crate) fn commit(odb: &Odb<'_>, spools: Vec<Spool>) -> Result<u32, git2::Error> {
-    let count: u32 = spools.iter().map(|s| s.count).sum();
+/// Writes the spooled entries into the repository at `dir` as one pack with its index
+/// (none if no spool holds any), then makes `odb` see it. Returns how many objects it
+/// holds.
+pub(crate) fn commit(dir: &Path, odb: &Odb<'_>, spools: Vec<Spool>) -> io::Result<u32> {
+    let count: usize = spools.iter().map(|s| s.entries.len()).sum();
     if count == 0 {
         return Ok(0);
     }
-    let io_err = |e: io::Error| git2::Error::from_str(&format!("writing the export's pack: {e}"));
-    let mut writer = odb.packwriter()?;
-    let mut out = Hashing {
-        inner: &mut writer,
-        hasher: Sha1::new(),
+    let count = u32::try_from(count).map_err(|_| io::Error::other("over 4 billion objects"))?;
+    let pack_dir = dir.join("objects").join("pack");
+    std::fs::create_dir_all(&pack_dir)?;
+    // Named as git names its own (no `.pack` or `.idx` ending): a reader never takes one
+    // left by a crash for a pack.
+    let temp = |prefix: &str| {
+        tempfile::Builder::new()
+            .prefix(prefix)
+            .tempfile_in(&pack_dir)
     };
+    let mut pack = temp("tmp_pack_")?;
+    let (entries, checksum) = write_pack(pack.as_file_mut(), count, spools)?;
+    let mut idx = temp("tmp_idx_")?;
+    idx.write_all(&index(entries, &checksum))?;
+
+    let name = format!("pack-{}", Oid::from_bytes(&checksum).expect("20 bytes"));
+    for file in [pack.as_file(), idx.as_file()] {
+        read_only(file)?;
+    }
+    // The pack first, its index last: readers find packs by their index.
+    pack.persist(pack_dir.join(format!("{name}.pack")))
+        .map_err(|e| e.error)?;
+    idx.persist(pack_dir.join(format!("{name}.idx")))
+        .map_err(|e| e.error)?;
+    odb.refresh()
+        .map_err(|e| io::Error::other(e.message().to_owned()))?;
+    Ok(count)
+}
+
+/// Writes the pack: its header, the spools' entries one after the other, its checksum.
+/// Returns the entries, their offsets now from the start of the pack, and the checksum.
+fn write_pack(
+    pack: &mut File,
+    count: u32,
+    spools: Vec<Spool>,
+) -> io::Result<(Vec<Entry>, [u8; 20])> {
+    let mut hasher = Sha1::new();
     let mut header = Vec::with_capacity(12);
     header.extend_from_slice(b"PACK");
     header.extend_from_slice(&2u32.to_be_bytes());
     header.extend_from_slice(&count.to_be_bytes());
-    out.write_all(&header).map_err(io_err)?;
+    pack.write_all(&header)?;
+    hasher.update(&header);
+    let mut entries = Vec::with_capacity(count as usize);
+    let mut base = header.len() as u64;
+    let mut buf = vec![0u8; 1 << 20];
     for mut spool in spools {
-        spool.file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-        io::copy(&mut spool.file, &mut out).map_err(io_err)?;
+        spool.file.seek(SeekFrom::Start(0))?;
+        let mut left = spool.len;
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = spool.file.read(&mut buf[..want])?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            pack.write_all(&buf[..n])?;
+            hasher.update(&buf[..n]);
+            left -= n as u64;
+        }
+        entries.extend(spool.entries.iter().map(|e| Entry {
+            offset: base + e.offset,
+            ..*e
+        }));
+        base += spool.len;
     }
-    let trailer = out.hasher.finalize();
-    writer.write_all(&trailer).map_err(io_err)?;
-    writer.commit()?;
-    odb.refresh()?;
-    Ok(count)
+    let checksum: [u8; 20] = hasher.finalize().into();
+    pack.write_all(&checksum)?;
+    Ok((entries, checksum))
 }
 
-/// A writer that also hashes what goes through it (the pack's trailing checksum).
-struct Hashing<'a, W: Write> {
-    inner: &'a mut W,
-    hasher: Sha1,
+/// Pack files are read-only, as git and libgit2 leave them.
+fn read_only(file: &File) -> io::Result<()> {
+    let mut permissions = file.metadata()?.permissions();
+    permissions.set_readonly(true);
+    file.set_permissions(permissions)
 }
 
-impl<W: Write> Write for Hashing<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
+/// Offsets from this one on go in the index's 64-bit table (git's `pack.off32Limit`).
+const LARGE_OFFSET: u64 = 0x8000_0000;
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+/// A version 2 pack index (git's `Documentation/gitformat-pack.txt`): the fan-out table,
+/// the sorted ids, their CRC-32s, their offsets (those past 2 GiB through a 64-bit table),
+/// the pack's checksum and the index's own.
+fn index(mut entries: Vec<Entry>, pack_checksum: &[u8; 20]) -> Vec<u8> {
+    entries.sort_unstable_by(|a, b| a.oid.as_bytes().cmp(b.oid.as_bytes()));
+    let mut out = Vec::with_capacity(8 + 256 * 4 + entries.len() * 28 + 40);
+    out.extend_from_slice(b"\xfftOc");
+    out.extend_from_slice(&2u32.to_be_bytes());
+    let mut fanout = [0u32; 256];
+    for entry in &entries {
+        fanout[usize::from(entry.oid.as_bytes()[0])] += 1;
     }
+    let mut total = 0u32;
+    for slot in fanout {
+        total += slot;
+        out.extend_from_slice(&total.to_be_bytes());
+    }
+    for entry in &entries {
+        out.extend_from_slice(entry.oid.as_bytes());
+    }
+    for entry in &entries {
+        out.extend_from_slice(&entry.crc.to_be_bytes());
+    }
+    let mut large = Vec::new();
+    for entry in &entries {
+        let small = if entry.offset < LARGE_OFFSET {
+            entry.offset as u32
+        } else {
+            large.push(entry.offset);
+            0x8000_0000 | (large.len() - 1) as u32
+        };
+        out.extend_from_slice(&small.to_be_bytes());
+    }
+    for offset in large {
+        out.extend_from_slice(&offset.to_be_bytes());
+    }
+    out.extend_from_slice(pack_checksum);
+    let own: [u8; 20] = Sha1::digest(&out).into();
+    out.extend_from_slice(&own);
+    out
 }
 
 #[cfg(test)]
@@ -287,7 +458,7 @@ mod tests {
             .unwrap();
         assert!(matches!(again, Added::Known(oid) if oid == streamed.oid()));
 
-        assert_eq!(commit(&odb, vec![first, second]).unwrap(), 3);
+        assert_eq!(commit(dir.path(), &odb, vec![first, second]).unwrap(), 3);
         for (added, bytes) in [
             (&small, &b"hello, world\n"[..]),
             (&empty, &b""[..]),
@@ -323,6 +494,54 @@ mod tests {
     }
 
     #[test]
+    fn offsets_past_2_gib_go_in_the_64_bit_table_in_id_order() {
+        // No test writes a 2 GiB pack: the layout is checked against the format instead.
+        let oid = |first: u8| Oid::from_bytes(&[first; 20]).unwrap();
+        let entries = vec![
+            Entry {
+                oid: oid(0xcc),
+                offset: 5 << 30,
+                crc: 3,
+            },
+            Entry {
+                oid: oid(0x0a),
+                offset: 12,
+                crc: 1,
+            },
+            Entry {
+                oid: oid(0xbb),
+                offset: 3 << 30,
+                crc: 2,
+            },
+        ];
+        let idx = index(entries, &[7; 20]);
+        let word = |at: usize| u32::from_be_bytes(idx[at..at + 4].try_into().unwrap());
+        assert_eq!(&idx[..8], b"\xfftOc\0\0\0\x02");
+        let fanout = |byte: usize| word(8 + 4 * byte);
+        assert_eq!(
+            (fanout(0x09), fanout(0x0a), fanout(0xbb), fanout(0xff)),
+            (0, 1, 2, 3)
+        );
+        let ids = 8 + 256 * 4;
+        assert_eq!(&idx[ids..ids + 20], oid(0x0a).as_bytes());
+        assert_eq!(&idx[ids + 40..ids + 60], oid(0xcc).as_bytes());
+        let crcs = ids + 3 * 20;
+        assert_eq!((word(crcs), word(crcs + 4), word(crcs + 8)), (1, 2, 3));
+        let offsets = crcs + 3 * 4;
+        assert_eq!(word(offsets), 12);
+        assert_eq!(word(offsets + 4), 0x8000_0000, "0xbb: the table's first");
+        assert_eq!(word(offsets + 8), 0x8000_0001, "0xcc: the table's second");
+        let large = offsets + 3 * 4;
+        let long = |at: usize| u64::from_be_bytes(idx[at..at + 8].try_into().unwrap());
+        assert_eq!((long(large), long(large + 8)), (3 << 30, 5 << 30));
+        assert_eq!(&idx[large + 16..large + 36], &[7; 20]);
+        assert_eq!(
+            &idx[large + 36..],
+            Sha1::digest(&idx[..large + 36]).as_slice()
+        );
+    }
+
+    #[test]
     fn a_stream_of_the_wrong_length_is_taken_back() {
         let (dir, repo) = bare();
         let odb = repo.odb().unwrap();
@@ -334,7 +553,7 @@ mod tests {
         assert!(matches!(long, Err(StreamError::Length(3))), "{long:?}");
         assert_eq!(spool.file.stream_position().unwrap(), 0);
         // Nothing spooled: no pack at all.
-        assert_eq!(commit(&odb, vec![spool]).unwrap(), 0);
+        assert_eq!(commit(dir.path(), &odb, vec![spool]).unwrap(), 0);
         assert_eq!(
             std::fs::read_dir(dir.path().join("objects/pack"))
                 .unwrap()

@@ -143,7 +143,7 @@ fn write_blobs(
         }
         spools.push(spool);
     }
-    pack::commit(&repo.odb().map_err(cache_fault)?, spools).map_err(cache_fault)?;
+    pack::commit(&path, &repo.odb().map_err(cache_fault)?, spools).map_err(spool_fault)?;
     let mut root = Dir::default();
     for (file, oid) in files.iter().zip(oids) {
         root.insert(&file.path, oid)?;
@@ -513,7 +513,7 @@ mod tests {
         spool
             .add(&other_odb, &pack::Claimed::default(), &export.bytes)
             .unwrap();
-        pack::commit(&other_odb, vec![spool]).unwrap();
+        pack::commit(dir.path(), &other_odb, vec![spool]).unwrap();
         assert_eq!(super::super::cache::pack_count(dir.path()), 1);
 
         let written = write_blobs(&repo, &export, &cancel).unwrap();
