@@ -15,9 +15,9 @@
 //!   time it reads it, and the push reads every new object two or three times (delta
 //!   search, writing the pack, the token comparison) with the slow collision-detecting
 //!   SHA-1. The git CLI does not: an object's id is computed when it enters the
-//!   repository (libgit2's indexer does so for every fetched pack and for the packs
-//!   Courier writes), each pack entry is a zlib stream with its own checksum, and the
-//!   server recomputes every id it receives.
+//!   repository (libgit2's indexer does so for every fetched pack; Courier hashes each
+//!   blob it writes from the very bytes it compresses, `git/pack.rs`), each pack entry is
+//!   a zlib stream with its own checksum, and the server recomputes every id it receives.
 //! - **A silent server is given up.** Without a socket timeout, a server (or proxy) that
 //!   accepts a connection and then never answers keeps libgit2's blocking thread in a
 //!   read until the connection drops, which may be never. The delivery itself ends on

@@ -115,15 +115,7 @@ impl Spool {
             return Ok(Added::Known(oid));
         }
         let start = self.len;
-        let result = (|| {
-            let mut out = self.entry_writer();
-            out.header(bytes.len() as u64)?;
-            let mut encoder = ZlibEncoder::new(&mut out, Compression::fast());
-            encoder.write_all(bytes)?;
-            encoder.finish()?;
-            Ok(out.done())
-        })();
-        match result {
+        match self.write_entry(bytes) {
             Ok(written) => {
                 self.note(oid, start, written);
                 Ok(Added::New(oid))
@@ -133,6 +125,15 @@ impl Spool {
                 Err(err)
             }
         }
+    }
+
+    fn write_entry(&mut self, bytes: &[u8]) -> io::Result<Written> {
+        let mut out = self.entry_writer();
+        out.header(bytes.len() as u64)?;
+        let mut encoder = ZlibEncoder::new(&mut out, Compression::fast());
+        encoder.write_all(bytes)?;
+        encoder.finish()?;
+        Ok(out.done())
     }
 
     /// Adds exactly `size` bytes read from `reader`, hashing while compressing (a large
