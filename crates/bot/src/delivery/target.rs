@@ -37,7 +37,7 @@ impl Deliverer {
     ) -> TargetReport {
         let started = Instant::now();
         let (mut report, calls) =
-            forge_calls::recorded(self.deliver_target(job, export, routed, mode)).await;
+            forge_calls::recorded(self.deliver_target(job, export, routed, mode, started)).await;
         report.timings.since(Phase::Total, started);
         report.forge_calls = calls;
         report
@@ -49,8 +49,10 @@ impl Deliverer {
         export: &Arc<Export>,
         routed: &RoutedTarget<'_>,
         mode: Mode,
+        origin: Instant,
     ) -> TargetReport {
-        let mut timings = Timings::default();
+        // On the clock of the whole run, so the phases add up to its total.
+        let mut timings = Timings::starting_at(origin);
         let view = TargetView::new(&self.config, routed);
         let target = routed.target;
         if let Some(refusal) = export_refusal(target, export) {
