@@ -81,12 +81,14 @@ pub(crate) fn create(path: &Path) -> Result<Repository, GitError> {
 }
 
 /// Opens the cache, or creates it; a cache that cannot be opened or whose object
-/// database or references cannot be read is rebuilt from scratch.
+/// database or references cannot be read is rebuilt from scratch. Call it holding the
+/// cache's lock: it removes what an interrupted pack write left behind.
 pub(crate) fn open_or_create(path: &Path) -> Result<Repository, GitError> {
     if !path.exists() {
         tracing::debug!(cache = %path.display(), "creating repository cache");
         return create(path);
     }
+    remove_temporaries(path);
     match open(path).and_then(check) {
         Ok(repo) if pack_count(path) > MAX_PACKS => {
             drop(repo);
@@ -97,6 +99,36 @@ pub(crate) fn open_or_create(path: &Path) -> Result<Repository, GitError> {
         Err(err) => {
             tracing::warn!(cache = %path.display(), error = err.message(), "repository cache is damaged, rebuilding it");
             create(path)
+        }
+    }
+}
+
+/// How the temporary files of a pack being written start: libgit2's indexer (a fetch)
+/// and Courier's export pack (`pack.rs`). A process that dies while writing one leaves
+/// it in `objects/pack/`, as large as the pack was by then, and nothing else removes it.
+const TEMPORARY_PREFIXES: [&str; 3] = ["pack_git2_", "tmp_pack_", "tmp_idx_"];
+
+/// Removes the temporary files of interrupted pack writes. Only under the cache's lock:
+/// then no write is under way.
+fn remove_temporaries(path: &Path) {
+    let Ok(dir) = std::fs::read_dir(path.join("objects").join("pack")) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        if !TEMPORARY_PREFIXES
+            .iter()
+            .any(|prefix| name.to_string_lossy().starts_with(prefix))
+        {
+            continue;
+        }
+        match std::fs::remove_file(entry.path()) {
+            Ok(()) => {
+                tracing::info!(cache = %path.display(), file = %name.to_string_lossy(), "removed what an interrupted pack write left")
+            }
+            Err(e) => {
+                tracing::warn!(cache = %path.display(), file = %name.to_string_lossy(), error = %e, "cannot remove what an interrupted pack write left")
+            }
         }
     }
 }
@@ -242,6 +274,38 @@ mod tests {
         open_or_create(&path).unwrap();
         assert_eq!(pack_count(&path), 0, "past it, the cache starts over");
         assert!(open(&path).is_ok());
+    }
+
+    #[test]
+    fn an_interrupted_pack_write_is_cleared_when_the_cache_is_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.git");
+        let repo = create(&path).unwrap();
+        let odb = repo.odb().unwrap();
+        let mut spool = super::super::pack::Spool::new(&path).unwrap();
+        spool.add(&odb, &Default::default(), b"kept").unwrap();
+        super::super::pack::commit(&path, &odb, vec![spool]).unwrap();
+        drop(odb);
+        drop(repo);
+        let pack_dir = path.join("objects/pack");
+        let before = names(&pack_dir);
+        for left in ["pack_git2_Ab12Cd", "tmp_pack_9xYz", "tmp_idx_9xYz"] {
+            std::fs::write(pack_dir.join(left), b"half a pack").unwrap();
+        }
+        let repo = open_or_create(&path).unwrap();
+        assert_eq!(names(&pack_dir), before, "only the leftovers go");
+        assert_eq!(pack_count(&path), 1);
+        let kept = git2::Oid::hash_object(git2::ObjectType::Blob, b"kept").unwrap();
+        assert!(repo.odb().unwrap().exists(kept));
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
     }
 
     #[test]
