@@ -250,11 +250,7 @@ mod tests {
         let repo = create(&path).unwrap();
         let odb = repo.odb().unwrap();
         for i in 0..MAX_PACKS {
-            let mut spool = super::super::pack::Spool::new(&path).unwrap();
-            spool
-                .add(&odb, &Default::default(), format!("{i}").as_bytes())
-                .unwrap();
-            super::super::pack::commit(&path, &odb, vec![spool]).unwrap();
+            pack_blob(&path, &odb, format!("{i}").as_bytes());
         }
         drop(odb);
         drop(repo);
@@ -266,9 +262,7 @@ mod tests {
             "at the limit the cache is kept"
         );
         let odb = repo.odb().unwrap();
-        let mut spool = super::super::pack::Spool::new(&path).unwrap();
-        spool.add(&odb, &Default::default(), b"one more").unwrap();
-        super::super::pack::commit(&path, &odb, vec![spool]).unwrap();
+        pack_blob(&path, &odb, b"one more");
         drop(odb);
         drop(repo);
         open_or_create(&path).unwrap();
@@ -282,9 +276,7 @@ mod tests {
         let path = dir.path().join("cache.git");
         let repo = create(&path).unwrap();
         let odb = repo.odb().unwrap();
-        let mut spool = super::super::pack::Spool::new(&path).unwrap();
-        spool.add(&odb, &Default::default(), b"kept").unwrap();
-        super::super::pack::commit(&path, &odb, vec![spool]).unwrap();
+        pack_blob(&path, &odb, b"kept");
         drop(odb);
         drop(repo);
         let pack_dir = path.join("objects/pack");
@@ -297,6 +289,13 @@ mod tests {
         assert_eq!(pack_count(&path), 1);
         let kept = git2::Oid::hash_object(git2::ObjectType::Blob, b"kept").unwrap();
         assert!(repo.odb().unwrap().exists(kept));
+    }
+
+    /// Writes `bytes` into the cache as a pack of one blob, as a delivery's build does.
+    fn pack_blob(path: &Path, odb: &git2::Odb<'_>, bytes: &[u8]) {
+        let mut spool = super::super::pack::Spool::new(path).unwrap();
+        spool.add(odb, &Default::default(), bytes).unwrap();
+        super::super::pack::commit(path, odb, vec![spool]).unwrap();
     }
 
     fn names(dir: &Path) -> Vec<String> {
