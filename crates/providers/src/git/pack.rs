@@ -37,7 +37,7 @@ const OBJ_BLOB: u8 = 3;
 /// objects (gone with the process, whatever happens to it).
 pub(crate) struct Spool {
     file: File,
-    /// Bytes written so far (where the next entry starts).
+    /// Bytes of the kept entries (where the next entry starts).
     len: u64,
     entries: Vec<Entry>,
 }
@@ -114,14 +114,13 @@ impl Spool {
         if known(odb, oid) || !claimed.claim(oid) {
             return Ok(Added::Known(oid));
         }
-        let start = self.len;
         match self.write_entry(bytes) {
             Ok(written) => {
-                self.note(oid, start, written);
+                self.note(oid, written);
                 Ok(Added::New(oid))
             }
             Err(err) => {
-                self.rewind(start)?;
+                self.take_back()?;
                 Err(err)
             }
         }
@@ -146,24 +145,23 @@ impl Spool {
         size: u64,
         reader: &mut dyn Read,
     ) -> Result<Added, StreamError> {
-        let start = self.len;
         let copied = self.spool_stream(size, reader);
         let (oid, written) = match copied {
             Ok((copied, oid, written)) if copied == size => (oid, written),
             Ok((copied, _, _)) => {
-                self.rewind(start).map_err(StreamError::Write)?;
+                self.take_back().map_err(StreamError::Write)?;
                 return Err(StreamError::Length(copied));
             }
             Err(err) => {
-                self.rewind(start).map_err(StreamError::Write)?;
+                self.take_back().map_err(StreamError::Write)?;
                 return Err(err);
             }
         };
         if known(odb, oid) || !claimed.claim(oid) {
-            self.rewind(start).map_err(StreamError::Write)?;
+            self.take_back().map_err(StreamError::Write)?;
             return Ok(Added::Known(oid));
         }
-        self.note(oid, start, written);
+        self.note(oid, written);
         Ok(Added::New(oid))
     }
 
@@ -204,19 +202,20 @@ impl Spool {
         }
     }
 
-    fn note(&mut self, oid: Oid, offset: u64, written: Written) {
+    /// Keeps the entry just written, which starts where the spool's kept bytes end.
+    fn note(&mut self, oid: Oid, written: Written) {
         self.entries.push(Entry {
             oid,
-            offset,
+            offset: self.len,
             crc: written.crc,
         });
-        self.len = offset + written.len;
+        self.len += written.len;
     }
 
-    fn rewind(&mut self, to: u64) -> io::Result<()> {
-        self.len = to;
-        self.file.set_len(to)?;
-        self.file.seek(SeekFrom::Start(to)).map(drop)
+    /// Drops what was written since the last kept entry: one refused, or found known.
+    fn take_back(&mut self) -> io::Result<()> {
+        self.file.set_len(self.len)?;
+        self.file.seek(SeekFrom::Start(self.len)).map(drop)
     }
 }
 
@@ -343,16 +342,19 @@ fn write_pack(
     let mut buf = vec![0u8; 1 << 20];
     for mut spool in spools {
         spool.file.seek(SeekFrom::Start(0))?;
-        let mut left = spool.len;
-        while left > 0 {
-            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = spool.file.read(&mut buf[..want])?;
+        let mut entries_bytes = (&spool.file).take(spool.len);
+        let mut copied = 0;
+        loop {
+            let n = entries_bytes.read(&mut buf)?;
             if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
+                break;
             }
             pack.write_all(&buf[..n])?;
             hasher.update(&buf[..n]);
-            left -= n as u64;
+            copied += n as u64;
+        }
+        if copied != spool.len {
+            return Err(io::ErrorKind::UnexpectedEof.into());
         }
         entries.extend(spool.entries.iter().map(|e| Entry {
             offset: base + e.offset,
@@ -540,6 +542,21 @@ mod tests {
             &idx[large + 36..],
             Sha1::digest(&idx[..large + 36]).as_slice()
         );
+    }
+
+    #[test]
+    fn an_entry_after_one_taken_back_lands_where_the_index_says() {
+        let (dir, repo) = bare();
+        let odb = repo.odb().unwrap();
+        let claimed = Claimed::default();
+        let mut spool = Spool::new(dir.path()).unwrap();
+        let first = spool.add(&odb, &claimed, b"first\n").unwrap();
+        let short = spool.add_stream(&odb, &claimed, 100, &mut &b"short"[..]);
+        assert!(matches!(short, Err(StreamError::Length(5))), "{short:?}");
+        let next = spool.add(&odb, &claimed, b"next\n").unwrap();
+        assert_eq!(commit(dir.path(), &odb, vec![spool]).unwrap(), 2);
+        assert_eq!(odb.read(first.oid()).unwrap().data(), b"first\n");
+        assert_eq!(odb.read(next.oid()).unwrap().data(), b"next\n");
     }
 
     #[test]
