@@ -3,7 +3,9 @@
 //! The archive is hostile input. [`Export::open`] reads the zip structure itself (end
 //! records, central directory, local headers), applies every name, kind and limit rule,
 //! then inflates every entry once, counting real bytes and checking sizes and CRCs, in
-//! fixed-size buffers. Any fault rejects the whole archive with an [`ArchiveError`] that
+//! fixed-size buffers. The same pass hashes each file as git would
+//! ([`ExportEntry::git_blob_id`]), so a delivery can skip the files a repository
+//! already holds without inflating them again. Any fault rejects the whole archive with an [`ArchiveError`] that
 //! names the entry and a stable [`Rule`] identifier. Nothing is extracted: entries are
 //! streamed later with [`Export::open_entry`], which checks size and CRC again.
 //!
@@ -54,6 +56,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use serde::Serialize;
+use sha1::{Digest, Sha1};
 
 pub use error::{ArchiveError, Rule};
 pub use limits::ArchiveLimits;
@@ -70,8 +73,11 @@ use structure::{
 const READER_BUFFER: usize = 64 * 1024;
 /// Buffers of the validation pass; larger ones amortise per-call overhead in zlib.
 const VALIDATE_BUFFER: usize = 256 * 1024;
-/// Below this much compressed data, threads cost more than they save.
-const PARALLEL_THRESHOLD: u64 = 8 << 20;
+/// Below this much compressed data, threads cost more than they save. A thread costs
+/// tens of microseconds; 1 MiB of compressed tokens inflates and hashes in a few
+/// milliseconds. Measured on a 2,000-file export (5.3 MB, 20 MB inflated), validation
+/// took 35 ms on one thread and 20-25 ms on two (it was single-threaded below 8 MiB).
+const PARALLEL_THRESHOLD: u64 = 1 << 20;
 const MAX_THREADS: usize = 4;
 
 /// A validated result archive: its files, each with a normalised path and verified size.
@@ -100,6 +106,16 @@ pub struct ExportEntry {
     /// The real uncompressed size, verified by inflating the entry.
     pub size: u64,
     loc: Location,
+    blob_id: [u8; 20],
+}
+
+impl ExportEntry {
+    /// The id git gives these bytes as a blob (SHA-1 of `blob <size>\0` and the bytes),
+    /// computed while validation inflated the entry. A delivery skips the entries the
+    /// repository already holds by this id, without inflating them a second time.
+    pub fn git_blob_id(&self) -> [u8; 20] {
+        self.blob_id
+    }
 }
 
 /// A JSON-friendly overview of an export, for logs and pull-request descriptions.
@@ -271,15 +287,17 @@ impl Export {
         }
         let pending = read_central(&file, dir, limits)?;
         let located = locate(&file, pending, dir.offset)?;
-        verify_data(&file, &located, limits)?;
+        let blob_ids = verify_data(&file, &located, limits)?;
 
         let mut entries: Vec<ExportEntry> = located
             .into_iter()
-            .filter(|(p, _)| p.kind == Kind::File)
-            .map(|(p, loc)| ExportEntry {
+            .zip(blob_ids)
+            .filter(|((p, _), _)| p.kind == Kind::File)
+            .map(|((p, loc), blob_id)| ExportEntry {
                 path: p.path,
                 size: loc.uncompressed,
                 loc,
+                blob_id,
             })
             .collect();
         entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
@@ -486,12 +504,13 @@ fn locate(
 }
 
 /// Inflates every entry once, counting real bytes against the limits and checking
-/// sizes and CRCs. Memory is a few fixed buffers per thread, whatever the archive's size.
+/// sizes and CRCs, and returns each entry's git blob id (in `entries`' order). Memory
+/// is a few fixed buffers per thread, whatever the archive's size.
 fn verify_data(
     file: &File,
     entries: &[(Pending, Location)],
     limits: &ArchiveLimits,
-) -> Result<(), ArchiveError> {
+) -> Result<Vec<[u8; 20]>, ArchiveError> {
     let compressed: u64 = entries.iter().map(|(_, loc)| loc.compressed).sum();
     let threads = if compressed < PARALLEL_THRESHOLD {
         1
@@ -509,8 +528,8 @@ fn verify_data(
         total: AtomicU64::new(0),
         abort: AtomicBool::new(false),
     };
-    let mut failures: Vec<(usize, ArchiveError)> = if threads == 1 {
-        shared.work().err().into_iter().collect()
+    let results: Vec<WorkerResult> = if threads == 1 {
+        vec![shared.work()]
     } else {
         std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
@@ -518,21 +537,33 @@ fn verify_data(
                 .collect();
             workers
                 .into_iter()
-                .filter_map(|w| match w.join() {
-                    Ok(result) => result.err(),
-                    Err(panic) => std::panic::resume_unwind(panic),
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
                 })
                 .collect()
         })
     };
+    let mut ids = vec![[0u8; 20]; entries.len()];
+    let mut failures = Vec::new();
+    for result in results {
+        match result {
+            Ok(done) => done.into_iter().for_each(|(index, id)| ids[index] = id),
+            Err(failure) => failures.push(failure),
+        }
+    }
     // With several threads more than one fault may be found; report the one earliest
     // in the file so that the message is as stable as it can be.
     failures.sort_by_key(|(index, _)| *index);
     match failures.into_iter().next() {
         Some((_, err)) => Err(err),
-        None => Ok(()),
+        None => Ok(ids),
     }
 }
+
+/// One validation thread's outcome: the blob id of each entry it verified, or the
+/// first fault it found; both by index into the entries.
+type WorkerResult = Result<Vec<(usize, [u8; 20])>, (usize, ArchiveError)>;
 
 struct Shared<'a> {
     file: &'a File,
@@ -544,21 +575,26 @@ struct Shared<'a> {
 }
 
 impl Shared<'_> {
-    /// Takes entries one at a time until none are left or another worker failed.
-    fn work(&self) -> Result<(), (usize, ArchiveError)> {
+    /// Takes entries one at a time until none are left or another worker failed;
+    /// returns the blob id of each entry it verified.
+    fn work(&self) -> WorkerResult {
         let mut scratch = Scratch::new(VALIDATE_BUFFER);
         let mut out = vec![0u8; VALIDATE_BUFFER];
+        let mut ids = Vec::new();
         loop {
             if self.abort.load(Ordering::Relaxed) {
-                return Ok(());
+                return Ok(ids);
             }
             let index = self.next.fetch_add(1, Ordering::Relaxed);
             let Some((pending, loc)) = self.entries.get(index) else {
-                return Ok(());
+                return Ok(ids);
             };
             match self.verify_one(pending, loc, scratch, &mut out) {
-                Ok(Some(back)) => scratch = back,
-                Ok(None) => return Ok(()),
+                Ok(Some((back, id))) => {
+                    scratch = back;
+                    ids.push((index, id));
+                }
+                Ok(None) => return Ok(ids),
                 Err(err) => {
                     self.abort.store(true, Ordering::Relaxed);
                     return Err((index, err));
@@ -567,23 +603,29 @@ impl Shared<'_> {
         }
     }
 
-    /// Inflates one entry; `Ok(None)` when another worker asked everyone to stop.
+    /// Inflates one entry and hashes it as a git blob; `Ok(None)` when another worker
+    /// asked everyone to stop.
     fn verify_one(
         &self,
         pending: &Pending,
         loc: &Location,
         scratch: Scratch,
         out: &mut [u8],
-    ) -> Result<Option<Scratch>, ArchiveError> {
+    ) -> Result<Option<(Scratch, [u8; 20])>, ArchiveError> {
         let limits = self.limits;
         let name = pending.name();
         let reject = |rule, detail: String| ArchiveError::rejected(Some(&name), rule, detail);
         let mut stream = EntryStream::new(self.file, Cow::Borrowed(&name), *loc, scratch);
+        // The declared size: the stream fails unless exactly that many bytes come out.
+        let mut blob = Sha1::new();
+        blob.update(format!("blob {}\0", loc.uncompressed).as_bytes());
         loop {
-            let n = stream.read(out)? as u64;
+            let n = stream.read(out)?;
             if n == 0 {
-                return Ok(Some(stream.into_scratch()));
+                return Ok(Some((stream.into_scratch(), blob.finalize().into())));
             }
+            blob.update(&out[..n]);
+            let n = n as u64;
             let produced = stream.produced();
             if produced > limits.max_entry_bytes {
                 return Err(reject(

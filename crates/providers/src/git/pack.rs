@@ -271,7 +271,7 @@ impl Write for EntryWriter<'_> {
 /// Whether the cache holds `oid`, without libgit2 rereading `objects/pack/` on every
 /// miss (most blobs of a fresh export are misses). The handle is opened or refreshed
 /// after the fetch, so a miss is real; at worst a blob is stored twice.
-fn known(odb: &Odb<'_>, oid: Oid) -> bool {
+pub(crate) fn known(odb: &Odb<'_>, oid: Oid) -> bool {
     odb.exists_ext(oid, git2::OdbLookupFlags::NO_REFRESH)
 }
 

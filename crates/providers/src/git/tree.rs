@@ -21,6 +21,9 @@ const TREE_MODE: i32 = 0o040000;
 pub struct ExportFile {
     pub path: RelPath,
     pub size: u64,
+    /// The file's git blob id when the source already knows it (the archive computes it
+    /// while validating): a blob the cache holds is then used without reading the file.
+    pub blob_id: Option<[u8; 20]>,
 }
 
 /// The files a delivery writes. Implemented for `courier_core::archive::Export`; the
@@ -165,6 +168,15 @@ fn write_blob(
             operation: "writing the export",
             after: std::time::Duration::ZERO,
         });
+    }
+    if let Some(id) = file.blob_id {
+        // Most of an export that changed a little is already in the cache: those files
+        // are not inflated again. A blob the cache lacks is read, hashed and written
+        // below, so what lands in the cache is always what its id says.
+        let oid = Oid::from_bytes(&id).map_err(cache_fault)?;
+        if pack::known(odb, oid) {
+            return Ok(oid);
+        }
     }
     let size = usize::try_from(file.size)
         .map_err(|_| GitError::other("export", format!("{} is too large", file.path)))?;
@@ -419,6 +431,7 @@ impl ExportSource for courier_core::archive::Export {
             .map(|e| ExportFile {
                 path: e.path.clone(),
                 size: e.size,
+                blob_id: Some(e.git_blob_id()),
             })
             .collect()
     }
@@ -448,6 +461,7 @@ mod tests {
             vec![ExportFile {
                 path: RelPath::parse("a.css").unwrap(),
                 size: self.said,
+                blob_id: None,
             }]
         }
         fn open_file(&self, _: usize) -> io::Result<Box<dyn Read + '_>> {
@@ -526,6 +540,58 @@ mod tests {
             1,
             "the known blob was written again"
         );
+    }
+
+    /// Files with the blob id their source declares, counting which files are read.
+    struct Declared {
+        files: Vec<(&'static str, &'static [u8], Option<Oid>)>,
+        opened: std::sync::Mutex<Vec<usize>>,
+    }
+
+    impl ExportSource for Declared {
+        fn files(&self) -> Vec<ExportFile> {
+            self.files
+                .iter()
+                .map(|(path, bytes, id)| ExportFile {
+                    path: RelPath::parse(path).unwrap(),
+                    size: bytes.len() as u64,
+                    blob_id: id.map(|id| id.as_bytes().try_into().unwrap()),
+                })
+                .collect()
+        }
+        fn open_file(&self, index: usize) -> io::Result<Box<dyn Read + '_>> {
+            self.opened.lock().unwrap().push(index);
+            Ok(Box::new(self.files[index].1))
+        }
+    }
+
+    /// A file whose declared blob the cache holds is not read at all (most of an export
+    /// that changed a little); one the cache lacks is read and hashed, so a wrong
+    /// declared id never names the bytes written.
+    #[test]
+    fn a_declared_blob_the_cache_holds_is_not_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let cancel = Cancel::new(Instant::now() + Duration::from_secs(60));
+        let held = repo.blob(b"held").unwrap();
+        let wrong = Oid::hash_object(ObjectType::Blob, b"not these bytes").unwrap();
+        let export = Declared {
+            files: vec![
+                ("held.css", b"held", Some(held)),
+                ("new.css", b"new", Some(wrong)),
+                ("plain.css", b"plain", None),
+            ],
+            opened: Default::default(),
+        };
+        let written = write_blobs(&repo, &export, &cancel).unwrap();
+        assert_eq!(written.files["held.css"], held);
+        let new = Oid::hash_object(ObjectType::Blob, b"new").unwrap();
+        assert_eq!(written.files["new.css"], new);
+        assert_eq!(repo.odb().unwrap().read(new).unwrap().data(), b"new");
+        assert!(!repo.odb().unwrap().exists(wrong));
+        let mut opened = export.opened.lock().unwrap().clone();
+        opened.sort_unstable();
+        assert_eq!(opened, [1, 2], "the held file was read again");
     }
 
     #[test]
