@@ -672,7 +672,8 @@ fn a_failing_pull_request_step_is_retried(kind: Kind) {
 /// A forge and git server inside a company's network, with certificates from the company's
 /// own certificate authority: with `tls.ca_file` the delivery succeeds, every call over
 /// HTTPS; without it, it fails saying the certificate is not trusted. The CA adds to the
-/// system's roots: nothing turns verification off.
+/// system's roots: nothing turns verification off. Last, the CA in the system's store
+/// (`SSL_CERT_FILE`) and no `tls.ca_file`: the system's roots alone carry git and the API.
 fn a_private_certificate_authority_is_trusted(kind: Kind) {
     let forge = Forge::builder(kind).behind_tls().start();
     let with_ca = std::fs::read_to_string(&forge.config).unwrap();
@@ -709,6 +710,50 @@ fn a_private_certificate_authority_is_trusted(kind: Kind) {
     assert!(
         detail["delivery"]["commit"].as_str().is_some() && forge.repo.rev_parse(HEAD).is_some(),
         "{kind:?}: the branch went over HTTPS: {detail}"
+    );
+    drop(server);
+
+    let ca_file = tls_line
+        .split("ca_file:")
+        .nth(1)
+        .and_then(|rest| rest.trim().strip_suffix('}'))
+        .expect("tls: { ca_file: PATH }")
+        .trim()
+        .to_owned();
+    std::fs::write(&forge.config, with_ca.replace(&format!("{tls_line}\n"), "")).unwrap();
+    let server = forge
+        .serve_command("system-roots.log")
+        .env("SSL_CERT_FILE", &ca_file)
+        .start();
+    // The same export again: up to date, which only a fetch over HTTPS can tell.
+    let detail = forge.deliver_job(&server, "8", "up_to_date");
+    assert!(
+        detail["delivery"]["timings"]["fetch"].is_u64(),
+        "{kind:?}: git went over HTTPS on the system's roots: {detail}"
+    );
+    drop(server);
+
+    // The certificate names 127.0.0.1 only: the same server as `localhost` is refused.
+    let git = forge.git_port().expect("a git URL");
+    let config = std::fs::read_to_string(&forge.config).unwrap();
+    let renamed = config.replace(
+        &format!("https://127.0.0.1:{git}"),
+        &format!("https://localhost:{git}"),
+    );
+    assert_ne!(
+        renamed, config,
+        "{kind:?}: the git URL is in the configuration"
+    );
+    std::fs::write(&forge.config, renamed).unwrap();
+    let server = forge
+        .serve_command("wrong-name.log")
+        .env("SSL_CERT_FILE", &ca_file)
+        .start();
+    let detail = forge.deliver_job(&server, "9", "failed");
+    let error = detail["delivery"]["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("certificate") && error.contains("localhost"),
+        "{kind:?}: {error}"
     );
     forge.assert_contract();
 }

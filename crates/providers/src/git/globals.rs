@@ -27,6 +27,9 @@
 //! - **No Nagle delay.** libgit2's own TCP stream leaves Nagle's algorithm on, which
 //!   stalls every POST of a fetch or a push by up to 40 ms; Courier's stream
 //!   (`git/socket.rs`) replaces it for every connection libgit2 opens.
+//! - **TLS by rustls.** libgit2 is built without OpenSSL, which parsed the whole
+//!   system CA bundle at every start; its HTTPS runs on the same file's TLS stream,
+//!   which loads the system's authorities at the first TLS connection.
 
 /// Size of one mapped window of a pack file.
 pub const PACK_MAP_WINDOW: usize = 4 << 20;
@@ -49,7 +52,7 @@ impl std::fmt::Display for EngineSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "pack maps of {} KiB windows, {} KiB in all; connections silent for {} s dropped; objects not hashed again on read; TCP without Nagle's delay",
+            "pack maps of {} KiB windows, {} KiB in all; connections silent for {} s dropped; objects not hashed again on read; TCP without Nagle's delay; TLS by rustls",
             self.pack_map_window >> 10,
             self.pack_map_limit >> 10,
             self.socket_timeout.as_secs()

@@ -70,7 +70,8 @@
 //! resident set does not grow with the packs a delivery reads, and stops libgit2 from
 //! hashing every object again each time it is read. It also gives libgit2 Courier's own
 //! TCP stream (`socket.rs`): libgit2's leaves Nagle's algorithm on, which held every
-//! POST of a fetch or a push for up to 40 ms.
+//! POST of a fetch or a push for up to 40 ms. Its TLS is rustls on that stream (same
+//! file), not OpenSSL, whose start parsed the system CA bundle in every process.
 //!
 //! # Known limits
 //!

@@ -1,5 +1,6 @@
-//! The TCP connections libgit2 opens for `http://`, for `https://` (its TLS runs on top
-//! of this stream, also through a proxy's `CONNECT` tunnel) and for `ssh://`.
+//! The connections libgit2 opens: TCP for `http://`, `https://` and `ssh://`, and TLS
+//! (rustls, see [`tls`]) on top of it for `https://`, also through a proxy's `CONNECT`
+//! tunnel.
 //!
 //! libgit2's own socket stream leaves Nagle's algorithm on. Its HTTP client writes a
 //! request's headers and its body in separate small writes, so the body waits in the
@@ -56,6 +57,9 @@ struct Registration {
 
 const GIT_STREAM_VERSION: c_int = 1;
 const GIT_STREAM_STANDARD: c_int = 1;
+const GIT_STREAM_TLS: c_int = 2;
+/// `encrypted`, the first one-bit field of [`GitStream::flags`].
+const ENCRYPTED: c_uint = 1;
 
 unsafe extern "C" {
     fn git_stream_register(kind: c_int, registration: *mut Registration) -> c_int;
@@ -91,16 +95,23 @@ static OPENED: AtomicU64 = AtomicU64::new(0);
 pub(crate) unsafe fn register(timeout: Duration) -> Result<(), git2::Error> {
     let millis = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
     TIMEOUT_MS.store(millis, Ordering::Relaxed);
-    let mut registration = Registration {
+    let mut tcp = Registration {
         version: GIT_STREAM_VERSION,
         init: Some(socket_new),
         wrap: None,
     };
-    // SAFETY: the registration is a valid `git_stream_registration` that libgit2 copies
-    // under its registry lock; the caller guarantees libgit2 is initialised.
-    let code = unsafe { git_stream_register(GIT_STREAM_STANDARD, &mut registration) };
-    if code < 0 {
-        return Err(git2::Error::last_error(code));
+    let mut tls = Registration {
+        version: GIT_STREAM_VERSION,
+        init: Some(tls::init),
+        wrap: Some(tls::wrap),
+    };
+    for (kind, registration) in [(GIT_STREAM_STANDARD, &mut tcp), (GIT_STREAM_TLS, &mut tls)] {
+        // SAFETY: the registration is a valid `git_stream_registration` that libgit2
+        // copies under its registry lock; the caller guarantees libgit2 is initialised.
+        let code = unsafe { git_stream_register(kind, registration) };
+        if code < 0 {
+            return Err(git2::Error::last_error(code));
+        }
     }
     Ok(())
 }
@@ -113,9 +124,13 @@ pub fn connections_opened() -> u64 {
 
 /// Sets libgit2's error for the calling thread, as its own streams do.
 fn set_error(message: &str) {
+    set_error_of(raw::GIT_ERROR_NET, message);
+}
+
+fn set_error_of(class: raw::git_error_t, message: &str) {
     let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
     // SAFETY: `message` is a valid NUL-terminated string; libgit2 copies it.
-    unsafe { raw::git_error_set_str(raw::GIT_ERROR_NET as c_int, message.as_ptr()) };
+    unsafe { raw::git_error_set_str(class as c_int, message.as_ptr()) };
 }
 
 fn is_timeout(error: &io::Error) -> bool {
@@ -336,6 +351,438 @@ unsafe extern "C" fn socket_free(stream: *mut GitStream) {
     // SAFETY: libgit2 frees each stream once, with the pointer `socket_new` gave it,
     // which came from `Box::into_raw` of a `Socket`.
     drop(unsafe { Box::from_raw(stream.cast::<Socket>()) });
+}
+
+/// TLS for `https://`, with rustls on top of a [`Socket`] (or of the `CONNECT` tunnel
+/// libgit2 opened through a proxy), instead of libgit2's OpenSSL.
+///
+/// libgit2 built with OpenSSL parses the whole system CA bundle when it starts, in every
+/// process, whether or not it ever speaks TLS: 16 ms of each `courier deliver`, more
+/// than the git work of a warm delivery's push. Here the system's authorities are loaded
+/// once, at the first TLS connection, and git speaks the same TLS as the forges' APIs.
+///
+/// Verification works as libgit2's own TLS streams do: the handshake records whether the
+/// system's authorities vouch for the certificate (chain, validity, host name) and
+/// finishes; `connect` then answers `GIT_ECERTIFICATE` for a certificate they do not
+/// vouch for. libgit2 fails the connection on it unless the certificate callback, shown
+/// the certificate, accepts it: Courier's accepts only one issued by the connection's own
+/// `tls.ca_file` (`transport::check_certificate`). Handshake signatures are always
+/// checked, so an accepted connection is authenticated by the certificate shown.
+mod tls {
+    use std::io::{Read as _, Write as _};
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    use rustls::client::WebPkiServerVerifier;
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::CryptoProvider;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
+
+    use super::*;
+
+    /// One TLS connection. `parent` first, as libgit2 sees it.
+    #[repr(C)]
+    struct Tls {
+        parent: GitStream,
+        /// What TLS runs on: our own socket (`owned`), or a tunnel libgit2 made and frees.
+        io: *mut GitStream,
+        owned: bool,
+        host: String,
+        session: Option<ClientConnection>,
+        /// The certificate the server showed, handed to libgit2's callback.
+        leaf: Vec<u8>,
+        x509: raw::git_cert_x509,
+    }
+
+    fn provider() -> Arc<CryptoProvider> {
+        static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+        PROVIDER
+            .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+            .clone()
+    }
+
+    /// The system's authorities, loaded at the first TLS connection; `None` when the
+    /// system has none (every certificate is then left to the callback).
+    fn system() -> Option<Arc<WebPkiServerVerifier>> {
+        static SYSTEM: OnceLock<Option<Arc<WebPkiServerVerifier>>> = OnceLock::new();
+        SYSTEM
+            .get_or_init(|| {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+                    .build()
+                    .ok()
+            })
+            .clone()
+    }
+
+    /// Records the system's verdict on the server's certificate and lets the handshake
+    /// finish; `connect` reports it to libgit2 (see the module's comment).
+    #[derive(Debug)]
+    struct Recorder {
+        system: Option<Arc<WebPkiServerVerifier>>,
+        provider: Arc<CryptoProvider>,
+        seen: Mutex<Option<Seen>>,
+    }
+
+    /// The certificate the server showed (DER), and whether the system vouches for it.
+    type Seen = (Vec<u8>, Result<(), String>);
+
+    impl ServerCertVerifier for Recorder {
+        fn verify_server_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            intermediates: &[CertificateDer<'_>],
+            server_name: &ServerName<'_>,
+            ocsp_response: &[u8],
+            now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            let verdict = match &self.system {
+                Some(system) => system
+                    .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                None => Err("the system has no certificate authorities".to_owned()),
+            };
+            *self.seen.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((end_entity.to_vec(), verdict));
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.provider
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    }
+
+    /// The stream under TLS, as `Read` and `Write`.
+    struct Under(*mut GitStream);
+
+    impl Under {
+        /// The libgit2 answer `n` as I/O: the inner stream set libgit2's error already.
+        fn result(n: isize) -> io::Result<usize> {
+            match usize::try_from(n) {
+                Ok(n) => Ok(n),
+                Err(_) if n == raw::GIT_TIMEOUT as isize => {
+                    Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"))
+                }
+                Err(_) => Err(io::Error::other(last_error())),
+            }
+        }
+    }
+
+    impl io::Read for Under {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            // SAFETY: `self.0` is a live stream (`Tls::io`) and `buf` is writable for
+            // its length; libgit2's streams follow `git_stream`'s contract.
+            let n = unsafe {
+                let read = (*self.0).read.expect("a git_stream can read");
+                read(self.0, buf.as_mut_ptr().cast(), buf.len())
+            };
+            Under::result(n)
+        }
+    }
+
+    impl io::Write for Under {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            // SAFETY: as for `read`, with `buf` readable for its length.
+            let n = unsafe {
+                let write = (*self.0).write.expect("a git_stream can write");
+                write(self.0, buf.as_ptr().cast(), buf.len(), 0)
+            };
+            Under::result(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// libgit2's last error on this thread, as text.
+    fn last_error() -> String {
+        git2::Error::last_error(-1).message().to_owned()
+    }
+
+    fn new_stream(io: *mut GitStream, owned: bool, host: String) -> Box<Tls> {
+        Box::new(Tls {
+            parent: GitStream {
+                version: GIT_STREAM_VERSION,
+                flags: ENCRYPTED,
+                timeout: 0,
+                connect_timeout: 0,
+                connect: Some(connect),
+                certificate: Some(certificate),
+                set_proxy: None,
+                read: Some(read),
+                write: Some(write),
+                close: Some(close),
+                free: Some(free),
+            },
+            io,
+            owned,
+            host,
+            session: None,
+            leaf: Vec::new(),
+            x509: raw::git_cert_x509 {
+                parent: raw::git_cert {
+                    cert_type: raw::GIT_CERT_X509,
+                },
+                data: std::ptr::null_mut(),
+                len: 0,
+            },
+        })
+    }
+
+    /// `git_stream_registration.init`: TLS to `host`:`port` over a new [`Socket`].
+    pub(super) unsafe extern "C" fn init(
+        out: *mut *mut GitStream,
+        host: *const c_char,
+        port: *const c_char,
+    ) -> c_int {
+        if out.is_null() || host.is_null() {
+            set_error("invalid arguments to the TLS stream");
+            return -1;
+        }
+        let mut socket: *mut GitStream = std::ptr::null_mut();
+        // SAFETY: the arguments are libgit2's, passed on as `socket_new` expects them.
+        let code = unsafe { socket_new(&mut socket, host, port) };
+        if code < 0 {
+            return code;
+        }
+        // SAFETY: libgit2 passes a NUL-terminated host name, valid for this call.
+        let host = unsafe { CStr::from_ptr(host) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: libgit2 passes a valid out pointer and owns the box from here.
+        unsafe { *out = Box::into_raw(new_stream(socket, true, host)).cast() };
+        0
+    }
+
+    /// `git_stream_registration.wrap`: TLS over `io`, a proxy's tunnel libgit2 already
+    /// connected and will free itself.
+    pub(super) unsafe extern "C" fn wrap(
+        out: *mut *mut GitStream,
+        io: *mut GitStream,
+        host: *const c_char,
+    ) -> c_int {
+        if out.is_null() || io.is_null() || host.is_null() {
+            set_error("invalid arguments to the TLS stream");
+            return -1;
+        }
+        // SAFETY: libgit2 passes a NUL-terminated host name, valid for this call.
+        let host = unsafe { CStr::from_ptr(host) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: libgit2 passes a valid out pointer and owns the box from here.
+        unsafe { *out = Box::into_raw(new_stream(io, false, host)).cast() };
+        0
+    }
+
+    /// The TLS stream behind a pointer libgit2 hands back.
+    ///
+    /// # Safety
+    ///
+    /// `stream` must come from [`init`] or [`wrap`] and not be freed, used by one thread
+    /// at a time.
+    unsafe fn tls<'a>(stream: *mut GitStream) -> &'a mut Tls {
+        // SAFETY: the caller guarantees `stream` is the first field of a live `Tls`.
+        unsafe { &mut *stream.cast::<Tls>() }
+    }
+
+    fn ssl_error(message: &str) -> c_int {
+        set_error_of(raw::GIT_ERROR_SSL, message);
+        -1
+    }
+
+    unsafe extern "C" fn connect(stream: *mut GitStream) -> c_int {
+        // SAFETY: libgit2 calls this with a stream `init` or `wrap` made.
+        let tls = unsafe { tls(stream) };
+        if tls.owned {
+            // SAFETY: `io` is the socket `init` made, not yet connected.
+            let code = unsafe { socket_connect(tls.io) };
+            if code < 0 {
+                return code;
+            }
+        }
+        let Ok(name) = ServerName::try_from(tls.host.clone()) else {
+            return ssl_error(&format!("{} is not a valid TLS server name", tls.host));
+        };
+        let recorder = Arc::new(Recorder {
+            system: system(),
+            provider: provider(),
+            seen: Mutex::new(None),
+        });
+        let config = match ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+        {
+            Ok(builder) => builder
+                .dangerous()
+                .with_custom_certificate_verifier(recorder.clone())
+                .with_no_client_auth(),
+            Err(e) => return ssl_error(&format!("TLS setup failed: {e}")),
+        };
+        let mut session = match ClientConnection::new(Arc::new(config), name) {
+            Ok(session) => session,
+            Err(e) => return ssl_error(&format!("TLS setup failed: {e}")),
+        };
+        let mut under = Under(tls.io);
+        while session.is_handshaking() {
+            if let Err(e) = session.complete_io(&mut under) {
+                if is_timeout(&e) {
+                    set_error("could not read from socket: timed out");
+                    return raw::GIT_TIMEOUT;
+                }
+                return ssl_error(&format!("TLS handshake with {} failed: {e}", tls.host));
+            }
+        }
+        let seen = recorder
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some((leaf, verdict)) = seen else {
+            return ssl_error(&format!("{} showed no certificate", tls.host));
+        };
+        tls.leaf = leaf;
+        tls.x509.data = tls.leaf.as_mut_ptr().cast();
+        tls.x509.len = tls.leaf.len();
+        tls.session = Some(session);
+        match verdict {
+            Ok(()) => 0,
+            Err(why) => {
+                set_error_of(
+                    raw::GIT_ERROR_SSL,
+                    &format!("the SSL certificate is invalid: {why}"),
+                );
+                raw::GIT_ECERTIFICATE
+            }
+        }
+    }
+
+    unsafe extern "C" fn certificate(
+        out: *mut *mut raw::git_cert,
+        stream: *mut GitStream,
+    ) -> c_int {
+        // SAFETY: libgit2 calls this with a stream `init` or `wrap` made, after connect.
+        let tls = unsafe { tls(stream) };
+        if tls.leaf.is_empty() {
+            return ssl_error("no certificate: the TLS stream is not connected");
+        }
+        // SAFETY: `out` is libgit2's; the certificate lives as long as the stream.
+        unsafe { *out = (&raw mut tls.x509).cast() };
+        0
+    }
+
+    /// One read or write of plaintext, answered as [`transfer`] answers.
+    unsafe fn exchange(
+        stream: *mut GitStream,
+        len: usize,
+        verb: &str,
+        op: impl FnOnce(&mut rustls::Stream<'_, ClientConnection, Under>) -> io::Result<usize>,
+    ) -> isize {
+        if len == 0 {
+            return 0;
+        }
+        // SAFETY: libgit2 calls this with a stream `init` or `wrap` made.
+        let tls = unsafe { tls(stream) };
+        let Some(session) = tls.session.as_mut() else {
+            set_error(&format!("could not {verb} the TLS stream: not connected"));
+            return -1;
+        };
+        let mut under = Under(tls.io);
+        match op(&mut rustls::Stream::new(session, &mut under)) {
+            Ok(n) => isize::try_from(n).unwrap_or(isize::MAX),
+            // A close without TLS's close_notify: HTTP's own framing says whether
+            // anything is missing, and a pack's checksum catches a cut pack.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+            Err(e) if is_timeout(&e) => {
+                set_error(&format!("could not {verb} socket: timed out"));
+                raw::GIT_TIMEOUT as isize
+            }
+            Err(e) => {
+                set_error_of(raw::GIT_ERROR_SSL, &format!("TLS error: {e}"));
+                -1
+            }
+        }
+    }
+
+    unsafe extern "C" fn read(stream: *mut GitStream, data: *mut c_void, len: usize) -> isize {
+        if data.is_null() {
+            return 0;
+        }
+        // SAFETY: libgit2 passes a buffer of `len` writable bytes.
+        let buf = unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), len) };
+        // SAFETY: libgit2 passes a stream `init` or `wrap` made.
+        unsafe { exchange(stream, len, "read from", |s| s.read(buf)) }
+    }
+
+    unsafe extern "C" fn write(
+        stream: *mut GitStream,
+        data: *const c_char,
+        len: usize,
+        _flags: c_int,
+    ) -> isize {
+        if data.is_null() {
+            return 0;
+        }
+        // SAFETY: libgit2 passes `len` readable bytes.
+        let buf = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
+        // SAFETY: libgit2 passes a stream `init` or `wrap` made.
+        unsafe { exchange(stream, len, "write to", |s| s.write(buf)) }
+    }
+
+    unsafe extern "C" fn close(stream: *mut GitStream) -> c_int {
+        // SAFETY: libgit2 calls this with a stream `init` or `wrap` made.
+        let tls = unsafe { tls(stream) };
+        if let Some(mut session) = tls.session.take() {
+            session.send_close_notify();
+            let _ = session.write_tls(&mut Under(tls.io));
+        }
+        if tls.owned {
+            // SAFETY: `io` is the socket `init` made.
+            return unsafe { socket_close(tls.io) };
+        }
+        0
+    }
+
+    unsafe extern "C" fn free(stream: *mut GitStream) {
+        // SAFETY: libgit2 frees each stream once, with the pointer `init` or `wrap` gave
+        // it, which came from `Box::into_raw` of a `Tls`.
+        let tls = unsafe { Box::from_raw(stream.cast::<Tls>()) };
+        if tls.owned {
+            // SAFETY: `io` is the socket `init` made, freed only here.
+            unsafe { socket_free(tls.io) };
+        }
+    }
 }
 
 #[cfg(test)]
