@@ -44,17 +44,46 @@ fn zip_cli_archive_round_trips() {
     assert_eq!(files, expected);
 }
 
-#[test]
-fn raw_stored_and_deflate_round_trip() {
-    let text = "token: value;\n".repeat(5000);
-    let bytes = Archive::new(vec![
+/// A directory, a stored file, `text` deflated and an empty deflated file.
+fn mixed_entries(text: &str) -> Vec<Entry> {
+    vec![
         Entry::dir("a/"),
         Entry::stored("a/stored.txt", b"plain"),
         Entry::deflated("a/b/deflated.txt", text.as_bytes()),
         Entry::deflated("empty-deflated", b""),
-        Entry::stored("\u{65e5}\u{672c}/\u{1f600}.json", b"{}"),
-    ])
-    .bytes();
+    ]
+}
+
+/// `count` files of `len` pseudo-random (incompressible) bytes, in seven directories,
+/// alternately stored and deflated.
+fn noise_entries(count: usize, len: usize) -> Vec<Entry> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    (0..count)
+        .map(|i| {
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            let name = format!("dir{}/file{i}.bin", i % 7);
+            if i % 2 == 0 {
+                Entry::stored(&name, &data)
+            } else {
+                Entry::deflated(&name, &data)
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn raw_stored_and_deflate_round_trip() {
+    let text = "token: value;\n".repeat(5000);
+    let mut entries = mixed_entries(&text);
+    entries.push(Entry::stored("\u{65e5}\u{672c}/\u{1f600}.json", b"{}"));
+    let bytes = Archive::new(entries).bytes();
     let export = open_bytes(&bytes).unwrap();
     assert_eq!(
         read_all(&export),
@@ -330,31 +359,10 @@ fn hex(id: [u8; 20]) -> String {
 #[test]
 fn each_entry_carries_the_blob_id_git_gives_its_bytes() {
     let text = "token: value;\n".repeat(50_000);
-    let small = Archive::new(vec![
-        Entry::dir("a/"),
-        Entry::stored("a/stored.txt", b"plain"),
-        Entry::deflated("a/b/deflated.txt", text.as_bytes()),
-        Entry::deflated("empty-deflated", b""),
-        Entry::stored("empty-stored", b""),
-    ])
-    .bytes();
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let many = Archive::new(
-        (0..100)
-            .map(|i| {
-                let data: Vec<u8> = (0..30_000)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        state as u8
-                    })
-                    .collect();
-                Entry::deflated(&format!("f{i}.bin"), &data)
-            })
-            .collect(),
-    )
-    .bytes();
+    let mut entries = mixed_entries(&text);
+    entries.push(Entry::stored("empty-stored", b""));
+    let small = Archive::new(entries).bytes();
+    let many = Archive::new(noise_entries(60, 40_000)).bytes();
     assert!(many.len() > 2 << 20, "enough data for the parallel path");
     for bytes in [small, many] {
         let export = open_bytes(&bytes).unwrap();
@@ -372,25 +380,7 @@ fn each_entry_carries_the_blob_id_git_gives_its_bytes() {
 fn many_files_take_the_parallel_path() {
     // More than 1 MiB of (incompressible) data, so validation uses several threads;
     // results must not depend on it, and a fault is still found and named.
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut entries: Vec<Entry> = (0..300)
-        .map(|i| {
-            let data: Vec<u8> = (0..40_000)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    state as u8
-                })
-                .collect();
-            let name = format!("dir{}/file{i}.bin", i % 7);
-            if i % 2 == 0 {
-                Entry::stored(&name, &data)
-            } else {
-                Entry::deflated(&name, &data)
-            }
-        })
-        .collect();
+    let mut entries = noise_entries(300, 40_000);
     let export = open_bytes(&Archive::new(entries.clone()).bytes()).unwrap();
     assert_eq!(export.entries().len(), 300);
     assert_eq!(export.total_bytes(), 300 * 40_000);

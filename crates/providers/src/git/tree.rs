@@ -73,7 +73,8 @@ const MAX_WORKERS: usize = 4;
 
 /// Streams every export file into a blob (several files at once on several threads,
 /// each with its own handle on the object database) and returns the files as a
-/// directory tree. The blobs the cache lacks are written as one pack (see [`pack`]).
+/// directory tree. A file whose blob id the source knows and the cache holds is not
+/// read at all; the blobs the cache lacks are written as one pack (see [`pack`]).
 fn write_blobs(
     repo: &Repository,
     export: &dyn ExportSource,
