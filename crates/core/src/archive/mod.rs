@@ -4,10 +4,11 @@
 //! records, central directory, local headers), applies every name, kind and limit rule,
 //! then inflates every entry once, counting real bytes and checking sizes and CRCs, in
 //! fixed-size buffers. The same pass hashes each file as git would
-//! ([`ExportEntry::git_blob_id`]), so a delivery can skip the files a repository
-//! already holds without inflating them again. Any fault rejects the whole archive with an [`ArchiveError`] that
-//! names the entry and a stable [`Rule`] identifier. Nothing is extracted: entries are
-//! streamed later with [`Export::open_entry`], which checks size and CRC again.
+//! ([`ExportEntry::git_blob_id`]), so a delivery can skip the files a repository already
+//! holds without inflating them again. Any fault rejects the whole archive with an
+//! [`ArchiveError`] that names the entry and a stable [`Rule`] identifier. Nothing is
+//! extracted: entries are streamed later with [`Export::open_entry`], which checks size
+//! and CRC again.
 //!
 //! `Export::open` blocks (file reads, inflating on up to four threads); call it from
 //! `spawn_blocking` in async code. Memory does not grow with the archive's bytes: the

@@ -357,8 +357,8 @@ unsafe extern "C" fn socket_free(stream: *mut GitStream) {
 /// libgit2 opened through a proxy), instead of libgit2's OpenSSL.
 ///
 /// libgit2 built with OpenSSL parses the whole system CA bundle when it starts, in every
-/// process, whether or not it ever speaks TLS: 16 ms of each `courier deliver`, more
-/// than the git work of a warm delivery's push. Here the system's authorities are loaded
+/// process, whether or not it ever speaks TLS: 16 ms of each `courier deliver`, about
+/// as long as a warm delivery's push. Here the system's authorities are loaded
 /// once, at the first TLS connection, and git speaks the same TLS as the forges' APIs.
 ///
 /// Verification works as libgit2's own TLS streams do: the handshake records whether the
