@@ -1,5 +1,5 @@
 //! The connections libgit2 opens: TCP for `http://`, `https://` and `ssh://`, and TLS
-//! (rustls, see [`tls`]) on top of it for `https://`, also through a proxy's `CONNECT`
+//! (rustls, see [`tls_stream`]) on top of it for `https://`, also through a proxy's `CONNECT`
 //! tunnel.
 //!
 //! libgit2's own socket stream leaves Nagle's algorithm on. Its HTTP client writes a
@@ -102,8 +102,8 @@ pub(crate) unsafe fn register(timeout: Duration) -> Result<(), git2::Error> {
     };
     let mut tls = Registration {
         version: GIT_STREAM_VERSION,
-        init: Some(tls::init),
-        wrap: Some(tls::wrap),
+        init: Some(tls_stream::init),
+        wrap: Some(tls_stream::wrap),
     };
     for (kind, registration) in [(GIT_STREAM_STANDARD, &mut tcp), (GIT_STREAM_TLS, &mut tls)] {
         // SAFETY: the registration is a valid `git_stream_registration` that libgit2
@@ -362,23 +362,19 @@ unsafe extern "C" fn socket_free(stream: *mut GitStream) {
 /// once, at the first TLS connection, and git speaks the same TLS as the forges' APIs.
 ///
 /// Verification works as libgit2's own TLS streams do: the handshake records whether the
-/// system's authorities vouch for the certificate (chain, validity, host name) and
-/// finishes; `connect` then answers `GIT_ECERTIFICATE` for a certificate they do not
-/// vouch for. libgit2 fails the connection on it unless the certificate callback, shown
-/// the certificate, accepts it: Courier's accepts only one issued by the connection's own
+/// system's authorities vouch for the certificate (chain, validity, host name; the
+/// session and its verdict come from `git/tls.rs`) and finishes; `connect` then answers
+/// `GIT_ECERTIFICATE` for a certificate they do not vouch for. libgit2 fails the
+/// connection on it unless the certificate callback, shown the certificate, accepts it: Courier's accepts only one issued by the connection's own
 /// `tls.ca_file` (`transport::check_certificate`). Handshake signatures are always
 /// checked, so an accepted connection is authenticated by the certificate shown.
-mod tls {
+mod tls_stream {
     use std::io::{Read as _, Write as _};
-    use std::sync::{Arc, Mutex, OnceLock};
 
-    use rustls::client::WebPkiServerVerifier;
-    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-    use rustls::crypto::CryptoProvider;
-    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-    use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
+    use rustls::ClientConnection;
 
     use super::*;
+    use crate::git::tls::session;
 
     /// One TLS connection. `parent` first, as libgit2 sees it.
     #[repr(C)]
@@ -389,99 +385,9 @@ mod tls {
         owned: bool,
         host: String,
         session: Option<ClientConnection>,
-        /// The certificate the server showed, handed to libgit2's callback.
+        /// The certificate the server showed (DER), handed to libgit2's callback.
         leaf: Vec<u8>,
         x509: raw::git_cert_x509,
-    }
-
-    fn provider() -> Arc<CryptoProvider> {
-        static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-        PROVIDER
-            .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
-            .clone()
-    }
-
-    /// The system's authorities, loaded at the first TLS connection; `None` when the
-    /// system has none (every certificate is then left to the callback).
-    fn system() -> Option<Arc<WebPkiServerVerifier>> {
-        static SYSTEM: OnceLock<Option<Arc<WebPkiServerVerifier>>> = OnceLock::new();
-        SYSTEM
-            .get_or_init(|| {
-                let mut roots = rustls::RootCertStore::empty();
-                roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
-                    .build()
-                    .ok()
-            })
-            .clone()
-    }
-
-    /// Records the system's verdict on the server's certificate and lets the handshake
-    /// finish; `connect` reports it to libgit2 (see the module's comment).
-    #[derive(Debug)]
-    struct Recorder {
-        system: Option<Arc<WebPkiServerVerifier>>,
-        provider: Arc<CryptoProvider>,
-        seen: Mutex<Option<Seen>>,
-    }
-
-    /// The certificate the server showed (DER), and whether the system vouches for it.
-    type Seen = (Vec<u8>, Result<(), String>);
-
-    impl ServerCertVerifier for Recorder {
-        fn verify_server_cert(
-            &self,
-            end_entity: &CertificateDer<'_>,
-            intermediates: &[CertificateDer<'_>],
-            server_name: &ServerName<'_>,
-            ocsp_response: &[u8],
-            now: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            let verdict = match &self.system {
-                Some(system) => system
-                    .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
-                None => Err("the system has no certificate authorities".to_owned()),
-            };
-            *self.seen.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some((end_entity.to_vec(), verdict));
-            Ok(ServerCertVerified::assertion())
-        }
-
-        fn verify_tls12_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(
-                message,
-                cert,
-                dss,
-                &self.provider.signature_verification_algorithms,
-            )
-        }
-
-        fn verify_tls13_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(
-                message,
-                cert,
-                dss,
-                &self.provider.signature_verification_algorithms,
-            )
-        }
-
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.provider
-                .signature_verification_algorithms
-                .supported_schemes()
-        }
     }
 
     /// The stream under TLS, as `Read` and `Write`.
@@ -633,26 +539,9 @@ mod tls {
                 return code;
             }
         }
-        let Ok(name) = ServerName::try_from(tls.host.clone()) else {
-            return ssl_error(&format!("{} is not a valid TLS server name", tls.host));
-        };
-        let recorder = Arc::new(Recorder {
-            system: system(),
-            provider: provider(),
-            seen: Mutex::new(None),
-        });
-        let config = match ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-        {
-            Ok(builder) => builder
-                .dangerous()
-                .with_custom_certificate_verifier(recorder.clone())
-                .with_no_client_auth(),
-            Err(e) => return ssl_error(&format!("TLS setup failed: {e}")),
-        };
-        let mut session = match ClientConnection::new(Arc::new(config), name) {
-            Ok(session) => session,
-            Err(e) => return ssl_error(&format!("TLS setup failed: {e}")),
+        let (mut session, verdict) = match session(&tls.host) {
+            Ok(started) => started,
+            Err(why) => return ssl_error(&why),
         };
         let mut under = Under(tls.io);
         while session.is_handshaking() {
@@ -664,19 +553,12 @@ mod tls {
                 return ssl_error(&format!("TLS handshake with {} failed: {e}", tls.host));
             }
         }
-        let seen = recorder
-            .seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let Some((leaf, verdict)) = seen else {
+        let Some((leaf, vouched)) = verdict.take() else {
             return ssl_error(&format!("{} showed no certificate", tls.host));
         };
         tls.leaf = leaf;
-        tls.x509.data = tls.leaf.as_mut_ptr().cast();
-        tls.x509.len = tls.leaf.len();
         tls.session = Some(session);
-        match verdict {
+        match vouched {
             Ok(()) => 0,
             Err(why) => {
                 set_error_of(
@@ -697,6 +579,8 @@ mod tls {
         if tls.leaf.is_empty() {
             return ssl_error("no certificate: the TLS stream is not connected");
         }
+        tls.x509.data = tls.leaf.as_mut_ptr().cast();
+        tls.x509.len = tls.leaf.len();
         // SAFETY: `out` is libgit2's; the certificate lives as long as the stream.
         unsafe { *out = (&raw mut tls.x509).cast() };
         0
