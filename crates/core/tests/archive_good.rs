@@ -362,8 +362,9 @@ fn each_entry_carries_the_blob_id_git_gives_its_bytes() {
     let mut entries = mixed_entries(&text);
     entries.push(Entry::stored("empty-stored", b""));
     let small = Archive::new(entries).bytes();
-    let many = Archive::new(noise_entries(60, 40_000)).bytes();
-    assert!(many.len() > 2 << 20, "enough data for the parallel path");
+    // Above 8 MiB, so several threads validate it whatever the threshold is tuned to.
+    let many = Archive::new(noise_entries(300, 40_000)).bytes();
+    assert!(many.len() > 8 << 20, "enough data for the parallel path");
     for bytes in [small, many] {
         let export = open_bytes(&bytes).unwrap();
         let files = read_all(&export);

@@ -595,6 +595,45 @@ mod tests {
         assert_eq!(opened, [1, 2], "the held file was read again");
     }
 
+    /// The validated archive hands the build the ids validation computed, which is what
+    /// lets [`write_blob`] skip the files the cache holds.
+    #[test]
+    fn the_archive_declares_each_file_by_its_blob_id() {
+        use std::io::Write as _;
+        let files: [(&str, &[u8]); 3] = [("a.css", b"a {}\n"), ("d/b.json", b"{}"), ("e", b"")];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.zip");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        for (name, bytes) in files {
+            zip.start_file(name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.finish().unwrap();
+        let export = courier_core::archive::Export::open(
+            &path,
+            &courier_core::archive::ArchiveLimits::default(),
+        )
+        .unwrap();
+        let declared: Vec<(String, Option<Oid>)> = ExportSource::files(&export)
+            .into_iter()
+            .map(|f| {
+                (
+                    f.path.to_string(),
+                    f.blob_id.map(|id| Oid::from_bytes(&id).unwrap()),
+                )
+            })
+            .collect();
+        let expected: Vec<(String, Option<Oid>)> = files
+            .iter()
+            .map(|(name, bytes)| {
+                let id = Oid::hash_object(ObjectType::Blob, bytes).unwrap();
+                ((*name).to_owned(), Some(id))
+            })
+            .collect();
+        assert_eq!(declared, expected);
+    }
+
     #[test]
     fn protected_paths_at_any_level() {
         for p in [
