@@ -363,3 +363,63 @@ async fn the_token_diff_reads_changed_files_on_both_sides() {
     })
     .await;
 }
+
+/// Enough changed token files that every core takes its share, each worker on its own
+/// handle on the cache: every file is read on both sides and counted once, whichever
+/// worker took it, and the result comes out sorted.
+#[tokio::test]
+async fn many_changed_token_files_are_each_read_once_on_every_core() {
+    bounded(async {
+        let env = Env::new();
+        let before: Vec<(String, Vec<u8>)> = (0..150)
+            .map(|i| {
+                let text = format!(":root {{ --t{i}: {i}px; --kept: 0; }}\n");
+                (format!("tokens/f{i:03}.css"), text.into_bytes())
+            })
+            .collect();
+        let files: Vec<(&str, &[u8])> = before
+            .iter()
+            .map(|(path, text)| (path.as_str(), text.as_slice()))
+            .collect();
+        let _repo = env.repo("web", &files);
+        let ws = env.workspace();
+        // Files 0-119 change a value, 120-149 are gone, and 30 new files come in.
+        let after: Vec<(String, Vec<u8>)> = (0..120)
+            .map(|i| format!(":root {{ --t{i}: {}px; --kept: 0; }}\n", i + 1))
+            .chain((0..30).map(|i| format!("{{ \"n{i}\": {{ \"$value\": \"#fff\" }} }}\n")))
+            .enumerate()
+            .map(|(i, text)| {
+                let name = if i < 120 {
+                    format!("f{i:03}.css")
+                } else {
+                    format!("n{i:03}.json")
+                };
+                (name, text.into_bytes())
+            })
+            .collect();
+        let entries: Vec<(&str, &[u8])> = after
+            .iter()
+            .map(|(path, text)| (path.as_str(), text.as_slice()))
+            .collect();
+        let (_, export) = env.export(&entries);
+        let plan = ws
+            .plan(&spec(env.http_remote("web"), Some("tokens"), true), export)
+            .await
+            .unwrap();
+        let tokens = ws.token_diff(&plan).await.unwrap();
+        assert_eq!(
+            (tokens.changed, tokens.added, tokens.removed),
+            (120, 30, 60),
+            "{tokens:?}"
+        );
+        let paths: Vec<&str> = tokens.groups.iter().map(|g| g.path.as_str()).collect();
+        let mut expected: Vec<String> = (0..150).map(|i| format!("tokens/f{i:03}.css")).collect();
+        expected.extend((120..150).map(|i| format!("tokens/n{i:03}.json")));
+        assert_eq!(paths, expected);
+        assert!(
+            tokens.unreadable.is_empty() && tokens.skipped.is_empty(),
+            "{tokens:?}"
+        );
+    })
+    .await;
+}

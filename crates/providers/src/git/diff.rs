@@ -1,7 +1,9 @@
 //! What a delivery changes, for reports and for `dry-run --diff`.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
 use courier_core::tokens::{MAX_FILE_BYTES, TokenDiff, TokenDiffBuilder};
-use git2::{Delta, DiffFormat, DiffOptions, Oid, Repository, Tree};
+use git2::{Blob, Delta, DiffFormat, DiffOptions, Oid, Repository, Tree};
 use serde::Serialize;
 
 use super::error::GitError;
@@ -185,38 +187,76 @@ pub(crate) fn unified(
     Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
-/// Token files loaded and waiting to be read: at most this many bytes, or this many
-/// files, at a time.
-const WINDOW_BYTES: usize = 16 << 20;
-const WINDOW_FILES: usize = 512;
-
-/// One changed token file, both sides loaded.
-struct Loaded {
-    path: String,
-    before: Option<Vec<u8>>,
-    after: Option<Vec<u8>>,
-}
+/// Below this many changed token files, one thread reads them all: opening another
+/// handle on the cache (its config, its pack indexes) costs more than it saves.
+const PARALLEL_FILES: usize = 32;
 
 /// The token changes over the changed token `files`: each is loaded on each side by the
-/// blob ids the plan's tree diff gave (no lookup by path, no second diff). Files
-/// are loaded in bounded windows and each window is read on every core, so memory holds
-/// a window and the changes so far. A file over the size limit is named, not loaded.
+/// blob ids the plan's tree diff gave (no lookup by path, no second diff). Loading
+/// (inflating each blob) and reading (parsing JSON, CSS, ...) are both CPU work, so every
+/// core takes files in turn, each on its own handle on the cache (`open`): a
+/// `Repository` is not shared across threads. A worker holds one file at a time, both
+/// sides; a file over the size limit is named, not loaded.
 pub(crate) fn tokens(
-    repo: &Repository,
+    open: impl Fn() -> Result<Repository, GitError> + Sync,
     files: &[TokenFile],
     cancel: &Cancel,
 ) -> Result<TokenDiff, GitError> {
-    let odb = repo.odb().map_err(cache_fault)?;
+    let threads = if files.len() < PARALLEL_FILES {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    };
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let work = || {
+        let result = open().and_then(|repo| read_files(&repo, files, &next, &failed, cancel));
+        if result.is_err() {
+            failed.store(true, Ordering::Relaxed);
+        }
+        result
+    };
+    let parts: Vec<Result<TokenDiffBuilder, GitError>> = if threads == 1 {
+        vec![work()]
+    } else {
+        std::thread::scope(|scope| {
+            let running: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
+            running
+                .into_iter()
+                .map(|t| {
+                    t.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
+    };
     let mut builder = TokenDiffBuilder::new();
-    let mut window: Vec<Loaded> = Vec::new();
-    let mut window_bytes = 0;
-    for TokenFile {
-        path,
-        before,
-        after,
-    } in files
-    {
-        let (path, before, after) = (path.as_str(), *before, *after);
+    for part in parts {
+        // `finish` sorts what the workers found, so the order they took files in is lost.
+        builder.merge(part?);
+    }
+    Ok(builder.finish())
+}
+
+/// One worker: takes the next file until none is left, or until another worker failed.
+fn read_files(
+    repo: &Repository,
+    files: &[TokenFile],
+    next: &AtomicUsize,
+    failed: &AtomicBool,
+    cancel: &Cancel,
+) -> Result<TokenDiffBuilder, GitError> {
+    let odb = repo.odb().map_err(cache_fault)?;
+    let mut part = TokenDiffBuilder::new();
+    while !failed.load(Ordering::Relaxed) {
+        let Some(TokenFile {
+            path,
+            before,
+            after,
+        }) = files.get(next.fetch_add(1, Ordering::Relaxed))
+        else {
+            break;
+        };
         if cancel.is_cancelled() {
             return Err(GitError::Timeout {
                 operation: "comparing tokens",
@@ -225,66 +265,24 @@ pub(crate) fn tokens(
         }
         // The size from the object header, so an oversized file is never loaded.
         let mut largest = 0;
-        for id in before.iter().chain(&after) {
+        for id in before.iter().chain(after) {
             let (size, _) = odb.read_header(*id).map_err(cache_fault)?;
             largest = largest.max(size);
         }
         if largest > MAX_FILE_BYTES {
-            builder.skip(path, largest as u64);
+            part.skip(path, largest as u64);
             continue;
         }
-        let load = |id: Option<git2::Oid>| {
-            id.map(|id| Ok(repo.find_blob(id).map_err(cache_fault)?.content().to_vec()))
+        let load = |id: &Option<Oid>| {
+            id.map(|id| repo.find_blob(id).map_err(cache_fault))
                 .transpose()
         };
-        let loaded = Loaded {
-            path: path.to_owned(),
-            before: load(before)?,
-            after: load(after)?,
-        };
-        window_bytes +=
-            loaded.before.as_ref().map_or(0, Vec::len) + loaded.after.as_ref().map_or(0, Vec::len);
-        window.push(loaded);
-        if window_bytes > WINDOW_BYTES || window.len() >= WINDOW_FILES {
-            read_window(&mut builder, &mut window);
-            window_bytes = 0;
-        }
+        let (old, new) = (load(before)?, load(after)?);
+        part.file(
+            path,
+            old.as_ref().map(Blob::content),
+            new.as_ref().map(Blob::content),
+        );
     }
-    read_window(&mut builder, &mut window);
-    Ok(builder.finish())
-}
-
-/// Reads a window of loaded files on up to four threads (reading is CPU work: parsing
-/// JSON, CSS, ...), then empties it.
-fn read_window(builder: &mut TokenDiffBuilder, window: &mut Vec<Loaded>) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let read = |files: &[Loaded]| {
-        let mut part = TokenDiffBuilder::new();
-        for f in files {
-            part.file(&f.path, f.before.as_deref(), f.after.as_deref());
-        }
-        part
-    };
-    if threads == 1 || window.len() < 2 {
-        builder.merge(read(window));
-    } else {
-        let chunk = window.len().div_ceil(threads);
-        let parts: Vec<TokenDiffBuilder> = std::thread::scope(|scope| {
-            let running: Vec<_> = window
-                .chunks(chunk)
-                .map(|files| scope.spawn(move || read(files)))
-                .collect();
-            running
-                .into_iter()
-                .map(|t| {
-                    t.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
-        for part in parts {
-            builder.merge(part);
-        }
-    }
-    window.clear();
+    Ok(part)
 }

@@ -624,11 +624,8 @@ impl GitWorkspace {
             self.timeouts.build,
             span,
             move |cancel| {
-                let compare = || {
-                    let repo = cache::open(&path).map_err(cache_fault)?;
-                    diff::tokens(&repo, &files, cancel)
-                };
-                compare().map_err(|e| with_path(e, &path))
+                let open = || cache::open(&path).map_err(cache_fault);
+                diff::tokens(open, &files, cancel).map_err(|e| with_path(e, &path))
             },
         )
         .await
