@@ -5,7 +5,7 @@
 # something is actually missing.
 set -euo pipefail
 
-# pkg-config + libssl-dev: git2's HTTPS transport links the system OpenSSL.
+# pkg-config + libssl-dev: libssh2 (git over SSH) links the system OpenSSL; HTTPS is rustls.
 # cmake: builds zlib-ng, the zlib libgit2 links (git2's zlib-ng-compat feature).
 # git, unzip, zip, rsync: the tests and benchmarks compare Courier with the git CLI.
 # python3: the shared contract scripts and benchmark helpers.
