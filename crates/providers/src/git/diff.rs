@@ -1,7 +1,5 @@
 //! What a delivery changes, for reports and for `dry-run --diff`.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
 use courier_core::tokens::{MAX_FILE_BYTES, TokenDiff, TokenDiffBuilder};
 use git2::{Blob, Delta, DiffFormat, DiffOptions, Oid, Repository, Tree};
 use serde::Serialize;
@@ -9,6 +7,7 @@ use serde::Serialize;
 use super::error::GitError;
 use super::transport::Cancel;
 use super::tree::cache_fault;
+use super::workers::{self, Queue};
 
 /// Paths (relative to the repository root, `/`-separated, sorted) a delivery adds,
 /// modifies or deletes, comparing the base branch's tree with the new tree. A file
@@ -187,49 +186,26 @@ pub(crate) fn unified(
     Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
-/// Below this many changed token files, one thread reads them all: opening another
-/// handle on the cache (its config, its pack indexes) costs more than it saves.
+/// Below this many changed token files, one thread reads them all.
 const PARALLEL_FILES: usize = 32;
 
 /// The token changes over the changed token `files`: each is loaded on each side by the
 /// blob ids the plan's tree diff gave (no lookup by path, no second diff). Loading
 /// (inflating each blob) and reading (parsing JSON, CSS, ...) are both CPU work, so every
-/// core takes files in turn, each on its own handle on the cache (`open`): a
-/// `Repository` is not shared across threads. A worker holds one file at a time, both
-/// sides; a file over the size limit is named, not loaded.
+/// core takes files in turn ([`workers`]), holding one file at a time, both sides; a
+/// file over the size limit is named, not loaded.
 pub(crate) fn tokens(
     open: impl Fn() -> Result<Repository, GitError> + Sync,
     files: &[TokenFile],
     cancel: &Cancel,
 ) -> Result<TokenDiff, GitError> {
-    let threads = if files.len() < PARALLEL_FILES {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
-    };
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let work = || {
-        let result = open().and_then(|repo| read_files(&repo, files, &next, &failed, cancel));
-        if result.is_err() {
-            failed.store(true, Ordering::Relaxed);
-        }
-        result
-    };
-    let parts: Vec<Result<TokenDiffBuilder, GitError>> = if threads == 1 {
-        vec![work()]
-    } else {
-        std::thread::scope(|scope| {
-            let running: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
-            running
-                .into_iter()
-                .map(|t| {
-                    t.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        })
-    };
+    let parts = workers::run(
+        "comparing tokens",
+        files.len(),
+        PARALLEL_FILES,
+        open,
+        |repo, queue| read_files(repo, files, queue, cancel),
+    );
     let mut builder = TokenDiffBuilder::new();
     for part in parts {
         // `finish` sorts what the workers found, so the order they took files in is lost.
@@ -238,25 +214,21 @@ pub(crate) fn tokens(
     Ok(builder.finish())
 }
 
-/// One worker: takes the next file until none is left, or until another worker failed.
+/// One worker's share: the files it took from `queue`.
 fn read_files(
     repo: &Repository,
     files: &[TokenFile],
-    next: &AtomicUsize,
-    failed: &AtomicBool,
+    queue: &Queue,
     cancel: &Cancel,
 ) -> Result<TokenDiffBuilder, GitError> {
     let odb = repo.odb().map_err(cache_fault)?;
     let mut part = TokenDiffBuilder::new();
-    while !failed.load(Ordering::Relaxed) {
-        let Some(TokenFile {
+    while let Some(index) = queue.take() {
+        let TokenFile {
             path,
             before,
             after,
-        }) = files.get(next.fetch_add(1, Ordering::Relaxed))
-        else {
-            break;
-        };
+        } = &files[index];
         if cancel.is_cancelled() {
             return Err(GitError::Timeout {
                 operation: "comparing tokens",

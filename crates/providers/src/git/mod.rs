@@ -107,6 +107,7 @@ mod ssh;
 mod tls;
 mod transport;
 mod tree;
+mod workers;
 mod workspace;
 
 pub use diff::{ChangedObject, FileChanges, TreeChange};

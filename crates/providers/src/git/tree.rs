@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use courier_core::paths::RelPath;
 use git2::{AttrCheckFlags, ObjectType, Oid, Repository, Tree};
@@ -11,6 +10,7 @@ use git2::{AttrCheckFlags, ObjectType, Oid, Repository, Tree};
 use super::error::GitError;
 use super::pack;
 use super::transport::Cancel;
+use super::workers;
 
 /// Regular, non-executable file: the only mode an export writes.
 const FILE_MODE: i32 = 0o100644;
@@ -69,7 +69,6 @@ impl Dir {
 
 /// Below this many files, worker threads cost more than they save.
 const PARALLEL_FILES: usize = 64;
-const MAX_WORKERS: usize = 4;
 
 /// Streams every export file into a blob (several files at once on several threads,
 /// each with its own handle on the object database) and returns the files as a
@@ -81,63 +80,35 @@ fn write_blobs(
     cancel: &Cancel,
 ) -> Result<Dir, GitError> {
     let files = export.files();
-    let workers = if files.len() < PARALLEL_FILES {
-        1
-    } else {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MAX_WORKERS)
-    };
     let path = repo.path().to_path_buf();
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
     let claimed = pack::Claimed::default();
-    // One thread's share: its spool and the blob id of each file it took.
+    // One worker's share: its spool and the blob id of each file it took. Each opens its
+    // own handle after the fetch, so each sees the fetch's pack.
     type Share = (pack::Spool, Vec<(usize, Oid)>);
-    let work = |odb: &git2::Odb<'_>| -> Result<Share, GitError> {
-        let mut spool = pack::Spool::new(&path).map_err(spool_fault)?;
-        let mut done = Vec::new();
-        while !failed.load(Ordering::Relaxed) {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            let Some(file) = files.get(index) else { break };
-            match write_blob(odb, &mut spool, &claimed, export, index, file, cancel) {
-                Ok(oid) => done.push((index, oid)),
-                Err(err) => {
-                    failed.store(true, Ordering::Relaxed);
-                    return Err(err);
-                }
+    let results = workers::run(
+        "writing the export",
+        files.len(),
+        PARALLEL_FILES,
+        || super::cache::open(&path).map_err(cache_fault),
+        |repo, queue| -> Result<Share, GitError> {
+            let odb = repo.odb().map_err(cache_fault)?;
+            let mut spool = pack::Spool::new(&path).map_err(spool_fault)?;
+            let mut done = Vec::new();
+            while let Some(index) = queue.take() {
+                let oid = write_blob(
+                    &odb,
+                    &mut spool,
+                    &claimed,
+                    export,
+                    index,
+                    &files[index],
+                    cancel,
+                )?;
+                done.push((index, oid));
             }
-        }
-        Ok((spool, done))
-    };
-    let results: Vec<Result<Share, GitError>> = if workers < 2 {
-        // This handle may predate the fetch's pack; the workers open their own after it.
-        let odb = repo.odb().map_err(cache_fault)?;
-        odb.refresh().map_err(cache_fault)?;
-        vec![work(&odb)]
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let repo = super::cache::open(&path).map_err(cache_fault)?;
-                        work(&repo.odb().map_err(cache_fault)?)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(GitError::other(
-                            "writing the export",
-                            "a worker thread panicked",
-                        ))
-                    })
-                })
-                .collect()
-        })
-    };
+            Ok((spool, done))
+        },
+    );
     let mut oids = vec![Oid::ZERO_SHA1; files.len()];
     let mut spools = Vec::with_capacity(results.len());
     for result in results {
