@@ -1,6 +1,7 @@
 //! With `init_libgit2`, libgit2 opens its connections through Courier's socket stream
-//! (`git/socket.rs`, no Nagle delay), and a delivery over smart HTTP still fetches and
-//! pushes as before, a pack of megabytes included (many partial writes and reads).
+//! (`git/socket.rs`, no Nagle delay), and a delivery over smart HTTP still fetches as
+//! before; the push is Courier's own request (`git/receive_pack.rs`), with the socket
+//! timeout `init_libgit2` set, and sends a pack of megabytes in many chunks.
 //!
 //! Its own test binary: `init_libgit2` sets process-wide libgit2 globals and may only
 //! run while no other thread uses libgit2.
@@ -38,9 +39,10 @@ fn a_delivery_over_http_runs_on_couriers_sockets() {
         let fetched = connections_opened();
         assert!(fetched > before, "the fetch opened no connection of ours");
         assert!(ws.push(plan).await.unwrap().pushed);
-        assert!(
-            connections_opened() > fetched,
-            "the push opened no connection of ours"
+        assert_eq!(
+            connections_opened(),
+            fetched,
+            "the push went through libgit2, not Courier's own request"
         );
 
         assert_eq!(

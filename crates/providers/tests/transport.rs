@@ -508,3 +508,115 @@ async fn the_token_is_never_sent_to_the_host_a_redirect_names() {
     })
     .await;
 }
+
+/// A redelivery sends what changed, as `git push` would: the files that changed go as
+/// deltas against their previous version, which the remote has and the pack does not
+/// (a thin pack), and the files that did not change are not sent at all, even though the
+/// branch is rebuilt on its base.
+#[tokio::test]
+async fn a_redelivery_sends_changed_files_as_deltas_and_nothing_unchanged() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("web", &[("README.md", b"hello\n")]);
+        let file = |i: usize, changed: bool| -> Vec<u8> {
+            (0..120)
+                .map(|line| {
+                    let value = if changed && line == 60 {
+                        0xabcdef
+                    } else {
+                        line * 7919 + i
+                    };
+                    format!("--color-{i}-{line}: #{value:06x};\n")
+                })
+                .collect::<String>()
+                .into_bytes()
+        };
+        let export = |changed: &[usize]| {
+            let files: Vec<(String, Vec<u8>)> = (0..20)
+                .map(|i| (format!("f{i}.css"), file(i, changed.contains(&i))))
+                .collect();
+            let borrowed: Vec<(&str, &[u8])> = files
+                .iter()
+                .map(|(n, b)| (n.as_str(), b.as_slice()))
+                .collect();
+            env.export(&borrowed).1
+        };
+        let ws = env.workspace();
+        let plan = ws
+            .plan(
+                &spec(env.http_remote("web"), Some("tokens"), true),
+                export(&[]),
+            )
+            .await
+            .unwrap();
+        ws.push(plan).await.unwrap();
+        let first = repo.rev_parse("courier/tokens").unwrap();
+
+        // Keep the received pack as sent (with the bases `--fix-thin` appends).
+        repo.set_config("receive.unpackLimit", "1");
+        let changed = [3, 7, 11, 15, 19];
+        let plan = ws
+            .plan(
+                &spec(env.http_remote("web"), Some("tokens"), true),
+                export(&changed),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            plan.outcome(),
+            Outcome::Push {
+                replaces: Some(_),
+                ..
+            }
+        ));
+        ws.push(plan).await.unwrap();
+
+        let pack = std::fs::read_dir(repo.path.join("objects/pack"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "pack"))
+            .expect("the pushed pack is kept");
+        let listing =
+            courier_testkit::git(&repo.path, ["verify-pack", "-v", pack.to_str().unwrap()]);
+        // A deltified object's line ends with its depth and base.
+        let deltas: Vec<(String, String)> = listing
+            .lines()
+            .filter_map(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                (cols.get(1) == Some(&"blob") && cols.len() == 7)
+                    .then(|| (cols[0].to_owned(), cols[6].to_owned()))
+            })
+            .collect();
+        let mut expected: Vec<(String, String)> = changed
+            .iter()
+            .map(|i| {
+                let path = format!("tokens/f{i}.css");
+                (
+                    repo.rev_parse(&format!("courier/tokens:{path}")).unwrap(),
+                    repo.rev_parse(&format!("{first}:{path}")).unwrap(),
+                )
+            })
+            .collect();
+        let mut deltas_sorted = deltas.clone();
+        deltas_sorted.sort();
+        expected.sort();
+        assert_eq!(deltas_sorted, expected, "{listing}");
+        for i in (0..20).filter(|i| !changed.contains(i)) {
+            let unchanged = repo
+                .rev_parse(&format!("courier/tokens:tokens/f{i}.css"))
+                .unwrap();
+            assert!(
+                !listing.contains(&unchanged),
+                "f{i}.css was sent again:\n{listing}"
+            );
+        }
+        courier_testkit::git(&repo.path, ["fsck", "--strict", "--no-dangling"]);
+        for i in 0..20 {
+            assert_eq!(
+                repo.read_file("courier/tokens", &format!("tokens/f{i}.css")),
+                file(i, changed.contains(&i))
+            );
+        }
+    })
+    .await;
+}

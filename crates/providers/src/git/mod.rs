@@ -1,5 +1,6 @@
 //! The git delivery engine: writes an export into a repository's tree, commits, and
-//! pushes the head branch, with libgit2 and without a checkout.
+//! pushes the head branch, with libgit2 (and, for the push over HTTP, a pack and a
+//! protocol client of Courier's own) and without a checkout.
 //!
 //! # How a delivery runs
 //!
@@ -56,7 +57,12 @@
 //!    remote branch still points where it pointed when planning (checked on the push's
 //!    own advertisement, and again by the server), and reads the per-ref status: a ref
 //!    the server refused (hook, protected branch) is [`GitError::Rejected`] with the
-//!    server's message and hook output.
+//!    server's message and hook output. Over HTTP(S) Courier writes the pack itself
+//!    (`outgoing.rs`: changed files as deltas against the version the remote has,
+//!    near-copies as deltas against each other, on every core) and speaks the
+//!    receive-pack protocol itself (`receive_pack.rs`), because libgit2's pack builder
+//!    cannot be handed a pack and was most of a cold delivery; over SSH and `file://`
+//!    libgit2 pushes.
 //!
 //! Every libgit2 call runs on a blocking thread (`spawn_blocking`), inside a tracing
 //! span, under a timeout ([`Timeouts`]). On timeout the caller gets
@@ -97,10 +103,13 @@
 //! ```
 
 mod cache;
+mod delta;
 mod diff;
 mod error;
 mod globals;
+mod outgoing;
 mod pack;
+mod receive_pack;
 mod remote;
 mod socket;
 mod ssh;

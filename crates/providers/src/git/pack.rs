@@ -30,8 +30,14 @@ use flate2::write::ZlibEncoder;
 use git2::{Odb, Oid};
 use sha1::{Digest, Sha1};
 
-/// The pack entry type of a blob.
-const OBJ_BLOB: u8 = 3;
+/// Pack entry types (`Documentation/gitformat-pack.txt`).
+pub(crate) const OBJ_COMMIT: u8 = 1;
+pub(crate) const OBJ_TREE: u8 = 2;
+pub(crate) const OBJ_BLOB: u8 = 3;
+/// A delta against an earlier entry of the same pack, named by its distance back.
+const OBJ_OFS_DELTA: u8 = 6;
+/// A delta against an object named by its id, which the receiver already has.
+const OBJ_REF_DELTA: u8 = 7;
 
 /// Pack entries written by one thread, in an unnamed temporary file next to the
 /// objects (gone with the process, whatever happens to it).
@@ -128,7 +134,7 @@ impl Spool {
 
     fn write_entry(&mut self, bytes: &[u8]) -> io::Result<Written> {
         let mut out = self.entry_writer();
-        out.header(bytes.len() as u64)?;
+        out.header(OBJ_BLOB, bytes.len() as u64)?;
         let mut encoder = ZlibEncoder::new(&mut out, Compression::fast());
         encoder.write_all(bytes)?;
         encoder.finish()?;
@@ -173,7 +179,7 @@ impl Spool {
         reader: &mut dyn Read,
     ) -> Result<(u64, Oid, Written), StreamError> {
         let mut out = self.entry_writer();
-        out.header(size).map_err(StreamError::Write)?;
+        out.header(OBJ_BLOB, size).map_err(StreamError::Write)?;
         let mut hasher = blob_hasher(size);
         let mut encoder = ZlibEncoder::new(&mut out, Compression::fast());
         let mut buf = vec![0u8; 64 * 1024];
@@ -219,6 +225,84 @@ impl Spool {
     }
 }
 
+/// How a push's entry is stored: whole, or as a delta (git's delta format).
+pub(crate) enum Stored<'a> {
+    Whole {
+        kind: u8,
+        data: &'a [u8],
+    },
+    /// Against the entry of this spool that starts at `base_offset`.
+    DeltaInSpool {
+        base_offset: u64,
+        delta: &'a [u8],
+    },
+    /// Against an object the receiver already has (a thin pack).
+    DeltaOnRemote {
+        base: Oid,
+        delta: &'a [u8],
+    },
+}
+
+impl Spool {
+    /// Appends one entry of a pack to send, compressed at `level`, whatever the cache
+    /// holds; returns where it starts in this spool (a later delta's base offset).
+    pub(crate) fn push_entry(
+        &mut self,
+        oid: Oid,
+        stored: Stored<'_>,
+        level: Compression,
+    ) -> io::Result<u64> {
+        let offset = self.len;
+        let mut out = self.entry_writer();
+        let data = match stored {
+            Stored::Whole { kind, data } => {
+                out.header(kind, data.len() as u64)?;
+                data
+            }
+            Stored::DeltaInSpool { base_offset, delta } => {
+                out.header(OBJ_OFS_DELTA, delta.len() as u64)?;
+                out.write_all(&ofs_distance(offset - base_offset))?;
+                delta
+            }
+            Stored::DeltaOnRemote { base, delta } => {
+                out.header(OBJ_REF_DELTA, delta.len() as u64)?;
+                out.write_all(base.as_bytes())?;
+                delta
+            }
+        };
+        let mut encoder = ZlibEncoder::new(&mut out, level);
+        encoder.write_all(data)?;
+        encoder.finish()?;
+        let written = out.done();
+        self.note(oid, written);
+        Ok(offset)
+    }
+}
+
+/// An OFS_DELTA's distance back to its base: 7 bits a byte, most significant first,
+/// each continuation adding one (git's `encode_in_pack_object_header` companion).
+fn ofs_distance(mut distance: u64) -> Vec<u8> {
+    let mut out = vec![(distance & 0x7f) as u8];
+    distance >>= 7;
+    while distance != 0 {
+        distance -= 1;
+        out.push(0x80 | (distance & 0x7f) as u8);
+        distance >>= 7;
+    }
+    out.reverse();
+    out
+}
+
+/// Writes `spools` as one pack to `out` (a push's, sent as it is): header, entries,
+/// checksum. Returns how many bytes it wrote and how many objects it holds.
+pub(crate) fn assemble(out: &mut File, spools: Vec<Spool>) -> io::Result<(u64, u32)> {
+    let count: usize = spools.iter().map(|s| s.entries.len()).sum();
+    let count = u32::try_from(count).map_err(|_| io::Error::other("over 4 billion objects"))?;
+    let bytes = 12 + spools.iter().map(|s| s.len).sum::<u64>() + 20;
+    write_pack(out, count, spools)?;
+    Ok((bytes, count))
+}
+
 /// One entry as it went into the spool.
 struct Written {
     len: u64,
@@ -234,9 +318,9 @@ struct EntryWriter<'a> {
 
 impl EntryWriter<'_> {
     /// A pack entry header: the type and the size, 4 bits then 7 bits a byte.
-    fn header(&mut self, size: u64) -> io::Result<()> {
+    fn header(&mut self, kind: u8, size: u64) -> io::Result<()> {
         let mut header = Vec::with_capacity(10);
-        let mut byte = (OBJ_BLOB << 4) | (size & 0x0f) as u8;
+        let mut byte = (kind << 4) | (size & 0x0f) as u8;
         let mut rest = size >> 4;
         while rest != 0 {
             header.push(byte | 0x80);

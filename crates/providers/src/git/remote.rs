@@ -161,6 +161,11 @@ impl Remote {
         self.url.port()
     }
 
+    /// Reached over smart HTTP (`http://` or `https://`).
+    pub(crate) fn is_http(&self) -> bool {
+        matches!(self.url.scheme(), "http" | "https")
+    }
+
     pub(crate) fn ssh_key(&self) -> Option<(&str, &SshKey)> {
         self.ssh.as_ref().map(|(user, key)| (user.as_str(), key))
     }

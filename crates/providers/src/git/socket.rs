@@ -82,6 +82,12 @@ struct Socket {
 /// libgit2 gives its own (`GIT_OPT_SET_SERVER_TIMEOUT`); 0 waits forever.
 static TIMEOUT_MS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
+/// The socket timeout given to [`register`], for Courier's own HTTP requests to the
+/// same servers (`receive_pack.rs`); `None` waits forever.
+pub(crate) fn timeout() -> Option<Duration> {
+    millis(TIMEOUT_MS.load(Ordering::Relaxed))
+}
+
 /// Connections opened through this stream since the process started.
 static OPENED: AtomicU64 = AtomicU64::new(0);
 

@@ -12,8 +12,9 @@ use git2::{
 };
 
 use super::error::{GitError, printable, scrub};
+use super::receive_pack::{Report, Session};
 use super::remote::Remote;
-use super::{ssh, tls};
+use super::{outgoing, socket, ssh, tls};
 
 /// Tells long-running work on a blocking thread to stop: set when the caller's
 /// timeout fires, and also reached on its own once the deadline passes. libgit2 polls
@@ -38,6 +39,21 @@ impl Cancel {
 
     pub(crate) fn is_cancelled(&self) -> bool {
         self.flag.load(Ordering::SeqCst) || Instant::now() >= self.deadline
+    }
+
+    /// Runs `work` (async network work, from a blocking thread) until it ends or the
+    /// deadline passes.
+    fn block_on<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, GitError>>,
+    ) -> Result<T, GitError> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        tokio::runtime::Handle::current()
+            .block_on(async { tokio::time::timeout(left, work).await })
+            .unwrap_or(Err(GitError::Timeout {
+                operation: "git network operation",
+                after: std::time::Duration::ZERO,
+            }))
     }
 }
 
@@ -353,6 +369,85 @@ pub(crate) fn push(
     expected: Option<Oid>,
     cancel: &Cancel,
 ) -> Result<(), GitError> {
+    if remote.is_http() {
+        push_over_http(repo, remote, branch, commit, expected, cancel)?;
+    } else {
+        push_with_libgit2(repo, remote, branch, commit, expected, cancel)?;
+    }
+    // The remote now has the commit: keep the tracking ref in step, so the cache
+    // agrees with the remote even before the next fetch.
+    repo.reference(&tracking_ref(branch), commit, true, "courier: pushed")
+        .map_err(|e| GitError::other("updating the cache after the push", e.message()))?;
+    Ok(())
+}
+
+fn head_moved(branch: &str, expected: Option<Oid>, found: Oid) -> GitError {
+    GitError::HeadMoved {
+        branch: branch.to_owned(),
+        expected: expected
+            .map(|o| o.to_string())
+            .unwrap_or_else(|| "no branch".into()),
+        found: if found.is_zero() {
+            "no branch".into()
+        } else {
+            found.to_string()
+        },
+    }
+}
+
+/// Over HTTP(S) Courier speaks the protocol itself and sends a pack it wrote
+/// (`outgoing.rs`): libgit2's pack builder was most of a cold delivery's time.
+fn push_over_http(
+    repo: &Repository,
+    remote: &Remote,
+    branch: &str,
+    commit: Oid,
+    expected: Option<Oid>,
+    cancel: &Cancel,
+) -> Result<(), GitError> {
+    let target = format!("refs/heads/{branch}");
+    let (session, advertised) = cancel.block_on(Session::open(remote, socket::timeout()))?;
+    let found = advertised.get(&target);
+    if found != expected {
+        return Err(head_moved(
+            branch,
+            expected,
+            found.unwrap_or(Oid::ZERO_SHA1),
+        ));
+    }
+    let pack = outgoing::write(
+        repo,
+        repo.path(),
+        commit,
+        &advertised.tips(),
+        expected,
+        outgoing::Allowed {
+            thin: !advertised.can("no-thin"),
+            ofs_delta: advertised.can("ofs-delta"),
+        },
+        cancel,
+    )?;
+    tracing::debug!(objects = pack.objects, bytes = pack.len, "pack written");
+    let old = expected.unwrap_or(Oid::ZERO_SHA1);
+    let report = cancel.block_on(session.send(&advertised, &target, old, commit, pack))?;
+    match report {
+        Report::Updated => Ok(()),
+        Report::Refused(message) => Err(GitError::Rejected {
+            reference: target,
+            message,
+        }),
+    }
+}
+
+/// Over SSH and `file://`, libgit2 pushes.
+fn push_with_libgit2(
+    repo: &Repository,
+    remote: &Remote,
+    branch: &str,
+    commit: Oid,
+    expected: Option<Oid>,
+    cancel: &Cancel,
+) -> Result<(), GitError> {
     let local = push_ref(branch);
     repo.reference(&local, commit, true, "courier: push")
         .map_err(|e| GitError::other("recording the commit to push", e.message()))?;
@@ -387,17 +482,7 @@ pub(crate) fn push(
     let result = anonymous.push(&[refspec.as_str()], Some(&mut options));
     let _ = repo.find_reference(&local).and_then(|mut r| r.delete());
     if let Some(found) = seen.lease_broken.get() {
-        return Err(GitError::HeadMoved {
-            branch: branch.to_owned(),
-            expected: expected
-                .map(|o| o.to_string())
-                .unwrap_or_else(|| "no branch".into()),
-            found: if found.is_zero() {
-                "no branch".into()
-            } else {
-                found.to_string()
-            },
-        });
+        return Err(head_moved(branch, expected, found));
     }
     result.map_err(|e| classify(e, remote, &seen, cancel))?;
 
@@ -428,11 +513,6 @@ pub(crate) fn push(
             });
         }
     }
-    drop(statuses);
-    // The remote now has the commit: keep the tracking ref in step, so the cache
-    // agrees with the remote even before the next fetch.
-    repo.reference(&tracking_ref(branch), commit, true, "courier: pushed")
-        .map_err(|e| GitError::other("updating the cache after the push", e.message()))?;
     Ok(())
 }
 
