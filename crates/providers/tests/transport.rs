@@ -94,19 +94,7 @@ async fn near_copies_are_pushed_as_deltas() {
             .unwrap();
         assert!(ws.push(plan).await.unwrap().pushed);
 
-        let pack = std::fs::read_dir(repo.path.join("objects/pack"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|e| e == "pack"))
-            .expect("the pushed pack is kept");
-        let out = std::process::Command::new("git")
-            .arg("verify-pack")
-            .arg("-v")
-            .arg(&pack)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let listing = String::from_utf8_lossy(&out.stdout);
+        let listing = kept_pack(&repo);
         // A deltified object's line ends with its depth and base.
         let deltas = listing
             .lines()
@@ -118,6 +106,17 @@ async fn near_copies_are_pushed_as_deltas() {
         assert!(deltas >= 9, "9 of the 10 files are near-copies:\n{listing}");
     })
     .await;
+}
+
+/// `git verify-pack -v` of the one pack a repository kept (with `receive.unpackLimit`
+/// 1, the pushed pack as received).
+fn kept_pack(repo: &courier_testkit::BareRepo) -> String {
+    let pack = std::fs::read_dir(repo.path.join("objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "pack"))
+        .expect("the pushed pack is kept");
+    courier_testkit::git(&repo.path, ["verify-pack", "-v", pack.to_str().unwrap()])
 }
 
 #[tokio::test]
@@ -571,13 +570,7 @@ async fn a_redelivery_sends_changed_files_as_deltas_and_nothing_unchanged() {
         ));
         ws.push(plan).await.unwrap();
 
-        let pack = std::fs::read_dir(repo.path.join("objects/pack"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|e| e == "pack"))
-            .expect("the pushed pack is kept");
-        let listing =
-            courier_testkit::git(&repo.path, ["verify-pack", "-v", pack.to_str().unwrap()]);
+        let listing = kept_pack(&repo);
         // A deltified object's line ends with its depth and base.
         let deltas: Vec<(String, String)> = listing
             .lines()

@@ -369,16 +369,28 @@ pub(crate) fn push(
     expected: Option<Oid>,
     cancel: &Cancel,
 ) -> Result<(), GitError> {
+    let update = Update {
+        branch,
+        commit,
+        expected,
+    };
     if remote.is_http() {
-        push_over_http(repo, remote, branch, commit, expected, cancel)?;
+        push_over_http(repo, remote, &update, cancel)?;
     } else {
-        push_with_libgit2(repo, remote, branch, commit, expected, cancel)?;
+        push_with_libgit2(repo, remote, &update, cancel)?;
     }
     // The remote now has the commit: keep the tracking ref in step, so the cache
     // agrees with the remote even before the next fetch.
     repo.reference(&tracking_ref(branch), commit, true, "courier: pushed")
         .map_err(|e| GitError::other("updating the cache after the push", e.message()))?;
     Ok(())
+}
+
+/// One push: `branch` to `commit`, if the remote's branch is at `expected`.
+struct Update<'a> {
+    branch: &'a str,
+    commit: Oid,
+    expected: Option<Oid>,
 }
 
 fn head_moved(branch: &str, expected: Option<Oid>, found: Oid) -> GitError {
@@ -400,27 +412,22 @@ fn head_moved(branch: &str, expected: Option<Oid>, found: Oid) -> GitError {
 fn push_over_http(
     repo: &Repository,
     remote: &Remote,
-    branch: &str,
-    commit: Oid,
-    expected: Option<Oid>,
+    update: &Update<'_>,
     cancel: &Cancel,
 ) -> Result<(), GitError> {
-    let target = format!("refs/heads/{branch}");
+    let target = format!("refs/heads/{}", update.branch);
     let (session, advertised) = cancel.block_on(Session::open(remote, socket::timeout()))?;
     let found = advertised.get(&target);
-    if found != expected {
-        return Err(head_moved(
-            branch,
-            expected,
-            found.unwrap_or(Oid::ZERO_SHA1),
-        ));
+    if found != update.expected {
+        let found = found.unwrap_or(Oid::ZERO_SHA1);
+        return Err(head_moved(update.branch, update.expected, found));
     }
     let pack = outgoing::write(
         repo,
         repo.path(),
-        commit,
+        update.commit,
         &advertised.tips(),
-        expected,
+        update.expected,
         outgoing::Allowed {
             thin: !advertised.can("no-thin"),
             ofs_delta: advertised.can("ofs-delta"),
@@ -428,8 +435,8 @@ fn push_over_http(
         cancel,
     )?;
     tracing::debug!(objects = pack.objects, bytes = pack.len, "pack written");
-    let old = expected.unwrap_or(Oid::ZERO_SHA1);
-    let report = cancel.block_on(session.send(&advertised, &target, old, commit, pack))?;
+    let old = update.expected.unwrap_or(Oid::ZERO_SHA1);
+    let report = cancel.block_on(session.send(&advertised, &target, old, update.commit, pack))?;
     match report {
         Report::Updated => Ok(()),
         Report::Refused(message) => Err(GitError::Rejected {
@@ -443,11 +450,14 @@ fn push_over_http(
 fn push_with_libgit2(
     repo: &Repository,
     remote: &Remote,
-    branch: &str,
-    commit: Oid,
-    expected: Option<Oid>,
+    update: &Update<'_>,
     cancel: &Cancel,
 ) -> Result<(), GitError> {
+    let &Update {
+        branch,
+        commit,
+        expected,
+    } = update;
     let local = push_ref(branch);
     repo.reference(&local, commit, true, "courier: push")
         .map_err(|e| GitError::other("recording the commit to push", e.message()))?;
