@@ -139,6 +139,16 @@ impl<'a> Session<'a> {
                     remote.url()
                 ),
             })?;
+            // Without a status per ref a push cannot be confirmed (every git server
+            // offers it); a capability the server did not offer is never asked for.
+            if !advertised.can("report-status") {
+                return Err(GitError::Other {
+                    detail: format!(
+                        "{} does not report the status of an update (report-status), so a push there cannot be confirmed",
+                        remote.url()
+                    ),
+                });
+            }
             return Ok((
                 Session {
                     remote,
