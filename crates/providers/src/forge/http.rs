@@ -132,6 +132,19 @@ pub(crate) fn install_crypto_provider() {
     });
 }
 
+/// A reqwest client builder with ring installed, the extra certificate authorities
+/// (`tls.ca_file`, DER) trusted on top of the system's, and no proxy yet: the base of
+/// the forges' clients and of git's push (`git/receive_pack.rs`).
+pub(crate) fn trusting(extra_roots: &[Vec<u8>]) -> Result<reqwest::ClientBuilder, String> {
+    install_crypto_provider();
+    let roots = extra_roots
+        .iter()
+        .map(|der| reqwest::Certificate::from_der(der))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("tls.ca_file: {e}"))?;
+    Ok(reqwest::Client::builder().no_proxy().tls_certs_merge(roots))
+}
+
 /// A reqwest client builder for a forge: ring installed, the connection's extra
 /// certificate authorities (`tls.ca_file`, DER) trusted on top of the system's, and its
 /// proxies (configured or the environment's, resolved at load) and no others.
@@ -139,13 +152,7 @@ pub(crate) fn client_builder(
     extra_roots: &[Vec<u8>],
     proxy: &Proxies,
 ) -> Result<reqwest::ClientBuilder, String> {
-    install_crypto_provider();
-    let roots = extra_roots
-        .iter()
-        .map(|der| reqwest::Certificate::from_der(der))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("tls.ca_file: {e}"))?;
-    let mut builder = reqwest::Client::builder().no_proxy().tls_certs_merge(roots);
+    let mut builder = trusting(extra_roots)?;
     if !proxy.is_direct() {
         let proxy = proxy.clone();
         builder = builder.proxy(reqwest::Proxy::custom(move |url| {

@@ -77,18 +77,9 @@ impl<'a> Session<'a> {
         remote: &'a Remote,
         socket_timeout: Option<Duration>,
     ) -> Result<(Session<'a>, Advertised), GitError> {
-        crate::forge::http::install_crypto_provider();
         let other = |detail: String| GitError::Other { detail };
-        let roots = remote
-            .extra_roots()
-            .unwrap_or_default()
-            .iter()
-            .map(|der| reqwest::Certificate::from_der(der))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| other(format!("tls.ca_file: {e}")))?;
-        let mut builder = reqwest::Client::builder()
-            .no_proxy()
-            .tls_certs_merge(roots)
+        let mut builder = crate::forge::http::trusting(remote.extra_roots().unwrap_or_default())
+            .map_err(other)?
             .redirect(reqwest::redirect::Policy::none())
             // What git servers and the proxies before them are known to speak.
             .http1_only()
