@@ -674,4 +674,58 @@ mod tests {
         ));
         assert!(matches!(to("/elsewhere"), Err(GitError::Other { .. })));
     }
+
+    #[tokio::test]
+    async fn statuses_say_what_to_do_and_keep_the_token_out() {
+        let token = "tok-secret-1";
+        let with_token = Remote::new(
+            "http://127.0.0.1:8080/web.git",
+            Some(crate::git::Credentials {
+                username: "bot".into(),
+                token: secrecy::SecretString::from(token),
+            }),
+        )
+        .unwrap();
+        let without = Remote::new("http://127.0.0.1:8080/web.git", None).unwrap();
+        let answer = |status: u16, body: &str| {
+            reqwest::Response::from(
+                http::Response::builder()
+                    .status(status)
+                    .body(body.to_owned())
+                    .unwrap(),
+            )
+        };
+        let detail = |e: GitError| match e {
+            GitError::Auth { detail, .. } => detail,
+            other => panic!("{other:?}"),
+        };
+        let refused = checked(&with_token, answer(401, "")).await.unwrap_err();
+        assert_eq!(detail(refused), "the server refused the token");
+        let asked = checked(&without, answer(401, "")).await.unwrap_err();
+        assert!(detail(asked).contains("no token is configured"));
+        let forbidden = format!("token {token} may not push");
+        let denied = detail(
+            checked(&with_token, answer(403, &forbidden))
+                .await
+                .unwrap_err(),
+        );
+        assert!(
+            denied.contains("403") && denied.contains("may not push"),
+            "{denied}"
+        );
+        assert!(!denied.contains(token), "{denied}");
+        assert!(matches!(
+            checked(&with_token, answer(404, "")).await,
+            Err(GitError::NotFound { .. })
+        ));
+        assert!(matches!(
+            checked(&with_token, answer(503, "busy")).await,
+            Err(GitError::Transient { .. })
+        ));
+        assert!(matches!(
+            checked(&with_token, answer(400, "")).await,
+            Err(GitError::Other { .. })
+        ));
+        assert!(checked(&with_token, answer(200, "")).await.is_ok());
+    }
 }
