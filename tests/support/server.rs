@@ -30,6 +30,8 @@ struct Shared {
     bytes_out: AtomicUsize,
     /// Authenticated `POST …/git-receive-pack` requests: pushes.
     pushes: AtomicUsize,
+    /// Whether `git upload-pack` serves partial fetches (`uploadpack.allowFilter`).
+    partial_fetch: bool,
 }
 
 /// A running server; stopped when dropped.
@@ -45,6 +47,16 @@ impl GitServer {
     /// [`GitServer::url`]`("NAME")`). Runs on its own thread and runtime, so it works
     /// under any test flavour, sync or async.
     pub fn start(root: &Path, token: &str) -> GitServer {
+        GitServer::serve(root, token, true)
+    }
+
+    /// The same, without partial fetches (`filter`), as some servers are set up: the
+    /// client must fetch every blob of the tip.
+    pub fn start_without_partial_fetch(root: &Path, token: &str) -> GitServer {
+        GitServer::serve(root, token, false)
+    }
+
+    fn serve(root: &Path, token: &str, partial_fetch: bool) -> GitServer {
         let shared = Arc::new(Shared {
             root: root.to_path_buf(),
             token: token.to_owned(),
@@ -52,6 +64,7 @@ impl GitServer {
             served: AtomicUsize::new(0),
             bytes_out: AtomicUsize::new(0),
             pushes: AtomicUsize::new(0),
+            partial_fetch,
         });
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -169,6 +182,10 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         )
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        // Partial fetches, as GitHub and GitLab serve them.
+        .env("GIT_CONFIG_COUNT", "1")
+        .env("GIT_CONFIG_KEY_0", "uploadpack.allowFilter")
+        .env("GIT_CONFIG_VALUE_0", shared.partial_fetch.to_string())
         .env("GIT_PROJECT_ROOT", &shared.root)
         .env("GIT_HTTP_EXPORT_ALL", "1")
         .env("REQUEST_METHOD", parts.method.as_str())

@@ -329,6 +329,7 @@ struct Delivery {
     target_key: String,
     commit: Option<String>,
     pr_url: Option<String>,
+    last_error: Option<String>,
 }
 
 /// One attempt at a delivery.
@@ -380,7 +381,7 @@ fn check_settled(cluster: &Cluster, posted: &Posted, dead: Option<usize>) {
 
     let deliveries: Vec<Delivery> = cluster
         .sql(
-            "SELECT d.id, d.state, d.target_key, d.pushed_commit, d.pr_url, j.job_id \
+            "SELECT d.id, d.state, d.target_key, d.pushed_commit, d.pr_url, d.last_error, j.job_id \
              FROM deliveries d JOIN jobs j ON j.id = d.job_ref ORDER BY d.id",
         )
         .iter()
@@ -391,6 +392,7 @@ fn check_settled(cluster: &Cluster, posted: &Posted, dead: Option<usize>) {
             target_key: r.get("target_key"),
             commit: r.get("pushed_commit"),
             pr_url: r.get("pr_url"),
+            last_error: r.get("last_error"),
         })
         .collect();
     assert_eq!(deliveries.len(), jobs, "one delivery per job");
@@ -486,7 +488,12 @@ fn check_settled(cluster: &Cluster, posted: &Posted, dead: Option<usize>) {
                 "delivery {} superseded after running",
                 d.id
             ),
-            other => panic!("delivery {} (job {}) ended {other}", d.id, d.job),
+            other => panic!(
+                "delivery {} (job {}) ended {other}: {}",
+                d.id,
+                d.job,
+                d.last_error.as_deref().unwrap_or("no error recorded")
+            ),
         }
     }
     eprintln!("states: {by_state:?}; attempts ended by lease expiry: {expired}");

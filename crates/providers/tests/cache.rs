@@ -8,27 +8,36 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use courier_providers::git::{GitWorkspace, Outcome, Timeouts};
+use courier_testkit::BareRepo;
 use git_env::{Env, bounded, noise, spec};
 use tokio::sync::Barrier;
 
+/// A repository whose tip holds a 1 MiB asset outside the delivery's path, above
+/// history holding another.
+fn repository_with_assets(env: &Env) -> BareRepo {
+    let repo = env.repo(
+        "web",
+        &[
+            ("README.md", b"hi\n"),
+            ("assets/old.bin", &noise(1 << 20, 7)),
+        ],
+    );
+    repo.commit(
+        "main",
+        &[
+            ("assets/old.bin", None),
+            ("assets/other.bin", Some(&noise(1 << 20, 9))),
+        ],
+        "swap assets",
+    );
+    repo
+}
+
 #[tokio::test]
-async fn first_fetch_is_shallow_and_the_next_fetches_only_what_is_new() {
+async fn first_fetch_brings_the_tips_trees_only_and_the_next_only_what_is_new() {
     bounded(async {
         let env = Env::new();
-        let history = noise(1 << 20, 7);
-        let repo = env.repo(
-            "web",
-            &[("README.md", b"hi\n"), ("assets/old.bin", &history)],
-        );
-        // Real history below the tip: a shallow fetch must not download it.
-        repo.commit(
-            "main",
-            &[
-                ("assets/old.bin", None),
-                ("assets/other.bin", Some(&noise(1 << 20, 9))),
-            ],
-            "swap assets",
-        );
+        let repo = repository_with_assets(&env);
         let ws = env.workspace();
         let (_, export) = env.export(&[("a.json", b"1\n")]);
         let remote = env.http_remote("web");
@@ -44,12 +53,8 @@ async fn first_fetch_is_shallow_and_the_next_fetches_only_what_is_new() {
             "the cache is shallow"
         );
         assert!(
-            first > 1 << 20,
-            "the tip's 1 MiB asset was fetched ({first} bytes)"
-        );
-        assert!(
-            first < 2 << 20,
-            "history below the tip was not fetched ({first} bytes)"
+            first < 64 * 1024,
+            "neither history nor the tip's blobs outside the delivery's path were fetched ({first} bytes)"
         );
 
         // A small change on main, and a new process (a new workspace on the same cache).
@@ -71,6 +76,98 @@ async fn first_fetch_is_shallow_and_the_next_fetches_only_what_is_new() {
             second < 64 * 1024,
             "an incremental fetch downloads little, got {second} bytes"
         );
+        let pushed = ws.push(plan).await.unwrap();
+        assert!(pushed.pushed);
+        assert_eq!(
+            repo.read_file("courier/tokens", "assets/other.bin"),
+            noise(1 << 20, 9),
+            "the files outside the path are on the pushed branch"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_server_without_partial_fetch_gets_a_shallow_fetch_of_everything() {
+    bounded(async {
+        let env = Env::without_partial_fetch();
+        repository_with_assets(&env);
+        let ws = env.workspace();
+        let (_, export) = env.export(&[("a.json", b"1\n")]);
+        let remote = env.http_remote("web");
+        let plan = ws
+            .plan(&spec(remote.clone(), Some("tokens"), true), export)
+            .await
+            .unwrap();
+        ws.push(plan).await.unwrap();
+        let served = env.server.bytes_served();
+        assert!(
+            ws.cache_path(&remote).join("shallow").exists(),
+            "the cache is shallow"
+        );
+        assert!(
+            served > 1 << 20,
+            "the tip's 1 MiB asset was fetched ({served} bytes)"
+        );
+        assert!(
+            served < 2 << 20,
+            "history below the tip was not fetched ({served} bytes)"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn only_the_blobs_a_delivery_replaces_are_fetched() {
+    bounded(async {
+        let env = Env::new();
+        let big = noise(1 << 20, 5);
+        let repo = env.repo(
+            "web",
+            &[
+                ("README.md", b"hi\n"),
+                ("tokens/colors.css", b":root {\n  --red: #f00;\n}\n"),
+                ("tokens/gone.json", b"{\"gone\": 1}\n"),
+                ("tokens/icons.bin", &big),
+            ],
+        );
+        let ws = env.workspace();
+        let (_, export) = env.export(&[
+            ("colors.css", b":root {\n  --red: #e00;\n}\n"),
+            ("icons.bin", &big),
+        ]);
+        let remote = env.http_remote("web");
+        let plan = ws
+            .plan(&spec(remote.clone(), Some("tokens"), true), export)
+            .await
+            .unwrap();
+        // The unchanged 1 MiB file under the path stays on the server.
+        let served = env.server.bytes_served();
+        assert!(served < 64 * 1024, "{served} bytes fetched");
+        // What the delivery reads of the replaced and deleted files is there.
+        let diff = ws.diff(&plan).await.unwrap();
+        assert!(diff.contains("-  --red: #f00;"), "{diff}");
+        assert!(diff.contains("-{\"gone\": 1}"), "{diff}");
+        let tokens = ws.token_diff(&plan).await.unwrap();
+        assert_eq!(tokens.changed, 1, "{tokens:?}");
+        let Outcome::Push { commit, .. } = plan.outcome().clone() else {
+            panic!("expected a push, got {:?}", plan.outcome());
+        };
+        assert!(ws.push(plan).await.unwrap().pushed);
+        assert_eq!(
+            repo.rev_parse("refs/heads/courier/tokens").as_deref(),
+            Some(commit.as_str())
+        );
+        assert_eq!(repo.read_file("courier/tokens", "tokens/icons.bin"), big);
+        // The cache kept what it fetched: a second plan fetches no blob again.
+        let (_, export) = env.export(&[("colors.css", b":root {}\n"), ("icons.bin", &big)]);
+        let before = env.server.bytes_served();
+        drop(
+            ws.plan(&spec(remote, Some("tokens"), true), export)
+                .await
+                .unwrap(),
+        );
+        assert!(env.server.bytes_served() - before < 16 * 1024);
     })
     .await;
 }
@@ -281,6 +378,46 @@ async fn waiting_for_a_busy_repository_times_out_with_a_clear_error() {
         );
         assert!(err.to_string().contains("another delivery"), "{err}");
         drop(held);
+    })
+    .await;
+}
+
+/// Another process (a replica, with a cache of its own) pushed the head branch: this cache
+/// fetches that branch without blobs, so the version of a file the base does not have,
+/// which the delivery replaces, is only on the server. The push sends the file whole.
+#[tokio::test]
+async fn a_head_branch_file_the_cache_never_fetched_is_replaced() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("web", &[("README.md", b"hi\n")]);
+        let remote = env.http_remote("web");
+        let (_, export) = env.export(&[("job.txt", b"job 1\n")]);
+        let other =
+            GitWorkspace::new(env.dir.path().join("other-cache"), Timeouts::default()).unwrap();
+        let plan = other
+            .plan(&spec(remote.clone(), Some("tokens"), true), export)
+            .await
+            .unwrap();
+        assert!(other.push(plan).await.unwrap().pushed);
+
+        let ws = env.workspace();
+        let (_, export) = env.export(&[("job.txt", b"job 2\n")]);
+        let plan = ws
+            .plan(&spec(remote, Some("tokens"), true), export)
+            .await
+            .unwrap();
+        assert!(matches!(
+            plan.outcome(),
+            Outcome::Push {
+                replaces: Some(_),
+                ..
+            }
+        ));
+        assert!(ws.push(plan).await.unwrap().pushed);
+        assert_eq!(
+            repo.read_file("courier/tokens", "tokens/job.txt"),
+            b"job 2\n"
+        );
     })
     .await;
 }

@@ -1,7 +1,8 @@
 //! With `init_libgit2`, libgit2 opens its connections through Courier's socket stream
-//! (`git/socket.rs`, no Nagle delay), and a delivery over smart HTTP still fetches as
-//! before; the push is Courier's own request (`git/receive_pack.rs`), with the socket
-//! timeout `init_libgit2` set, and sends a pack of megabytes in many chunks.
+//! (`git/socket.rs`, no Nagle delay): a delivery over smart HTTP from a server without
+//! partial fetches, which libgit2 fetches from, still fetches as before; the push is
+//! Courier's own request (`git/receive_pack.rs`), with the socket timeout
+//! `init_libgit2` set, and sends a pack of megabytes in many chunks.
 //!
 //! Its own test binary: `init_libgit2` sets process-wide libgit2 globals and may only
 //! run while no other thread uses libgit2.
@@ -21,7 +22,7 @@ fn a_delivery_over_http_runs_on_couriers_sockets() {
         .build()
         .unwrap();
     runtime.block_on(bounded(async {
-        let env = Env::new();
+        let env = Env::without_partial_fetch();
         let repo = env.repo("web", &[("README.md", b"hello\n")]);
         // Incompressible, so the pushed pack is as large as the files.
         let big = noise(4 << 20, 7);

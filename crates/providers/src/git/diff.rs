@@ -50,19 +50,25 @@ pub(crate) struct TokenFile {
 }
 
 /// The paths the delivery changes, and among them the token files with their blob ids,
-/// from one tree diff (the token diff reads those blobs later without diffing again).
+/// from one tree diff (the token diff reads those blobs later without diffing again),
+/// and the blobs the delivery replaces or deletes: the ones read later (token diff,
+/// `dry-run`'s diff, deltas in the push), which a partial fetch left on the server.
 pub(crate) fn changes(
     repo: &Repository,
     old: &Tree<'_>,
     new: &Tree<'_>,
-) -> Result<(FileChanges, Vec<TokenFile>), GitError> {
+) -> Result<(FileChanges, Vec<TokenFile>, Vec<Oid>), GitError> {
     let diff = repo
         .diff_tree_to_tree(Some(old), Some(new), Some(&mut options()))
         .map_err(cache_fault)?;
     let mut out = FileChanges::default();
     let mut token_files = Vec::new();
+    let mut replaced = Vec::new();
     for delta in diff.deltas() {
         let status = delta.status();
+        if status != Delta::Added && delta.old_file().mode() != git2::FileMode::Commit {
+            replaced.push(delta.old_file().id());
+        }
         let file = match status {
             Delta::Deleted => delta.old_file(),
             _ => delta.new_file(),
@@ -87,7 +93,7 @@ pub(crate) fn changes(
     out.added.sort();
     out.modified.sort();
     out.deleted.sort();
-    Ok((out, token_files))
+    Ok((out, token_files, replaced))
 }
 
 /// One path a delivery changes, as a forge's tree API takes it: built on the base tree,

@@ -22,7 +22,11 @@
 //! 3. **Fetch.** Only `refs/heads/<base>` and `refs/heads/<head>`, at depth 1 where
 //!    the transport supports it (HTTP(S)); libgit2's `file://` transport cannot, so
 //!    it fetches everything there, and any server refusing a shallow fetch gets a full
-//!    one. The advertisement says whether the head branch exists.
+//!    one. The advertisement says whether the head branch exists. Over HTTP(S), from a
+//!    server that serves partial fetches (protocol v2 with `filter`, as GitHub and
+//!    GitLab do), Courier fetches itself (`upload_pack.rs`): commits and trees only, then,
+//!    once the tree is built, exactly the blobs the delivery reads (the versions it
+//!    replaces or deletes, and the `.gitattributes` on the way to what it writes).
 //! 4. **Credentials** reach libgit2 only through its credential callback, which
 //!    answers once per operation; a second request means the token was refused and
 //!    fails the operation ([`GitError::Auth`]) at once instead of looping. Remotes are
@@ -111,11 +115,13 @@ mod outgoing;
 mod pack;
 mod receive_pack;
 mod remote;
+mod smart_http;
 mod socket;
 mod ssh;
 mod tls;
 mod transport;
 mod tree;
+mod upload_pack;
 mod workers;
 mod workspace;
 

@@ -283,7 +283,9 @@ fn write_run(
         let mut best: Option<(Vec<u8>, Option<&Written>)> = None;
         let mut limit = data.len() / 2;
         if data.len() <= MAX_DELTA_BLOB {
-            if let Some(old) = blob.replaces.filter(|_| allowed.thin) {
+            // A partial fetch leaves the replaced head branch's blobs on the server: a
+            // version the cache lacks is no base (the remote's copy cannot be read).
+            if let Some(old) = blob.replaces.filter(|old| allowed.thin && odb.exists(*old)) {
                 let base = odb.read(old).map_err(RunError::Git)?;
                 if base.data().len() <= MAX_DELTA_BLOB {
                     let base = delta::Base::new(base.data().to_vec());

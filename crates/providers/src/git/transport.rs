@@ -12,8 +12,9 @@ use git2::{
 };
 
 use super::error::{GitError, printable, scrub};
-use super::receive_pack::{Report, Session};
+use super::receive_pack::{Push, Report};
 use super::remote::Remote;
+use super::upload_pack::{self, Opened, Request};
 use super::{outgoing, socket, ssh, tls};
 
 /// Tells long-running work on a blocking thread to stop: set when the caller's
@@ -313,6 +314,12 @@ pub(crate) fn fetch(
     shallow: bool,
     cancel: &Cancel,
 ) -> Result<Advertised, GitError> {
+    if shallow
+        && remote.is_http()
+        && let Some(advertised) = fetch_partial(repo, remote, base, head, cancel)?
+    {
+        return Ok(advertised);
+    }
     let seen = Seen::default();
     let mut anonymous = repo
         .remote_anonymous(&remote.connect_url())
@@ -344,6 +351,204 @@ pub(crate) fn fetch(
         base: find(base),
         head: find(head),
     })
+}
+
+/// Over HTTP(S), a fetch of Courier's own (`upload_pack.rs`): the branch tips at depth
+/// 1 with their trees and no blob; [`complete`] later fetches the blobs a delivery
+/// reads. `None`: the server cannot serve it, and libgit2 fetches instead.
+fn fetch_partial(
+    repo: &Repository,
+    remote: &Remote,
+    base: &str,
+    head: &str,
+    cancel: &Cancel,
+) -> Result<Option<Advertised>, GitError> {
+    let fault = |e: git2::Error| GitError::other("storing the fetched objects", e.message());
+    let odb = repo.odb().map_err(fault)?;
+    cancel.block_on(async {
+        let fetch = match upload_pack::Fetch::open(remote, socket::timeout()).await? {
+            Opened::Ready(fetch) => fetch,
+            Opened::Unsupported(why) => {
+                tracing::debug!(%why, "no partial fetch, libgit2 fetches everything at depth 1");
+                return Ok(None);
+            }
+        };
+        let names = [format!("refs/heads/{base}"), format!("refs/heads/{head}")];
+        let refs = fetch.refs(&names).await?;
+        let find = |name: &str| refs.iter().find(|(n, _)| *n == name).map(|(_, oid)| *oid);
+        let advertised = Advertised {
+            base: find(&names[0]),
+            head: find(&names[1]),
+        };
+        let mut wants: Vec<Oid> = [advertised.base, advertised.head]
+            .into_iter()
+            .flatten()
+            .filter(|oid| !odb.exists(*oid))
+            .collect();
+        wants.dedup();
+        if !wants.is_empty() {
+            let haves = cached_tips(repo);
+            let shallow = shallow_file::read(repo).map_err(|e| shallow_file::fault(&e))?;
+            let request = Request {
+                wants: &wants,
+                haves: &haves,
+                shallow: &shallow,
+                deepen: true,
+                without_blobs: true,
+            };
+            let info = receive_into(&odb, &fetch, &request).await?;
+            shallow_file::update(repo, &shallow, &info).map_err(|e| shallow_file::fault(&e))?;
+        }
+        for (name, oid) in &refs {
+            let branch = name.trim_start_matches("refs/heads/");
+            repo.reference(&tracking_ref(branch), *oid, true, "courier: fetched")
+                .map_err(fault)?;
+        }
+        Ok(Some(advertised))
+    })
+}
+
+/// Fetches the blobs of `ids` the cache lacks (a partial fetch left them on the
+/// server): the ones a delivery reads, and only those.
+pub(crate) fn complete(
+    repo: &Repository,
+    remote: &Remote,
+    ids: &[Oid],
+    cancel: &Cancel,
+) -> Result<(), GitError> {
+    let fault = |e: git2::Error| GitError::other("storing the fetched objects", e.message());
+    let odb = repo.odb().map_err(fault)?;
+    let mut missing: Vec<Oid> = ids.iter().copied().filter(|id| !odb.exists(*id)).collect();
+    missing.sort();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    tracing::debug!(
+        blobs = missing.len(),
+        "fetching the blobs the delivery reads"
+    );
+    cancel.block_on(async {
+        let fetch = match upload_pack::Fetch::open(remote, socket::timeout()).await? {
+            Opened::Ready(fetch) => fetch,
+            // A cache filled by a partial fetch, from a server that no longer serves one.
+            Opened::Unsupported(why) => {
+                return Err(GitError::CacheCorrupt {
+                    path: repo.path().to_owned(),
+                    detail: format!("blobs are missing and {why}"),
+                });
+            }
+        };
+        let request = Request {
+            wants: &missing,
+            ..Request::default()
+        };
+        receive_into(&odb, &fetch, &request).await?;
+        Ok(())
+    })?;
+    if let Some(absent) = missing.iter().find(|id| !odb.exists(**id)) {
+        return Err(GitError::Transient {
+            url: remote.url().to_owned(),
+            detail: format!("the server did not send blob {absent}"),
+        });
+    }
+    Ok(())
+}
+
+/// Streams the pack answering `request` into the cache's object database.
+async fn receive_into(
+    odb: &git2::Odb<'_>,
+    fetch: &upload_pack::Fetch<'_>,
+    request: &Request<'_>,
+) -> Result<upload_pack::ShallowInfo, GitError> {
+    use std::io::Write as _;
+    let fault = |e: git2::Error| GitError::other("storing the fetched objects", e.message());
+    let mut writer = odb.packwriter().map_err(fault)?;
+    let mut received = 0u64;
+    let info = fetch
+        .objects(request, &mut |data| {
+            received += data.len() as u64;
+            writer
+                .write_all(data)
+                .map_err(|e| GitError::other("storing the fetched objects", e))
+        })
+        .await?;
+    if received > 0 {
+        writer.commit().map_err(fault)?;
+    }
+    Ok(info)
+}
+
+/// The commits the cache holds at its tracking refs: the server need not send what
+/// they reach.
+fn cached_tips(repo: &Repository) -> Vec<Oid> {
+    let Ok(refs) = repo.references_glob("refs/courier/heads/*") else {
+        return Vec::new();
+    };
+    let mut tips: Vec<Oid> = refs
+        .flatten()
+        .filter_map(|r| r.target())
+        .filter(|oid| repo.find_commit(*oid).is_ok())
+        .collect();
+    tips.sort();
+    tips.dedup();
+    tips
+}
+
+/// The cache's `shallow` file: the commits whose parents it does not hold, one id a
+/// line, as git and libgit2 read it.
+mod shallow_file {
+    use std::io::Write as _;
+
+    use git2::{Oid, Repository};
+
+    use super::super::error::GitError;
+    use super::upload_pack::ShallowInfo;
+
+    pub(super) fn read(repo: &Repository) -> std::io::Result<Vec<Oid>> {
+        let text = match std::fs::read_to_string(repo.path().join("shallow")) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(text
+            .lines()
+            .filter_map(|line| Oid::from_str(line.trim()).ok())
+            .collect())
+    }
+
+    /// Writes the boundary `info` leaves, replacing the file whole.
+    pub(super) fn update(
+        repo: &Repository,
+        before: &[Oid],
+        info: &ShallowInfo,
+    ) -> std::io::Result<()> {
+        let mut after: Vec<Oid> = before
+            .iter()
+            .chain(&info.shallow)
+            .filter(|oid| !info.unshallow.contains(oid))
+            .copied()
+            .collect();
+        after.sort();
+        after.dedup();
+        let mut unchanged = before.to_vec();
+        unchanged.sort();
+        if after == unchanged {
+            return Ok(());
+        }
+        let mut file = tempfile::NamedTempFile::new_in(repo.path())?;
+        for oid in &after {
+            writeln!(file, "{oid}")?;
+        }
+        file.as_file().sync_all()?;
+        file.persist(repo.path().join("shallow"))
+            .map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    pub(super) fn fault(error: &std::io::Error) -> GitError {
+        GitError::other("the cache's list of shallow commits", error)
+    }
 }
 
 /// Where a fetched branch is kept in the cache. A namespace of our own, so nothing
@@ -416,7 +621,7 @@ fn push_over_http(
     cancel: &Cancel,
 ) -> Result<(), GitError> {
     let target = format!("refs/heads/{}", update.branch);
-    let (session, advertised) = cancel.block_on(Session::open(remote, socket::timeout()))?;
+    let (session, advertised) = cancel.block_on(Push::open(remote, socket::timeout()))?;
     let found = advertised.get(&target);
     if found != update.expected {
         let found = found.unwrap_or(Oid::ZERO_SHA1);

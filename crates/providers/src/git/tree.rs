@@ -328,6 +328,34 @@ pub(crate) fn is_protected(path: &str) -> bool {
     })
 }
 
+/// The `.gitattributes` blobs of `tree` on the way to each of `paths` (at the root and in
+/// every directory above them).
+pub(crate) fn attribute_files(tree: &Tree<'_>, paths: &[String]) -> Vec<git2::Oid> {
+    let mut dirs = BTreeSet::new();
+    for path in paths {
+        let mut prefix = String::new();
+        dirs.insert(String::new());
+        let parts: Vec<&str> = path.split('/').collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            dirs.insert(prefix.clone());
+        }
+    }
+    dirs.iter()
+        .filter_map(|dir| {
+            let file = if dir.is_empty() {
+                ".gitattributes".to_owned()
+            } else {
+                format!("{dir}/.gitattributes")
+            };
+            tree.get_path(Path::new(&file)).ok().map(|entry| entry.id())
+        })
+        .collect()
+}
+
 /// Refuses if a path the delivery writes is stored with Git LFS according to the
 /// `.gitattributes` of the new tree (at the root or in any directory on the way).
 ///
@@ -341,31 +369,12 @@ pub(crate) fn check_lfs(
     new_tree: &Tree<'_>,
     written: &[String],
 ) -> Result<(), GitError> {
-    let mut dirs = BTreeSet::new();
-    for path in written {
-        let mut prefix = String::new();
-        dirs.insert(String::new());
-        let parts: Vec<&str> = path.split('/').collect();
-        for part in &parts[..parts.len().saturating_sub(1)] {
-            if !prefix.is_empty() {
-                prefix.push('/');
-            }
-            prefix.push_str(part);
-            dirs.insert(prefix.clone());
-        }
+    let mut mentions_lfs = false;
+    for id in attribute_files(new_tree, written) {
+        // A blob missing here is a damaged cache: the plan fetched these.
+        let blob = repo.find_blob(id).map_err(cache_fault)?;
+        mentions_lfs |= blob.content().windows(3).any(|w| w == b"lfs");
     }
-    let mentions_lfs = dirs.iter().any(|dir| {
-        let file = if dir.is_empty() {
-            ".gitattributes".to_owned()
-        } else {
-            format!("{dir}/.gitattributes")
-        };
-        new_tree
-            .get_path(Path::new(&file))
-            .ok()
-            .and_then(|entry| repo.find_blob(entry.id()).ok())
-            .is_some_and(|blob| blob.content().windows(3).any(|w| w == b"lfs"))
-    });
     if !mentions_lfs {
         return Ok(());
     }

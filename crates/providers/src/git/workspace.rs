@@ -789,6 +789,10 @@ fn plan_in(
         }
         other => other?,
     };
+    // libgit2 reads the `shallow` file into a repository handle once: after a fetch of
+    // Courier's own moved the boundary, only a new handle walks the history right.
+    let reopened = cache::open(repo.path()).map_err(cache_fault)?;
+    let repo = &reopened;
     let Some(base_oid) = advertised.base else {
         return Err(GitError::NotFound {
             url: remote.url().to_owned(),
@@ -814,7 +818,7 @@ fn plan_in(
         cancel,
     )?;
     let new_tree = repo.find_tree(new_tree_id).map_err(cache_fault)?;
-    let (files, token_files) = diff::changes(repo, &base_tree, &new_tree)?;
+    let (files, token_files, mut reads) = diff::changes(repo, &base_tree, &new_tree)?;
     if !spec.allow_protected_paths
         && let Some(path) = files.all().find(|p| is_protected(p))
     {
@@ -823,6 +827,11 @@ fn plan_in(
         });
     }
     let written: Vec<String> = files.added.iter().chain(&files.modified).cloned().collect();
+    // A partial fetch brought trees only: the blobs read from here on come now.
+    let completing = Instant::now();
+    reads.extend(tree::attribute_files(&new_tree, &written));
+    transport::complete(repo, remote, &reads, cancel)?;
+    let fetch = fetch + completing.elapsed();
     tree::check_lfs(repo, &new_tree, &written)?;
 
     let commit_message = commit_message(&spec.commit_message, &spec.delivery_id);
@@ -900,7 +909,7 @@ fn plan_in(
         token_files,
         took: PlanTimings {
             fetch,
-            build: started.elapsed(),
+            build: started.elapsed().saturating_sub(completing.elapsed()),
         },
     })
 }
@@ -986,27 +995,36 @@ fn raw_parents(repo: &Repository, commit: Oid) -> Result<Vec<Oid>, GitError> {
 /// Commits on the head branch, not on the base, without Courier's trailer, newest
 /// first. Only the commits the cache holds are looked at: in a shallow cache the head
 /// branch's tip, which is where anyone else's work would be.
+///
+/// Below a commit of Courier's lies the base it was built on, which is nobody's work
+/// on the branch, so the walk stops there: in a shallow cache whose base moved, that
+/// older base is not known to be on the base branch, and would otherwise count.
 fn foreign_commits(repo: &Repository, head: Oid, base: Oid) -> Result<Vec<Oid>, GitError> {
     const MAX: usize = 1000;
-    let mut walk = repo.revwalk().map_err(cache_fault)?;
-    walk.push(head).map_err(cache_fault)?;
-    walk.hide(base).map_err(cache_fault)?;
+    let mut queue = std::collections::VecDeque::from([head]);
+    let mut visited = std::collections::HashSet::new();
     let mut foreign = Vec::new();
-    for (seen, oid) in walk.enumerate() {
-        let oid = match oid {
-            Ok(oid) => oid,
-            // The walk reached the edge of what a shallow fetch brought.
-            Err(err) if err.code() == git2::ErrorCode::NotFound => break,
+    while let Some(oid) = queue.pop_front() {
+        if oid == base || !visited.insert(oid) {
+            continue;
+        }
+        let commit = match repo.find_commit(oid) {
+            Ok(commit) => commit,
+            // The edge of what a shallow fetch brought (never the tip, fetched with it).
+            Err(err) if err.code() == git2::ErrorCode::NotFound && oid != head => continue,
             Err(err) => return Err(cache_fault(err)),
         };
-        if seen >= MAX {
-            foreign.push(oid);
+        if has_trailer(&String::from_utf8_lossy(commit.message_bytes()))
+            || repo.graph_descendant_of(base, oid).map_err(cache_fault)?
+        {
+            continue;
+        }
+        foreign.push(oid);
+        if foreign.len() > MAX {
             break;
         }
-        let commit = repo.find_commit(oid).map_err(cache_fault)?;
-        if !has_trailer(&String::from_utf8_lossy(commit.message_bytes())) {
-            foreign.push(oid);
-        }
+        // The parents the commit names, also where a shallow cache hides them.
+        queue.extend(raw_parents(repo, oid)?);
     }
     Ok(foreign)
 }

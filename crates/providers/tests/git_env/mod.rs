@@ -26,10 +26,19 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
+        Env::serving(GitServer::start)
+    }
+
+    /// The same, with a server that serves no partial fetch: libgit2 fetches.
+    pub fn without_partial_fetch() -> Env {
+        Env::serving(GitServer::start_without_partial_fetch)
+    }
+
+    fn serving(start: fn(&Path, &str) -> GitServer) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("repos")).unwrap();
         std::fs::create_dir_all(dir.path().join("scratch")).unwrap();
-        let server = GitServer::start(&dir.path().join("repos"), TOKEN);
+        let server = start(&dir.path().join("repos"), TOKEN);
         Env { dir, server }
     }
 
