@@ -14,7 +14,7 @@ use git2::Oid;
 use super::error::{GitError, printable};
 use super::outgoing::Pack;
 use super::remote::Remote;
-use super::smart_http::{Service, Session, pkt_line, pkt_lines, read_bounded};
+use super::smart_http::{Service, Session, advertisement_lines, pkt_line, pkt_lines, read_bounded};
 
 /// The largest answer to the push read (statuses and the server's messages).
 const MAX_REPORT: usize = 16 << 20;
@@ -198,17 +198,7 @@ fn read_chunk(mut pack: std::fs::File) -> std::io::Result<(Vec<u8>, std::fs::Fil
 
 /// Reads the refs and capabilities of a `git-receive-pack` advertisement.
 fn parse_advertisement(body: &[u8]) -> Result<Advertised, &'static str> {
-    let mut lines = pkt_lines(body)?.into_iter().peekable();
-    // Smart HTTP starts with `# service=git-receive-pack` and a flush.
-    if lines
-        .peek()
-        .is_some_and(|l| l.is_some_and(|l| l.starts_with(b"# service=")))
-    {
-        lines.next();
-        if lines.next() != Some(None) {
-            return Err("no flush after the service line");
-        }
-    }
+    let lines = advertisement_lines(body)?;
     let mut refs = Vec::new();
     let mut capabilities = Vec::new();
     let mut first = true;

@@ -329,6 +329,22 @@ pub(super) fn pkt_line(payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The pkt-lines of an advertisement after the `# service=…` line and its flush, which
+/// smart HTTP puts first (version 2 servers may leave them out).
+pub(super) fn advertisement_lines(body: &[u8]) -> Result<Vec<Option<&[u8]>>, &'static str> {
+    let mut lines = pkt_lines(body)?;
+    if lines
+        .first()
+        .is_some_and(|l| l.is_some_and(|l| l.starts_with(b"# service=")))
+    {
+        if lines.get(1) != Some(&None) {
+            return Err("no flush after the service line");
+        }
+        lines.drain(..2);
+    }
+    Ok(lines)
+}
+
 /// Splits `data` into pkt-lines; `None` stands for a flush (`0000`).
 pub(super) fn pkt_lines(mut data: &[u8]) -> Result<Vec<Option<&[u8]>>, &'static str> {
     let mut lines = Vec::new();
@@ -443,7 +459,7 @@ impl<'a> PacketReader<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -486,17 +502,22 @@ mod tests {
         assert!(matches!(to("/elsewhere"), Err(GitError::Other { .. })));
     }
 
-    #[tokio::test]
-    async fn statuses_say_what_to_do_and_keep_the_token_out() {
-        let token = "tok-secret-1";
-        let with_token = Remote::new(
+    /// A remote on loopback that sends `token`.
+    pub(in crate::git) fn remote_with_token(token: &str) -> Remote {
+        Remote::new(
             "http://127.0.0.1:8080/web.git",
             Some(crate::git::Credentials {
                 username: "bot".into(),
                 token: secrecy::SecretString::from(token),
             }),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn statuses_say_what_to_do_and_keep_the_token_out() {
+        let token = "tok-secret-1";
+        let with_token = remote_with_token(token);
         let without = Remote::new("http://127.0.0.1:8080/web.git", None).unwrap();
         let answer = |status: u16, body: &str| {
             reqwest::Response::from(

@@ -14,7 +14,7 @@ use git2::Oid;
 
 use super::error::{GitError, printable};
 use super::remote::Remote;
-use super::smart_http::{Packet, PacketReader, Service, Session, pkt_line};
+use super::smart_http::{Packet, PacketReader, Service, Session, advertisement_lines, pkt_line};
 
 /// A conversation with a server that can serve a partial fetch.
 pub(crate) struct Fetch<'a> {
@@ -289,17 +289,7 @@ fn malformed(remote: &Remote, why: &str) -> GitError {
 /// The capabilities of a version 2 advertisement; `None` if the server answered in
 /// version 0 or 1 (a ref advertisement).
 fn parse_capabilities(body: &[u8]) -> Result<Option<Vec<String>>, &'static str> {
-    let mut lines = super::smart_http::pkt_lines(body)?.into_iter().peekable();
-    // Some servers start with `# service=git-upload-pack` and a flush, as in version 0.
-    if lines
-        .peek()
-        .is_some_and(|l| l.is_some_and(|l| l.starts_with(b"# service=")))
-    {
-        lines.next();
-        if lines.next() != Some(None) {
-            return Err("no flush after the service line");
-        }
-    }
+    let mut lines = advertisement_lines(body)?.into_iter();
     let text = |line: &[u8]| {
         std::str::from_utf8(line)
             .map(|l| l.trim_end_matches('\n').to_owned())
@@ -368,14 +358,7 @@ mod tests {
     #[tokio::test]
     async fn an_answer_gives_its_shallow_boundary_and_its_pack() {
         let token = "tok-secret-2";
-        let remote = Remote::new(
-            "http://127.0.0.1:8080/web.git",
-            Some(crate::git::Credentials {
-                username: "bot".into(),
-                token: secrecy::SecretString::from(token),
-            }),
-        )
-        .unwrap();
+        let remote = crate::git::smart_http::tests::remote_with_token(token);
         let a = "1".repeat(40);
         let b = "2".repeat(40);
         let mut body = pkt_line(b"shallow-info\n");
