@@ -144,6 +144,8 @@ async fn only_the_blobs_a_delivery_replaces_are_fetched() {
         // The unchanged 1 MiB file under the path stays on the server.
         let served = env.server.bytes_served();
         assert!(served < 64 * 1024, "{served} bytes fetched");
+        // One conversation: the capabilities, the refs, the trees, then the blobs.
+        assert_eq!(env.server.served_requests(), 4);
         // What the delivery reads of the replaced and deleted files is there.
         let diff = ws.diff(&plan).await.unwrap();
         assert!(diff.contains("-  --red: #f00;"), "{diff}");

@@ -304,21 +304,31 @@ pub(crate) struct Advertised {
     pub(crate) head: Option<Oid>,
 }
 
+/// What a fetch leaves for the rest of the plan: where the remote's branches point, and
+/// the conversation a partial fetch opened, which [`complete`] goes on with.
+pub(crate) struct Fetched<'r> {
+    pub(crate) advertised: Advertised,
+    partial: Option<upload_pack::Fetch<'r>>,
+}
+
 /// Fetches `base` and `head` (if it exists) into `refs/courier/heads/*`, shallow when
 /// `shallow` is set, and returns where the remote's branches point right now.
-pub(crate) fn fetch(
+pub(crate) fn fetch<'r>(
     repo: &Repository,
-    remote: &Remote,
+    remote: &'r Remote,
     base: &str,
     head: &str,
     shallow: bool,
     cancel: &Cancel,
-) -> Result<Advertised, GitError> {
+) -> Result<Fetched<'r>, GitError> {
     if shallow
         && remote.is_http()
-        && let Some(advertised) = fetch_partial(repo, remote, base, head, cancel)?
+        && let Some((advertised, partial)) = fetch_partial(repo, remote, base, head, cancel)?
     {
-        return Ok(advertised);
+        return Ok(Fetched {
+            advertised,
+            partial: Some(partial),
+        });
     }
     let seen = Seen::default();
     let mut anonymous = repo
@@ -347,22 +357,25 @@ pub(crate) fn fetch(
         let full = format!("refs/heads/{name}");
         listed.iter().find(|h| h.name() == full).map(|h| h.oid())
     };
-    Ok(Advertised {
-        base: find(base),
-        head: find(head),
+    Ok(Fetched {
+        advertised: Advertised {
+            base: find(base),
+            head: find(head),
+        },
+        partial: None,
     })
 }
 
 /// Over HTTP(S), a fetch of Courier's own (`upload_pack.rs`): the branch tips at depth
 /// 1 with their trees and no blob; [`complete`] later fetches the blobs a delivery
 /// reads. `None`: the server cannot serve it, and libgit2 fetches instead.
-fn fetch_partial(
+fn fetch_partial<'r>(
     repo: &Repository,
-    remote: &Remote,
+    remote: &'r Remote,
     base: &str,
     head: &str,
     cancel: &Cancel,
-) -> Result<Option<Advertised>, GitError> {
+) -> Result<Option<(Advertised, upload_pack::Fetch<'r>)>, GitError> {
     let fault = |e: git2::Error| GitError::other("storing the fetched objects", e.message());
     let odb = repo.odb().map_err(fault)?;
     cancel.block_on(async {
@@ -404,7 +417,7 @@ fn fetch_partial(
             repo.reference(&tracking_ref(branch), *oid, true, "courier: fetched")
                 .map_err(fault)?;
         }
-        Ok(Some(advertised))
+        Ok(Some((advertised, fetch)))
     })
 }
 
@@ -413,6 +426,7 @@ fn fetch_partial(
 pub(crate) fn complete(
     repo: &Repository,
     remote: &Remote,
+    fetched: &Fetched<'_>,
     ids: &[Oid],
     cancel: &Cancel,
 ) -> Result<(), GitError> {
@@ -428,22 +442,30 @@ pub(crate) fn complete(
         blobs = missing.len(),
         "fetching the blobs the delivery reads"
     );
+    let request = Request {
+        wants: &missing,
+        ..Request::default()
+    };
     cancel.block_on(async {
-        let fetch = match upload_pack::Fetch::open(remote, socket::timeout()).await? {
-            Opened::Ready(fetch) => fetch,
-            // A cache filled by a partial fetch, from a server that no longer serves one.
-            Opened::Unsupported(why) => {
-                return Err(GitError::CacheCorrupt {
-                    path: repo.path().to_owned(),
-                    detail: format!("blobs are missing and {why}"),
-                });
-            }
+        // The conversation the fetch opened, when it was a partial one; else (a cache a
+        // partial fetch filled earlier) a new one.
+        let opened;
+        let fetch = match &fetched.partial {
+            Some(fetch) => fetch,
+            None => match upload_pack::Fetch::open(remote, socket::timeout()).await? {
+                Opened::Ready(fetch) => {
+                    opened = fetch;
+                    &opened
+                }
+                Opened::Unsupported(why) => {
+                    return Err(GitError::CacheCorrupt {
+                        path: repo.path().to_owned(),
+                        detail: format!("blobs are missing and {why}"),
+                    });
+                }
+            },
         };
-        let request = Request {
-            wants: &missing,
-            ..Request::default()
-        };
-        receive_into(&odb, &fetch, &request).await?;
+        receive_into(&odb, fetch, &request).await?;
         Ok(())
     })?;
     if let Some(absent) = missing.iter().find(|id| !odb.exists(**id)) {

@@ -773,7 +773,7 @@ fn plan_in(
             base
         }
     };
-    let advertised = match transport::fetch(
+    let fetched = match transport::fetch(
         repo,
         remote,
         &base_branch,
@@ -793,6 +793,7 @@ fn plan_in(
     // Courier's own moved the boundary, only a new handle walks the history right.
     let reopened = cache::open(repo.path()).map_err(cache_fault)?;
     let repo = &reopened;
+    let advertised = fetched.advertised.clone();
     let Some(base_oid) = advertised.base else {
         return Err(GitError::NotFound {
             url: remote.url().to_owned(),
@@ -830,8 +831,9 @@ fn plan_in(
     // A partial fetch brought trees only: the blobs read from here on come now.
     let completing = Instant::now();
     reads.extend(tree::attribute_files(&new_tree, &written));
-    transport::complete(repo, remote, &reads, cancel)?;
-    let fetch = fetch + completing.elapsed();
+    transport::complete(repo, remote, &fetched, &reads, cancel)?;
+    let completed = completing.elapsed();
+    let fetch = fetch + completed;
     tree::check_lfs(repo, &new_tree, &written)?;
 
     let commit_message = commit_message(&spec.commit_message, &spec.delivery_id);
@@ -909,7 +911,7 @@ fn plan_in(
         token_files,
         took: PlanTimings {
             fetch,
-            build: started.elapsed().saturating_sub(completing.elapsed()),
+            build: started.elapsed().saturating_sub(completed),
         },
     })
 }
