@@ -252,6 +252,21 @@ async fn without_a_base_the_remote_default_branch_is_the_base() {
     .await;
 }
 
+/// From a server without partial fetches, libgit2 reads the default branch.
+#[tokio::test]
+async fn the_default_branch_is_read_from_a_server_without_partial_fetch_too() {
+    bounded(async {
+        let env = Env::without_partial_fetch();
+        courier_testkit::make_bare_repo(&env.repos(), "web", "trunk", &[("a", b"a")]);
+        let ws = env.workspace();
+        assert_eq!(
+            ws.default_branch(&env.http_remote("web")).await.unwrap(),
+            "trunk"
+        );
+    })
+    .await;
+}
+
 const HOOK: &str = r#"while read old new ref; do
   case "$ref" in
     refs/heads/courier/*) echo "policy: courier branches need a ticket (CR-7)" >&2; exit 1;;

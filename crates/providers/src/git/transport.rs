@@ -264,6 +264,28 @@ fn classify(err: git2::Error, remote: &Remote, seen: &Seen, cancel: &Cancel) -> 
 /// The remote's default branch: the branch its `HEAD` points at, from the ref
 /// advertisement (no objects are fetched). Used when a target names no base branch.
 pub(crate) fn default_branch(remote: &Remote, cancel: &Cancel) -> Result<String, GitError> {
+    let no_head = || GitError::NotFound {
+        url: remote.url().to_owned(),
+        what: "a default branch (the repository has no HEAD branch: is it empty? set `branch` \
+               on the target)"
+            .to_owned(),
+    };
+    let branch_of = |head: &str| match head.strip_prefix("refs/heads/") {
+        Some(branch) if !branch.is_empty() => Ok(branch.to_owned()),
+        _ => Err(no_head()),
+    };
+    // Over HTTP(S), protocol v2 names just `HEAD`, where libgit2 reads every ref.
+    if remote.is_http() {
+        let head = cancel.block_on(async {
+            match upload_pack::Fetch::open(remote, socket::timeout()).await? {
+                Opened::Ready(fetch) => fetch.head().await.map(Some),
+                Opened::Unsupported(_) => Ok(None),
+            }
+        })?;
+        if let Some(head) = head {
+            return head.as_deref().map_or_else(|| Err(no_head()), branch_of);
+        }
+    }
     let seen = Seen::default();
     let mut detached = git2::Remote::create_detached(remote.connect_url())
         .map_err(|e| GitError::other("creating the remote", scrub(e.message(), remote.token())))?;
@@ -274,12 +296,6 @@ pub(crate) fn default_branch(remote: &Remote, cancel: &Cancel) -> Result<String,
             Some(proxy_options(remote)),
         )
         .map_err(|e| classify(e, remote, &seen, cancel))?;
-    let no_head = || GitError::NotFound {
-        url: remote.url().to_owned(),
-        what: "a default branch (the repository has no HEAD branch: is it empty? set `branch` \
-               on the target)"
-            .to_owned(),
-    };
     // libgit2 answers "not found" when the advertisement names no HEAD (its message is
     // then a stale one from elsewhere, so it is not passed on).
     let head = match connection.default_branch() {
@@ -287,14 +303,7 @@ pub(crate) fn default_branch(remote: &Remote, cancel: &Cancel) -> Result<String,
         Err(e) if e.code() == ErrorCode::NotFound => return Err(no_head()),
         Err(e) => return Err(classify(e, remote, &seen, cancel)),
     };
-    match head
-        .as_str()
-        .ok()
-        .and_then(|h| h.strip_prefix("refs/heads/"))
-    {
-        Some(branch) if !branch.is_empty() => Ok(branch.to_owned()),
-        _ => Err(no_head()),
-    }
+    head.as_str().map_or_else(|_| Err(no_head()), branch_of)
 }
 
 /// A branch as the remote advertises it.

@@ -44,6 +44,14 @@ pub(crate) struct Request<'a> {
     pub(crate) without_blobs: bool,
 }
 
+/// One ref of an `ls-refs` answer.
+struct Listed {
+    name: String,
+    oid: Oid,
+    /// Where a symbolic ref (`HEAD`) points, when asked for.
+    symref_target: Option<String>,
+}
+
 /// How the server moved the cache's shallow boundary.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct ShallowInfo {
@@ -112,7 +120,28 @@ impl<'a> Fetch<'a> {
     /// Where each of `names` (full ref names) points, for those the server has.
     pub(crate) async fn refs(&self, names: &[String]) -> Result<Vec<(String, Oid)>, GitError> {
         let args: Vec<String> = names.iter().map(|n| format!("ref-prefix {n}")).collect();
-        let mut reader = self.send("ls-refs", &args).await?;
+        let listed = self.ls_refs(&args).await?;
+        Ok(listed
+            .into_iter()
+            // `ref-prefix` matches prefixes: `main` also finds `main-old`.
+            .filter(|listed| names.contains(&listed.name))
+            .map(|listed| (listed.name, listed.oid))
+            .collect())
+    }
+
+    /// The branch the remote's `HEAD` points at (its default branch), as a full ref name;
+    /// `None` if it has none (an empty repository).
+    pub(crate) async fn head(&self) -> Result<Option<String>, GitError> {
+        let args = ["symrefs".to_owned(), "ref-prefix HEAD".to_owned()];
+        let listed = self.ls_refs(&args).await?;
+        Ok(listed
+            .into_iter()
+            .find(|listed| listed.name == "HEAD")
+            .and_then(|head| head.symref_target))
+    }
+
+    async fn ls_refs(&self, args: &[String]) -> Result<Vec<Listed>, GitError> {
+        let mut reader = self.send("ls-refs", args).await?;
         let mut refs = Vec::new();
         loop {
             match reader.next().await? {
@@ -124,10 +153,14 @@ impl<'a> Fetch<'a> {
                     };
                     let oid = Oid::from_str(oid)
                         .map_err(|_| self.malformed("a ref line without an object id"))?;
-                    // `ref-prefix` matches prefixes: `main` also finds `main-old`.
-                    if names.iter().any(|n| n == name) {
-                        refs.push((name.to_owned(), oid));
-                    }
+                    let symref_target = words
+                        .find_map(|attribute| attribute.strip_prefix("symref-target:"))
+                        .map(str::to_owned);
+                    refs.push(Listed {
+                        name: name.to_owned(),
+                        oid,
+                        symref_target,
+                    });
                 }
                 Some(Packet::Flush | Packet::ResponseEnd) | None => return Ok(refs),
                 Some(Packet::Delimiter) => {
