@@ -418,8 +418,7 @@ fn fetch_partial<'r>(
                 deepen: true,
                 without_blobs: true,
             };
-            let info = receive_into(&odb, &fetch, &request).await?;
-            shallow_file::update(repo, &shallow, &info).map_err(|e| shallow_file::fault(&e))?;
+            receive_into(repo, &odb, &fetch, &request, Some(&shallow)).await?;
         }
         for (name, oid) in &refs {
             let branch = name.trim_start_matches("refs/heads/");
@@ -474,7 +473,7 @@ pub(crate) fn complete(
                 }
             },
         };
-        receive_into(&odb, fetch, &request).await?;
+        receive_into(repo, &odb, fetch, &request, None).await?;
         Ok(())
     })?;
     if let Some(absent) = missing.iter().find(|id| !odb.exists(**id)) {
@@ -486,28 +485,54 @@ pub(crate) fn complete(
     Ok(())
 }
 
-/// Streams the pack answering `request` into the cache's object database.
+/// Streams the pack answering `request` into the cache's object database, and keeps the
+/// shallow boundary the server moved (when `boundary` holds the cache and the boundary it
+/// had) before the pack's first byte.
 async fn receive_into(
+    repo: &Repository,
     odb: &git2::Odb<'_>,
     fetch: &upload_pack::Fetch<'_>,
     request: &Request<'_>,
-) -> Result<upload_pack::ShallowInfo, GitError> {
-    use std::io::Write as _;
+    boundary: Option<&[Oid]>,
+) -> Result<(), GitError> {
     let fault = |e: git2::Error| GitError::other("storing the fetched objects", e.message());
-    let mut writer = odb.packwriter().map_err(fault)?;
-    let mut received = 0u64;
-    let info = fetch
-        .objects(request, &mut |data| {
-            received += data.len() as u64;
-            writer
-                .write_all(data)
-                .map_err(|e| GitError::other("storing the fetched objects", e))
-        })
-        .await?;
-    if received > 0 {
-        writer.commit().map_err(fault)?;
+    let mut into = IntoCache {
+        repo,
+        boundary,
+        writer: odb.packwriter().map_err(fault)?,
+        received: 0,
+    };
+    fetch.objects(request, &mut into).await?;
+    if into.received > 0 {
+        into.writer.commit().map_err(fault)?;
     }
-    Ok(info)
+    Ok(())
+}
+
+struct IntoCache<'a> {
+    repo: &'a Repository,
+    boundary: Option<&'a [Oid]>,
+    writer: git2::OdbPackwriter<'a>,
+    received: u64,
+}
+
+impl upload_pack::Receiver for IntoCache<'_> {
+    fn shallow(&mut self, info: &upload_pack::ShallowInfo) -> Result<(), GitError> {
+        match self.boundary {
+            Some(before) => {
+                shallow_file::update(self.repo, before, info).map_err(|e| shallow_file::fault(&e))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn pack(&mut self, data: &[u8]) -> Result<(), GitError> {
+        use std::io::Write as _;
+        self.received += data.len() as u64;
+        self.writer
+            .write_all(data)
+            .map_err(|e| GitError::other("storing the fetched objects", e))
+    }
 }
 
 /// The commits the cache holds at its tracking refs: the server need not send what

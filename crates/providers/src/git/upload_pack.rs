@@ -170,12 +170,12 @@ impl<'a> Fetch<'a> {
         }
     }
 
-    /// Asks for `request`'s objects and hands the pack to `sink` as it arrives.
+    /// Asks for `request`'s objects and hands the answer to `receiver` as it arrives.
     pub(crate) async fn objects(
         &self,
         request: &Request<'_>,
-        sink: &mut dyn FnMut(&[u8]) -> Result<(), GitError>,
-    ) -> Result<ShallowInfo, GitError> {
+        receiver: &mut dyn Receiver,
+    ) -> Result<(), GitError> {
         let mut args = vec!["no-progress".to_owned(), "ofs-delta".to_owned()];
         if request.deepen {
             args.push("deepen 1".into());
@@ -189,7 +189,7 @@ impl<'a> Fetch<'a> {
         // One round: what the cache has is all said, so the server sends the pack now.
         args.push("done".into());
         let reader = self.send("fetch", &args).await?;
-        read_answer(self.session.remote, reader, sink).await
+        read_answer(self.session.remote, reader, receiver).await
     }
 
     /// Sends one command with its arguments.
@@ -220,12 +220,21 @@ impl<'a> Fetch<'a> {
     }
 }
 
-/// Reads the answer to a fetch: its sections, the pack handed to `sink`.
+/// Where the answer to a fetch goes, as it arrives.
+pub(crate) trait Receiver {
+    /// How the server moved the shallow boundary, before any of the pack: kept first, a
+    /// process that dies in the middle of the pack leaves no commit without its boundary.
+    fn shallow(&mut self, info: &ShallowInfo) -> Result<(), GitError>;
+    /// The next bytes of the pack.
+    fn pack(&mut self, data: &[u8]) -> Result<(), GitError>;
+}
+
+/// Reads the answer to a fetch: its sections, handed to `receiver`.
 async fn read_answer(
     remote: &Remote,
     mut reader: PacketReader<'_>,
-    sink: &mut dyn FnMut(&[u8]) -> Result<(), GitError>,
-) -> Result<ShallowInfo, GitError> {
+    receiver: &mut dyn Receiver,
+) -> Result<(), GitError> {
     let mut info = ShallowInfo::default();
     loop {
         let header = match reader.next().await? {
@@ -237,8 +246,8 @@ async fn read_answer(
         };
         match header.as_str() {
             "packfile" => {
-                read_pack(remote, &mut reader, sink).await?;
-                return Ok(info);
+                receiver.shallow(&info)?;
+                return read_pack(remote, &mut reader, receiver).await;
             }
             "shallow-info" => read_shallow_info(remote, &mut reader, &mut info).await?,
             // Sections not asked for are passed over.
@@ -275,11 +284,11 @@ async fn read_shallow_info(
 async fn read_pack(
     remote: &Remote,
     reader: &mut PacketReader<'_>,
-    sink: &mut dyn FnMut(&[u8]) -> Result<(), GitError>,
+    receiver: &mut dyn Receiver,
 ) -> Result<(), GitError> {
     while let Some(Packet::Data(packet)) = reader.next().await? {
         match packet.split_first() {
-            Some((1, data)) => sink(data)?,
+            Some((1, data)) => receiver.pack(data)?,
             Some((2, _)) => {}
             Some((3, message)) => {
                 return Err(GitError::Other {
@@ -382,6 +391,29 @@ mod tests {
         reqwest::Response::from(http::Response::builder().status(200).body(body).unwrap())
     }
 
+    #[derive(Default)]
+    struct Kept {
+        shallow: Option<ShallowInfo>,
+        pack: Vec<u8>,
+        boundary_first: bool,
+    }
+
+    impl Receiver for Kept {
+        fn shallow(&mut self, info: &ShallowInfo) -> Result<(), GitError> {
+            self.boundary_first = self.pack.is_empty();
+            self.shallow = Some(ShallowInfo {
+                shallow: info.shallow.clone(),
+                unshallow: info.unshallow.clone(),
+            });
+            Ok(())
+        }
+
+        fn pack(&mut self, data: &[u8]) -> Result<(), GitError> {
+            self.pack.extend_from_slice(data);
+            Ok(())
+        }
+    }
+
     fn band(band: u8, data: &[u8]) -> Vec<u8> {
         let mut packet = vec![band];
         packet.extend_from_slice(data);
@@ -403,23 +435,20 @@ mod tests {
         body.extend(band(1, b"PACK"));
         body.extend(band(1, b"rest"));
         body.extend_from_slice(b"0000");
-        let mut pack = Vec::new();
+        let mut kept = Kept::default();
         let reader = PacketReader::new(&remote, answer(body.clone()));
-        let info = read_answer(&remote, reader, &mut |data| {
-            pack.extend_from_slice(data);
-            Ok(())
-        })
-        .await
-        .unwrap();
-        assert_eq!(pack, b"PACKrest");
+        read_answer(&remote, reader, &mut kept).await.unwrap();
+        assert_eq!(kept.pack, b"PACKrest");
+        let info = kept.shallow.expect("the boundary");
         assert_eq!(info.shallow, [Oid::from_str(&a).unwrap()]);
         assert_eq!(info.unshallow, [Oid::from_str(&b).unwrap()]);
+        assert!(kept.boundary_first, "the boundary came before the pack");
 
         // The server's fatal error, without the token; a refusal; an answer cut short.
         let mut failed = pkt_line(b"packfile\n");
         failed.extend(band(3, format!("no such object, token {token}").as_bytes()));
         let reader = PacketReader::new(&remote, answer(failed));
-        let error = read_answer(&remote, reader, &mut |_| Ok(()))
+        let error = read_answer(&remote, reader, &mut Kept::default())
             .await
             .unwrap_err();
         let text = error.to_string();
@@ -429,12 +458,12 @@ mod tests {
         );
         let refused = pkt_line(b"ERR upload-pack: not our ref\n");
         let reader = PacketReader::new(&remote, answer(refused));
-        let error = read_answer(&remote, reader, &mut |_| Ok(()))
+        let error = read_answer(&remote, reader, &mut Kept::default())
             .await
             .unwrap_err();
         assert!(error.to_string().contains("not our ref"), "{error}");
         let reader = PacketReader::new(&remote, answer(body[..body.len() - 7].to_vec()));
-        let error = read_answer(&remote, reader, &mut |_| Ok(()))
+        let error = read_answer(&remote, reader, &mut Kept::default())
             .await
             .unwrap_err();
         assert!(matches!(error, GitError::Transient { .. }), "{error:?}");
