@@ -428,6 +428,21 @@ impl<'a> PacketReader<'a> {
         Ok(Some(packet))
     }
 
+    /// Reads what is left of the body (a little: the end of the chunked encoding, a
+    /// trailing packet), so the connection goes back to the client's pool for the next
+    /// request instead of being closed: on a real network a new one costs a TCP and a TLS
+    /// handshake. A server that keeps sending loses the connection instead.
+    pub(super) async fn finish(mut self) {
+        const MAX_LEFT: usize = 64 * 1024;
+        let mut left = 0;
+        while let Ok(Some(chunk)) = self.response.chunk().await {
+            left += chunk.len();
+            if left > MAX_LEFT {
+                return;
+            }
+        }
+    }
+
     /// Makes `n` unread bytes available; `false` if the body ends before any arrive
     /// (an error if it ends part way).
     async fn fill(&mut self, n: usize) -> Result<bool, GitError> {

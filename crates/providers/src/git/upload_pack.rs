@@ -162,7 +162,10 @@ impl<'a> Fetch<'a> {
                         symref_target,
                     });
                 }
-                Some(Packet::Flush | Packet::ResponseEnd) | None => return Ok(refs),
+                Some(Packet::Flush | Packet::ResponseEnd) | None => {
+                    reader.finish().await;
+                    return Ok(refs);
+                }
                 Some(Packet::Delimiter) => {
                     return Err(self.malformed("a delimiter in the list of refs"));
                 }
@@ -247,7 +250,9 @@ async fn read_answer(
         match header.as_str() {
             "packfile" => {
                 receiver.shallow(&info)?;
-                return read_pack(remote, &mut reader, receiver).await;
+                read_pack(remote, &mut reader, receiver).await?;
+                reader.finish().await;
+                return Ok(());
             }
             "shallow-info" => read_shallow_info(remote, &mut reader, &mut info).await?,
             // Sections not asked for are passed over.
