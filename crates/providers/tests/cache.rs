@@ -5,9 +5,10 @@
 mod git_env;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use courier_providers::git::{GitWorkspace, Outcome, Timeouts};
+use courier_providers::git::{Credentials, GitError, GitWorkspace, Outcome, Remote, Timeouts};
 use courier_testkit::BareRepo;
 use git_env::{Env, bounded, noise, spec};
 use tokio::sync::Barrier;
@@ -420,6 +421,101 @@ async fn a_head_branch_file_the_cache_never_fetched_is_replaced() {
             repo.read_file("courier/tokens", "tokens/job.txt"),
             b"job 2\n"
         );
+    })
+    .await;
+}
+
+/// A TCP proxy to the test server that, while `cut` is set, drops the connection once an
+/// answer has passed its `packfile` header and a few hundred bytes of the pack.
+fn cutting_proxy(upstream: u16, cut: Arc<AtomicBool>) -> u16 {
+    use std::io::{Read as _, Write as _};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    const KEPT: usize = 300;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let cut = cut.clone();
+            std::thread::spawn(move || {
+                let mut server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+                let (mut from_client, mut to_server) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from_client, &mut to_server);
+                    let _ = to_server.shutdown(Shutdown::Write);
+                });
+                let (mut seen, mut buf) = (Vec::new(), [0u8; 4096]);
+                while let Ok(n @ 1..) = server.read(&mut buf) {
+                    let start = seen.len();
+                    seen.extend_from_slice(&buf[..n]);
+                    let header = seen.windows(9).position(|w| w == b"packfile\n");
+                    match header.filter(|_| cut.load(Ordering::SeqCst)) {
+                        Some(at) if seen.len() > at + KEPT => {
+                            let end = (at + KEPT).max(start);
+                            let _ = client.write_all(&seen[start..end]);
+                            break;
+                        }
+                        _ if client.write_all(&buf[..n]).is_err() => break,
+                        _ => {}
+                    }
+                }
+                let _ = client.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    port
+}
+
+/// A fetch whose pack is cut off part way fails, and leaves a cache the next delivery
+/// fetches into and pushes from.
+#[tokio::test]
+async fn a_fetch_cut_off_in_its_pack_fails_and_the_next_delivery_succeeds() {
+    bounded(async {
+        let env = Env::new();
+        // Enough directories that the pack of trees is several kilobytes.
+        let files: Vec<(String, Vec<u8>)> = (0..300)
+            .map(|i| {
+                (
+                    format!("src/m{}/f{i}.txt", i % 30),
+                    format!("{i}\n").into_bytes(),
+                )
+            })
+            .collect();
+        let files: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.as_slice()))
+            .collect();
+        let repo = env.repo("web", &files);
+        let cut = Arc::new(AtomicBool::new(true));
+        let port = cutting_proxy(env.server.port(), cut.clone());
+        let remote = Remote::new(
+            &format!("http://127.0.0.1:{port}/web.git"),
+            Some(Credentials {
+                username: "x-access-token".into(),
+                token: secrecy::SecretString::from(git_env::TOKEN),
+            }),
+        )
+        .unwrap();
+        let ws = env.workspace();
+        let (_, export) = env.export(&[("a.json", b"1\n")]);
+        let failed = ws
+            .plan(&spec(remote.clone(), Some("tokens"), true), export.clone())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(failed, GitError::Transient { .. }),
+            "a connection lost mid-pack is worth retrying: {failed:?}"
+        );
+
+        cut.store(false, Ordering::SeqCst);
+        let plan = ws
+            .plan(&spec(remote, Some("tokens"), true), export)
+            .await
+            .unwrap();
+        assert!(ws.push(plan).await.unwrap().pushed);
+        assert_eq!(repo.read_file("courier/tokens", "tokens/a.json"), b"1\n");
+        assert_eq!(repo.read_file("courier/tokens", "src/m7/f7.txt"), b"7\n");
     })
     .await;
 }
