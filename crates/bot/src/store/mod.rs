@@ -353,11 +353,8 @@ impl Store {
         }
         .map_err(open_error)?;
         if backend == Backend::Sqlite {
-            // Persistent in the file; set once here, before the pool is shared, because
-            // switching needs an exclusive lock that the busy timeout does not wait for.
-            pool.execute("PRAGMA journal_mode = WAL")
-                .await
-                .map_err(open_error)?;
+            // Persistent in the file; set once here, before the pool is shared.
+            set_wal(&pool).await.map_err(open_error)?;
         }
         let queue_pool = match backend {
             Backend::Sqlite => sqlite_pool(options, 4, "NORMAL")
@@ -441,6 +438,30 @@ impl Store {
         let turn = self.write_turn().await;
         let tx = pool.begin_with(self.backend().begin_write()).await?;
         Ok((turn, tx))
+    }
+}
+
+/// Switches the SQLite file to write-ahead logging. The switch needs an exclusive lock
+/// that the busy timeout does not wait for: two processes opening a new database at once
+/// (replicas, or a server and the CLI) saw "database is locked". It is retried for as
+/// long as the busy timeout would have waited.
+async fn set_wal(pool: &AnyPool) -> Result<(), sqlx::Error> {
+    const PAUSE: Duration = Duration::from_millis(20);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match pool.execute("PRAGMA journal_mode = WAL").await {
+            // SQLITE_BUSY, in its primary code (the low byte of an extended one).
+            Err(sqlx::Error::Database(e))
+                if e.code()
+                    .and_then(|c| c.parse::<i64>().ok())
+                    .map(|c| c & 0xff)
+                    == Some(5)
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(PAUSE).await;
+            }
+            other => return other.map(drop),
+        }
     }
 }
 
