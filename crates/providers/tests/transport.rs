@@ -215,6 +215,9 @@ async fn without_a_base_the_remote_default_branch_is_the_base() {
             ws.default_branch(&env.http_remote("web")).await.unwrap(),
             "trunk"
         );
+        // Protocol v2: the capabilities, then `ls-refs` for HEAD alone (libgit2 reads
+        // every ref in one request).
+        assert_eq!(env.server.served_requests(), 2);
         let plan = ws.plan(&s, export.clone()).await.unwrap();
         assert_eq!(plan.base_branch(), "trunk");
         assert_eq!(
