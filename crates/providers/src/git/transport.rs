@@ -385,8 +385,7 @@ fn fetch_partial<'r>(
     head: &str,
     cancel: &Cancel,
 ) -> Result<Option<(Advertised, upload_pack::Fetch<'r>)>, GitError> {
-    let fault = |e: git2::Error| GitError::other("storing the fetched objects", e.message());
-    let odb = repo.odb().map_err(fault)?;
+    let odb = repo.odb().map_err(store_fault)?;
     cancel.block_on(async {
         let fetch = match upload_pack::Fetch::open(remote, socket::timeout()).await? {
             Opened::Ready(fetch) => fetch,
@@ -423,7 +422,7 @@ fn fetch_partial<'r>(
         for (name, oid) in &refs {
             let branch = name.trim_start_matches("refs/heads/");
             repo.reference(&tracking_ref(branch), *oid, true, "courier: fetched")
-                .map_err(fault)?;
+                .map_err(store_fault)?;
         }
         Ok(Some((advertised, fetch)))
     })
@@ -438,8 +437,7 @@ pub(crate) fn complete(
     ids: &[Oid],
     cancel: &Cancel,
 ) -> Result<(), GitError> {
-    let fault = |e: git2::Error| GitError::other("storing the fetched objects", e.message());
-    let odb = repo.odb().map_err(fault)?;
+    let odb = repo.odb().map_err(store_fault)?;
     let mut missing: Vec<Oid> = ids.iter().copied().filter(|id| !odb.exists(*id)).collect();
     missing.sort();
     missing.dedup();
@@ -495,16 +493,15 @@ async fn receive_into(
     request: &Request<'_>,
     boundary: Option<&[Oid]>,
 ) -> Result<(), GitError> {
-    let fault = |e: git2::Error| GitError::other("storing the fetched objects", e.message());
     let mut into = IntoCache {
         repo,
         boundary,
-        writer: odb.packwriter().map_err(fault)?,
+        writer: odb.packwriter().map_err(store_fault)?,
         received: 0,
     };
     fetch.objects(request, &mut into).await?;
     if into.received > 0 {
-        into.writer.commit().map_err(fault)?;
+        into.writer.commit().map_err(store_fault)?;
     }
     Ok(())
 }
@@ -533,6 +530,11 @@ impl upload_pack::Receiver for IntoCache<'_> {
             .write_all(data)
             .map_err(|e| GitError::other("storing the fetched objects", e))
     }
+}
+
+/// A libgit2 failure while storing what a fetch of Courier's own brought.
+fn store_fault(e: git2::Error) -> GitError {
+    GitError::other("storing the fetched objects", e.message())
 }
 
 /// The commits the cache holds at its tracking refs: the server need not send what
