@@ -112,6 +112,15 @@ pub(crate) fn entry_name(path: &RelPath, kind: Kind) -> String {
 /// One component as a case-insensitive, normalising file system (Windows, macOS)
 /// compares it: NFC, lower case, without the code points HFS+ ignores.
 fn fold(component: &str) -> String {
+    // ASCII is its own NFC and holds no ignorable code point, so lower case is all that
+    // changes. Exports' names are nearly all ASCII; normalising 2,000 of them took 2 ms.
+    if component.is_ascii() {
+        return component.to_ascii_lowercase();
+    }
+    fold_unicode(component)
+}
+
+fn fold_unicode(component: &str) -> String {
     let lowered: String = component
         .nfc()
         .filter(|c| !is_hfs_ignorable(*c))
@@ -343,5 +352,13 @@ mod tests {
         let err = check_collisions(paths.iter().map(|(p, k)| (p, *k))).unwrap_err();
         assert_eq!(err.entry(), Some("two"));
         assert!(err.to_string().contains(r#""two" and "Two""#), "{err}");
+    }
+
+    proptest::proptest! {
+        /// The ASCII shortcut folds exactly as the full normalisation does.
+        #[test]
+        fn ascii_folds_as_the_full_rules_do(component in "[ -~]{0,24}") {
+            proptest::prop_assert_eq!(fold(&component), fold_unicode(&component));
+        }
     }
 }
