@@ -10,4 +10,5 @@ pub mod proxy;
 pub mod routing;
 pub mod signing;
 pub mod template;
+pub mod tls;
 pub mod tokens;

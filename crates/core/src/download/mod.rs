@@ -45,7 +45,6 @@ mod verify;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::header::{self, HeaderValue};
@@ -261,15 +260,6 @@ impl fmt::Debug for Downloader {
     }
 }
 
-/// reqwest is built without a bundled crypto provider; install ring (the only one in the
-/// tree) once per process. If someone installed a provider first, theirs is used.
-fn install_crypto_provider() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
 impl Downloader {
     pub fn new(policy: DownloadPolicy) -> Result<Self, PolicyError> {
         let rules = guard::HostRules::new(&policy.download_hosts, &policy.insecure_hosts)
@@ -314,16 +304,9 @@ impl Downloader {
             ));
         }
 
-        install_crypto_provider();
-        let roots = policy
-            .extra_roots
-            .iter()
-            .map(|der| reqwest::Certificate::from_der(der))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| PolicyError(format!("platform.tls.ca_file: {e}")))?;
         // Never the environment's proxies behind the policy's back: `proxy` already holds
         // them unless the configuration names its own.
-        let mut builder = Client::builder().no_proxy();
+        let mut builder = crate::tls::client_builder(&policy.extra_roots);
         if !policy.proxy.is_direct() {
             let proxies = policy.proxy.clone();
             builder = builder.proxy(reqwest::Proxy::custom(move |url| {
@@ -333,7 +316,6 @@ impl Downloader {
             }));
         }
         let client = builder
-            .tls_certs_merge(roots)
             .redirect(redirect::Policy::none())
             .referer(false)
             .dns_resolver(rules.resolver(&policy.proxy.proxy_hosts()))

@@ -100,7 +100,7 @@ pub(crate) fn transport(
     proxy: &Proxies,
 ) -> Result<Transport, String> {
     // Ring, so the client never falls back to the aws-lc-rs azure_core's features link in.
-    let client = client_builder(extra_roots, proxy)?
+    let client = client_builder(extra_roots, proxy)
         .connect_timeout(timeouts.connect)
         .read_timeout(timeouts.read)
         .timeout(timeouts.request)

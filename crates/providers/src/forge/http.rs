@@ -4,7 +4,6 @@
 
 use courier_core::proxy::Proxies;
 use secrecy::ExposeSecret;
-use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use http::{HeaderMap, StatusCode};
@@ -120,39 +119,12 @@ pub(crate) fn encode_segment(raw: &str) -> String {
     out
 }
 
-/// Makes ring the process's rustls crypto provider, once, before a client is built.
-/// reqwest is built without a bundled provider here, and azure_core's features link
-/// aws-lc-rs in, so without this a client would fail or fall back to aws-lc-rs; ring is
-/// the one the rest of Courier uses (courier-core's downloader installs it the same way).
-/// If someone installed a provider first, theirs is used.
-pub(crate) fn install_crypto_provider() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
-/// A reqwest client builder with ring installed, the extra certificate authorities
-/// (`tls.ca_file`, DER) trusted on top of the system's, and no proxy yet: the base of
-/// the forges' clients and of git's push (`git/receive_pack.rs`).
-pub(crate) fn trusting(extra_roots: &[Vec<u8>]) -> Result<reqwest::ClientBuilder, String> {
-    install_crypto_provider();
-    let roots = extra_roots
-        .iter()
-        .map(|der| reqwest::Certificate::from_der(der))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("tls.ca_file: {e}"))?;
-    Ok(reqwest::Client::builder().no_proxy().tls_certs_merge(roots))
-}
-
-/// A reqwest client builder for a forge: ring installed, the connection's extra
+/// A reqwest client builder for a forge: ring installed (azure_core's features link
+/// aws-lc-rs in, which a client would otherwise fall back to), the connection's extra
 /// certificate authorities (`tls.ca_file`, DER) trusted on top of the system's, and its
 /// proxies (configured or the environment's, resolved at load) and no others.
-pub(crate) fn client_builder(
-    extra_roots: &[Vec<u8>],
-    proxy: &Proxies,
-) -> Result<reqwest::ClientBuilder, String> {
-    let mut builder = trusting(extra_roots)?;
+pub(crate) fn client_builder(extra_roots: &[Vec<u8>], proxy: &Proxies) -> reqwest::ClientBuilder {
+    let mut builder = courier_core::tls::client_builder(extra_roots);
     if !proxy.is_direct() {
         let proxy = proxy.clone();
         builder = builder.proxy(reqwest::Proxy::custom(move |url| {
@@ -161,7 +133,7 @@ pub(crate) fn client_builder(
                 .map(|p| p.url_with_credentials().expose_secret().to_owned())
         }));
     }
-    Ok(builder)
+    builder
 }
 
 #[cfg(test)]

@@ -64,13 +64,13 @@ impl<'a> Session<'a> {
         if service == Service::UploadPack {
             headers.insert("git-protocol", HeaderValue::from_static("version=2"));
         }
-        let mut builder = crate::forge::http::trusting(remote.extra_roots().unwrap_or_default())
-            .map_err(other)?
-            .redirect(reqwest::redirect::Policy::none())
-            // What git servers and the proxies before them are known to speak.
-            .http1_only()
-            .user_agent(concat!("git/2.0 (courier ", env!("CARGO_PKG_VERSION"), ")"))
-            .default_headers(headers);
+        let mut builder =
+            courier_core::tls::client_builder(remote.extra_roots().unwrap_or_default())
+                .redirect(reqwest::redirect::Policy::none())
+                // What git servers and the proxies before them are known to speak.
+                .http1_only()
+                .user_agent(concat!("git/2.0 (courier ", env!("CARGO_PKG_VERSION"), ")"))
+                .default_headers(headers);
         if let Some(timeout) = socket_timeout {
             builder = builder.connect_timeout(timeout).read_timeout(timeout);
         }

@@ -27,7 +27,7 @@ fn system() -> Option<Arc<WebPkiServerVerifier>> {
     SYSTEM
         .get_or_init(|| {
             let mut roots = rustls::RootCertStore::empty();
-            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            roots.add_parsable_certificates(courier_core::tls::system_roots().iter().cloned());
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
                 .build()
                 .ok()

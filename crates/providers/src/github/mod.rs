@@ -197,7 +197,6 @@ fn build_client(
     // octocrab's own hyper client trusts the system's roots only and knows no proxy; with
     // a private CA or a proxy it runs on a reqwest client that has both, same timeouts.
     let client = crate::forge::http::client_builder(&config.extra_roots, &config.proxy)
-        .map_err(GitHubSetupError::Client)?
         .connect_timeout(config.connect_timeout)
         .read_timeout(config.read_timeout)
         .build()

@@ -56,7 +56,7 @@ impl Api {
         let mut root = base_url.clone();
         let path = format!("{}/api/v4/", root.path().trim_end_matches('/'));
         root.set_path(&path);
-        let http = client_builder(extra_roots, proxy)?
+        let http = client_builder(extra_roots, proxy)
             .user_agent(concat!("courier/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(connect_timeout)
             .read_timeout(read_timeout)
