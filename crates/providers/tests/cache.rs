@@ -175,6 +175,65 @@ async fn only_the_blobs_a_delivery_replaces_are_fetched() {
     .await;
 }
 
+/// A file the base holds unchanged at the same path is on the server already: the build
+/// names it by its id and neither fetches nor writes it, and the push sends nothing for
+/// it. A new file with the same bytes at another path is written and pushed.
+#[tokio::test]
+async fn a_file_the_base_holds_unchanged_is_neither_fetched_nor_written() {
+    bounded(async {
+        let env = Env::new();
+        let big = noise(1 << 20, 7);
+        let repo = env.repo(
+            "web",
+            &[
+                ("README.md", b"hi\n"),
+                ("tokens/colors.css", b":root {\n  --red: #f00;\n}\n"),
+                ("tokens/icons.bin", &big),
+                ("tokens/same.css", b"a { color: red }\n"),
+            ],
+        );
+        let ws = env.workspace();
+        let (_, export) = env.export(&[
+            ("colors.css", b":root {\n  --red: #e00;\n}\n"),
+            ("copy/same.css", b"a { color: red }\n"),
+            ("icons.bin", &big),
+            ("same.css", b"a { color: red }\n"),
+        ]);
+        let remote = env.http_remote("web");
+        let plan = ws
+            .plan(&spec(remote.clone(), Some("tokens"), true), export)
+            .await
+            .unwrap();
+        let cache = git2::Repository::open_bare(ws.cache_path(&remote)).unwrap();
+        let odb = cache.odb().unwrap();
+        let id = |bytes: &[u8]| git2::Oid::hash_object(git2::ObjectType::Blob, bytes).unwrap();
+        assert!(
+            !odb.exists(id(&big)),
+            "the unchanged 1 MiB file was written"
+        );
+        assert!(odb.exists(id(b":root {\n  --red: #e00;\n}\n")));
+        assert!(
+            odb.exists(id(b"a { color: red }\n")),
+            "the copy's blob is written"
+        );
+        let Outcome::Push { commit, .. } = plan.outcome().clone() else {
+            panic!("expected a push, got {:?}", plan.outcome());
+        };
+        assert!(ws.push(plan).await.unwrap().pushed);
+        assert_eq!(
+            repo.rev_parse("refs/heads/courier/tokens").as_deref(),
+            Some(commit.as_str())
+        );
+        assert_eq!(repo.read_file("courier/tokens", "tokens/icons.bin"), big);
+        assert_eq!(
+            repo.read_file("courier/tokens", "tokens/copy/same.css"),
+            b"a { color: red }\n"
+        );
+        courier_testkit::git(&repo.path, ["fsck", "--strict", "--no-dangling"]);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn file_urls_fall_back_to_a_full_fetch() {
     bounded(async {

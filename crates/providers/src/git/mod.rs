@@ -32,8 +32,12 @@
 //!    fails the operation ([`GitError::Auth`]) at once instead of looping. Remotes are
 //!    anonymous (`remote_anonymous(clean_url)`), so no URL, let alone a token, is ever
 //!    written to the cache's `config`; error messages are scrubbed of the token.
-//! 5. **Tree.** Every export file is streamed into a blob (`odb.writer` + `io::copy`)
-//!    and the new tree is built from the base branch's tree with tree builders:
+//! 5. **Tree.** Every export file the cache lacks is streamed into a blob (one pack,
+//!    `pack.rs`); a file the base holds unchanged at the same path is named by its id
+//!    only (the archive computed it while validating), neither fetched nor written, and
+//!    the push sends nothing for it. The new tree is built from the base branch's tree,
+//!    the export's directories written as tree objects by Courier (libgit2's tree builder
+//!    refuses an entry whose object the cache lacks):
 //!    - `purge: true`: the directory at `relative_path` becomes exactly the export;
 //!    - `purge: false`: export files are added or replace what is there, other files
 //!      at the path stay;

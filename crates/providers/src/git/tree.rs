@@ -1,6 +1,6 @@
 //! Building the new tree in the object database, without a checkout.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read};
 use std::path::Path;
 
@@ -72,11 +72,13 @@ const PARALLEL_FILES: usize = 64;
 
 /// Streams every export file into a blob (several files at once on several threads,
 /// each with its own handle on the object database) and returns the files as a
-/// directory tree. A file whose blob id the source knows and the cache holds is not
-/// read at all; the blobs the cache lacks are written as one pack (see [`pack`]).
+/// directory tree. A file whose blob id the source knows is not read at all when the
+/// cache holds that blob or `held` has it at the file's path; the blobs the cache lacks
+/// are written as one pack (see [`pack`]).
 fn write_blobs(
     repo: &Repository,
     export: &dyn ExportSource,
+    held: &Held,
     cancel: &Cancel,
 ) -> Result<Dir, GitError> {
     let files = export.files();
@@ -100,6 +102,7 @@ fn write_blobs(
                     &mut spool,
                     &claimed,
                     export,
+                    held,
                     index,
                     &files[index],
                     cancel,
@@ -126,11 +129,13 @@ fn write_blobs(
     Ok(root)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_blob(
     odb: &git2::Odb<'_>,
     spool: &mut pack::Spool,
     claimed: &pack::Claimed,
     export: &dyn ExportSource,
+    held: &Held,
     index: usize,
     file: &ExportFile,
     cancel: &Cancel,
@@ -146,7 +151,10 @@ fn write_blob(
         // are not inflated again. A blob the cache lacks is read, hashed and written
         // below, so what lands in the cache is always what its id says.
         let oid = Oid::from_bytes(&id).map_err(cache_fault)?;
-        if pack::known(odb, oid) {
+        // A file the base holds unchanged at the same path is on the remote already, and
+        // the push sends nothing for it (`outgoing.rs` skips what the parent has at the
+        // same name): the cache need not hold it, and a partial fetch never brought it.
+        if held.get(file.path.as_str()) == Some(&oid) || pack::known(odb, oid) {
             return Ok(oid);
         }
     }
@@ -203,14 +211,24 @@ const IN_MEMORY_BLOB: usize = 1 << 20;
 /// `existing` that the export does not name stay. A name the export uses replaces
 /// whatever was there, whatever its type: a file replaces a directory or a symlink,
 /// a directory replaces a file.
+///
+/// The tree objects are written here, not through libgit2's tree builder, which refuses
+/// an entry whose object the cache lacks: a file the base holds unchanged is named by
+/// its id only (see [`write_blob`]).
 fn write_dir(
     repo: &Repository,
     existing: Option<&Tree<'_>>,
     dir: &Dir,
 ) -> Result<Option<Oid>, GitError> {
-    let mut builder = repo.treebuilder(existing).map_err(cache_fault)?;
+    let mut entries: BTreeMap<Vec<u8>, (i32, Oid)> = existing
+        .map(|tree| {
+            tree.iter()
+                .map(|e| (e.name_bytes().to_vec(), (e.filemode(), e.id())))
+                .collect()
+        })
+        .unwrap_or_default();
     for (name, oid) in &dir.files {
-        builder.insert(name, *oid, FILE_MODE).map_err(cache_fault)?;
+        entries.insert(name.as_bytes().to_vec(), (FILE_MODE, *oid));
     }
     for (name, child) in &dir.dirs {
         let existing_child = match existing.and_then(|t| t.get_name(name)) {
@@ -220,17 +238,37 @@ fn write_dir(
             _ => None,
         };
         match write_dir(repo, existing_child.as_ref(), child)? {
-            Some(oid) => builder
-                .insert(name, oid, TREE_MODE)
-                .map(drop)
-                .map_err(cache_fault)?,
-            None => remove(&mut builder, name)?,
-        }
+            Some(oid) => entries.insert(name.as_bytes().to_vec(), (TREE_MODE, oid)),
+            None => entries.remove(name.as_bytes()),
+        };
     }
-    if builder.is_empty() {
+    if entries.is_empty() {
         return Ok(None);
     }
-    builder.write().map(Some).map_err(cache_fault)
+    write_tree(repo, &entries).map(Some)
+}
+
+/// Writes a tree object of `entries` (name to mode and id), in git's order: by name,
+/// a directory's name compared as if it ended with `/`.
+fn write_tree(repo: &Repository, entries: &BTreeMap<Vec<u8>, (i32, Oid)>) -> Result<Oid, GitError> {
+    let mut sorted: Vec<(&Vec<u8>, &(i32, Oid))> = entries.iter().collect();
+    let key = |name: &[u8], mode: i32| {
+        let mut key = name.to_vec();
+        if mode == TREE_MODE {
+            key.push(b'/');
+        }
+        key
+    };
+    sorted.sort_by_cached_key(|(name, (mode, _))| key(name, *mode));
+    let mut bytes = Vec::with_capacity(sorted.len() * 48);
+    for (name, (mode, oid)) in sorted {
+        bytes.extend_from_slice(format!("{mode:o} ").as_bytes());
+        bytes.extend_from_slice(name);
+        bytes.push(0);
+        bytes.extend_from_slice(oid.as_bytes());
+    }
+    let odb = repo.odb().map_err(cache_fault)?;
+    odb.write(ObjectType::Tree, &bytes).map_err(cache_fault)
 }
 
 fn remove(builder: &mut git2::TreeBuilder<'_>, name: &str) -> Result<(), GitError> {
@@ -281,13 +319,10 @@ pub(crate) fn build(
     export: &dyn ExportSource,
     cancel: &Cancel,
 ) -> Result<Oid, GitError> {
-    let files = write_blobs(repo, export, cancel)?;
     let components: Vec<&str> = relative_path
         .map(|p| p.components().collect())
         .unwrap_or_default();
-    let existing = if purge {
-        None
-    } else if components.is_empty() {
+    let at_path = if components.is_empty() {
         Some(base.clone())
     } else {
         match base.get_path(Path::new(relative_path.map(RelPath::as_str).unwrap_or(""))) {
@@ -297,6 +332,12 @@ pub(crate) fn build(
             _ => None,
         }
     };
+    let held = match &at_path {
+        Some(dir) => held_files(repo, dir, &export.files())?,
+        None => Held::new(),
+    };
+    let files = write_blobs(repo, export, &held, cancel)?;
+    let existing = if purge { None } else { at_path };
     let subtree = write_dir(repo, existing.as_ref(), &files)?;
     let root = splice(repo, Some(base), &components, subtree)?;
     match root {
@@ -307,6 +348,50 @@ pub(crate) fn build(
             .and_then(|b| b.write())
             .map_err(cache_fault),
     }
+}
+
+/// Blob ids the base holds below the delivery's directory, by path below it: the files
+/// the remote has where the export writes.
+type Held = HashMap<String, Oid>;
+
+/// The files of `dir` (the base's directory at the delivery's path) in the directories
+/// `files` write to; only those are ever looked up, whatever else the base holds.
+fn held_files(repo: &Repository, dir: &Tree<'_>, files: &[ExportFile]) -> Result<Held, GitError> {
+    let parents: BTreeSet<&str> = files
+        .iter()
+        .map(|f| {
+            f.path
+                .as_str()
+                .rsplit_once('/')
+                .map_or("", |(parent, _)| parent)
+        })
+        .collect();
+    let mut held = Held::new();
+    for parent in parents {
+        let tree = if parent.is_empty() {
+            dir.clone()
+        } else {
+            match dir.get_path(Path::new(parent)) {
+                Ok(entry) if entry.kind() == Some(ObjectType::Tree) => {
+                    repo.find_tree(entry.id()).map_err(cache_fault)?
+                }
+                _ => continue,
+            }
+        };
+        for entry in tree.iter() {
+            if entry.kind() == Some(ObjectType::Blob)
+                && let Ok(name) = entry.name()
+            {
+                let path = if parent.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{parent}/{name}")
+                };
+                held.insert(path, entry.id());
+            }
+        }
+    }
+    Ok(held)
 }
 
 /// Paths that configure CI or submodules: an export must not add, change or delete
@@ -461,7 +546,7 @@ mod tests {
                 said,
                 bytes: vec![b'x'; held as usize],
             };
-            let err = write_blobs(&repo, &export, &cancel).unwrap_err();
+            let err = write_blobs(&repo, &export, &Held::new(), &cancel).unwrap_err();
             assert!(err.to_string().contains("a.css"), "{said}/{held}: {err}");
         }
         assert_eq!(
@@ -477,7 +562,7 @@ mod tests {
                 said: size,
                 bytes: vec![b'x'; size as usize],
             };
-            let dir = write_blobs(&repo, &export, &cancel).unwrap();
+            let dir = write_blobs(&repo, &export, &Held::new(), &cancel).unwrap();
             let oid = dir.files["a.css"];
             let expected = Oid::hash_object(ObjectType::Blob, &export.bytes).unwrap();
             assert_eq!(oid, expected);
@@ -511,7 +596,7 @@ mod tests {
         pack::commit(dir.path(), &other_odb, vec![spool]).unwrap();
         assert_eq!(super::super::cache::pack_count(dir.path()), 1);
 
-        let written = write_blobs(&repo, &export, &cancel).unwrap();
+        let written = write_blobs(&repo, &export, &Held::new(), &cancel).unwrap();
         assert_eq!(
             written.files["a.css"],
             Oid::hash_object(ObjectType::Blob, b"known").unwrap()
@@ -546,6 +631,46 @@ mod tests {
         }
     }
 
+    /// Trees are written by hand (libgit2's builder refuses entries the cache lacks):
+    /// byte for byte what libgit2 writes, in git's order, where `a/` (a directory) sorts
+    /// after `a.b` and `a-b` but before `a0`, and every mode is kept.
+    #[test]
+    fn a_tree_written_by_hand_is_the_tree_libgit2_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let blob = repo.blob(b"x").unwrap();
+        let other = repo.blob(b"y").unwrap();
+        let sub = {
+            let mut builder = repo.treebuilder(None).unwrap();
+            builder.insert("f", blob, FILE_MODE).unwrap();
+            builder.write().unwrap()
+        };
+        let entries: Vec<(&str, i32, Oid)> = vec![
+            ("a", TREE_MODE, sub),
+            ("a.b", FILE_MODE, blob),
+            ("a-b", 0o100755, other),
+            ("a0", FILE_MODE, blob),
+            ("ab", TREE_MODE, sub),
+            ("ab.c", 0o120000, other),
+            ("B", FILE_MODE, other),
+            ("\u{e9}", FILE_MODE, blob),
+        ];
+        let mut builder = repo.treebuilder(None).unwrap();
+        let mut by_name = BTreeMap::new();
+        for (name, mode, oid) in &entries {
+            builder.insert(name, *oid, *mode).unwrap();
+            by_name.insert(name.as_bytes().to_vec(), (*mode, *oid));
+        }
+        let expected = builder.write().unwrap();
+        assert_eq!(write_tree(&repo, &by_name).unwrap(), expected);
+        let tree = repo.find_tree(expected).unwrap();
+        let order: Vec<String> = tree.iter().map(|e| e.name().unwrap().to_owned()).collect();
+        assert_eq!(
+            order,
+            ["B", "a-b", "a.b", "a", "a0", "ab.c", "ab", "\u{e9}"]
+        );
+    }
+
     /// A file whose declared blob the cache holds is not read at all (most of an export
     /// that changed a little); one the cache lacks is read and hashed, so a wrong
     /// declared id never names the bytes written.
@@ -564,7 +689,7 @@ mod tests {
             ],
             opened: Default::default(),
         };
-        let written = write_blobs(&repo, &export, &cancel).unwrap();
+        let written = write_blobs(&repo, &export, &Held::new(), &cancel).unwrap();
         assert_eq!(written.files["held.css"], held);
         let new = Oid::hash_object(ObjectType::Blob, b"new").unwrap();
         assert_eq!(written.files["new.css"], new);
