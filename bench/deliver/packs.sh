@@ -42,23 +42,8 @@ for _ in $(seq 100); do grep -q READY "$work/server.out" 2>/dev/null && break; s
 url=$(awk '/READY/ {print $2}' "$work/server.out")r200-e2000.git
 
 rm -rf "$work/cache"
-cat >"$work/courier.yaml" <<YAML
-data_dir: $work/cache
-platform:
-  insecure_hosts: ["127.0.0.1"]
-connections:
-  bench: { kind: git, token: "\${BENCH_GIT_TOKEN}" }
-hooks:
-  - match: any
-    targets:
-      - connection: bench
-        repository: $url
-        branch: main
-        relative_path: design/tokens
-        purge_directory: true
-        head_branch: courier/packs
-        commit_message: "Benchmark delivery"
-YAML
+source "$root/bench/deliver/config.sh"
+courier_config "$work/cache" "$url" courier/packs
 python3 - "$CARGO_TARGET_DIR/release/courier" "$work" "$root" "${MARKS:-4 16 32 48}" <<'PY'
 import glob, json, statistics, subprocess, sys, time
 
@@ -71,7 +56,7 @@ def deliver():
     subprocess.run(["python3", f"{root}/bench/deliver/fixtures.py", "advance",
                     f"{work}/repos/r200-e2000.git", "3"], check=True)
     started = time.perf_counter()
-    out = subprocess.run([courier, "deliver", "--config", f"{work}/courier.yaml",
+    out = subprocess.run([courier, "deliver", "--config", f"{work}/cache.yaml",
                           "--payload", f"{root}/tests/fixtures/payloads/v2-seed.json",
                           "--artifact", f"{work}/e2000.zip", "--json"],
                          capture_output=True, check=True).stdout

@@ -115,29 +115,13 @@ export -f cli
 
 # One `courier deliver` run with CACHE as its data directory (the bare-repository cache),
 # pushing ZIP to HEAD of URL; the JSON report goes to $work/last.json.
+source "$root/bench/deliver/config.sh"
 courier_deliver() { # CACHE URL HEAD ZIP
-    mkdir -p "$1"
-    cat >"$1.yaml" <<YAML
-data_dir: $1
-platform:
-  insecure_hosts: ["127.0.0.1"]
-connections:
-  bench: { kind: git, token: "\${BENCH_GIT_TOKEN}" }
-hooks:
-  - match: any
-    targets:
-      - connection: bench
-        repository: $2
-        branch: main
-        relative_path: design/tokens
-        purge_directory: true
-        head_branch: "$3"
-        commit_message: "Benchmark delivery"
-YAML
+    courier_config "$1" "$2" "$3"
     "$courier" deliver --config "$1.yaml" --payload "$root/tests/fixtures/payloads/v2-seed.json" \
         --artifact "$4" --json >"$work/last.json"
 }
-export -f courier_deliver
+export -f courier_config courier_deliver
 export courier root work BENCH_GIT_TOKEN=$token
 
 measure() { # OUTFILE CMD...
