@@ -16,6 +16,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
+use axum::serve::ListenerExt as _;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 
@@ -32,6 +33,8 @@ struct Shared {
     pushes: AtomicUsize,
     /// Whether `git upload-pack` serves partial fetches (`uploadpack.allowFilter`).
     partial_fetch: bool,
+    /// TCP connections accepted.
+    connections: AtomicUsize,
 }
 
 /// A running server; stopped when dropped.
@@ -65,6 +68,7 @@ impl GitServer {
             bytes_out: AtomicUsize::new(0),
             pushes: AtomicUsize::new(0),
             partial_fetch,
+            connections: AtomicUsize::new(0),
         });
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -84,6 +88,10 @@ impl GitServer {
                     addr_tx
                         .send(listener.local_addr().expect("local addr"))
                         .expect("send addr");
+                    let counted = state.clone();
+                    let listener = listener.tap_io(move |_| {
+                        counted.connections.fetch_add(1, Ordering::SeqCst);
+                    });
                     let app = Router::new().fallback(handle).with_state(state);
                     axum::serve(listener, app)
                         .with_graceful_shutdown(async {
@@ -134,6 +142,11 @@ impl GitServer {
     /// How many pushes (authenticated `git-receive-pack` posts) arrived so far.
     pub fn pushes(&self) -> usize {
         self.shared.pushes.load(Ordering::SeqCst)
+    }
+
+    /// How many TCP connections the server accepted so far.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
     }
 
     /// How many authenticated requests were served so far.

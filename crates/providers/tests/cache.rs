@@ -157,6 +157,12 @@ async fn only_the_blobs_a_delivery_replaces_are_fetched() {
             panic!("expected a push, got {:?}", plan.outcome());
         };
         assert!(ws.push(plan).await.unwrap().pushed);
+        assert_eq!(env.server.served_requests(), 6);
+        assert_eq!(
+            env.server.connections(),
+            1,
+            "the push went over the connection the fetch opened"
+        );
         assert_eq!(
             repo.rev_parse("refs/heads/courier/tokens").as_deref(),
             Some(commit.as_str())

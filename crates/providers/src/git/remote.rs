@@ -2,7 +2,7 @@
 
 use courier_core::proxy::{Proxies, ProxyServer};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use secrecy::SecretString;
 use url::Url;
@@ -41,6 +41,10 @@ pub struct Remote {
     extra_roots: Option<Arc<Vec<Vec<u8>>>>,
     /// The HTTP proxy fetch and push go through (its `Debug` hides the credentials).
     proxy: Option<ProxyServer>,
+    /// The HTTP client of this remote's fetch and push, made at the first request
+    /// (`smart_http.rs`) and shared by the clones a delivery makes, so that the push
+    /// reuses the fetch's connection: one TCP and TLS handshake a delivery, not two.
+    http: Arc<OnceLock<reqwest::Client>>,
 }
 
 impl Remote {
@@ -88,6 +92,7 @@ impl Remote {
             ssh: None,
             extra_roots: None,
             proxy: None,
+            http: Arc::default(),
         })
     }
 
@@ -120,6 +125,7 @@ impl Remote {
             ssh: Some((user, key)),
             extra_roots: None,
             proxy: None,
+            http: Arc::default(),
         })
     }
 
@@ -139,6 +145,7 @@ impl Remote {
     /// system's for HTTPS.
     pub fn with_extra_roots(mut self, roots: Arc<Vec<Vec<u8>>>) -> Remote {
         self.extra_roots = Some(roots);
+        self.http = Arc::default();
         self
     }
 
@@ -146,7 +153,13 @@ impl Remote {
     /// (none for `ssh://` and `file://`: libgit2 proxies HTTP only).
     pub fn with_proxies(mut self, proxies: &Proxies) -> Remote {
         self.proxy = proxies.for_url(&self.url).cloned();
+        self.http = Arc::default();
         self
+    }
+
+    /// Where this remote's HTTP client is kept once made.
+    pub(crate) fn http_client(&self) -> &OnceLock<reqwest::Client> {
+        &self.http
     }
 
     pub(crate) fn proxy(&self) -> Option<&ProxyServer> {

@@ -1,5 +1,5 @@
 //! The HTTP side of git's smart protocol, shared by the push (`receive_pack.rs`) and
-//! the fetch (`upload_pack.rs`) Courier speaks itself: one client per conversation, the
+//! the fetch (`upload_pack.rs`) Courier speaks itself: one client per remote, the
 //! ref advertisement (`GET info/refs?service=…`), the requests (`POST <service>`), and
 //! the pkt-line framing (`gitprotocol-common`, `gitprotocol-http`).
 //!
@@ -40,6 +40,45 @@ impl Service {
             Service::UploadPack => "git-upload-pack",
         }
     }
+
+    /// What every request to the service says beyond the client's own headers.
+    fn headers(self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if self == Service::UploadPack {
+            headers.insert("git-protocol", HeaderValue::from_static("version=2"));
+        }
+        headers
+    }
+}
+
+/// The remote's HTTP client: made at its first request, then shared by every
+/// conversation with the remote (the fetch's and the push's), so that the push goes
+/// over the connection the fetch left open. A client holds the remote's credentials
+/// (Basic auth from the first request), certificate authorities, proxy and timeouts.
+fn client(remote: &Remote, socket_timeout: Option<Duration>) -> Result<reqwest::Client, GitError> {
+    if let Some(client) = remote.http_client().get() {
+        return Ok(client.clone());
+    }
+    let other = |detail: String| GitError::Other { detail };
+    let mut builder = courier_core::tls::client_builder(remote.extra_roots().unwrap_or_default())
+        .redirect(reqwest::redirect::Policy::none())
+        // What git servers and the proxies before them are known to speak.
+        .http1_only()
+        .user_agent(concat!("git/2.0 (courier ", env!("CARGO_PKG_VERSION"), ")"))
+        .default_headers(headers(remote));
+    if let Some(timeout) = socket_timeout {
+        builder = builder.connect_timeout(timeout).read_timeout(timeout);
+    }
+    if let Some(proxy) = remote.proxy() {
+        let proxy = reqwest::Proxy::all(proxy.url_with_credentials().expose_secret())
+            .map_err(|e| other(format!("the proxy's URL: {e}")))?;
+        builder = builder.proxy(proxy);
+    }
+    let client = builder
+        .build()
+        .map_err(|e| other(format!("starting the HTTP client: {e}")))?;
+    // Two conversations starting at once may both make one; either serves.
+    Ok(remote.http_client().get_or_init(|| client).clone())
 }
 
 /// One conversation with a repository: the client, and the repository's URL after any
@@ -60,34 +99,14 @@ impl<'a> Session<'a> {
         service: Service,
     ) -> Result<(Session<'a>, Vec<u8>), GitError> {
         let other = |detail: String| GitError::Other { detail };
-        let mut headers = headers(remote);
-        if service == Service::UploadPack {
-            headers.insert("git-protocol", HeaderValue::from_static("version=2"));
-        }
-        let mut builder =
-            courier_core::tls::client_builder(remote.extra_roots().unwrap_or_default())
-                .redirect(reqwest::redirect::Policy::none())
-                // What git servers and the proxies before them are known to speak.
-                .http1_only()
-                .user_agent(concat!("git/2.0 (courier ", env!("CARGO_PKG_VERSION"), ")"))
-                .default_headers(headers);
-        if let Some(timeout) = socket_timeout {
-            builder = builder.connect_timeout(timeout).read_timeout(timeout);
-        }
-        if let Some(proxy) = remote.proxy() {
-            let proxy = reqwest::Proxy::all(proxy.url_with_credentials().expose_secret())
-                .map_err(|e| other(format!("the proxy's URL: {e}")))?;
-            builder = builder.proxy(proxy);
-        }
-        let client = builder
-            .build()
-            .map_err(|e| other(format!("starting the HTTP client: {e}")))?;
+        let client = client(remote, socket_timeout)?;
         let mut base = Url::parse(remote.url()).map_err(|e| other(e.to_string()))?;
         let name = service.name();
         for _ in 0..=MAX_REDIRECTS {
             let url = join(&base, &format!("info/refs?service={name}"));
             let response = client
                 .get(url.clone())
+                .headers(service.headers())
                 .send()
                 .await
                 .map_err(|e| network(remote, &e))?;
@@ -147,6 +166,7 @@ impl<'a> Session<'a> {
                 format!("application/x-{name}-result"),
             )
             .header(reqwest::header::CONTENT_LENGTH, len)
+            .headers(self.service.headers())
             .body(body)
             .send()
             .await
