@@ -159,11 +159,6 @@ async fn only_the_blobs_a_delivery_replaces_are_fetched() {
         assert!(ws.push(plan).await.unwrap().pushed);
         assert_eq!(env.server.served_requests(), 6);
         assert_eq!(
-            env.server.connections(),
-            1,
-            "the push went over the connection the fetch opened"
-        );
-        assert_eq!(
             repo.rev_parse("refs/heads/courier/tokens").as_deref(),
             Some(commit.as_str())
         );
@@ -177,6 +172,15 @@ async fn only_the_blobs_a_delivery_replaces_are_fetched() {
                 .unwrap(),
         );
         assert!(env.server.bytes_served() - before < 16 * 1024);
+        // Three conversations (a fetch, a push, a fetch) share one client, so mostly one
+        // connection: a client each would open three. A connection hyper has not yet
+        // put back in its pool when the next request leaves is not reused, which once in
+        // a few hundred runs under load makes it two.
+        let connections = env.server.connections();
+        assert!(
+            connections <= 2,
+            "{connections} connections: the push and the next fetch did not reuse the first"
+        );
     })
     .await;
 }
