@@ -73,15 +73,20 @@ const PARALLEL_FILES: usize = 64;
 /// Streams every export file into a blob (several files at once on several threads,
 /// each with its own handle on the object database) and returns the files as a
 /// directory tree. A file whose blob id the source knows is not read at all when the
-/// cache holds that blob or `held` has it at the file's path; the blobs the cache lacks
-/// are written as one pack (see [`pack`]).
+/// cache holds that blob or `base_dir` (the base's directory at the delivery's path) has
+/// it at the file's path; the blobs the cache lacks are written as one pack (see
+/// [`pack`]).
 fn write_blobs(
     repo: &Repository,
     export: &dyn ExportSource,
-    held: &Held,
+    base_dir: Option<&Tree<'_>>,
     cancel: &Cancel,
 ) -> Result<Dir, GitError> {
     let files = export.files();
+    let held = match base_dir {
+        Some(dir) => held_files(repo, dir, &files)?,
+        None => Held::new(),
+    };
     let path = repo.path().to_path_buf();
     let claimed = pack::Claimed::default();
     // One worker's share: its spool and the blob id of each file it took. Each opens its
@@ -97,16 +102,11 @@ fn write_blobs(
             let mut spool = pack::Spool::new(&path).map_err(spool_fault)?;
             let mut done = Vec::new();
             while let Some(index) = queue.take() {
-                let oid = write_blob(
-                    &odb,
-                    &mut spool,
-                    &claimed,
-                    export,
-                    held,
-                    index,
-                    &files[index],
-                    cancel,
-                )?;
+                let file = &files[index];
+                let oid = match unchanged(&held, file) {
+                    Some(oid) => oid,
+                    None => write_blob(&odb, &mut spool, &claimed, export, index, file, cancel)?,
+                };
                 done.push((index, oid));
             }
             Ok((spool, done))
@@ -129,13 +129,19 @@ fn write_blobs(
     Ok(root)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The file's blob id, if the base holds it unchanged at the same path: the remote has
+/// it, and the push sends nothing for it (`outgoing.rs` skips what the parent has at the
+/// same name), so the cache need not hold it, and a partial fetch never brought it.
+fn unchanged(held: &Held, file: &ExportFile) -> Option<Oid> {
+    let oid = Oid::from_bytes(&file.blob_id?).ok()?;
+    (held.get(file.path.as_str()) == Some(&oid)).then_some(oid)
+}
+
 fn write_blob(
     odb: &git2::Odb<'_>,
     spool: &mut pack::Spool,
     claimed: &pack::Claimed,
     export: &dyn ExportSource,
-    held: &Held,
     index: usize,
     file: &ExportFile,
     cancel: &Cancel,
@@ -151,10 +157,7 @@ fn write_blob(
         // are not inflated again. A blob the cache lacks is read, hashed and written
         // below, so what lands in the cache is always what its id says.
         let oid = Oid::from_bytes(&id).map_err(cache_fault)?;
-        // A file the base holds unchanged at the same path is on the remote already, and
-        // the push sends nothing for it (`outgoing.rs` skips what the parent has at the
-        // same name): the cache need not hold it, and a partial fetch never brought it.
-        if held.get(file.path.as_str()) == Some(&oid) || pack::known(odb, oid) {
+        if pack::known(odb, oid) {
             return Ok(oid);
         }
     }
@@ -332,11 +335,7 @@ pub(crate) fn build(
             _ => None,
         }
     };
-    let held = match &at_path {
-        Some(dir) => held_files(repo, dir, &export.files())?,
-        None => Held::new(),
-    };
-    let files = write_blobs(repo, export, &held, cancel)?;
+    let files = write_blobs(repo, export, at_path.as_ref(), cancel)?;
     let existing = if purge { None } else { at_path };
     let subtree = write_dir(repo, existing.as_ref(), &files)?;
     let root = splice(repo, Some(base), &components, subtree)?;
@@ -546,7 +545,7 @@ mod tests {
                 said,
                 bytes: vec![b'x'; held as usize],
             };
-            let err = write_blobs(&repo, &export, &Held::new(), &cancel).unwrap_err();
+            let err = write_blobs(&repo, &export, None, &cancel).unwrap_err();
             assert!(err.to_string().contains("a.css"), "{said}/{held}: {err}");
         }
         assert_eq!(
@@ -562,7 +561,7 @@ mod tests {
                 said: size,
                 bytes: vec![b'x'; size as usize],
             };
-            let dir = write_blobs(&repo, &export, &Held::new(), &cancel).unwrap();
+            let dir = write_blobs(&repo, &export, None, &cancel).unwrap();
             let oid = dir.files["a.css"];
             let expected = Oid::hash_object(ObjectType::Blob, &export.bytes).unwrap();
             assert_eq!(oid, expected);
@@ -596,7 +595,7 @@ mod tests {
         pack::commit(dir.path(), &other_odb, vec![spool]).unwrap();
         assert_eq!(super::super::cache::pack_count(dir.path()), 1);
 
-        let written = write_blobs(&repo, &export, &Held::new(), &cancel).unwrap();
+        let written = write_blobs(&repo, &export, None, &cancel).unwrap();
         assert_eq!(
             written.files["a.css"],
             Oid::hash_object(ObjectType::Blob, b"known").unwrap()
@@ -689,7 +688,7 @@ mod tests {
             ],
             opened: Default::default(),
         };
-        let written = write_blobs(&repo, &export, &Held::new(), &cancel).unwrap();
+        let written = write_blobs(&repo, &export, None, &cancel).unwrap();
         assert_eq!(written.files["held.css"], held);
         let new = Oid::hash_object(ObjectType::Blob, b"new").unwrap();
         assert_eq!(written.files["new.css"], new);
