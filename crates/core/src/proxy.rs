@@ -124,6 +124,20 @@ impl Proxies {
         Some(server)
     }
 
+    /// These proxies as a reqwest client takes them (`None` when nothing goes through one),
+    /// for a client built with `no_proxy`, so the environment is never read behind them.
+    pub fn for_reqwest(&self) -> Option<reqwest::Proxy> {
+        if self.is_direct() {
+            return None;
+        }
+        let proxies = self.clone();
+        Some(reqwest::Proxy::custom(move |url| {
+            proxies
+                .for_url(url)
+                .map(|p| p.url_with_credentials().expose_secret().to_owned())
+        }))
+    }
+
     /// The hosts of the proxies themselves: the downloader lets these resolve to private
     /// addresses, since a company's proxy normally sits at one.
     pub fn proxy_hosts(&self) -> Vec<String> {

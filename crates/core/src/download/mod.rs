@@ -307,13 +307,8 @@ impl Downloader {
         // Never the environment's proxies behind the policy's back: `proxy` already holds
         // them unless the configuration names its own.
         let mut builder = crate::tls::client_builder(&policy.extra_roots);
-        if !policy.proxy.is_direct() {
-            let proxies = policy.proxy.clone();
-            builder = builder.proxy(reqwest::Proxy::custom(move |url| {
-                proxies
-                    .for_url(url)
-                    .map(|p| p.url_with_credentials().expose_secret().to_owned())
-            }));
+        if let Some(proxy) = policy.proxy.for_reqwest() {
+            builder = builder.proxy(proxy);
         }
         let client = builder
             .redirect(redirect::Policy::none())

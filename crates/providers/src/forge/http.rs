@@ -1,9 +1,8 @@
 //! HTTP pieces the forges share: an answer read whole and decoded from JSON, response
-//! headers read as text, error chains on one line, path segments, and the rustls crypto
-//! provider every client runs on.
+//! headers read as text, error chains on one line, path segments, and the client
+//! builder every forge starts from.
 
 use courier_core::proxy::Proxies;
-use secrecy::ExposeSecret;
 use std::time::SystemTime;
 
 use http::{HeaderMap, StatusCode};
@@ -124,16 +123,11 @@ pub(crate) fn encode_segment(raw: &str) -> String {
 /// certificate authorities (`tls.ca_file`, DER) trusted on top of the system's, and its
 /// proxies (configured or the environment's, resolved at load) and no others.
 pub(crate) fn client_builder(extra_roots: &[Vec<u8>], proxy: &Proxies) -> reqwest::ClientBuilder {
-    let mut builder = courier_core::tls::client_builder(extra_roots);
-    if !proxy.is_direct() {
-        let proxy = proxy.clone();
-        builder = builder.proxy(reqwest::Proxy::custom(move |url| {
-            proxy
-                .for_url(url)
-                .map(|p| p.url_with_credentials().expose_secret().to_owned())
-        }));
+    let builder = courier_core::tls::client_builder(extra_roots);
+    match proxy.for_reqwest() {
+        Some(proxy) => builder.proxy(proxy),
+        None => builder,
     }
-    builder
 }
 
 #[cfg(test)]
