@@ -9,8 +9,12 @@
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustls::pki_types::CertificateDer;
+
+/// How many times this process read the system's authorities: once, or never.
+static LOADS: AtomicUsize = AtomicUsize::new(0);
 
 /// reqwest is built without a bundled crypto provider; install ring (the only one in the
 /// tree) once per process. If someone installed a provider first, theirs is used.
@@ -28,6 +32,7 @@ pub fn install_crypto_provider() {
 pub fn system_roots() -> &'static [CertificateDer<'static>] {
     static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
     ROOTS.get_or_init(|| {
+        LOADS.fetch_add(1, Ordering::Relaxed);
         let loaded = rustls_native_certs::load_native_certs();
         for error in &loaded.errors {
             tracing::warn!(%error, "a system certificate authority could not be read");
@@ -61,6 +66,15 @@ mod tests {
 
     #[test]
     fn the_system_authorities_are_read_once_and_kept_once_each() {
+        // Each test runs in a process of its own (nextest): nothing read them before.
+        for _ in 0..3 {
+            client_builder(&[]).build().expect("a client");
+        }
+        assert_eq!(
+            LOADS.load(Ordering::Relaxed),
+            1,
+            "three clients, one reading of the system's authorities"
+        );
         let first = system_roots();
         assert!(
             std::ptr::eq(first, system_roots()),
