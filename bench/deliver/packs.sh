@@ -32,17 +32,11 @@ git --git-dir="$work/repos/r200-e2000.git" config receive.autogc false
 git --git-dir="$work/repos/r200-e2000.git" config gc.auto 0
 
 export BENCH_GIT_TOKEN=bench-token-$$
-rm -f "$work/server.in" && mkfifo "$work/server.in"
-"$CARGO_TARGET_DIR/release/examples/deliver_bench_server" "$work/repos" "$BENCH_GIT_TOKEN" \
-    <"$work/server.in" >"$work/server.out" 2>"$work/server.err" &
-server_pid=$!
-exec 3>"$work/server.in"
-trap 'exec 3>&-; kill $server_pid 2>/dev/null || true; wait $server_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q READY "$work/server.out" 2>/dev/null && break; sleep 0.1; done
-url=$(awk '/READY/ {print $2}' "$work/server.out")r200-e2000.git
+source "$root/bench/deliver/common.sh"
+start_server "$CARGO_TARGET_DIR/release/examples/deliver_bench_server" "$work" "$BENCH_GIT_TOKEN"
+url=${base_url}r200-e2000.git
 
 rm -rf "$work/cache"
-source "$root/bench/deliver/config.sh"
 courier_config "$work/cache" "$url" courier/packs
 python3 - "$CARGO_TARGET_DIR/release/courier" "$work" "$root" "${MARKS:-4 16 32 48}" <<'PY'
 import glob, json, statistics, subprocess, sys, time

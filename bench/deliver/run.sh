@@ -83,14 +83,8 @@ for repo in "$work"/repos/*.git; do
     git --git-dir="$repo" config gc.auto 0
 done
 
-# The server runs until its stdin closes: a fifo this script holds open.
-rm -f "$work/server.in" && mkfifo "$work/server.in"
-"$bin/deliver_bench_server" "$work/repos" "$token" <"$work/server.in" >"$work/server.out" 2>"$work/server.err" &
-server_pid=$!
-exec 3>"$work/server.in"
-trap 'exec 3>&-; kill $server_pid 2>/dev/null || true; wait $server_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q READY "$work/server.out" 2>/dev/null && break; sleep 0.1; done
-base_url=$(awk '/READY/ {print $2}' "$work/server.out")
+source "$root/bench/deliver/common.sh"
+start_server "$bin/deliver_bench_server" "$work" "$token"
 auth_url=${base_url/http:\/\//http://bot:$token@}
 
 # One pipeline run in a fresh directory; prints "wall_s rss_kb".
@@ -115,7 +109,6 @@ export -f cli
 
 # One `courier deliver` run with CACHE as its data directory (the bare-repository cache),
 # pushing ZIP to HEAD of URL; the JSON report goes to $work/last.json.
-source "$root/bench/deliver/config.sh"
 courier_deliver() { # CACHE URL HEAD ZIP
     courier_config "$1" "$2" "$3"
     "$courier" deliver --config "$1.yaml" --payload "$root/tests/fixtures/payloads/v2-seed.json" \
