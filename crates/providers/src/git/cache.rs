@@ -109,8 +109,8 @@ pub(crate) fn open_or_create(path: &Path) -> Result<Repository, GitError> {
 ///
 /// Measured on a warm delivery of 2,000 files into 200 (`docs/benchmarks.md`): 47 ms with
 /// 4-9 packs, 53 ms with 64, 66 ms with 128 and 93 ms near 256. Starting over costs one
-/// cold delivery (+160 ms there) every 32 deliveries (each adds two packs): about 5 ms a
-/// delivery, against the 20 ms that a limit of 256 cost on average.
+/// cold delivery (+160 ms there) every 32 deliveries (each adds two packs): with the
+/// slower lookups, about 8 ms a delivery on average, against 21 ms with a limit of 256.
 const MAX_PACKS: usize = 64;
 
 /// How the temporary files of a pack being written start: libgit2's indexer (a fetch)
