@@ -204,15 +204,17 @@ PY
   done
 done
 # Whether the phases explain the time: per run, the target's phases (plan, tokens, push,
-# pull_request) against its total, and plan's parts (fetch, build) against plan.
+# pull_request) against its total; and the fetch, which runs alongside the download and
+# the validation, against the time from the download's start to the plan's end.
 python3 - "$work/courier.json" <<'PY' | tee -a "$results"
 import json, sys
-print("courier phases: run, sum of phases / total, fetch + build / plan, ms per phase")
+print("courier phases: run, sum of phases / total, fetch / (download + validate + plan), ms per phase")
 for line in open(sys.argv[1]):
     run = json.loads(line)
     t = run["timings"]
     phases = sum(t.get(p, 0) for p in ("plan", "tokens", "push", "pull_request"))
-    print(f'{run["run"]}: {phases / t["total"]:.3f}, {(t["fetch"] + t["build"]) / t["plan"]:.3f}, '
+    until_planned = t["download"] + t["validate"] + t["plan"]
+    print(f'{run["run"]}: {phases / t["total"]:.3f}, {t["fetch"] / until_planned:.3f}, '
           + " ".join(f"{k}={v}" for k, v in t.items()))
 PY
 echo "results: $results; courier's phase timings per run: $work/courier.json" >&2

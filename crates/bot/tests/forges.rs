@@ -857,8 +857,63 @@ fn every_request_goes_through_the_proxy(kind: Kind) {
     forge.assert_contract();
 }
 
+/// The branches are fetched while the export downloads: with the download held, the
+/// git server sees the fetch (after the forge minted the push credentials), and the
+/// delivery then lands as usual, its calls still in the order made.
+fn the_branches_are_fetched_while_the_export_downloads(kind: Kind) {
+    let forge = Forge::start(kind);
+    forge.artifacts.stall.store(true, Ordering::SeqCst);
+    let served = forge.git.served_requests();
+    let server = forge.serve();
+    let id = server.post_event(HOOK_TOKEN, &forge.job("6"));
+    wait_until("the download to start", || forge.artifacts.hits() >= 1);
+    // The advertisement, the branches' list and the fetch itself.
+    let started = std::time::Instant::now();
+    while forge.git.served_requests() < served + 3 {
+        assert!(
+            started.elapsed() < WAIT,
+            "{kind:?}: no fetch while the download was held ({} requests)",
+            forge.git.served_requests() - served
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        forge.artifacts.hits(),
+        1,
+        "{kind:?}: the download is still the first one, held"
+    );
+    assert_eq!(
+        forge.git.pushes(),
+        0,
+        "{kind:?}: nothing pushed before the export"
+    );
+    forge.artifacts.stall.store(false, Ordering::SeqCst);
+    let detail = server.wait_finished(ADMIN_TOKEN, &id);
+    assert_eq!(
+        detail["delivery"]["state"], "delivered",
+        "{kind:?}: {detail}"
+    );
+    assert_eq!(
+        forge.repo.rev_parse(HEAD).as_deref(),
+        detail["delivery"]["commit"].as_str(),
+        "{kind:?}: {detail}"
+    );
+    if kind != Kind::Git {
+        let first = &detail["forge_calls"][0]["call"];
+        assert_eq!(first, "push credentials", "{kind:?}: {detail}");
+        assert_eq!(forge.prs().len(), 1, "{kind:?}");
+        forge.assert_contract();
+    }
+}
+
+#[test]
+fn the_branches_are_fetched_while_the_export_downloads_on_plain_git() {
+    the_branches_are_fetched_while_the_export_downloads(Kind::Git);
+}
+
 crate::on_each_forge!(
     opens_updates_and_closes,
+    the_branches_are_fetched_while_the_export_downloads,
     every_request_goes_through_the_proxy,
     a_private_certificate_authority_is_trusted,
     the_default_branch_is_the_base,

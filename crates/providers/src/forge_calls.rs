@@ -46,6 +46,12 @@ impl CallTimes {
         self.0.is_empty()
     }
 
+    /// These calls, then `later`'s.
+    pub fn then(mut self, later: CallTimes) -> CallTimes {
+        self.0.extend(later.0);
+        self
+    }
+
     /// One row per call name, in the order each name was first called.
     pub fn summary(&self) -> Vec<CallSummary> {
         let mut rows: Vec<CallSummary> = Vec::new();

@@ -454,6 +454,47 @@ async fn waiting_for_a_busy_repository_times_out_with_a_clear_error() {
     .await;
 }
 
+/// A fetch made ahead of its export (`fetch`, then `plan_fetched`) holds the repository as
+/// a plan does, and serves only the target it was made for.
+#[tokio::test]
+async fn a_fetch_ahead_holds_the_repository_and_serves_only_its_own_target() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("web", &[("README.md", b"hi\n")]);
+        let timeouts = Timeouts {
+            lock: Duration::from_millis(300),
+            ..Timeouts::default()
+        };
+        let ws = GitWorkspace::new(env.cache(), timeouts).unwrap();
+        let (_, export) = env.export(&[("a.json", b"1\n")]);
+        let spec = spec(env.http_remote("web"), Some("tokens"), true);
+        let fetch = || ws.fetch(&spec.remote, spec.base_branch.as_deref(), &spec.head_branch);
+        let fetched = fetch().await.unwrap();
+        let err = ws.plan(&spec, export.clone()).await.unwrap_err();
+        assert!(matches!(err, GitError::Timeout { .. }), "{err:?}");
+
+        let mut other = spec.clone();
+        other.head_branch = "courier/other".into();
+        let err = ws
+            .plan_fetched(&other, export.clone(), fetched)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("another target"), "{err}");
+
+        // The refused fetch let the repository go; the next one delivers.
+        let plan = ws.plan_fetched(&spec, export, fetch().await.unwrap()).await;
+        let done = ws.push(plan.unwrap()).await.unwrap();
+        let Outcome::Push { commit, .. } = &done.outcome else {
+            panic!("{:?}", done.outcome)
+        };
+        assert_eq!(
+            repo.rev_parse("refs/heads/courier/tokens").as_deref(),
+            Some(commit.as_str())
+        );
+    })
+    .await;
+}
+
 /// Another process (a replica, with a cache of its own) pushed the head branch: this cache
 /// fetches that branch without blobs, so the version of a file the base does not have,
 /// which the delivery replaces, is only on the server. The push sends the file whole.

@@ -19,6 +19,7 @@ mod verdict;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context as _;
 use courier_core::config::{Config, Target};
@@ -225,19 +226,34 @@ impl Deliverer {
             }
             return report;
         }
-        let obtained = match run.queued {
-            Some(queued) => {
-                self.exports
-                    .get_or_obtain(queued.job_ref, || self.obtain_export(job, run.artifact))
+        // Also when the export was ready: see the first target's clock below.
+        let obtain = async {
+            let obtained = match run.queued {
+                Some(queued) => {
+                    self.exports
+                        .get_or_obtain(queued.job_ref, || self.obtain_export(job, run.artifact))
+                        .await
+                }
+                None => self
+                    .obtain_export(job, run.artifact)
                     .await
-            }
-            None => self
-                .obtain_export(job, run.artifact)
-                .await
-                .map(|obtained| (Arc::new(obtained), true)),
+                    .map(|obtained| (Arc::new(obtained), true)),
+            };
+            obtained.map(|obtained| (obtained, Instant::now()))
         };
-        let (obtained, obtained_here) = match obtained {
-            Ok(obtained) => obtained,
+        // The first target's branches are fetched while the export is downloaded and
+        // validated: the fetch mostly waits on the remote, the validation on the CPU. Only
+        // the first: a fetch holds its repository's lock until its target has run, and the
+        // targets run one after another. An export that fails stops the fetch.
+        let ahead = async {
+            match targets.first() {
+                Some(routed) => Ok(self.fetch_ahead(routed).await),
+                None => Ok(None),
+            }
+        };
+        let (((obtained, obtained_here), ready), mut ahead) = match tokio::try_join!(obtain, ahead)
+        {
+            Ok(both) => both,
             Err(failure) => return self.fail_all(report, &targets, failure, run.mode),
         };
         report.export = Some(obtained.export.summary());
@@ -247,8 +263,17 @@ impl Deliverer {
         }
         report.targets.extend(unroutable);
         for routed in &targets {
+            let ahead = ahead.take();
+            // The first target's clock starts when the export was ready: a fetch that
+            // outlasted the export is then waited for in its plan, and the job's phases
+            // still add up to its time.
+            let started = if ahead.is_some() {
+                ready
+            } else {
+                Instant::now()
+            };
             report.targets.push(
-                self.run_target(job, &obtained.export, routed, run.mode)
+                self.run_target(job, &obtained.export, routed, run.mode, ahead, started)
                     .await,
             );
         }

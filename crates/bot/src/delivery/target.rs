@@ -13,7 +13,7 @@ use courier_core::routing::RoutedTarget;
 use courier_core::template::{DirectoryChanges, ExportSummary as TemplateExport, TokenFacts};
 use courier_providers::api_commit;
 use courier_providers::connect::remote_for;
-use courier_providers::forge_calls;
+use courier_providers::forge_calls::{self, CallTimes};
 use courier_providers::git::{self, Credentials, DeliverySpec, FileChanges, Remote, Signature};
 use courier_providers::provider::{BranchName, Decorations, Provider, RepoSlug};
 use courier_providers::pull_request::{self, FailureOutcome, FailureReport, PrSpec};
@@ -34,13 +34,46 @@ impl Deliverer {
         export: &Arc<Export>,
         routed: &RoutedTarget<'_>,
         mode: Mode,
+        ahead: Option<Ahead>,
+        started: Instant,
     ) -> TargetReport {
-        let started = Instant::now();
+        let earlier = ahead.as_ref().map(|a| a.calls.clone()).unwrap_or_default();
         let (mut report, calls) =
-            forge_calls::recorded(self.deliver_target(job, export, routed, mode, started)).await;
+            forge_calls::recorded(self.deliver_target(job, export, routed, mode, started, ahead))
+                .await;
         report.timings.since(Phase::Total, started);
-        report.forge_calls = calls;
+        report.forge_calls = earlier.then(calls);
         report
+    }
+
+    /// What a target needs before its export: its remote (a forge mints the push
+    /// credentials) and its branches, fetched into the cache. `None` when the target
+    /// cannot start (its forge client could not be built); its run says why.
+    pub(super) async fn fetch_ahead(&self, routed: &RoutedTarget<'_>) -> Option<Ahead> {
+        let target = routed.target;
+        let provider = match self.provider(target) {
+            None => None,
+            Some(Ok(provider)) => Some(provider.clone()),
+            Some(Err(_)) => return None,
+        };
+        let ((remote, fetched), calls) = forge_calls::recorded(async {
+            let remote = self.remote(target, provider.as_deref()).await;
+            let fetched = match &remote {
+                Ok(remote) => Some(
+                    self.git
+                        .fetch(remote, base_branch(target), &routed.head_branch)
+                        .await,
+                ),
+                Err(_) => None,
+            };
+            (remote, fetched)
+        })
+        .await;
+        Some(Ahead {
+            remote,
+            fetched,
+            calls,
+        })
     }
 
     async fn deliver_target(
@@ -50,6 +83,7 @@ impl Deliverer {
         routed: &RoutedTarget<'_>,
         mode: Mode,
         origin: Instant,
+        ahead: Option<Ahead>,
     ) -> TargetReport {
         // On the clock of the whole run, so the phases add up to its total.
         let mut timings = Timings::starting_at(origin);
@@ -65,12 +99,24 @@ impl Deliverer {
                 return TargetReport::failed(view, Failure::new(Cause::ProviderSetup, why));
             }
         };
-        let spec = match self.spec(job, export, routed, provider.as_deref()).await {
+        let (remote, fetched) = match ahead {
+            Some(ahead) => (ahead.remote, ahead.fetched),
+            None => (self.remote(target, provider.as_deref()).await, None),
+        };
+        let spec = match remote.and_then(|remote| self.spec(job, export, routed, remote)) {
             Ok(spec) => spec,
             Err(failure) => return TargetReport::failed(view, failure),
         };
-        let started = Instant::now();
-        let plan = self.git.plan(&spec, export.clone()).await;
+        // Fetched ahead, the plan counts from the target's start: it waited for the fetch.
+        let started = match fetched {
+            Some(_) => origin,
+            None => Instant::now(),
+        };
+        let plan = match fetched {
+            Some(Ok(fetched)) => self.git.plan_fetched(&spec, export.clone(), fetched).await,
+            Some(Err(err)) => Err(err),
+            None => self.git.plan(&spec, export.clone()).await,
+        };
         timings.since(Phase::Plan, started);
         let plan = match plan {
             Ok(plan) => plan,
@@ -279,12 +325,12 @@ impl Deliverer {
         }
     }
 
-    async fn spec(
+    fn spec(
         &self,
         job: &JobEvent,
         export: &Export,
         routed: &RoutedTarget<'_>,
-        provider: Option<&dyn Provider>,
+        remote: Remote,
     ) -> Result<DeliverySpec, Failure> {
         let target = routed.target;
         let facts = export_facts(export, None);
@@ -294,10 +340,9 @@ impl Deliverer {
             .render_commit_message(target, job, Some(&facts))
             .context("rendering the commit message")
             .map_err(|e| Failure::new(Cause::Template, format!("{e:#}")))?;
-        let remote = self.remote(target, provider).await?;
         Ok(DeliverySpec {
             remote,
-            base_branch: (!target.branch_from_remote).then(|| target.branch.clone()),
+            base_branch: base_branch(target).map(str::to_owned),
             head_branch: routed.head_branch.clone(),
             relative_path: target.relative_path.clone(),
             purge: target.purge_directory,
@@ -423,6 +468,22 @@ impl Deliverer {
 }
 
 /// Whether the target's connection creates commits through the forge's API.
+/// A target's remote and branches, fetched while its job's export was obtained
+/// ([`Deliverer::fetch_ahead`]).
+pub(super) struct Ahead {
+    /// The remote with its push credentials, or why there are none.
+    remote: Result<Remote, Failure>,
+    /// The fetch, when there was a remote to fetch from.
+    fetched: Option<Result<git::Fetched, git::GitError>>,
+    /// The forge calls made for it: minting the push credentials.
+    calls: CallTimes,
+}
+
+/// The branch a target's delivery is built on; `None`: the remote's default branch.
+fn base_branch(target: &Target) -> Option<&str> {
+    (!target.branch_from_remote).then_some(target.branch.as_str())
+}
+
 fn api_commits(config: &Config, target: &Target) -> bool {
     matches!(
         &config.connection(target).kind,

@@ -14,9 +14,13 @@ pub enum Phase {
     /// Validating the archive: every entry inflated and checked.
     Validate,
     /// Fetching the base and head branches and building the new tree: [`Phase::Fetch`]
-    /// plus [`Phase::Build`], plus waiting for the repository's lock.
+    /// plus [`Phase::Build`], plus waiting for the repository's lock. For a job's first
+    /// target, whose branches are fetched alongside `download` and `validate`: building,
+    /// and waiting for a fetch that outlasted the export.
     Plan,
-    /// The part of `plan` spent asking the remote for its branches and fetching.
+    /// Asking the remote for its branches and fetching: part of `plan`, or for a job's
+    /// first target, running alongside `download` and `validate` (and into `plan` if it
+    /// outlasted them), so not a part of the sum of the phases.
     Fetch,
     /// The part of `plan` spent writing blobs, building the tree and comparing it.
     Build,

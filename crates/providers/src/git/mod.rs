@@ -137,6 +137,6 @@ pub use socket::connections_opened;
 pub use ssh::SshKey;
 pub use tree::{ExportFile, ExportSource};
 pub use workspace::{
-    ApiCommit, ApiPlan, CommitId, DELIVERY_TRAILER, Delivered, DeliverySpec, GitWorkspace,
+    ApiCommit, ApiPlan, CommitId, DELIVERY_TRAILER, Delivered, DeliverySpec, Fetched, GitWorkspace,
     HeadBranch, Outcome, Plan, PlanTimings, Signature, Timeouts,
 };

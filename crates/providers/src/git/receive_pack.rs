@@ -47,8 +47,8 @@ impl Advertised {
 }
 
 /// One push: the conversation with the server.
-pub(crate) struct Push<'a> {
-    session: Session<'a>,
+pub(crate) struct Push {
+    session: Session,
 }
 
 /// What the server said of the update.
@@ -58,12 +58,12 @@ pub(crate) enum Report {
     Refused(String),
 }
 
-impl<'a> Push<'a> {
+impl Push {
     /// Opens the conversation: asks for the remote's refs.
     pub(crate) async fn open(
-        remote: &'a Remote,
+        remote: &Remote,
         socket_timeout: Option<Duration>,
-    ) -> Result<(Push<'a>, Advertised), GitError> {
+    ) -> Result<(Push, Advertised), GitError> {
         let (session, body) = Session::open(remote, socket_timeout, Service::ReceivePack).await?;
         let advertised = parse_advertisement(&body).map_err(|why| GitError::Other {
             detail: format!(
@@ -108,7 +108,7 @@ impl<'a> Push<'a> {
         head.extend_from_slice(b"0000");
         let total = head.len() as u64 + pack.len;
         let body = reqwest::Body::wrap_stream(body_stream(head, pack.file));
-        let remote = self.session.remote;
+        let remote = &self.session.remote;
         let response = self.session.post(body, total).await?;
         let body = read_bounded(remote, response, MAX_REPORT).await?;
         let (status, messages) = if sideband {

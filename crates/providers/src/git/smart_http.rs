@@ -83,21 +83,23 @@ fn client(remote: &Remote, socket_timeout: Option<Duration>) -> Result<reqwest::
 
 /// One conversation with a repository: the client, and the repository's URL after any
 /// same-host redirect of the advertisement.
-pub(super) struct Session<'a> {
-    pub(super) remote: &'a Remote,
+pub(super) struct Session {
+    /// A clone: a fetch's conversation outlives the call that opened it (the plan goes on
+    /// with it after the export is ready).
+    pub(super) remote: Remote,
     client: reqwest::Client,
     base: Url,
     service: Service,
 }
 
-impl<'a> Session<'a> {
+impl Session {
     /// Opens the conversation: asks for the advertisement of `service` and returns its
     /// body (pkt-lines).
     pub(super) async fn open(
-        remote: &'a Remote,
+        remote: &Remote,
         socket_timeout: Option<Duration>,
         service: Service,
-    ) -> Result<(Session<'a>, Vec<u8>), GitError> {
+    ) -> Result<(Session, Vec<u8>), GitError> {
         let other = |detail: String| GitError::Other { detail };
         let client = client(remote, socket_timeout)?;
         let mut base = Url::parse(remote.url()).map_err(|e| other(e.to_string()))?;
@@ -131,7 +133,7 @@ impl<'a> Session<'a> {
             }
             let body = read_bounded(remote, response, MAX_ADVERTISEMENT).await?;
             let session = Session {
-                remote,
+                remote: remote.clone(),
                 client,
                 base,
                 service,
@@ -170,7 +172,7 @@ impl<'a> Session<'a> {
             .body(body)
             .send()
             .await
-            .map_err(|e| network(self.remote, &e))?;
+            .map_err(|e| network(&self.remote, &e))?;
         if response.status().is_redirection() {
             return Err(GitError::Other {
                 detail: format!(
@@ -179,7 +181,7 @@ impl<'a> Session<'a> {
                 ),
             });
         }
-        checked(self.remote, response).await
+        checked(&self.remote, response).await
     }
 }
 

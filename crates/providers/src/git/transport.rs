@@ -315,21 +315,21 @@ pub(crate) struct Advertised {
 
 /// What a fetch leaves for the rest of the plan: where the remote's branches point, and
 /// the conversation a partial fetch opened, which [`complete`] goes on with.
-pub(crate) struct Fetched<'r> {
+pub(crate) struct Fetched {
     pub(crate) advertised: Advertised,
-    partial: Option<upload_pack::Fetch<'r>>,
+    partial: Option<upload_pack::Fetch>,
 }
 
 /// Fetches `base` and `head` (if it exists) into `refs/courier/heads/*`, shallow when
 /// `shallow` is set, and returns where the remote's branches point right now.
-pub(crate) fn fetch<'r>(
+pub(crate) fn fetch(
     repo: &Repository,
-    remote: &'r Remote,
+    remote: &Remote,
     base: &str,
     head: &str,
     shallow: bool,
     cancel: &Cancel,
-) -> Result<Fetched<'r>, GitError> {
+) -> Result<Fetched, GitError> {
     if shallow
         && remote.is_http()
         && let Some((advertised, partial)) = fetch_partial(repo, remote, base, head, cancel)?
@@ -378,17 +378,17 @@ pub(crate) fn fetch<'r>(
 /// Over HTTP(S), a fetch of Courier's own (`upload_pack.rs`): the branch tips at depth
 /// 1 with their trees and no blob; [`complete`] later fetches the blobs a delivery
 /// reads. `None`: the server cannot serve it, and libgit2 fetches instead.
-fn fetch_partial<'r>(
+fn fetch_partial(
     repo: &Repository,
-    remote: &'r Remote,
+    remote: &Remote,
     base: &str,
     head: &str,
     cancel: &Cancel,
-) -> Result<Option<(Advertised, upload_pack::Fetch<'r>)>, GitError> {
+) -> Result<Option<(Advertised, upload_pack::Fetch)>, GitError> {
     let odb = repo.odb().map_err(store_fault)?;
     cancel.block_on(async {
         let fetch = match upload_pack::Fetch::open(remote, socket::timeout()).await? {
-            Opened::Ready(fetch) => fetch,
+            Opened::Ready(fetch) => *fetch,
             Opened::Unsupported(why) => {
                 tracing::debug!(%why, "no partial fetch, libgit2 fetches everything at depth 1");
                 return Ok(None);
@@ -433,7 +433,7 @@ fn fetch_partial<'r>(
 pub(crate) fn complete(
     repo: &Repository,
     remote: &Remote,
-    fetched: &Fetched<'_>,
+    fetched: &Fetched,
     ids: &[Oid],
     cancel: &Cancel,
 ) -> Result<(), GitError> {
@@ -460,7 +460,7 @@ pub(crate) fn complete(
             Some(fetch) => fetch,
             None => match upload_pack::Fetch::open(remote, socket::timeout()).await? {
                 Opened::Ready(fetch) => {
-                    opened = fetch;
+                    opened = *fetch;
                     &opened
                 }
                 Opened::Unsupported(why) => {
@@ -489,7 +489,7 @@ pub(crate) fn complete(
 async fn receive_into(
     repo: &Repository,
     odb: &git2::Odb<'_>,
-    fetch: &upload_pack::Fetch<'_>,
+    fetch: &upload_pack::Fetch,
     request: &Request<'_>,
     boundary: Option<&[Oid]>,
 ) -> Result<(), GitError> {

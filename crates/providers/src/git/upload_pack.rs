@@ -17,15 +17,16 @@ use super::remote::Remote;
 use super::smart_http::{Packet, PacketReader, Service, Session, advertisement_lines, pkt_line};
 
 /// A conversation with a server that can serve a partial fetch.
-pub(crate) struct Fetch<'a> {
-    session: Session<'a>,
+pub(crate) struct Fetch {
+    session: Session,
     /// Whether the server named its object format (then it is said back).
     object_format: bool,
 }
 
 /// What the fetch opened onto.
-pub(crate) enum Opened<'a> {
-    Ready(Fetch<'a>),
+pub(crate) enum Opened {
+    /// Boxed: the conversation owns its remote.
+    Ready(Box<Fetch>),
     /// The server cannot serve a partial fetch; the reason is for the log.
     Unsupported(String),
 }
@@ -59,12 +60,12 @@ pub(crate) struct ShallowInfo {
     pub(crate) unshallow: Vec<Oid>,
 }
 
-impl<'a> Fetch<'a> {
+impl Fetch {
     /// Reads the server's capabilities.
     pub(crate) async fn open(
-        remote: &'a Remote,
+        remote: &Remote,
         socket_timeout: Option<Duration>,
-    ) -> Result<Opened<'a>, GitError> {
+    ) -> Result<Opened, GitError> {
         let (session, body) = Session::open(remote, socket_timeout, Service::UploadPack).await?;
         let capabilities = match parse_capabilities(&body) {
             Ok(Some(capabilities)) => capabilities,
@@ -111,10 +112,10 @@ impl<'a> Fetch<'a> {
                 )));
             }
         };
-        Ok(Opened::Ready(Fetch {
+        Ok(Opened::Ready(Box::new(Fetch {
             session,
             object_format,
-        }))
+        })))
     }
 
     /// Where each of `names` (full ref names) points, for those the server has.
@@ -192,11 +193,11 @@ impl<'a> Fetch<'a> {
         // One round: what the cache has is all said, so the server sends the pack now.
         args.push("done".into());
         let reader = self.send("fetch", &args).await?;
-        read_answer(self.session.remote, reader, receiver).await
+        read_answer(&self.session.remote, reader, receiver).await
     }
 
     /// Sends one command with its arguments.
-    async fn send(&self, command: &str, args: &[String]) -> Result<PacketReader<'a>, GitError> {
+    async fn send(&self, command: &str, args: &[String]) -> Result<PacketReader<'_>, GitError> {
         let mut body = pkt_line(format!("command={command}\n").as_bytes());
         body.extend(pkt_line(
             concat!("agent=courier/", env!("CARGO_PKG_VERSION"), "\n").as_bytes(),
@@ -211,15 +212,15 @@ impl<'a> Fetch<'a> {
         body.extend_from_slice(b"0000");
         let len = body.len() as u64;
         let response = self.session.post(body.into(), len).await?;
-        Ok(PacketReader::new(self.session.remote, response))
+        Ok(PacketReader::new(&self.session.remote, response))
     }
 
     fn line(&self, line: &[u8]) -> Result<String, GitError> {
-        text_line(self.session.remote, line)
+        text_line(&self.session.remote, line)
     }
 
     fn malformed(&self, why: &str) -> GitError {
-        malformed(self.session.remote, why)
+        malformed(&self.session.remote, why)
     }
 }
 

@@ -211,6 +211,38 @@ pub struct Plan {
     took: PlanTimings,
 }
 
+/// The base and head branches fetched into the cache for one target: the first half of
+/// a plan ([`GitWorkspace::fetch`]). It holds the remote's lock, which the plan then
+/// keeps, so nothing moves the cache's branches between the fetch and the push.
+pub struct Fetched {
+    lock: CacheLock,
+    repo_path: PathBuf,
+    remote: Remote,
+    /// The base branch as asked for: `None` is the remote's default.
+    asked_base: Option<String>,
+    head_branch: String,
+    branches: Branches,
+}
+
+/// What one fetch brought: the base branch (the remote's default resolved), where the
+/// remote's branches pointed, and how long it took.
+struct Branches {
+    base_branch: String,
+    fetched: transport::Fetched,
+    took: Duration,
+}
+
+impl fmt::Debug for Fetched {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fetched")
+            .field("remote", &self.remote.url())
+            .field("base_branch", &self.branches.base_branch)
+            .field("head_branch", &self.head_branch)
+            .field("took", &self.branches.took)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Where planning's time went, for the delivery's phase timings. The rest of a plan is
 /// waiting for the repository's lock and opening its cache.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -428,42 +460,105 @@ impl GitWorkspace {
         spec: &DeliverySpec,
         export: Arc<E>,
     ) -> Result<Plan, GitError> {
-        if let Some(base) = &spec.base_branch {
+        check_spec(spec, &*export)?;
+        let fetched = self
+            .fetch(&spec.remote, spec.base_branch.as_deref(), &spec.head_branch)
+            .await?;
+        self.plan_fetched(spec, export, fetched).await
+    }
+
+    /// The first half of [`plan`](Self::plan): fetches the base (`None`: the remote's
+    /// default branch) and head branches into the cache, so that it can run while the
+    /// export is still being downloaded and validated. The result holds the remote's
+    /// lock; [`plan_fetched`](Self::plan_fetched) goes on from it.
+    pub async fn fetch(
+        &self,
+        remote: &Remote,
+        base_branch: Option<&str>,
+        head_branch: &str,
+    ) -> Result<Fetched, GitError> {
+        if let Some(base) = base_branch {
             check_branch(base, "base")?;
+            check_distinct(base, head_branch)?;
         }
-        check_branch(&spec.head_branch, "head")?;
-        if let Some(base) = &spec.base_branch {
-            check_distinct(base, &spec.head_branch)?;
-        }
-        if spec.delivery_id.contains(['\n', '\r']) {
-            return Err(GitError::other("delivery id", "must be a single line"));
-        }
-        if !spec.allow_empty_export && export.files().is_empty() {
-            return Err(GitError::EmptyExport {
-                path: spec
-                    .relative_path
-                    .as_ref()
-                    .map_or_else(|| "the repository root".into(), |p| p.to_string()),
-            });
+        check_branch(head_branch, "head")?;
+        let span = tracing::info_span!(
+            "git_fetch",
+            remote = %remote.url(),
+            base = base_branch.unwrap_or("(the remote's default)"),
+            head = %head_branch,
+        );
+        let key = remote.cache_key();
+        let lock_deadline = Instant::now() + self.timeouts.lock;
+        let guard = self.lock(&key).instrument(span.clone()).await?;
+        let repo_path = self.cache_path(remote);
+        let lock_path = self.cache_dir.join(format!("{key}.lock"));
+        let remote = remote.clone();
+        let asked_base = base_branch.map(str::to_owned);
+        let head_branch = head_branch.to_owned();
+        run_blocking(
+            "fetching the branches",
+            self.timeouts.fetch,
+            span,
+            move |cancel| {
+                let lock = CacheLock::acquire(guard, &lock_path, lock_deadline)?;
+                let branches = fetch_with_rebuild(
+                    &repo_path,
+                    &remote,
+                    asked_base.as_deref(),
+                    &head_branch,
+                    cancel,
+                )?;
+                Ok(Fetched {
+                    lock,
+                    repo_path,
+                    remote,
+                    asked_base,
+                    head_branch,
+                    branches,
+                })
+            },
+        )
+        .await
+    }
+
+    /// The rest of [`plan`](Self::plan), from what [`fetch`](Self::fetch) brought for
+    /// this spec's remote and branches.
+    pub async fn plan_fetched<E: ExportSource>(
+        &self,
+        spec: &DeliverySpec,
+        export: Arc<E>,
+        fetched: Fetched,
+    ) -> Result<Plan, GitError> {
+        check_spec(spec, &*export)?;
+        if fetched.remote.cache_key() != spec.remote.cache_key()
+            || fetched.asked_base != spec.base_branch
+            || fetched.head_branch != spec.head_branch
+        {
+            return Err(GitError::other(
+                "planning the delivery",
+                "the branches were fetched for another target",
+            ));
         }
         let span = tracing::info_span!(
             "git_plan",
             remote = %spec.remote.url(),
-            base = spec.base_branch.as_deref().unwrap_or("(the remote's default)"),
+            base = %fetched.branches.base_branch,
             head = %spec.head_branch,
         );
-        let key = spec.remote.cache_key();
-        let guard = self.lock(&key).instrument(span.clone()).await?;
-        let repo_path = self.cache_path(&spec.remote);
-        let lock_path = self.cache_dir.join(format!("{key}.lock"));
+        let repo_path = fetched.repo_path.clone();
+        // A damaged cache is rebuilt from the remote: fetched again, then planned.
         let limit = self.timeouts.fetch + self.timeouts.build;
-        let lock_deadline = Instant::now() + self.timeouts.lock;
         let spec = spec.clone();
-        let path = repo_path.clone();
         let (lock, planned, spec) =
             run_blocking("planning the delivery", limit, span, move |cancel| {
-                let lock = CacheLock::acquire(guard, &lock_path, lock_deadline)?;
-                let planned = plan_with_rebuild(&path, &spec, &*export, cancel)?;
+                let Fetched {
+                    lock,
+                    repo_path,
+                    branches,
+                    ..
+                } = fetched;
+                let planned = plan_with_rebuild(&repo_path, &spec, branches, &*export, cancel)?;
                 Ok((lock, planned, spec))
             })
             .await?;
@@ -735,21 +830,111 @@ fn check_distinct(base: &str, head: &str) -> Result<(), GitError> {
     Ok(())
 }
 
-/// Plans against the cache; if the cache turns out to be damaged, rebuilds it from the
-/// remote once and plans again.
-fn plan_with_rebuild(
+/// What a plan checks before touching the cache or the network.
+fn check_spec(spec: &DeliverySpec, export: &dyn ExportSource) -> Result<(), GitError> {
+    if let Some(base) = &spec.base_branch {
+        check_branch(base, "base")?;
+        check_distinct(base, &spec.head_branch)?;
+    }
+    check_branch(&spec.head_branch, "head")?;
+    if spec.delivery_id.contains(['\n', '\r']) {
+        return Err(GitError::other("delivery id", "must be a single line"));
+    }
+    if !spec.allow_empty_export && export.files().is_empty() {
+        return Err(GitError::EmptyExport {
+            path: spec
+                .relative_path
+                .as_ref()
+                .map_or_else(|| "the repository root".into(), |p| p.to_string()),
+        });
+    }
+    Ok(())
+}
+
+/// Fetches into the cache; if the cache turns out to be damaged, rebuilds it from the
+/// remote once and fetches again.
+fn fetch_with_rebuild(
     path: &Path,
-    spec: &DeliverySpec,
-    export: &dyn ExportSource,
+    remote: &Remote,
+    base: Option<&str>,
+    head: &str,
     cancel: &Cancel,
-) -> Result<Planned, GitError> {
+) -> Result<Branches, GitError> {
     let repo = cache::open_or_create(path).map_err(|e| with_path(e, path))?;
-    match plan_in(&repo, spec, export, cancel) {
+    match fetch_in(&repo, remote, base, head, cancel) {
         Err(GitError::CacheCorrupt { detail, .. }) => {
             tracing::warn!(cache = %path.display(), error = %detail, "repository cache is damaged, rebuilding it");
             drop(repo);
             let repo = cache::create(path)?;
-            plan_in(&repo, spec, export, cancel).map_err(|e| with_path(e, path))
+            fetch_in(&repo, remote, base, head, cancel).map_err(|e| with_path(e, path))
+        }
+        other => other,
+    }
+}
+
+/// Resolves the base branch (the remote's default when `base` is `None`) and fetches
+/// it and `head` into the cache.
+fn fetch_in(
+    repo: &Repository,
+    remote: &Remote,
+    base: Option<&str>,
+    head: &str,
+    cancel: &Cancel,
+) -> Result<Branches, GitError> {
+    let started = Instant::now();
+    let shallow = remote.supports_shallow();
+    let base_branch = match base {
+        Some(base) => base.to_owned(),
+        None => {
+            let base = transport::default_branch(remote, cancel)?;
+            check_branch(&base, "base")?;
+            check_distinct(&base, head)?;
+            base
+        }
+    };
+    let fetched = match transport::fetch(repo, remote, &base_branch, head, shallow, cancel) {
+        Err(GitError::Other { detail } | GitError::Transient { detail, .. })
+            if shallow && detail.contains("shallow") =>
+        {
+            tracing::debug!(%detail, "shallow fetch refused, fetching everything");
+            transport::fetch(repo, remote, &base_branch, head, false, cancel)?
+        }
+        other => other?,
+    };
+    Ok(Branches {
+        base_branch,
+        fetched,
+        took: started.elapsed(),
+    })
+}
+
+/// Plans against the cache from what was fetched; if the cache turns out to be damaged,
+/// rebuilds it from the remote once, fetches again and plans again.
+fn plan_with_rebuild(
+    path: &Path,
+    spec: &DeliverySpec,
+    fetched: Branches,
+    export: &dyn ExportSource,
+    cancel: &Cancel,
+) -> Result<Planned, GitError> {
+    // libgit2 reads the `shallow` file into a repository handle once: after a fetch of
+    // Courier's own moved the boundary, only a new handle walks the history right.
+    let planned = cache::open(path)
+        .map_err(cache_fault)
+        .and_then(|repo| plan_in(&repo, spec, fetched, export, cancel));
+    match planned {
+        Err(GitError::CacheCorrupt { detail, .. }) => {
+            tracing::warn!(cache = %path.display(), error = %detail, "repository cache is damaged, rebuilding it");
+            let repo = cache::create(path)?;
+            let fetched = fetch_in(
+                &repo,
+                &spec.remote,
+                spec.base_branch.as_deref(),
+                &spec.head_branch,
+                cancel,
+            )?;
+            let repo = cache::open(path).map_err(cache_fault)?;
+            plan_in(&repo, spec, fetched, export, cancel).map_err(|e| with_path(e, path))
         }
         other => other,
     }
@@ -758,41 +943,15 @@ fn plan_with_rebuild(
 fn plan_in(
     repo: &Repository,
     spec: &DeliverySpec,
+    Branches {
+        base_branch,
+        fetched,
+        took: fetch,
+    }: Branches,
     export: &dyn ExportSource,
     cancel: &Cancel,
 ) -> Result<Planned, GitError> {
-    let started = Instant::now();
     let remote = &spec.remote;
-    let shallow = remote.supports_shallow();
-    let base_branch = match &spec.base_branch {
-        Some(base) => base.clone(),
-        None => {
-            let base = transport::default_branch(remote, cancel)?;
-            check_branch(&base, "base")?;
-            check_distinct(&base, &spec.head_branch)?;
-            base
-        }
-    };
-    let fetched = match transport::fetch(
-        repo,
-        remote,
-        &base_branch,
-        &spec.head_branch,
-        shallow,
-        cancel,
-    ) {
-        Err(GitError::Other { detail } | GitError::Transient { detail, .. })
-            if shallow && detail.contains("shallow") =>
-        {
-            tracing::debug!(%detail, "shallow fetch refused, fetching everything");
-            transport::fetch(repo, remote, &base_branch, &spec.head_branch, false, cancel)?
-        }
-        other => other?,
-    };
-    // libgit2 reads the `shallow` file into a repository handle once: after a fetch of
-    // Courier's own moved the boundary, only a new handle walks the history right.
-    let reopened = cache::open(repo.path()).map_err(cache_fault)?;
-    let repo = &reopened;
     let advertised = fetched.advertised.clone();
     let Some(base_oid) = advertised.base else {
         return Err(GitError::NotFound {
@@ -806,7 +965,6 @@ fn plan_in(
             stale.delete().map_err(cache_fault)?;
         }
     }
-    let fetch = started.elapsed();
     let started = Instant::now();
     let base_commit = repo.find_commit(base_oid).map_err(cache_fault)?;
     let base_tree = base_commit.tree().map_err(cache_fault)?;
