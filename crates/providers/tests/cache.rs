@@ -495,6 +495,41 @@ async fn a_fetch_ahead_holds_the_repository_and_serves_only_its_own_target() {
     .await;
 }
 
+/// Someone makes the head branch after the push read the remote's refs and before the
+/// server updates it (a `pre-receive` hook does, outside git's quarantine): the server
+/// refuses the update, and the push says the head moved (retried from a new plan) rather
+/// than that the delivery was refused. Their branch stays.
+#[tokio::test]
+async fn a_head_branch_made_during_the_push_is_a_moved_head_not_a_refusal() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("web", &[("README.md", b"hi\n")]);
+        let hook = repo.path.join("hooks/pre-receive");
+        std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+        std::fs::write(
+            &hook,
+            "#!/bin/sh\nenv -u GIT_QUARANTINE_PATH git update-ref refs/heads/courier/tokens refs/heads/main\n",
+        )
+        .unwrap();
+        let mut mode = std::fs::metadata(&hook).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o755);
+        std::fs::set_permissions(&hook, mode).unwrap();
+        let ws = env.workspace();
+        let (_, export) = env.export(&[("a.json", b"1\n")]);
+        let spec = spec(env.http_remote("web"), Some("tokens"), true);
+        let plan = ws.plan(&spec, export).await.unwrap();
+        assert_eq!(plan.head_before(), None);
+        let err = ws.push(plan).await.unwrap_err();
+        assert!(matches!(err, GitError::HeadMoved { .. }), "{err:?}");
+        assert_eq!(
+            repo.rev_parse("refs/heads/courier/tokens"),
+            repo.rev_parse("refs/heads/main"),
+            "their branch stays"
+        );
+    })
+    .await;
+}
+
 /// Another process (a replica, with a cache of its own) pushed the head branch: this cache
 /// fetches that branch without blobs, so the version of a file the base does not have,
 /// which the delivery replaces, is only on the server. The push sends the file whole.

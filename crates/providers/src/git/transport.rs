@@ -702,10 +702,22 @@ fn push_over_http(
     let report = cancel.block_on(session.send(&advertised, &target, old, update.commit, pack))?;
     match report {
         Report::Updated => Ok(()),
-        Report::Refused(message) => Err(GitError::Rejected {
-            reference: target,
-            message,
-        }),
+        Report::Refused(message) => {
+            // The server checks the old value itself: a branch that moved after its refs
+            // were read (someone pushed in between) is refused, and that is a moved head,
+            // retried from a new plan, not a refusal of the delivery.
+            if let Ok((_, now)) = cancel.block_on(Push::open(remote, socket::timeout())) {
+                let found = now.get(&target);
+                if found != update.expected {
+                    let found = found.unwrap_or(Oid::ZERO_SHA1);
+                    return Err(head_moved(update.branch, update.expected, found));
+                }
+            }
+            Err(GitError::Rejected {
+                reference: target,
+                message,
+            })
+        }
     }
 }
 
