@@ -31,6 +31,8 @@ struct Shared {
     bytes_out: AtomicUsize,
     /// Authenticated `POST …/git-receive-pack` requests: pushes.
     pushes: AtomicUsize,
+    /// Authenticated `GET …/info/refs?service=git-receive-pack`: a push's ref advertisement.
+    push_advertisements: AtomicUsize,
     /// Whether `git upload-pack` serves partial fetches (`uploadpack.allowFilter`).
     partial_fetch: bool,
     /// TCP connections accepted.
@@ -67,6 +69,7 @@ impl GitServer {
             served: AtomicUsize::new(0),
             bytes_out: AtomicUsize::new(0),
             pushes: AtomicUsize::new(0),
+            push_advertisements: AtomicUsize::new(0),
             partial_fetch,
             connections: AtomicUsize::new(0),
         });
@@ -144,6 +147,11 @@ impl GitServer {
         self.shared.pushes.load(Ordering::SeqCst)
     }
 
+    /// How many times a push asked for the ref advertisement so far.
+    pub fn push_advertisements(&self) -> usize {
+        self.shared.push_advertisements.load(Ordering::SeqCst)
+    }
+
     /// How many TCP connections the server accepted so far.
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
@@ -180,6 +188,11 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     shared.served.fetch_add(1, Ordering::SeqCst);
     if parts.method == axum::http::Method::POST && parts.uri.path().ends_with("/git-receive-pack") {
         shared.pushes.fetch_add(1, Ordering::SeqCst);
+    }
+    if parts.method == axum::http::Method::GET
+        && parts.uri.query() == Some("service=git-receive-pack")
+    {
+        shared.push_advertisements.fetch_add(1, Ordering::SeqCst);
     }
     let body = match to_bytes(body, usize::MAX).await {
         Ok(b) => b,

@@ -530,6 +530,93 @@ async fn a_head_branch_made_during_the_push_is_a_moved_head_not_a_refusal() {
     .await;
 }
 
+/// Delivers `content` as `tokens/a.json` and pushes it.
+async fn deliver(ws: &GitWorkspace, env: &Env, content: &[u8]) -> Result<Outcome, GitError> {
+    let (_, export) = env.export(&[("a.json", content)]);
+    let plan = ws
+        .plan(&spec(env.http_remote("web"), Some("tokens"), true), export)
+        .await?;
+    Ok(ws.push(plan).await?.outcome)
+}
+
+/// The first push asks for the remote's refs and keeps its capabilities; later pushes
+/// skip that request (a round trip), and the branch still lands where each plan put it.
+/// A kept file that is no use is ignored.
+#[tokio::test]
+async fn after_the_first_push_a_push_skips_the_ref_advertisement() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("web", &[("README.md", b"hi\n")]);
+        let ws = env.workspace();
+        for (n, content) in [b"1\n", b"2\n", b"3\n"].into_iter().enumerate() {
+            let outcome = deliver(&ws, &env, content).await.unwrap();
+            let Outcome::Push { commit, .. } = outcome else {
+                panic!("{outcome:?}")
+            };
+            assert_eq!(
+                repo.rev_parse("refs/heads/courier/tokens").as_deref(),
+                Some(commit.as_str())
+            );
+            assert_eq!(env.server.push_advertisements(), 1, "push {n}");
+        }
+        assert_eq!(env.server.pushes(), 3);
+        courier_testkit::git(&repo.path, ["fsck", "--strict", "--no-dangling"]);
+
+        let kept = std::fs::read_dir(env.cache())
+            .unwrap()
+            .map(|e| e.unwrap().path().join("courier-push-capabilities"))
+            .find(|p| p.exists())
+            .expect("the capabilities are kept in the cache");
+        std::fs::write(&kept, "no use").unwrap();
+        deliver(&ws, &env, b"4\n").await.unwrap();
+        assert_eq!(env.server.push_advertisements(), 2);
+        assert!(
+            std::fs::read_to_string(&kept)
+                .unwrap()
+                .contains("report-status")
+        );
+    })
+    .await;
+}
+
+/// Without the advertisement the push cannot see that someone moved the head branch
+/// after the plan: the server refuses the update, the push says the head moved, and
+/// their branch stays.
+#[tokio::test]
+async fn a_push_without_the_advertisement_still_finds_a_moved_head() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("web", &[("README.md", b"hi\n")]);
+        let ws = env.workspace();
+        deliver(&ws, &env, b"1\n").await.unwrap();
+        let (_, export) = env.export(&[("a.json", b"2\n")]);
+        let plan = ws
+            .plan(&spec(env.http_remote("web"), Some("tokens"), true), export)
+            .await
+            .unwrap();
+        courier_testkit::git(
+            &repo.path,
+            ["update-ref", "refs/heads/courier/tokens", "refs/heads/main"],
+        );
+        let theirs = repo.rev_parse("refs/heads/courier/tokens");
+        let (advertisements, pushes) = (env.server.push_advertisements(), env.server.pushes());
+        let err = ws.push(plan).await.unwrap_err();
+        assert!(matches!(err, GitError::HeadMoved { .. }), "{err:?}");
+        assert_eq!(repo.rev_parse("refs/heads/courier/tokens"), theirs);
+        assert_eq!(
+            env.server.pushes(),
+            pushes + 1,
+            "the update went out, refused"
+        );
+        assert_eq!(
+            env.server.push_advertisements(),
+            advertisements + 1,
+            "only the refusal asked for the refs"
+        );
+    })
+    .await;
+}
+
 /// Another process (a replica, with a cache of its own) pushed the head branch: this cache
 /// fetches that branch without blobs, so the version of a file the base does not have,
 /// which the delivery replaces, is only on the server. The push sends the file whole.

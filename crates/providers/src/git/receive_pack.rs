@@ -44,6 +44,19 @@ impl Advertised {
     pub(crate) fn can(&self, capability: &str) -> bool {
         self.capabilities.iter().any(|c| c == capability)
     }
+
+    /// What a push knows without asking: capabilities kept from an earlier advertisement,
+    /// and no refs.
+    pub(crate) fn kept(capabilities: Vec<String>) -> Advertised {
+        Advertised {
+            refs: Vec::new(),
+            capabilities,
+        }
+    }
+
+    pub(crate) fn capabilities(&self) -> &[String] {
+        &self.capabilities
+    }
 }
 
 /// One push: the conversation with the server.
@@ -82,6 +95,22 @@ impl Push {
             });
         }
         Ok((Push { session }, advertised))
+    }
+
+    /// A conversation that does not ask for the remote's refs: its capabilities are
+    /// known from an earlier advertisement ([`Advertised::kept`]).
+    pub(crate) fn known(
+        remote: &Remote,
+        socket_timeout: Option<Duration>,
+    ) -> Result<Push, GitError> {
+        let session = Session::known(remote, socket_timeout, Service::ReceivePack)?;
+        Ok(Push { session })
+    }
+
+    /// Whether the advertisement was redirected (then its capabilities are not kept:
+    /// a conversation without it would not know where to go).
+    pub(crate) fn redirected(&self) -> bool {
+        self.session.redirected()
     }
 
     /// Sends one update (`old` to `new` on `reference`) and the pack, and reads the

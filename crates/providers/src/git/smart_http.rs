@@ -148,6 +148,31 @@ impl Session {
         })
     }
 
+    /// A conversation whose advertisement is not asked for (what it would say is known
+    /// from an earlier one): its requests go to the remote's URL as configured.
+    pub(super) fn known(
+        remote: &Remote,
+        socket_timeout: Option<Duration>,
+        service: Service,
+    ) -> Result<Session, GitError> {
+        let client = client(remote, socket_timeout)?;
+        let base = Url::parse(remote.url()).map_err(|e| GitError::Other {
+            detail: e.to_string(),
+        })?;
+        Ok(Session {
+            remote: remote.clone(),
+            client,
+            base,
+            service,
+        })
+    }
+
+    /// Whether the advertisement was redirected: later requests go elsewhere than the
+    /// remote's URL.
+    pub(super) fn redirected(&self) -> bool {
+        Url::parse(self.remote.url()).map_or(true, |url| url != self.base)
+    }
+
     /// One request to the service, `body` of `len` bytes; the response if the server
     /// took it.
     pub(super) async fn post(

@@ -12,7 +12,7 @@ use git2::{
 };
 
 use super::error::{GitError, printable, scrub};
-use super::receive_pack::{Push, Report};
+use super::receive_pack::{self, Push, Report};
 use super::remote::Remote;
 use super::upload_pack::{self, Opened, Request};
 use super::{outgoing, socket, ssh, tls};
@@ -670,26 +670,91 @@ fn head_moved(branch: &str, expected: Option<Oid>, found: Oid) -> GitError {
     }
 }
 
+/// Where a cache keeps its remote's `receive-pack` capabilities, from the last ref
+/// advertisement a push read.
+const PUSH_CAPABILITIES: &str = "courier-push-capabilities";
+
 /// Over HTTP(S) Courier speaks the protocol itself and sends a pack it wrote
 /// (`outgoing.rs`): libgit2's pack builder was most of a cold delivery's time.
+///
+/// A push whose cache kept the remote's capabilities skips the ref advertisement, one
+/// request (a round trip) of two: the plan knows where the branch was, the objects the
+/// remote has are the new commit's parent and that branch's commit, and the server
+/// checks the branch's old value when it updates it (a refusal is then told apart
+/// below). If that push fails otherwise, the capabilities are forgotten and the push
+/// asks for the advertisement, as a first push does.
 fn push_over_http(
     repo: &Repository,
     remote: &Remote,
     update: &Update<'_>,
     cancel: &Cancel,
 ) -> Result<(), GitError> {
+    let kept_at = repo.path().join(PUSH_CAPABILITIES);
+    let kept = std::fs::read_to_string(&kept_at)
+        .ok()
+        .map(|line| {
+            line.split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|capabilities| capabilities.iter().any(|c| c == "report-status"));
+    if let Some(capabilities) = kept {
+        let advertised = receive_pack::Advertised::kept(capabilities);
+        let mut known: Vec<Oid> = repo
+            .find_commit(update.commit)
+            .map(|commit| commit.parent_ids().collect())
+            .unwrap_or_default();
+        known.extend(update.expected);
+        let sent = Push::known(remote, socket::timeout()).and_then(|session| {
+            send_update(repo, remote, update, &session, &advertised, &known, cancel)
+        });
+        match sent {
+            Err(err) if !matches!(err, GitError::Rejected { .. } | GitError::HeadMoved { .. }) => {
+                tracing::debug!(error = %err, "the push without the ref advertisement failed; asking for it");
+                let _ = std::fs::remove_file(&kept_at);
+            }
+            done => return done,
+        }
+    }
     let target = format!("refs/heads/{}", update.branch);
     let (session, advertised) = cancel.block_on(Push::open(remote, socket::timeout()))?;
+    if !session.redirected() {
+        // Best effort: without it, the next push asks again.
+        let _ = std::fs::write(&kept_at, advertised.capabilities().join(" "));
+    }
     let found = advertised.get(&target);
     if found != update.expected {
         let found = found.unwrap_or(Oid::ZERO_SHA1);
         return Err(head_moved(update.branch, update.expected, found));
     }
+    send_update(
+        repo,
+        remote,
+        update,
+        &session,
+        &advertised,
+        &advertised.tips(),
+        cancel,
+    )
+}
+
+/// Writes the pack (leaving out what `known`, commits the remote has, reach) and sends
+/// the update with it.
+fn send_update(
+    repo: &Repository,
+    remote: &Remote,
+    update: &Update<'_>,
+    session: &Push,
+    advertised: &receive_pack::Advertised,
+    known: &[Oid],
+    cancel: &Cancel,
+) -> Result<(), GitError> {
+    let target = format!("refs/heads/{}", update.branch);
     let pack = outgoing::write(
         repo,
         repo.path(),
         update.commit,
-        &advertised.tips(),
+        known,
         update.expected,
         outgoing::Allowed {
             thin: !advertised.can("no-thin"),
@@ -699,7 +764,7 @@ fn push_over_http(
     )?;
     tracing::debug!(objects = pack.objects, bytes = pack.len, "pack written");
     let old = update.expected.unwrap_or(Oid::ZERO_SHA1);
-    let report = cancel.block_on(session.send(&advertised, &target, old, update.commit, pack))?;
+    let report = cancel.block_on(session.send(advertised, &target, old, update.commit, pack))?;
     match report {
         Report::Updated => Ok(()),
         Report::Refused(message) => {
