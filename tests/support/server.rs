@@ -33,6 +33,8 @@ struct Shared {
     pushes: AtomicUsize,
     /// Authenticated `GET …/info/refs?service=git-receive-pack`: a push's ref advertisement.
     push_advertisements: AtomicUsize,
+    /// Authenticated `GET …/info/refs?service=git-upload-pack`: a fetch's advertisement.
+    fetch_advertisements: AtomicUsize,
     /// Whether `git upload-pack` serves partial fetches (`uploadpack.allowFilter`).
     partial_fetch: bool,
     /// TCP connections accepted.
@@ -70,6 +72,7 @@ impl GitServer {
             bytes_out: AtomicUsize::new(0),
             pushes: AtomicUsize::new(0),
             push_advertisements: AtomicUsize::new(0),
+            fetch_advertisements: AtomicUsize::new(0),
             partial_fetch,
             connections: AtomicUsize::new(0),
         });
@@ -152,6 +155,11 @@ impl GitServer {
         self.shared.push_advertisements.load(Ordering::SeqCst)
     }
 
+    /// How many times a fetch asked for the capability (or ref) advertisement so far.
+    pub fn fetch_advertisements(&self) -> usize {
+        self.shared.fetch_advertisements.load(Ordering::SeqCst)
+    }
+
     /// How many TCP connections the server accepted so far.
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
@@ -193,6 +201,11 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         && parts.uri.query() == Some("service=git-receive-pack")
     {
         shared.push_advertisements.fetch_add(1, Ordering::SeqCst);
+    }
+    if parts.method == axum::http::Method::GET
+        && parts.uri.query() == Some("service=git-upload-pack")
+    {
+        shared.fetch_advertisements.fetch_add(1, Ordering::SeqCst);
     }
     let body = match to_bytes(body, usize::MAX).await {
         Ok(b) => b,

@@ -579,6 +579,44 @@ async fn after_the_first_push_a_push_skips_the_ref_advertisement() {
     .await;
 }
 
+/// The first fetch asks for the server's capabilities and keeps them; later fetches skip
+/// that request and still bring what moved. A kept file that is no use is forgotten.
+#[tokio::test]
+async fn after_the_first_fetch_a_fetch_skips_the_capability_advertisement() {
+    bounded(async {
+        let env = Env::new();
+        let repo = env.repo("web", &[("README.md", b"hi\n")]);
+        let ws = env.workspace();
+        for n in 0..3u8 {
+            let moved = repo.commit(
+                "main",
+                &[("notes.txt", Some(format!("{n}\n").as_bytes()))],
+                "elsewhere",
+            );
+            let (_, export) = env.export(&[("a.json", b"1\n")]);
+            let plan = ws
+                .plan(&spec(env.http_remote("web"), Some("tokens"), true), export)
+                .await
+                .unwrap();
+            assert_eq!(plan.base_commit().as_str(), moved, "fetch {n}");
+            assert_eq!(env.server.fetch_advertisements(), 1, "fetch {n}");
+        }
+        let kept = std::fs::read_dir(env.cache())
+            .unwrap()
+            .map(|e| e.unwrap().path().join("courier-fetch-capabilities"))
+            .find(|p| p.exists())
+            .expect("the capabilities are kept in the cache");
+        std::fs::write(&kept, "no use").unwrap();
+        let (_, export) = env.export(&[("a.json", b"1\n")]);
+        ws.plan(&spec(env.http_remote("web"), Some("tokens"), true), export)
+            .await
+            .unwrap();
+        assert_eq!(env.server.fetch_advertisements(), 2);
+        assert!(std::fs::read(&kept).unwrap().starts_with(b"000e"));
+    })
+    .await;
+}
+
 /// Without the advertisement the push cannot see that someone moved the head branch
 /// after the plan: the server refuses the update, the push says the head moved, and
 /// their branch stays.

@@ -386,16 +386,26 @@ fn fetch_partial(
     cancel: &Cancel,
 ) -> Result<Option<(Advertised, upload_pack::Fetch)>, GitError> {
     let odb = repo.odb().map_err(store_fault)?;
+    let names = [format!("refs/heads/{base}"), format!("refs/heads/{head}")];
     cancel.block_on(async {
-        let fetch = match upload_pack::Fetch::open(remote, socket::timeout()).await? {
-            Opened::Ready(fetch) => *fetch,
-            Opened::Unsupported(why) => {
-                tracing::debug!(%why, "no partial fetch, libgit2 fetches everything at depth 1");
-                return Ok(None);
+        let (fetch, refs) = match kept_conversation(repo, remote, &names).await {
+            Some(kept) => kept,
+            None => {
+                let fetch = match upload_pack::Fetch::open(remote, socket::timeout()).await? {
+                    Opened::Ready(fetch) => *fetch,
+                    Opened::Unsupported(why) => {
+                        tracing::debug!(%why, "no partial fetch, libgit2 fetches everything at depth 1");
+                        return Ok(None);
+                    }
+                };
+                if let Some(advertisement) = fetch.advertisement() {
+                    // Best effort: without it, the next fetch asks again.
+                    let _ = std::fs::write(repo.path().join(FETCH_CAPABILITIES), advertisement);
+                }
+                let refs = fetch.refs(&names).await?;
+                (fetch, refs)
             }
         };
-        let names = [format!("refs/heads/{base}"), format!("refs/heads/{head}")];
-        let refs = fetch.refs(&names).await?;
         let find = |name: &str| refs.iter().find(|(n, _)| *n == name).map(|(_, oid)| *oid);
         let advertised = Advertised {
             base: find(&names[0]),
@@ -426,6 +436,36 @@ fn fetch_partial(
         }
         Ok(Some((advertised, fetch)))
     })
+}
+
+/// Where a cache keeps its remote's `upload-pack` capability advertisement, from the
+/// last fetch that read one.
+const FETCH_CAPABILITIES: &str = "courier-fetch-capabilities";
+
+/// A fetch conversation opened with the capabilities the cache kept, which skips asking
+/// for them (one request of three, a round trip), and the `names` refs it listed. `None`
+/// when none are kept, or they no longer serve: the server answers the first request
+/// (`ls-refs`) made with them, or they are forgotten and the fetch asks, as a first one.
+async fn kept_conversation(
+    repo: &Repository,
+    remote: &Remote,
+    names: &[String],
+) -> Option<(upload_pack::Fetch, Vec<(String, Oid)>)> {
+    let kept_at = repo.path().join(FETCH_CAPABILITIES);
+    let kept = std::fs::read(&kept_at).ok()?;
+    let refs = match upload_pack::Fetch::known(remote, socket::timeout(), &kept) {
+        Ok(Opened::Ready(fetch)) => fetch.refs(names).await.map(|refs| (*fetch, refs)),
+        Ok(Opened::Unsupported(why)) => Err(GitError::Other { detail: why }),
+        Err(err) => Err(err),
+    };
+    match refs {
+        Ok(found) => Some(found),
+        Err(err) => {
+            tracing::debug!(error = %err, "the kept fetch capabilities did not serve; asking for them");
+            let _ = std::fs::remove_file(&kept_at);
+            None
+        }
+    }
 }
 
 /// Fetches the blobs of `ids` the cache lacks (a partial fetch left them on the

@@ -21,6 +21,9 @@ pub(crate) struct Fetch {
     session: Session,
     /// Whether the server named its object format (then it is said back).
     object_format: bool,
+    /// The capability advertisement, when it can be kept for later conversations: read
+    /// from the remote's URL itself, not after a redirect.
+    advertisement: Option<Vec<u8>>,
 }
 
 /// What the fetch opened onto.
@@ -67,7 +70,34 @@ impl Fetch {
         socket_timeout: Option<Duration>,
     ) -> Result<Opened, GitError> {
         let (session, body) = Session::open(remote, socket_timeout, Service::UploadPack).await?;
-        let capabilities = match parse_capabilities(&body) {
+        let keep = !session.redirected();
+        let mut opened = Fetch::opened(session, &body)?;
+        if let (Opened::Ready(fetch), true) = (&mut opened, keep) {
+            fetch.advertisement = Some(body);
+        }
+        Ok(opened)
+    }
+
+    /// A conversation that does not ask for the server's capabilities: `advertisement`
+    /// is one an earlier conversation kept ([`Fetch::advertisement`]).
+    pub(crate) fn known(
+        remote: &Remote,
+        socket_timeout: Option<Duration>,
+        advertisement: &[u8],
+    ) -> Result<Opened, GitError> {
+        let session = Session::known(remote, socket_timeout, Service::UploadPack)?;
+        Fetch::opened(session, advertisement)
+    }
+
+    /// The capability advertisement, if it may be kept for later conversations.
+    pub(crate) fn advertisement(&self) -> Option<&[u8]> {
+        self.advertisement.as_deref()
+    }
+
+    /// The conversation, if the advertised capabilities allow a partial fetch.
+    fn opened(session: Session, body: &[u8]) -> Result<Opened, GitError> {
+        let remote = &session.remote;
+        let capabilities = match parse_capabilities(body) {
             Ok(Some(capabilities)) => capabilities,
             Ok(None) => {
                 return Ok(Opened::Unsupported(
@@ -115,6 +145,7 @@ impl Fetch {
         Ok(Opened::Ready(Box::new(Fetch {
             session,
             object_format,
+            advertisement: None,
         })))
     }
 
