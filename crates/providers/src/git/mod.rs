@@ -26,7 +26,8 @@
 //!    server that serves partial fetches (protocol v2 with `filter`, as GitHub and
 //!    GitLab do), Courier fetches itself (`upload_pack.rs`): commits and trees only, then,
 //!    once the tree is built, exactly the blobs the delivery reads (the versions it
-//!    replaces or deletes, and the `.gitattributes` on the way to what it writes).
+//!    replaces or deletes, and the `.gitattributes` on the way to what it writes). The
+//!    cache keeps the server's capability advertisement, so later fetches skip asking.
 //! 4. **Credentials** reach libgit2 only through its credential callback, which
 //!    answers once per operation; a second request means the token was refused and
 //!    fails the operation ([`GitError::Auth`]) at once instead of looping. Remotes are
@@ -62,10 +63,12 @@
 //!    [`Outcome::BranchDiverged`] (unless `overwrite_diverged`). Otherwise
 //!    [`Outcome::Push`], replacing Courier's previous commit, also when the base moved.
 //! 7. **Push** sends only `refs/heads/<head>`, to the URL it fetched from, only if the
-//!    remote branch still points where it pointed when planning (checked on the push's
-//!    own advertisement, and again by the server), and reads the per-ref status: a ref
-//!    the server refused (hook, protected branch) is [`GitError::Rejected`] with the
-//!    server's message and hook output. Over HTTP(S) Courier writes the pack itself
+//!    remote branch still points where it pointed when planning (checked by the server,
+//!    and on the push's own advertisement when it asks for one: the first push to a
+//!    cache does, and keeps the capabilities; later ones send the update directly), and
+//!    reads the per-ref status: a ref the server refused (hook, protected branch) is
+//!    [`GitError::Rejected`] with the server's message and hook output, and one refused
+//!    because it had moved (read back after the refusal) is [`GitError::HeadMoved`]. Over HTTP(S) Courier writes the pack itself
 //!    (`outgoing.rs`: changed files as deltas against the version the remote has,
 //!    near-copies as deltas against each other, on every core) and speaks the
 //!    receive-pack protocol itself (`receive_pack.rs`), because libgit2's pack builder

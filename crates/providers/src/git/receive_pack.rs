@@ -2,7 +2,8 @@
 //! is one Courier wrote (`outgoing.rs`): libgit2 builds its own and offers no way to hand
 //! it one. Two requests, as `git push` makes them (`gitprotocol-http`, `gitprotocol-pack`):
 //! the ref advertisement (`GET info/refs?service=git-receive-pack`), then the update and
-//! the pack (`POST git-receive-pack`), answered with a status per ref.
+//! the pack (`POST git-receive-pack`), answered with a status per ref. With capabilities
+//! kept from an earlier advertisement ([`Push::known`]), only the second.
 //!
 //! The HTTP framing, the token's handling and the status codes are `smart_http.rs`'s.
 
