@@ -530,6 +530,15 @@ async fn a_head_branch_made_during_the_push_is_a_moved_head_not_a_refusal() {
     .await;
 }
 
+/// The file `name` the repository's cache keeps beside git's own.
+fn kept_file(env: &Env, name: &str) -> std::path::PathBuf {
+    std::fs::read_dir(env.cache())
+        .unwrap()
+        .map(|e| e.unwrap().path().join(name))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("the cache keeps {name}"))
+}
+
 /// Delivers `content` as `tokens/a.json` and pushes it.
 async fn deliver(ws: &GitWorkspace, env: &Env, content: &[u8]) -> Result<Outcome, GitError> {
     let (_, export) = env.export(&[("a.json", content)]);
@@ -562,11 +571,7 @@ async fn after_the_first_push_a_push_skips_the_ref_advertisement() {
         assert_eq!(env.server.pushes(), 3);
         courier_testkit::git(&repo.path, ["fsck", "--strict", "--no-dangling"]);
 
-        let kept = std::fs::read_dir(env.cache())
-            .unwrap()
-            .map(|e| e.unwrap().path().join("courier-push-capabilities"))
-            .find(|p| p.exists())
-            .expect("the capabilities are kept in the cache");
+        let kept = kept_file(&env, "courier-push-capabilities");
         std::fs::write(&kept, "no use").unwrap();
         deliver(&ws, &env, b"4\n").await.unwrap();
         assert_eq!(env.server.push_advertisements(), 2);
@@ -601,11 +606,7 @@ async fn after_the_first_fetch_a_fetch_skips_the_capability_advertisement() {
             assert_eq!(plan.base_commit().as_str(), moved, "fetch {n}");
             assert_eq!(env.server.fetch_advertisements(), 1, "fetch {n}");
         }
-        let kept = std::fs::read_dir(env.cache())
-            .unwrap()
-            .map(|e| e.unwrap().path().join("courier-fetch-capabilities"))
-            .find(|p| p.exists())
-            .expect("the capabilities are kept in the cache");
+        let kept = kept_file(&env, "courier-fetch-capabilities");
         std::fs::write(&kept, "no use").unwrap();
         let (_, export) = env.export(&[("a.json", b"1\n")]);
         ws.plan(&spec(env.http_remote("web"), Some("tokens"), true), export)
