@@ -467,7 +467,6 @@ impl Deliverer {
     }
 }
 
-/// Whether the target's connection creates commits through the forge's API.
 /// A target's remote and branches, fetched while its job's export was obtained
 /// ([`Deliverer::fetch_ahead`]).
 pub(super) struct Ahead {
@@ -484,6 +483,7 @@ fn base_branch(target: &Target) -> Option<&str> {
     (!target.branch_from_remote).then_some(target.branch.as_str())
 }
 
+/// Whether the target's connection creates commits through the forge's API.
 fn api_commits(config: &Config, target: &Target) -> bool {
     matches!(
         &config.connection(target).kind,
