@@ -15,7 +15,9 @@ use git2::Oid;
 use super::error::{GitError, printable};
 use super::outgoing::Pack;
 use super::remote::Remote;
-use super::smart_http::{Service, Session, advertisement_lines, pkt_line, pkt_lines, read_bounded};
+use super::smart_http::{
+    Kept, Service, Session, advertisement_lines, pkt_line, pkt_lines, read_bounded,
+};
 
 /// The largest answer to the push read (statuses and the server's messages).
 const MAX_REPORT: usize = 16 << 20;
@@ -45,19 +47,6 @@ impl Advertised {
     pub(crate) fn can(&self, capability: &str) -> bool {
         self.capabilities.iter().any(|c| c == capability)
     }
-
-    /// What a push knows without asking: capabilities kept from an earlier advertisement,
-    /// and no refs.
-    pub(crate) fn kept(capabilities: Vec<String>) -> Advertised {
-        Advertised {
-            refs: Vec::new(),
-            capabilities,
-        }
-    }
-
-    pub(crate) fn capabilities(&self) -> &[String] {
-        &self.capabilities
-    }
 }
 
 /// One push: the conversation with the server.
@@ -73,10 +62,12 @@ pub(crate) enum Report {
 }
 
 impl Push {
-    /// Opens the conversation: asks for the remote's refs.
+    /// Opens the conversation: asks for the remote's refs, and keeps the capabilities in
+    /// `kept`.
     pub(crate) async fn open(
         remote: &Remote,
         socket_timeout: Option<Duration>,
+        kept: Option<&Kept>,
     ) -> Result<(Push, Advertised), GitError> {
         let (session, body) = Session::open(remote, socket_timeout, Service::ReceivePack).await?;
         let advertised = parse_advertisement(&body).map_err(|why| GitError::Other {
@@ -95,23 +86,30 @@ impl Push {
                 ),
             });
         }
+        if let Some(kept) = kept {
+            kept.keep(&session, advertised.capabilities.join(" ").as_bytes());
+        }
         Ok((Push { session }, advertised))
     }
 
-    /// A conversation that does not ask for the remote's refs: its capabilities are
-    /// known from an earlier advertisement ([`Advertised::kept`]).
+    /// A conversation that does not ask for the remote's refs: it takes the
+    /// capabilities `kept` holds, if they can confirm a push, and knows no ref.
     pub(crate) fn known(
         remote: &Remote,
         socket_timeout: Option<Duration>,
-    ) -> Result<Push, GitError> {
-        let session = Session::known(remote, socket_timeout, Service::ReceivePack)?;
-        Ok(Push { session })
-    }
-
-    /// Whether the advertisement was redirected (then its capabilities are not kept:
-    /// a conversation without it would not know where to go).
-    pub(crate) fn redirected(&self) -> bool {
-        self.session.redirected()
+        kept: &Kept,
+    ) -> Option<Result<(Push, Advertised), GitError>> {
+        let kept = String::from_utf8(kept.read()?).ok()?;
+        let capabilities: Vec<String> = kept.split_whitespace().map(str::to_owned).collect();
+        if !capabilities.iter().any(|c| c == "report-status") {
+            return None;
+        }
+        let advertised = Advertised {
+            refs: Vec::new(),
+            capabilities,
+        };
+        let session = Session::known(remote, socket_timeout, Service::ReceivePack);
+        Some(session.map(|session| (Push { session }, advertised)))
     }
 
     /// Sends one update (`old` to `new` on `reference`) and the pack, and reads the

@@ -8,6 +8,7 @@
 //! missing token is an error at once, the server's messages reach the caller without
 //! the token in them, and the socket timeout applies to every read.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -48,6 +49,45 @@ impl Service {
             headers.insert("git-protocol", HeaderValue::from_static("version=2"));
         }
         headers
+    }
+}
+
+/// What a service advertised it can do, kept in a repository's cache so that later
+/// conversations skip asking (a request, a round trip): one file per service beside git's
+/// own. Best effort both ways: a file that cannot be written is asked for again, and one
+/// that no longer serves is forgotten.
+pub(super) struct Kept {
+    path: PathBuf,
+}
+
+impl Kept {
+    /// Where the cache at `repo_dir` keeps `service`'s capabilities.
+    pub(super) fn in_cache(repo_dir: &Path, service: Service) -> Kept {
+        let name = match service {
+            Service::UploadPack => "courier-fetch-capabilities",
+            Service::ReceivePack => "courier-push-capabilities",
+        };
+        Kept {
+            path: repo_dir.join(name),
+        }
+    }
+
+    pub(super) fn read(&self) -> Option<Vec<u8>> {
+        std::fs::read(&self.path).ok()
+    }
+
+    /// Keeps `what` `session`'s server said, unless the session was redirected: a
+    /// conversation that does not ask would not know where to go.
+    pub(super) fn keep(&self, session: &Session, what: &[u8]) {
+        if !session.redirected() {
+            let _ = std::fs::write(&self.path, what);
+        }
+    }
+
+    /// Forgets what was kept: a conversation with it failed (`why`); the next one asks.
+    pub(super) fn forget(&self, why: &GitError) {
+        tracing::debug!(error = %why, kept = %self.path.display(), "the kept capabilities did not serve; asking for them");
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -169,7 +209,7 @@ impl Session {
 
     /// Whether the advertisement was redirected: later requests go elsewhere than the
     /// remote's URL.
-    pub(super) fn redirected(&self) -> bool {
+    fn redirected(&self) -> bool {
         Url::parse(self.remote.url()).map_or(true, |url| url != self.base)
     }
 

@@ -14,6 +14,7 @@ use git2::{
 use super::error::{GitError, printable, scrub};
 use super::receive_pack::{self, Push, Report};
 use super::remote::Remote;
+use super::smart_http::{Kept, Service};
 use super::upload_pack::{self, Opened, Request};
 use super::{outgoing, socket, ssh, tls};
 
@@ -277,7 +278,7 @@ pub(crate) fn default_branch(remote: &Remote, cancel: &Cancel) -> Result<String,
     // Over HTTP(S), protocol v2 names just `HEAD`, where libgit2 reads every ref.
     if remote.is_http() {
         let head = cancel.block_on(async {
-            match upload_pack::Fetch::open(remote, socket::timeout()).await? {
+            match upload_pack::Fetch::open(remote, socket::timeout(), None).await? {
                 Opened::Ready(fetch) => fetch.head().await.map(Some),
                 Opened::Unsupported(_) => Ok(None),
             }
@@ -387,21 +388,19 @@ fn fetch_partial(
 ) -> Result<Option<(Advertised, upload_pack::Fetch)>, GitError> {
     let odb = repo.odb().map_err(store_fault)?;
     let names = [format!("refs/heads/{base}"), format!("refs/heads/{head}")];
+    let kept = Kept::in_cache(repo.path(), Service::UploadPack);
     cancel.block_on(async {
-        let (fetch, refs) = match kept_conversation(repo, remote, &names).await {
-            Some(kept) => kept,
+        let (fetch, refs) = match kept_conversation(remote, &kept, &names).await {
+            Some(found) => found,
             None => {
-                let fetch = match upload_pack::Fetch::open(remote, socket::timeout()).await? {
+                let opened = upload_pack::Fetch::open(remote, socket::timeout(), Some(&kept));
+                let fetch = match opened.await? {
                     Opened::Ready(fetch) => *fetch,
                     Opened::Unsupported(why) => {
                         tracing::debug!(%why, "no partial fetch, libgit2 fetches everything at depth 1");
                         return Ok(None);
                     }
                 };
-                if let Some(advertisement) = fetch.advertisement() {
-                    // Best effort: without it, the next fetch asks again.
-                    let _ = std::fs::write(repo.path().join(FETCH_CAPABILITIES), advertisement);
-                }
                 let refs = fetch.refs(&names).await?;
                 (fetch, refs)
             }
@@ -438,34 +437,21 @@ fn fetch_partial(
     })
 }
 
-/// Where a cache keeps its remote's `upload-pack` capability advertisement, from the
-/// last fetch that read one.
-const FETCH_CAPABILITIES: &str = "courier-fetch-capabilities";
-
 /// A fetch conversation opened with the capabilities the cache kept, which skips asking
-/// for them (one request of three, a round trip), and the `names` refs it listed. `None`
-/// when none are kept, or they no longer serve: the server answers the first request
-/// (`ls-refs`) made with them, or they are forgotten and the fetch asks, as a first one.
+/// for them (one request of three), and the `names` refs it listed. `None` when none are
+/// kept, or they no longer serve: the server must answer the first request made with
+/// them (`ls-refs`), or they are forgotten and the fetch asks, as a first one does.
 async fn kept_conversation(
-    repo: &Repository,
     remote: &Remote,
+    kept: &Kept,
     names: &[String],
 ) -> Option<(upload_pack::Fetch, Vec<(String, Oid)>)> {
-    let kept_at = repo.path().join(FETCH_CAPABILITIES);
-    let kept = std::fs::read(&kept_at).ok()?;
-    let refs = match upload_pack::Fetch::known(remote, socket::timeout(), &kept) {
+    let refs = match upload_pack::Fetch::known(remote, socket::timeout(), kept)? {
         Ok(Opened::Ready(fetch)) => fetch.refs(names).await.map(|refs| (*fetch, refs)),
         Ok(Opened::Unsupported(why)) => Err(GitError::Other { detail: why }),
         Err(err) => Err(err),
     };
-    match refs {
-        Ok(found) => Some(found),
-        Err(err) => {
-            tracing::debug!(error = %err, "the kept fetch capabilities did not serve; asking for them");
-            let _ = std::fs::remove_file(&kept_at);
-            None
-        }
-    }
+    refs.inspect_err(|err| kept.forget(err)).ok()
 }
 
 /// Fetches the blobs of `ids` the cache lacks (a partial fetch left them on the
@@ -498,7 +484,7 @@ pub(crate) fn complete(
         let opened;
         let fetch = match &fetched.partial {
             Some(fetch) => fetch,
-            None => match upload_pack::Fetch::open(remote, socket::timeout()).await? {
+            None => match upload_pack::Fetch::open(remote, socket::timeout(), None).await? {
                 Opened::Ready(fetch) => {
                     opened = *fetch;
                     &opened
@@ -696,6 +682,21 @@ struct Update<'a> {
     expected: Option<Oid>,
 }
 
+impl Update<'_> {
+    fn reference(&self) -> String {
+        format!("refs/heads/{}", self.branch)
+    }
+
+    /// [`GitError::HeadMoved`] if the remote's branch is `found`, not where the plan saw it.
+    fn still_at_expected(&self, found: Option<Oid>) -> Result<(), GitError> {
+        if found == self.expected {
+            return Ok(());
+        }
+        let found = found.unwrap_or(Oid::ZERO_SHA1);
+        Err(head_moved(self.branch, self.expected, found))
+    }
+}
+
 fn head_moved(branch: &str, expected: Option<Oid>, found: Oid) -> GitError {
     GitError::HeadMoved {
         branch: branch.to_owned(),
@@ -710,91 +711,61 @@ fn head_moved(branch: &str, expected: Option<Oid>, found: Oid) -> GitError {
     }
 }
 
-/// Where a cache keeps its remote's `receive-pack` capabilities, from the last ref
-/// advertisement a push read.
-const PUSH_CAPABILITIES: &str = "courier-push-capabilities";
-
 /// Over HTTP(S) Courier speaks the protocol itself and sends a pack it wrote
 /// (`outgoing.rs`): libgit2's pack builder was most of a cold delivery's time.
 ///
 /// A push whose cache kept the remote's capabilities skips the ref advertisement, one
-/// request (a round trip) of two: the plan knows where the branch was, the objects the
-/// remote has are the new commit's parent and that branch's commit, and the server
-/// checks the branch's old value when it updates it (a refusal is then told apart
-/// below). If that push fails otherwise, the capabilities are forgotten and the push
-/// asks for the advertisement, as a first push does.
+/// request of two: the plan knows where the branch was, the remote has the new commit's
+/// parent and that branch's commit, and the server checks the branch's old value when it
+/// updates it (a refusal is then told apart in [`send_update`]). If that push fails
+/// otherwise, the capabilities are forgotten and the push asks, as a first one does.
 fn push_over_http(
     repo: &Repository,
     remote: &Remote,
     update: &Update<'_>,
     cancel: &Cancel,
 ) -> Result<(), GitError> {
-    let kept_at = repo.path().join(PUSH_CAPABILITIES);
-    let kept = std::fs::read_to_string(&kept_at)
-        .ok()
-        .map(|line| {
-            line.split_whitespace()
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        })
-        .filter(|capabilities| capabilities.iter().any(|c| c == "report-status"));
-    if let Some(capabilities) = kept {
-        let advertised = receive_pack::Advertised::kept(capabilities);
-        let mut known: Vec<Oid> = repo
+    let kept = Kept::in_cache(repo.path(), Service::ReceivePack);
+    if let Some(known) = Push::known(remote, socket::timeout(), &kept) {
+        let mut has: Vec<Oid> = repo
             .find_commit(update.commit)
             .map(|commit| commit.parent_ids().collect())
             .unwrap_or_default();
-        known.extend(update.expected);
-        let sent = Push::known(remote, socket::timeout()).and_then(|session| {
-            send_update(repo, remote, update, &session, &advertised, &known, cancel)
+        has.extend(update.expected);
+        let sent = known.and_then(|(session, advertised)| {
+            send_update(repo, remote, update, &session, &advertised, &has, cancel)
         });
         match sent {
             Err(err) if !matches!(err, GitError::Rejected { .. } | GitError::HeadMoved { .. }) => {
-                tracing::debug!(error = %err, "the push without the ref advertisement failed; asking for it");
-                let _ = std::fs::remove_file(&kept_at);
+                kept.forget(&err);
             }
             done => return done,
         }
     }
-    let target = format!("refs/heads/{}", update.branch);
-    let (session, advertised) = cancel.block_on(Push::open(remote, socket::timeout()))?;
-    if !session.redirected() {
-        // Best effort: without it, the next push asks again.
-        let _ = std::fs::write(&kept_at, advertised.capabilities().join(" "));
-    }
-    let found = advertised.get(&target);
-    if found != update.expected {
-        let found = found.unwrap_or(Oid::ZERO_SHA1);
-        return Err(head_moved(update.branch, update.expected, found));
-    }
-    send_update(
-        repo,
-        remote,
-        update,
-        &session,
-        &advertised,
-        &advertised.tips(),
-        cancel,
-    )
+    let opened = Push::open(remote, socket::timeout(), Some(&kept));
+    let (session, advertised) = cancel.block_on(opened)?;
+    update.still_at_expected(advertised.get(&update.reference()))?;
+    let has = advertised.tips();
+    send_update(repo, remote, update, &session, &advertised, &has, cancel)
 }
 
-/// Writes the pack (leaving out what `known`, commits the remote has, reach) and sends
-/// the update with it.
+/// Writes the pack (leaving out what `has`, commits the remote has, reach) and sends the
+/// update with it.
 fn send_update(
     repo: &Repository,
     remote: &Remote,
     update: &Update<'_>,
     session: &Push,
     advertised: &receive_pack::Advertised,
-    known: &[Oid],
+    has: &[Oid],
     cancel: &Cancel,
 ) -> Result<(), GitError> {
-    let target = format!("refs/heads/{}", update.branch);
+    let target = update.reference();
     let pack = outgoing::write(
         repo,
         repo.path(),
         update.commit,
-        known,
+        has,
         update.expected,
         outgoing::Allowed {
             thin: !advertised.can("no-thin"),
@@ -811,12 +782,8 @@ fn send_update(
             // The server checks the old value itself: a branch that moved after its refs
             // were read (someone pushed in between) is refused, and that is a moved head,
             // retried from a new plan, not a refusal of the delivery.
-            if let Ok((_, now)) = cancel.block_on(Push::open(remote, socket::timeout())) {
-                let found = now.get(&target);
-                if found != update.expected {
-                    let found = found.unwrap_or(Oid::ZERO_SHA1);
-                    return Err(head_moved(update.branch, update.expected, found));
-                }
+            if let Ok((_, now)) = cancel.block_on(Push::open(remote, socket::timeout(), None)) {
+                update.still_at_expected(now.get(&target))?;
             }
             Err(GitError::Rejected {
                 reference: target,

@@ -14,16 +14,15 @@ use git2::Oid;
 
 use super::error::{GitError, printable};
 use super::remote::Remote;
-use super::smart_http::{Packet, PacketReader, Service, Session, advertisement_lines, pkt_line};
+use super::smart_http::{
+    Kept, Packet, PacketReader, Service, Session, advertisement_lines, pkt_line,
+};
 
 /// A conversation with a server that can serve a partial fetch.
 pub(crate) struct Fetch {
     session: Session,
     /// Whether the server named its object format (then it is said back).
     object_format: bool,
-    /// The capability advertisement, when it can be kept for later conversations: read
-    /// from the remote's URL itself, not after a redirect.
-    advertisement: Option<Vec<u8>>,
 }
 
 /// What the fetch opened onto.
@@ -64,34 +63,31 @@ pub(crate) struct ShallowInfo {
 }
 
 impl Fetch {
-    /// Reads the server's capabilities.
+    /// Reads the server's capabilities, and keeps them in `kept` when they allow a
+    /// partial fetch.
     pub(crate) async fn open(
         remote: &Remote,
         socket_timeout: Option<Duration>,
+        kept: Option<&Kept>,
     ) -> Result<Opened, GitError> {
         let (session, body) = Session::open(remote, socket_timeout, Service::UploadPack).await?;
-        let keep = !session.redirected();
-        let mut opened = Fetch::opened(session, &body)?;
-        if let (Opened::Ready(fetch), true) = (&mut opened, keep) {
-            fetch.advertisement = Some(body);
+        let opened = Fetch::opened(session, &body)?;
+        if let (Opened::Ready(fetch), Some(kept)) = (&opened, kept) {
+            kept.keep(&fetch.session, &body);
         }
         Ok(opened)
     }
 
-    /// A conversation that does not ask for the server's capabilities: `advertisement`
-    /// is one an earlier conversation kept ([`Fetch::advertisement`]).
+    /// A conversation that does not ask for the server's capabilities: it takes the
+    /// advertisement `kept` holds, if any.
     pub(crate) fn known(
         remote: &Remote,
         socket_timeout: Option<Duration>,
-        advertisement: &[u8],
-    ) -> Result<Opened, GitError> {
-        let session = Session::known(remote, socket_timeout, Service::UploadPack)?;
-        Fetch::opened(session, advertisement)
-    }
-
-    /// The capability advertisement, if it may be kept for later conversations.
-    pub(crate) fn advertisement(&self) -> Option<&[u8]> {
-        self.advertisement.as_deref()
+        kept: &Kept,
+    ) -> Option<Result<Opened, GitError>> {
+        let advertisement = kept.read()?;
+        let session = Session::known(remote, socket_timeout, Service::UploadPack);
+        Some(session.and_then(|session| Fetch::opened(session, &advertisement)))
     }
 
     /// The conversation, if the advertised capabilities allow a partial fetch.
@@ -145,7 +141,6 @@ impl Fetch {
         Ok(Opened::Ready(Box::new(Fetch {
             session,
             object_format,
-            advertisement: None,
         })))
     }
 

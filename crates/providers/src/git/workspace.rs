@@ -464,7 +464,7 @@ impl GitWorkspace {
         let fetched = self
             .fetch(&spec.remote, spec.base_branch.as_deref(), &spec.head_branch)
             .await?;
-        self.plan_fetched(spec, export, fetched).await
+        self.build(spec, export, fetched).await
     }
 
     /// The first half of [`plan`](Self::plan): fetches the base (`None`: the remote's
@@ -540,6 +540,16 @@ impl GitWorkspace {
                 "the branches were fetched for another target",
             ));
         }
+        self.build(spec, export, fetched).await
+    }
+
+    /// The plan from `fetched`, for a spec already checked against it.
+    async fn build<E: ExportSource>(
+        &self,
+        spec: &DeliverySpec,
+        export: Arc<E>,
+        fetched: Fetched,
+    ) -> Result<Plan, GitError> {
         let span = tracing::info_span!(
             "git_plan",
             remote = %spec.remote.url(),
@@ -830,13 +840,9 @@ fn check_distinct(base: &str, head: &str) -> Result<(), GitError> {
     Ok(())
 }
 
-/// What a plan checks before touching the cache or the network.
+/// What a plan checks before touching the cache or the network, beyond its branches
+/// (which [`GitWorkspace::fetch`] checks).
 fn check_spec(spec: &DeliverySpec, export: &dyn ExportSource) -> Result<(), GitError> {
-    if let Some(base) = &spec.base_branch {
-        check_branch(base, "base")?;
-        check_distinct(base, &spec.head_branch)?;
-    }
-    check_branch(&spec.head_branch, "head")?;
     if spec.delivery_id.contains(['\n', '\r']) {
         return Err(GitError::other("delivery id", "must be a single line"));
     }
