@@ -20,6 +20,9 @@ use axum::serve::ListenerExt as _;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 
+/// The services whose advertisements are counted, in `Shared::advertisements`' order.
+const SERVICES: [&str; 2] = ["git-upload-pack", "git-receive-pack"];
+
 struct Shared {
     root: PathBuf,
     token: String,
@@ -31,10 +34,9 @@ struct Shared {
     bytes_out: AtomicUsize,
     /// Authenticated `POST …/git-receive-pack` requests: pushes.
     pushes: AtomicUsize,
-    /// Authenticated `GET …/info/refs?service=git-receive-pack`: a push's ref advertisement.
-    push_advertisements: AtomicUsize,
-    /// Authenticated `GET …/info/refs?service=git-upload-pack`: a fetch's advertisement.
-    fetch_advertisements: AtomicUsize,
+    /// Authenticated `GET …/info/refs?service=…` requests: advertisements, as
+    /// `[git-upload-pack, git-receive-pack]`.
+    advertisements: [AtomicUsize; 2],
     /// Whether `git upload-pack` serves partial fetches (`uploadpack.allowFilter`).
     partial_fetch: bool,
     /// TCP connections accepted.
@@ -71,8 +73,7 @@ impl GitServer {
             served: AtomicUsize::new(0),
             bytes_out: AtomicUsize::new(0),
             pushes: AtomicUsize::new(0),
-            push_advertisements: AtomicUsize::new(0),
-            fetch_advertisements: AtomicUsize::new(0),
+            advertisements: Default::default(),
             partial_fetch,
             connections: AtomicUsize::new(0),
         });
@@ -150,14 +151,13 @@ impl GitServer {
         self.shared.pushes.load(Ordering::SeqCst)
     }
 
-    /// How many times a push asked for the ref advertisement so far.
-    pub fn push_advertisements(&self) -> usize {
-        self.shared.push_advertisements.load(Ordering::SeqCst)
-    }
-
-    /// How many times a fetch asked for the capability (or ref) advertisement so far.
-    pub fn fetch_advertisements(&self) -> usize {
-        self.shared.fetch_advertisements.load(Ordering::SeqCst)
+    /// How many times a client asked for `service`'s advertisement so far
+    /// (`git-upload-pack`: a fetch's; `git-receive-pack`: a push's).
+    pub fn advertisements(&self, service: &str) -> usize {
+        SERVICES
+            .iter()
+            .position(|s| *s == service)
+            .map_or(0, |i| self.shared.advertisements[i].load(Ordering::SeqCst))
     }
 
     /// How many TCP connections the server accepted so far.
@@ -198,14 +198,10 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         shared.pushes.fetch_add(1, Ordering::SeqCst);
     }
     if parts.method == axum::http::Method::GET
-        && parts.uri.query() == Some("service=git-receive-pack")
+        && let Some(service) = parts.uri.query().and_then(|q| q.strip_prefix("service="))
+        && let Some(i) = SERVICES.iter().position(|s| *s == service)
     {
-        shared.push_advertisements.fetch_add(1, Ordering::SeqCst);
-    }
-    if parts.method == axum::http::Method::GET
-        && parts.uri.query() == Some("service=git-upload-pack")
-    {
-        shared.fetch_advertisements.fetch_add(1, Ordering::SeqCst);
+        shared.advertisements[i].fetch_add(1, Ordering::SeqCst);
     }
     let body = match to_bytes(body, usize::MAX).await {
         Ok(b) => b,

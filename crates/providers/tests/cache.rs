@@ -566,7 +566,7 @@ async fn after_the_first_push_a_push_skips_the_ref_advertisement() {
                 repo.rev_parse("refs/heads/courier/tokens").as_deref(),
                 Some(commit.as_str())
             );
-            assert_eq!(env.server.push_advertisements(), 1, "push {n}");
+            assert_eq!(env.server.advertisements("git-receive-pack"), 1, "push {n}");
         }
         assert_eq!(env.server.pushes(), 3);
         courier_testkit::git(&repo.path, ["fsck", "--strict", "--no-dangling"]);
@@ -574,7 +574,7 @@ async fn after_the_first_push_a_push_skips_the_ref_advertisement() {
         let kept = kept_file(&env, "courier-push-capabilities");
         std::fs::write(&kept, "no use").unwrap();
         deliver(&ws, &env, b"4\n").await.unwrap();
-        assert_eq!(env.server.push_advertisements(), 2);
+        assert_eq!(env.server.advertisements("git-receive-pack"), 2);
         assert!(
             std::fs::read_to_string(&kept)
                 .unwrap()
@@ -604,7 +604,7 @@ async fn after_the_first_fetch_a_fetch_skips_the_capability_advertisement() {
                 .await
                 .unwrap();
             assert_eq!(plan.base_commit().as_str(), moved, "fetch {n}");
-            assert_eq!(env.server.fetch_advertisements(), 1, "fetch {n}");
+            assert_eq!(env.server.advertisements("git-upload-pack"), 1, "fetch {n}");
         }
         let kept = kept_file(&env, "courier-fetch-capabilities");
         std::fs::write(&kept, "no use").unwrap();
@@ -612,7 +612,7 @@ async fn after_the_first_fetch_a_fetch_skips_the_capability_advertisement() {
         ws.plan(&spec(env.http_remote("web"), Some("tokens"), true), export)
             .await
             .unwrap();
-        assert_eq!(env.server.fetch_advertisements(), 2);
+        assert_eq!(env.server.advertisements("git-upload-pack"), 2);
         assert!(std::fs::read(&kept).unwrap().starts_with(b"000e"));
     })
     .await;
@@ -638,7 +638,10 @@ async fn a_push_without_the_advertisement_still_finds_a_moved_head() {
             ["update-ref", "refs/heads/courier/tokens", "refs/heads/main"],
         );
         let theirs = repo.rev_parse("refs/heads/courier/tokens");
-        let (advertisements, pushes) = (env.server.push_advertisements(), env.server.pushes());
+        let (advertisements, pushes) = (
+            env.server.advertisements("git-receive-pack"),
+            env.server.pushes(),
+        );
         let err = ws.push(plan).await.unwrap_err();
         assert!(matches!(err, GitError::HeadMoved { .. }), "{err:?}");
         assert_eq!(repo.rev_parse("refs/heads/courier/tokens"), theirs);
@@ -648,7 +651,7 @@ async fn a_push_without_the_advertisement_still_finds_a_moved_head() {
             "the update went out, refused"
         );
         assert_eq!(
-            env.server.push_advertisements(),
+            env.server.advertisements("git-receive-pack"),
             advertisements + 1,
             "only the refusal asked for the refs"
         );
