@@ -37,9 +37,12 @@ impl Deliverer {
         ahead: Option<Ahead>,
         started: Instant,
     ) -> TargetReport {
-        let earlier = ahead.as_ref().map(|a| a.calls.clone()).unwrap_or_default();
+        let (ready, earlier) = match ahead {
+            Some(Ahead { ready, calls }) => (Some(ready), calls),
+            None => (None, CallTimes::default()),
+        };
         let (mut report, calls) =
-            forge_calls::recorded(self.deliver_target(job, export, routed, mode, started, ahead))
+            forge_calls::recorded(self.deliver_target(job, export, routed, mode, started, ready))
                 .await;
         report.timings.since(Phase::Total, started);
         report.forge_calls = earlier.then(calls);
@@ -56,24 +59,16 @@ impl Deliverer {
             Some(Ok(provider)) => Some(provider.clone()),
             Some(Err(_)) => return None,
         };
-        let ((remote, fetched), calls) = forge_calls::recorded(async {
-            let remote = self.remote(target, provider.as_deref()).await;
-            let fetched = match &remote {
-                Ok(remote) => Some(
-                    self.git
-                        .fetch(remote, base_branch(target), &routed.head_branch)
-                        .await,
-                ),
-                Err(_) => None,
-            };
-            (remote, fetched)
+        let (ready, calls) = forge_calls::recorded(async {
+            let remote = self.remote(target, provider.as_deref()).await?;
+            let fetched = self
+                .git
+                .fetch(&remote, base_branch(target), &routed.head_branch)
+                .await;
+            Ok((remote, fetched))
         })
         .await;
-        Some(Ahead {
-            remote,
-            fetched,
-            calls,
-        })
+        Some(Ahead { ready, calls })
     }
 
     async fn deliver_target(
@@ -83,7 +78,7 @@ impl Deliverer {
         routed: &RoutedTarget<'_>,
         mode: Mode,
         origin: Instant,
-        ahead: Option<Ahead>,
+        ready: Option<Ready>,
     ) -> TargetReport {
         // On the clock of the whole run, so the phases add up to its total.
         let mut timings = Timings::starting_at(origin);
@@ -99,8 +94,9 @@ impl Deliverer {
                 return TargetReport::failed(view, Failure::new(Cause::ProviderSetup, why));
             }
         };
-        let (remote, fetched) = match ahead {
-            Some(ahead) => (ahead.remote, ahead.fetched),
+        let (remote, fetched) = match ready {
+            Some(Ok((remote, fetched))) => (Ok(remote), Some(fetched)),
+            Some(Err(failure)) => (Err(failure), None),
             None => (self.remote(target, provider.as_deref()).await, None),
         };
         let spec = match remote.and_then(|remote| self.spec(job, export, routed, remote)) {
@@ -470,13 +466,14 @@ impl Deliverer {
 /// A target's remote and branches, fetched while its job's export was obtained
 /// ([`Deliverer::fetch_ahead`]).
 pub(super) struct Ahead {
-    /// The remote with its push credentials, or why there are none.
-    remote: Result<Remote, Failure>,
-    /// The fetch, when there was a remote to fetch from.
-    fetched: Option<Result<git::Fetched, git::GitError>>,
+    ready: Ready,
     /// The forge calls made for it: minting the push credentials.
     calls: CallTimes,
 }
+
+/// The remote with its push credentials and the fetch from it, or why there are no
+/// credentials.
+type Ready = Result<(Remote, Result<git::Fetched, git::GitError>), Failure>;
 
 /// The branch a target's delivery is built on; `None`: the remote's default branch.
 fn base_branch(target: &Target) -> Option<&str> {
